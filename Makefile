@@ -1,0 +1,37 @@
+# Leash: `make run` installs everything and starts Leash on its embedded defaults
+# (SQLite, sandbox cloud, console chat); `make test` installs everything and runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+UV := $(VENV)/bin/uv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	touch $(STAMP)
+
+run: install
+	$(BIN)/leash serve --sandbox --console
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check bot cloud scheduler tests bench
+	$(BIN)/ruff format --check bot cloud scheduler tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: install
+	$(BIN)/python -m bench.grant_latency
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,114 @@
+"""Composition root: builds every service from Settings. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.commands.handler import CommandHandler
+from bot.config import CloudMode, Settings, load_rules, policy_path
+from bot.domain.lifecycle import Context, Lifecycle
+from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
+from bot.domain.rules import Rules
+from bot.store import create_engine, migrate, session_factory
+from cloud.base import CloudProvider
+from cloud.sandbox import Sandbox
+from scheduler.runner import Runner
+
+log = logging.getLogger("leash.app")
+
+
+class LogNotifier:
+    """Writes every notice to the log, so nothing Leash says is lost without a chat surface."""
+
+    async def notify(self, notice: object) -> None:
+        log.info("notice: %s", notice)
+
+
+@dataclass
+class Leash:
+    """The running application: database, lifecycle, scheduler, cloud, notifiers."""
+
+    settings: Settings
+    rules: Rules
+    engine: AsyncEngine
+    lifecycle: Lifecycle
+    handler: CommandHandler
+    runner: Runner
+    notifier: FanoutNotifier
+    sandbox: Sandbox | None = None
+    providers: dict[str, CloudProvider] = field(default_factory=dict)
+
+    async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
+        """Migrate the schema, refresh the inventory and start the scheduler."""
+        await migrate(self.engine)
+        if discover:
+            report = await self.lifecycle.inventory.refresh()
+            log.info("inventory: %d identities", report.found)
+            for scope, why in report.failures.items():
+                log.warning("inventory: %s could not be read: %s", scope, why)
+        if scheduler:
+            await self.runner.start(self.lifecycle)
+
+    async def close(self) -> None:
+        self.runner.stop()
+        await self.engine.dispose()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
+    from cloud.aws import AwsProvider
+
+    if sandbox is not None:
+        return AwsProvider(
+            session_factory=sandbox.session,
+            endpoint_url=sandbox.endpoint_url,
+            region=sandbox.region,
+        )
+    return AwsProvider(
+        region=settings.aws_region,
+        accounts=tuple(settings.aws_accounts),
+        read_role_name=settings.aws_read_role,
+        use_organizations=settings.aws_use_organizations,
+    )
+
+
+def build(
+    settings: Settings,
+    *,
+    sandbox: bool | None = None,
+    clock: Clock | None = None,
+    notifiers: list[Notifier] | None = None,
+    rules: Rules | None = None,
+) -> Leash:
+    """Build Leash from settings; `sandbox` overrides LEASH_CLOUD."""
+    rules = rules or load_rules(policy_path(settings))
+    use_sandbox = settings.cloud is CloudMode.SANDBOX if sandbox is None else sandbox
+    running_sandbox = Sandbox.start() if use_sandbox else None
+    providers = {"aws": _aws_provider(settings, running_sandbox)}
+    engine = create_engine(settings.database_url)
+    runner = Runner(sweep_seconds=settings.sweep_seconds)
+    notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])
+    ctx = Context(
+        sessions=session_factory(engine),
+        providers=providers,
+        notifier=notifier,
+        clock=clock or SystemClock(),
+        rules=rules,
+        timers=runner,
+    )
+    lifecycle = Lifecycle(ctx)
+    return Leash(
+        settings=settings,
+        rules=rules,
+        engine=engine,
+        lifecycle=lifecycle,
+        handler=CommandHandler(lifecycle),
+        runner=runner,
+        notifier=notifier,
+        sandbox=running_sandbox,
+        providers=providers,
+    )

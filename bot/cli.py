@@ -1,0 +1,208 @@
+"""The `leash` command line: serve, grants, audit verify / export, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from aiohttp import web
+
+from bot.app import Leash, build
+from bot.config import ConfigError, Settings, load_settings
+from bot.domain import audit, queries
+from bot.store import create_engine, migrate, session_factory
+from bot.surfaces.console import ConsoleSurface
+from bot.web import build_web_app
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group()
+def main() -> None:
+    """Leash: just-in-time, owner-approved, self-expiring cloud permissions for AI agents."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (LEASH_HOST).")
+@click.option("--port", type=int, default=None, help="Port to listen on (LEASH_PORT).")
+@click.option("--console/--no-console", default=None, help="Attach the terminal chat (default: when stdin is a terminal).")
+@click.option("--sandbox/--no-sandbox", default=None, help="Use the embedded AWS emulator (default: LEASH_CLOUD).")
+def serve(host: str | None, port: int | None, console: bool | None, sandbox: bool | None) -> None:
+    """Run Leash: HTTP API, scheduler, and the console chat."""
+    settings = _settings()
+    with_console = sys.stdin.isatty() if console is None else console
+    logging.basicConfig(
+        level=logging.WARNING if with_console else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    _run(lambda: _serve(settings, host=host or settings.host, port=settings.port if port is None else port,
+                        console=with_console, sandbox=sandbox))
+
+
+async def _serve(settings: Settings, *, host: str, port: int, console: bool, sandbox: bool | None) -> None:
+    surface: ConsoleSurface | None = None
+    leash: Leash = build(settings, sandbox=sandbox)
+    if console:
+        surface = ConsoleSurface(leash.handler)
+        leash.notifier.add(surface)
+    runner = web.AppRunner(build_web_app(leash.lifecycle, max_body_bytes=settings.max_body_bytes))
+    try:
+        await leash.start()
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        _announce(leash, runner)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if surface is not None:
+            console_task = asyncio.create_task(_console(surface, stop))
+            await stop.wait()
+            console_task.cancel()
+        else:
+            await stop.wait()
+    finally:
+        await runner.cleanup()
+        await leash.close()
+
+
+async def _console(surface: ConsoleSurface, stop: asyncio.Event) -> None:
+    quit_typed = await _run_console(surface)
+    if quit_typed:
+        stop.set()
+
+
+async def _run_console(surface: ConsoleSurface) -> bool:
+    """Run the console; True when the user typed quit (end of input keeps the server up)."""
+    finished = asyncio.Event()
+    original = surface.handle_line
+
+    async def tracking(line: str) -> bool:
+        keep_going = await original(line)
+        if not keep_going:
+            finished.set()
+        return keep_going
+
+    surface.handle_line = tracking  # type: ignore[method-assign]
+    await surface.run()
+    return finished.is_set()
+
+
+def _announce(leash: Leash, runner: web.AppRunner) -> None:
+    addresses = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses if len(a) >= 2)
+    click.echo(f"Leash is serving on {addresses} (agent API at /api/v1, health at /healthz).")
+    click.echo(f"Database: {leash.settings.database_url}")
+    if leash.sandbox is not None:
+        click.echo(
+            f"Sandbox AWS (moto) at {leash.sandbox.endpoint_url}: "
+            f"{len(leash.sandbox.accounts)} accounts, {len(leash.sandbox.identities)} identities."
+        )
+        click.echo("Try:  as dev  →  request support-triage-agent s3-read for 5m because checking tickets")
+        click.echo("      as owner-a  →  approve <request-id>  ·  grants all  ·  identities")
+    sys.stdout.flush()
+
+
+@main.command()
+@click.option("--all", "show_all", is_flag=True, help="Include ended grants.")
+def grants(show_all: bool) -> None:
+    """List grants from the database."""
+    settings = _settings()
+
+    async def work() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+            async with session_factory(engine)() as session:
+                rows = await queries.grants(session=session, live_only=not show_all)
+        finally:
+            await engine.dispose()
+        if not rows:
+            click.echo("No grants.")
+        for grant, identity in rows:
+            click.echo(
+                f"{grant.id}\t{grant.state}\t{identity.name}\t{grant.expires_at.isoformat()}\t"
+                f"{','.join(grant.actions)}\t{grant.requester}"
+            )
+
+    _run(work)
+
+
+@main.group(name="audit")
+def audit_group() -> None:
+    """Verify or export the tamper-evident audit trail."""
+
+
+@audit_group.command()
+def verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first broken event."""
+    settings = _settings()
+
+    async def work() -> audit.VerifyResult:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await audit.verify(session=session)
+        finally:
+            await engine.dispose()
+
+    result = _run(work)
+    if not result.ok:
+        click.echo(f"Audit chain BROKEN at event {result.broken_seq}: {result.problem} "
+                   f"({result.checked} events before it verified).", err=True)
+        sys.exit(1)
+    click.echo(f"Audit chain OK: {result.checked} events verified.")
+
+
+@audit_group.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+def export(fmt: str) -> None:
+    """Write every audit event to stdout, one JSON object per line."""
+    settings = _settings()
+
+    async def work() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                async for event in audit.events(session=session):
+                    click.echo(audit.to_json_line(event))
+        finally:
+            await engine.dispose()
+
+    _run(work)
+
+
+@main.command(name="migrate")
+def migrate_command() -> None:
+    """Apply database migrations and exit."""
+    settings = _settings()
+
+    async def work() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    _run(work)
+    click.echo("Database is up to date.")

@@ -1,0 +1,1 @@
+"""Chat text and button payloads -> Command -> lifecycle call -> Reply."""

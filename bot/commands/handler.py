@@ -1,0 +1,160 @@
+"""Run a parsed command as a given actor and turn the outcome into a Reply."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+
+from bot.commands import render
+from bot.commands.grammar import (
+    USAGE,
+    ApproveCommand,
+    CancelCommand,
+    Command,
+    DenyCommand,
+    ExtendCommand,
+    HelpCommand,
+    IdentitiesCommand,
+    ListGrantsCommand,
+    ListRequestsCommand,
+    OwnerSetCommand,
+    OwnerShowCommand,
+    OwnsCommand,
+    RequestCommand,
+    RevokeCommand,
+    TokenCommand,
+    WhoAmICommand,
+    parse,
+)
+from bot.domain import queries, registry
+from bot.domain.audit import Actor
+from bot.domain.errors import LeashError
+from bot.domain.lifecycle import Lifecycle, OwnerChange, RequestInput
+from bot.domain.messages import Reply
+
+log = logging.getLogger("leash.commands")
+
+
+class CommandHandler:
+    """The one place where chat text becomes lifecycle calls."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self._lifecycle = lifecycle
+
+    async def handle_text(self, text: str, *, actor: Actor) -> Reply:
+        """Parse and run a command line; never raises."""
+        try:
+            return await self.run(parse(text), actor=actor)
+        except LeashError as error:
+            return Reply(text=str(error), ok=False)
+        except Exception:
+            correlation = secrets.token_hex(4)
+            log.exception("command failed [%s]: %r by %s", correlation, text[:200], actor.name)
+            return Reply(
+                text=f"Something went wrong on our side (reference {correlation}). Nothing was changed "
+                "unless a later message says so.",
+                ok=False,
+            )
+
+    async def run(self, command: Command, *, actor: Actor) -> Reply:  # noqa: PLR0911
+        lc = self._lifecycle
+        match command:
+            case RequestCommand():
+                request = await lc.requests.submit(
+                    RequestInput(
+                        identity=command.identity,
+                        duration=command.duration,
+                        reason=command.reason,
+                        permission_set=command.permission_set,
+                        actions=() if command.permission_set else command.items,
+                        resources=command.resources,
+                    ),
+                    actor=actor,
+                )
+                return render.submitted(request)
+            case ApproveCommand():
+                result = await lc.approve(command.request_id, actor=actor, note=command.note)
+                return render.approved(result)
+            case DenyCommand():
+                request = await lc.requests.deny(command.request_id, actor=actor, reason=command.reason)
+                return Reply(text=f"Denied {request.id}. {request.requester} has been told why.")
+            case CancelCommand():
+                request = await lc.requests.cancel(command.request_id, actor=actor)
+                return Reply(text=f"Cancelled {request.id}.")
+            case RevokeCommand():
+                grant = await lc.grants.revoke(command.grant_id, actor=actor, reason="revoked by hand")
+                return render.grant_state(grant)
+            case ExtendCommand():
+                async with lc.ctx.sessions() as session:
+                    grant, identity = await lc.grants.load(command.grant_id, session=session)
+                request = await lc.requests.submit(
+                    RequestInput(
+                        identity=identity.id,
+                        duration=command.duration,
+                        reason=command.reason,
+                        actions=tuple(grant.actions),
+                        resources=tuple(grant.resources),
+                        extends_grant_id=grant.id,
+                    ),
+                    actor=actor,
+                )
+                return render.submitted(request)
+            case OwnerSetCommand():
+                identity, ownership = await lc.owners.set(
+                    command.identity,
+                    OwnerChange(command.primary, command.backup, command.team),
+                    actor=actor,
+                )
+                return render.ownership(identity, ownership)
+            case TokenCommand(action="issue"):
+                issued = await lc.tokens.issue(command.identity, actor=actor)
+                return render.token_issued(issued)
+            case TokenCommand():
+                count = await lc.tokens.revoke(command.identity, actor=actor)
+                return Reply(text=f"Revoked {count} token(s) of {command.identity}.")
+            case WhoAmICommand():
+                admin = actor.name in lc.ctx.rules.admins
+                return Reply(text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) via {actor.origin}.")
+            case HelpCommand():
+                return _help(command.topic)
+            case _:
+                return await self._read(command, actor=actor)
+
+    async def _read(self, command: Command, *, actor: Actor) -> Reply:
+        lc = self._lifecycle
+        async with lc.ctx.sessions() as session:
+            match command:
+                case ListGrantsCommand(scope="mine"):
+                    return render.grants(await queries.grants(session=session, requester=actor.name), "your live grants")
+                case ListGrantsCommand(scope="all"):
+                    return render.grants(await queries.grants(session=session), "all live grants")
+                case ListGrantsCommand():
+                    identity = await registry.resolve(command.scope, session=session)
+                    rows = await queries.grants(session=session, identity_id=identity.id)
+                    return render.grants(rows, f"live grants on {identity.name}")
+                case ListRequestsCommand(scope="pending"):
+                    admin = actor.name in lc.ctx.rules.admins
+                    rows = await queries.pending_for(actor.name, session=session, admin=admin)
+                    return render.requests(rows, "requests waiting for your decision", now=datetime.now(UTC))
+                case ListRequestsCommand():
+                    rows = await queries.requests_by(actor.name, session=session)
+                    return render.requests(rows, "your requests", now=datetime.now(UTC))
+                case OwnerShowCommand():
+                    identity = await registry.resolve(command.identity, session=session)
+                    return render.ownership(identity, await registry.owners_of(identity.id, session=session))
+                case OwnsCommand():
+                    user = command.user or actor.name
+                    return render.owned(user, await registry.owned_by(user, session=session))
+                case IdentitiesCommand():
+                    return render.identities(await registry.search(command.filter, session=session))
+        return _help(None)
+
+
+def _help(topic: str | None) -> Reply:
+    if topic and topic in USAGE:
+        return Reply(text=f"`{USAGE[topic]}`")
+    return Reply(
+        text="Leash commands (durations like 30m, 2h; identities by ARN or short name):",
+        lines=tuple(f"`{usage}`" for usage in USAGE.values()),
+    )

@@ -1,0 +1,126 @@
+"""Turn domain results into Replies (plain text that every surface can show)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.domain.durations import format_duration
+from bot.domain.lifecycle import ApprovalResult, IssuedToken
+from bot.domain.messages import Reply
+from bot.domain.models import AccessRequest, Grant, GrantState, Identity, Ownership
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def submitted(request: AccessRequest) -> Reply:
+    who = ", ".join(request.approvers[:5]) + ("…" if len(request.approvers) > 5 else "")
+    return Reply(
+        text=(
+            f"Request {request.id} is waiting for approval "
+            f"({request.approvals_required} of: {who}); it expires at {_when(request.decide_by)}."
+        ),
+        lines=tuple(f"Why: {reason}" for reason in request.decision_reasons),
+    )
+
+
+def approved(result: ApprovalResult) -> Reply:
+    request, grant = result.request, result.grant
+    if grant is None:
+        return Reply(
+            text=(
+                f"Approval recorded for {request.id} ({result.approvals} of "
+                f"{request.approvals_required}); it needs another approver."
+            )
+        )
+    if request.extends_grant_id:
+        return Reply(text=f"Extended grant {grant.id} until {_when(grant.expires_at)}.")
+    if grant.state == GrantState.FAILED:
+        return Reply(text=f"Approved {request.id}, but the cloud refused the grant: {grant.last_error}", ok=False)
+    return Reply(
+        text=f"Approved {request.id}: grant {grant.id} is {grant.state} until {_when(grant.expires_at)}.",
+        lines=(f"Enforced by: {grant.mechanism} ({grant.artefact})",) if grant.artefact else (),
+    )
+
+
+def grant_state(grant: Grant) -> Reply:
+    return Reply(text=f"Grant {grant.id} is {grant.state}.", ok=grant.state == GrantState.REVOKED)
+
+
+def grants(rows: list[tuple[Grant, Identity]], title: str) -> Reply:
+    if not rows:
+        return Reply(text=f"No {title}.")
+    return Reply(
+        text=f"{len(rows)} {title}:",
+        lines=tuple(
+            f"{g.id}  {i.name}  {g.state}  until {_when(g.expires_at)}  "
+            f"{', '.join(g.actions)[:120]}  (for {g.requester})"
+            for g, i in rows
+        ),
+    )
+
+
+def requests(rows: list[tuple[AccessRequest, Identity]], title: str, *, now: datetime) -> Reply:
+    if not rows:
+        return Reply(text=f"No {title}.")
+    lines = []
+    for request, identity in rows:
+        what = request.permission_set or ", ".join(request.actions)[:80]
+        age = format_duration(timedelta(seconds=int((now - request.created_at).total_seconds())))
+        lines.append(
+            f"{request.id}  {request.state}  {identity.name}  {what}  "
+            f"for {format_duration(timedelta(seconds=request.duration_seconds))}  "
+            f"by {request.requester}, {age} ago"
+        )
+    return Reply(text=f"{len(rows)} {title}:", lines=tuple(lines))
+
+
+def ownership(identity: Identity, owner: Ownership | None) -> Reply:
+    if owner is None or owner.primary_owner is None:
+        return Reply(
+            text=f"{identity.name} has no owner. Claim it: `owner set {identity.name} <you>`.",
+            ok=False,
+        )
+    return Reply(
+        text=f"{identity.name} is owned by {owner.primary_owner}",
+        lines=(
+            f"Backup owner: {owner.backup_owner or '-'}",
+            f"Team: {owner.team or '-'}",
+            f"Recorded from: {owner.source}, by {owner.updated_by} at {_when(owner.updated_at)}",
+            f"ARN: {identity.native_id}",
+        ),
+    )
+
+
+def owned(user: str, rows: list[tuple[Identity, Ownership]]) -> Reply:
+    if not rows:
+        return Reply(text=f"{user} owns no identities.")
+    return Reply(
+        text=f"{user} owns {len(rows)} identities:",
+        lines=tuple(
+            f"{i.name}  ({'primary' if o.primary_owner == user else 'backup'}, team {o.team or '-'})  {i.native_id}"
+            for i, o in rows
+        ),
+    )
+
+
+def identities(rows: list[tuple[Identity, Ownership | None]]) -> Reply:
+    if not rows:
+        return Reply(text="No identities match.")
+    return Reply(
+        text=f"{len(rows)} identities:",
+        lines=tuple(
+            f"{i.name}  {i.classification}  account {i.account}  "
+            f"owner {(o.primary_owner if o else None) or 'NONE'}  {i.native_id}"
+            for i, o in rows
+        ),
+    )
+
+
+def token_issued(issued: IssuedToken) -> Reply:
+    replaced = f" (replaces {issued.replaced} earlier token(s))" if issued.replaced else ""
+    return Reply(
+        text=f"API token for {issued.identity.name}{replaced}. It is shown once; store it now:",
+        lines=(issued.token, "Use it as `Authorization: Bearer <token>` on /api/v1."),
+    )

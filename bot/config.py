@@ -1,0 +1,76 @@
+"""Settings from the environment (LEASH_*) and the policy file loader."""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.domain.rules import Rules
+
+BUNDLED_POLICY = Path(__file__).parent / "leash.example.toml"
+
+
+class CloudMode(StrEnum):
+    SANDBOX = "sandbox"
+    AWS = "aws"
+
+
+class ConfigError(Exception):
+    """A setting or the policy file is wrong; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator sets; each field is the env var LEASH_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="LEASH_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./leash.db"
+    policy_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    cloud: CloudMode = CloudMode.SANDBOX
+    aws_region: str = "us-east-1"
+    aws_accounts: list[str] = Field(default_factory=list)
+    aws_read_role: str = "LeashReadOnly"
+    aws_use_organizations: bool = True
+    sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; a bad value becomes one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "LEASH_" + str(first["loc"][0]).upper() if first["loc"] else "LEASH_*"
+        raise ConfigError(f"{name}: {first['msg']}") from None
+
+
+def policy_path(settings: Settings) -> Path:
+    """The policy file in use: LEASH_POLICY_FILE, else ./leash.toml, else the bundled example."""
+    if settings.policy_file is not None:
+        return settings.policy_file
+    local = Path("leash.toml")
+    return local if local.exists() else BUNDLED_POLICY
+
+
+def load_rules(path: Path) -> Rules:
+    """Parse and validate a policy file; errors name the file and the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"LEASH_POLICY_FILE: {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None

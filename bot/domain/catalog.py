@@ -1,0 +1,183 @@
+"""Catalogue of privileged, credential and escalation AWS actions, and matching against it.
+
+Seeded from public research (the action names are facts; the data lives in
+`bot.domain.catalog_data`):
+
+- Cloudsplaining's privilege-escalation methods and its list of actions that return
+  credentials, `cloudsplaining/shared/constants.py` in
+  https://github.com/salesforce/cloudsplaining (credential list first published at
+  https://gist.github.com/kmcquade/33860a617e651104d243c324ddf7992a); the methods are Rhino
+  Security Labs' https://rhinosecuritylabs.com/aws/aws-privilege-escalation-methods-mitigation/
+- pathfinding.cloud's AWS privilege-escalation paths, https://pathfinding.cloud and
+  https://github.com/DataDog/pathfinding.cloud (`data/paths/`)
+- the actions denied by AWS's managed policy AWSCompromisedKeyQuarantineV3 (version v2),
+  https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSCompromisedKeyQuarantineV3.html
+- Leash's own additions (source "leash"), chiefly Bedrock and Bedrock AgentCore control-plane
+  writes and defense evasion, spelt as in the Service Authorization Reference,
+  https://docs.aws.amazon.com/service-authorization/latest/reference/
+
+IAM action names are case-insensitive, so all matching here is too. Each action is catalogued
+once, in one category; policy turns categories into tiers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+
+from bot.domain import catalog_data
+
+
+class ActionCategory(StrEnum):
+    ESCALATION = "escalation"
+    CREDENTIAL = "credential"
+    PRIVILEGED = "privileged"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """One catalogued action, with why it is there and who says so."""
+
+    action: str
+    category: ActionCategory
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogMatch:
+    """A requested action (as typed, wildcards and all) and a catalogue entry it covers."""
+
+    requested: str
+    entry: CatalogEntry
+
+
+# A service prefix, a colon and an action name that may hold IAM's * and ? wildcards; or a
+# lone "*". ASCII only, bounded length, no spaces or punctuation: whatever passes can go
+# into a policy document and a chat message as is. Upper case is accepted in the prefix
+# because IAM compares it case-insensitively. Use it with fullmatch.
+ACTION_PATTERN: re.Pattern[str] = re.compile(
+    r"\*|[A-Za-z0-9][A-Za-z0-9-]{0,63}:[A-Za-z0-9*?]{1,128}"
+)
+
+# Credential-minting and persistence primitives, denied during every elevation unless they
+# are the very actions approved: each leaves something that outlives the grant.
+# Deliberately not here: iam:CreateVirtualMFADevice (an unbound device grants nothing, binding
+# it needs iam:EnableMFADevice); sts:AssumeRole (sessions are capped by the target role's
+# MaxSessionDuration and revocable there, and agents assume roles routinely);
+# iam:ChangePassword (rotates the caller's own existing password, mints nothing new);
+# iam:CreateUser (no credential until one of the calls below).
+PERSISTENCE_ACTIONS: tuple[str, ...] = (
+    # Long-lived IAM user credentials, valid until someone deletes them.
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",  # re-activates a key that was switched off
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",  # sets another user's console password
+    "iam:CreateServiceSpecificCredential",  # CodeCommit, Keyspaces, Bedrock API keys
+    "iam:ResetServiceSpecificCredential",
+    "iam:UploadSSHPublicKey",  # CodeCommit over SSH
+    "iam:UploadSigningCertificate",  # X.509 credentials
+    # An MFA device bound to a user outlives the grant and lets that user's keys satisfy
+    # aws:MultiFactorAuthPresent conditions.
+    "iam:EnableMFADevice",
+    # A role handed to an instance, function or stack keeps acting after the grant ends.
+    "iam:PassRole",
+    # These tokens stay valid for up to 36 hours after the user's keys are switched off or
+    # deleted, which is why AWS's own quarantine policy denies them.
+    "sts:GetFederationToken",
+    "sts:GetSessionToken",
+    # Lightsail bucket keys are long-lived keys outside IAM.
+    "lightsail:CreateBucketAccessKey",
+)
+
+_CATEGORY_DATA: Mapping[ActionCategory, Mapping[str, tuple[str, ...]]] = {
+    ActionCategory.ESCALATION: catalog_data.ESCALATION,
+    ActionCategory.CREDENTIAL: catalog_data.CREDENTIAL,
+    ActionCategory.PRIVILEGED: catalog_data.PRIVILEGED,
+}
+
+
+def is_valid_action(action: str) -> bool:
+    """Say whether the text looks like an IAM action (or action pattern) Leash accepts."""
+    return ACTION_PATTERN.fullmatch(action) is not None
+
+
+def is_full_wildcard(action: str) -> bool:
+    """Say whether the action asks for every action of every service."""
+    return action in ("*", "*:*")
+
+
+@cache
+def entries() -> tuple[CatalogEntry, ...]:
+    """Return every catalogue entry: escalation, then credential, then privileged."""
+    return tuple(
+        CatalogEntry(action=action, category=category, source=source)
+        for category, by_source in _CATEGORY_DATA.items()
+        for source, actions in by_source.items()
+        for action in actions
+    )
+
+
+@cache
+def _by_name() -> dict[str, CatalogEntry]:
+    return {entry.action.lower(): entry for entry in entries()}
+
+
+def normalize_action(action: str) -> str:
+    """Spell an action as the catalogue does, or lower-case its service prefix."""
+    entry = _by_name().get(action.lower())
+    if entry is not None:
+        return entry.action
+    service, colon, name = action.partition(":")
+    return f"{service.lower()}{colon}{name}" if colon else action
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    # Only IAM's two wildcards are special; everything else is matched literally.
+    parts = ("." if char == "?" else ".*" if char == "*" else re.escape(char) for char in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.ASCII)
+
+
+def _covered(requested: str) -> list[CatalogEntry]:
+    if is_full_wildcard(requested):
+        return list(entries())
+    if not is_valid_action(requested):
+        return []
+    if "*" not in requested and "?" not in requested:
+        entry = _by_name().get(requested.lower())
+        return [] if entry is None else [entry]
+    regex = _compile(requested)
+    return [entry for entry in entries() if regex.fullmatch(entry.action)]
+
+
+def matches(requested: Sequence[str]) -> tuple[CatalogMatch, ...]:
+    """Return every catalogue entry each requested action covers, in request order.
+
+    Wildcards in a requested action are expanded against the catalogue ("iam:Put*" covers
+    iam:PutRolePolicy); "*" and "*:*" cover everything. Text that is not a valid action
+    covers nothing: callers validate with `is_valid_action`.
+    """
+    found: dict[tuple[str, str], CatalogMatch] = {}
+    for action in requested:
+        for entry in _covered(action):
+            found.setdefault((action, entry.action), CatalogMatch(action, entry))
+    return tuple(found.values())
+
+
+def _allows(approved: str, action: str) -> bool:
+    if is_full_wildcard(approved):
+        return True
+    if not is_valid_action(approved):
+        return False
+    return _compile(approved).fullmatch(action) is not None
+
+
+def persistence_denies(approved: Sequence[str]) -> tuple[str, ...]:
+    """Return the persistence actions to deny during a grant of the approved actions."""
+    return tuple(
+        action
+        for action in PERSISTENCE_ACTIONS
+        if not any(_allows(pattern, action) for pattern in approved)
+    )

@@ -1,0 +1,72 @@
+"""Typed domain errors; each carries the sentence a user should read."""
+
+from __future__ import annotations
+
+
+class LeashError(Exception):
+    """Base of every error a user may be shown; `str()` is the user message."""
+
+    status = 400
+    code = "bad_request"
+
+
+class NotFoundError(LeashError):
+    status = 404
+    code = "not_found"
+
+
+class UnknownIdentityError(NotFoundError):
+    code = "unknown_identity"
+
+
+class AmbiguousIdentityError(LeashError):
+    code = "ambiguous_identity"
+
+
+class UnknownPermissionSetError(LeashError):
+    code = "unknown_permission_set"
+
+
+class UnknownRequestError(NotFoundError):
+    code = "unknown_request"
+
+
+class UnknownGrantError(NotFoundError):
+    code = "unknown_grant"
+
+
+class InvalidInputError(LeashError):
+    code = "invalid_input"
+
+
+class InvalidDurationError(InvalidInputError):
+    code = "invalid_duration"
+
+
+class DurationTooLongError(InvalidInputError):
+    code = "duration_too_long"
+
+
+class NotAllowedError(LeashError):
+    status = 403
+    code = "not_allowed"
+
+
+class AlreadyDecidedError(LeashError):
+    status = 409
+    code = "already_decided"
+
+
+class RequestExpiredError(LeashError):
+    status = 409
+    code = "request_expired"
+
+
+class GrantStateError(LeashError):
+    status = 409
+    code = "grant_state"
+
+
+class CloudFailureError(LeashError):
+    status = 502
+    code = "cloud_failure"

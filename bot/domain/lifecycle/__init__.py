@@ -1,0 +1,58 @@
+"""The request/grant state machine: the only writer of grants and audit events."""
+
+from __future__ import annotations
+
+from bot.domain.audit import Actor
+from bot.domain.errors import LeashError
+from bot.domain.lifecycle.context import Context, new_id
+from bot.domain.lifecycle.grants import GrantFlow, SweepReport
+from bot.domain.lifecycle.inventory import InventoryReport, InventoryService
+from bot.domain.lifecycle.ownership import OwnerChange, OwnershipService
+from bot.domain.lifecycle.requests import ApprovalResult, RequestFlow, RequestInput
+from bot.domain.lifecycle.tokens import IssuedToken, TokenService
+from bot.domain.models import Grant
+
+__all__ = [
+    "ApprovalResult",
+    "Context",
+    "GrantFlow",
+    "InventoryReport",
+    "InventoryService",
+    "IssuedToken",
+    "Lifecycle",
+    "OwnerChange",
+    "OwnershipService",
+    "RequestFlow",
+    "RequestInput",
+    "SweepReport",
+    "TokenService",
+    "new_id",
+]
+
+
+class Lifecycle:
+    """One entry point for surfaces, the API and the scheduler."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.requests = RequestFlow(ctx)
+        self.grants = GrantFlow(ctx)
+        self.tokens = TokenService(ctx)
+        self.owners = OwnershipService(ctx)
+        self.inventory = InventoryService(ctx)
+
+    async def approve(self, request_id: str, *, actor: Actor, note: str | None = None) -> ApprovalResult:
+        """Approve; when the approval completes the request, apply (or extend) its grant."""
+        result = await self.requests.approve(request_id, actor=actor, note=note)
+        if result.grant is None:
+            return result
+        grant: Grant
+        if result.request.extends_grant_id:
+            try:
+                grant = await self.grants.extend(result.request)
+            except LeashError as error:
+                raise await self.ctx.refuse(error, actor=actor, event_type="grant.extend_failed",
+                                            request_id=result.request.id) from None
+        else:
+            grant = await self.grants.apply(result.grant.id)
+        return ApprovalResult(result.request, grant, result.approvals)

@@ -1,0 +1,109 @@
+"""What every lifecycle step needs, and the transaction / compare-and-set helpers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.sql import Update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import audit
+from bot.domain.audit import Actor
+from bot.domain.errors import LeashError
+from bot.domain.messages import Notice
+from bot.domain.models import Identity, Outcome
+from bot.domain.ports import Clock, Notifier, Timers
+from bot.domain.rules import Rules
+from cloud.base import CloudProvider, IdentityKind, IdentityRef
+
+log = logging.getLogger("leash.lifecycle")
+
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_id(prefix: str) -> str:
+    """Return a short random id that is easy to type, e.g. `r-k3m9x2pq`."""
+    return prefix + "-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+@dataclass(slots=True)
+class Context:
+    """The collaborators of the lifecycle, built once by the composition root."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    providers: Mapping[str, CloudProvider]
+    notifier: Notifier
+    clock: Clock
+    rules: Rules
+    timers: Timers
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Open a session with a transaction that commits on success."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    def provider_for(self, identity: Identity) -> CloudProvider:
+        provider = self.providers.get(identity.provider)
+        if provider is None:
+            raise LeashError(f"No '{identity.provider}' cloud is configured for {identity.name}.")
+        return provider
+
+    async def tell(self, notice: Notice) -> None:
+        """Deliver a notice; a delivery problem is logged, never fatal to the lifecycle."""
+        if not notice.recipients:
+            return
+        try:
+            await self.notifier.notify(notice)
+        except Exception:
+            log.exception("could not deliver %s notice to %s", notice.kind, notice.recipients)
+
+    async def refuse(
+        self,
+        error: LeashError,
+        *,
+        actor: Actor,
+        event_type: str,
+        identity_id: str | None = None,
+        request_id: str | None = None,
+        grant_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> LeashError:
+        """Audit a refused attempt in its own transaction and hand the error back to raise."""
+        async with self.transaction() as session:
+            await audit.append(
+                session=session,
+                actor=actor,
+                event_type=event_type,
+                at=self.clock.now(),
+                outcome=Outcome.FAILURE,
+                identity_id=identity_id,
+                request_id=request_id,
+                grant_id=grant_id,
+                detail={"error": error.code, "message": str(error)} | (detail or {}),
+            )
+        return error
+
+
+def identity_ref(identity: Identity) -> IdentityRef:
+    """Address an inventory identity in its cloud."""
+    return IdentityRef(
+        provider=identity.provider,
+        account=identity.account,
+        native_id=identity.native_id,
+        name=identity.name,
+        kind=IdentityKind(identity.kind),
+    )
+
+
+async def compare_and_set(session: AsyncSession, statement: Update) -> bool:
+    """Run a guarded UPDATE; True when exactly the guarded row changed."""
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount == 1

@@ -1,0 +1,314 @@
+"""Grants: apply in the cloud, revoke on time, retry, extend, sweep."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import audit
+from bot.domain.audit import SYSTEM, Actor
+from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
+from bot.domain.lifecycle import notices
+from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
+from bot.domain.models import (
+    AccessRequest,
+    ActorKind,
+    Grant,
+    GrantState,
+    Identity,
+    Outcome,
+    Ownership,
+)
+from cloud.base import CloudError, GrantSpec
+
+log = logging.getLogger("leash.grants")
+
+LEASE = timedelta(seconds=60)
+_REVOCABLE = (GrantState.ACTIVE, GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    revoked: int
+    resumed: int
+    warned: int
+
+
+def _claimable(grant_id: str, states: tuple[GrantState, ...], lease_state: GrantState, now: datetime):  # type: ignore[no-untyped-def]
+    return (col(Grant.id) == grant_id) & or_(
+        col(Grant.state).in_(states),
+        (col(Grant.state) == lease_state) & (col(Grant.lease_until) < now),
+    )
+
+
+class GrantFlow:
+    """Everything that moves a Grant between its states; the cloud is called outside transactions."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def load(self, grant_id: str, *, session: AsyncSession) -> tuple[Grant, Identity]:
+        grant = await session.get(Grant, grant_id.strip()[:16])
+        if grant is None:
+            raise UnknownGrantError(f"There is no grant '{grant_id[:20]}'.")
+        identity = await session.get(Identity, grant.identity_id)
+        assert identity is not None
+        return grant, identity
+
+    async def _people(self, grant: Grant, *, session: AsyncSession) -> tuple[str, ...]:
+        ownership = await session.get(Ownership, grant.identity_id)
+        people = [grant.requester]
+        if ownership and ownership.primary_owner:
+            people.append(ownership.primary_owner)
+        return tuple(dict.fromkeys(people))
+
+    async def apply(self, grant_id: str) -> Grant:
+        """Write the grant to the cloud and mark it active (or failed, cleaning up)."""
+        ctx = self._ctx
+        async with ctx.sessions() as session:
+            grant, identity = await self.load(grant_id, session=session)
+        spec = GrantSpec(
+            grant_id=grant.id,
+            actions=tuple(grant.actions),
+            resources=tuple(grant.resources),
+            expires_at=grant.expires_at,
+            deny_actions=tuple(grant.deny_actions),
+        )
+        provider = ctx.provider_for(identity)
+        try:
+            applied = await provider.grant(identity_ref(identity), spec)
+        except CloudError as error:
+            return await self._apply_failed(grant, identity, error)
+        now = ctx.clock.now()
+        async with ctx.transaction() as session:
+            if not await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.APPLYING)
+                .values(
+                    state=GrantState.ACTIVE,
+                    applied_at=now,
+                    artefact=applied.artefact,
+                    mechanism=applied.mechanism,
+                    lease_until=None,
+                ),
+            ):
+                current, _ = await self.load(grant.id, session=session)
+                return current
+            await audit.append(
+                session=session, actor=SYSTEM, event_type="grant.applied", at=now,
+                identity_id=identity.id, resource=identity.native_id, request_id=grant.request_id,
+                grant_id=grant.id,
+                detail={"artefact": applied.artefact, "mechanism": applied.mechanism,
+                        "actions": grant.actions, "resources": grant.resources,
+                        "expires_at": grant.expires_at.isoformat()},
+            )
+            grant, _ = await self.load(grant.id, session=session)
+            people = await self._people(grant, session=session)
+        ctx.timers.schedule_revoke(grant.id, grant.expires_at)
+        await ctx.tell(notices.grant_active(grant, identity, people))
+        return grant
+
+    async def _apply_failed(self, grant: Grant, identity: Identity, error: CloudError) -> Grant:
+        ctx = self._ctx
+        log.warning("grant %s on %s failed: %s", grant.id, identity.name, error)
+        try:  # a partial write must not outlive the failure
+            await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
+        except CloudError:
+            log.exception("clean-up after failed grant %s also failed; reconcile will retry", grant.id)
+        now = ctx.clock.now()
+        async with ctx.transaction() as session:
+            await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.APPLYING)
+                .values(state=GrantState.FAILED, last_error=str(error)[:2000], lease_until=None),
+            )
+            await audit.append(
+                session=session, actor=SYSTEM, event_type="grant.apply_failed", at=now,
+                outcome=Outcome.FAILURE, identity_id=identity.id, resource=identity.native_id,
+                request_id=grant.request_id, grant_id=grant.id, detail={"error": str(error)[:500]},
+            )
+            grant, _ = await self.load(grant.id, session=session)
+            people = await self._people(grant, session=session)
+        await ctx.tell(notices.grant_failed(grant, identity, people))
+        return grant
+
+    async def revoke(self, grant_id: str, *, actor: Actor = SYSTEM, reason: str = "expired") -> Grant:
+        """Remove a grant from the cloud; retry with backoff, then mark it irrevocable."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        try:
+            async with ctx.transaction() as session:
+                grant, identity = await self.load(grant_id, session=session)
+                if actor is not SYSTEM:
+                    await self._check_may_revoke(grant, identity, actor=actor, session=session)
+                claimed = await compare_and_set(
+                    session,
+                    update(Grant)
+                    .where(_claimable(grant.id, _REVOCABLE, GrantState.REVOKING, now))
+                    .values(state=GrantState.REVOKING, lease_until=now + LEASE),
+                )
+        except LeashError as error:
+            raise await ctx.refuse(error, actor=actor, event_type="grant.revoke_refused", grant_id=grant_id[:16]) from None
+        if not claimed:
+            if actor is not SYSTEM and grant.state in (GrantState.REVOKED, GrantState.FAILED):
+                raise GrantStateError(f"Grant {grant.id} is already {grant.state}.")
+            return grant
+        ctx.timers.cancel_revoke(grant.id)
+        try:
+            existed = await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
+        except CloudError as error:
+            return await self._revoke_failed(grant, identity, error)
+        return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
+
+    async def _check_may_revoke(self, grant: Grant, identity: Identity, *, actor: Actor, session: AsyncSession) -> None:
+        if actor.kind is ActorKind.AGENT:
+            if actor.name != grant.identity_id:
+                raise NotAllowedError("An agent token can release only its own grants.")
+            return
+        ownership = await session.get(Ownership, grant.identity_id)
+        owners = {ownership.primary_owner, ownership.backup_owner} if ownership else set()
+        if actor.name != grant.requester and actor.name not in owners and actor.name not in self._ctx.rules.admins:
+            raise NotAllowedError("Only the requester, the identity's owners or an admin can revoke a grant.")
+
+    async def _revoked(self, grant: Grant, identity: Identity, *, actor: Actor, reason: str, existed: bool) -> Grant:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        async with ctx.transaction() as session:
+            if not await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.REVOKING)
+                .values(state=GrantState.REVOKED, revoked_at=now, revoked_by=actor.name,
+                        lease_until=None, next_attempt_at=None),
+            ):
+                current, _ = await self.load(grant.id, session=session)
+                return current
+            await audit.append(
+                session=session, actor=actor, event_type="grant.revoked", at=now,
+                identity_id=identity.id, resource=identity.native_id, request_id=grant.request_id,
+                grant_id=grant.id, detail={"reason": reason, "artefact_found": existed},
+            )
+            grant, _ = await self.load(grant.id, session=session)
+            people = await self._people(grant, session=session)
+        await ctx.tell(notices.revoked(grant, identity, people))
+        return grant
+
+    async def _revoke_failed(self, grant: Grant, identity: Identity, error: CloudError) -> Grant:
+        ctx = self._ctx
+        timings = ctx.rules.grants
+        now = ctx.clock.now()
+        attempts = grant.attempts + 1
+        final = attempts >= timings.revoke_attempts
+        state = GrantState.IRREVOCABLE if final else GrantState.REVOKE_FAILED
+        delay = timings.irrevocable_retry if final else timings.revoke_backoff * (2 ** (attempts - 1))
+        async with ctx.transaction() as session:
+            await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.REVOKING)
+                .values(state=state, attempts=attempts, next_attempt_at=now + delay,
+                        last_error=str(error)[:2000], lease_until=None),
+            )
+            await audit.append(
+                session=session, actor=SYSTEM, event_type=f"grant.{state}", at=now,
+                outcome=Outcome.FAILURE, identity_id=identity.id, resource=identity.native_id,
+                grant_id=grant.id, detail={"attempt": attempts, "error": str(error)[:500]},
+            )
+            grant, _ = await self.load(grant.id, session=session)
+            people = await self._people(grant, session=session)
+        if final:
+            await ctx.tell(notices.irrevocable(grant, identity, people + tuple(sorted(ctx.rules.admins))))
+        return grant
+
+    async def extend(self, request: AccessRequest) -> Grant:
+        """Apply an approved extension: rewrite the cloud expiry, then the record."""
+        ctx = self._ctx
+        assert request.extends_grant_id is not None
+        async with ctx.sessions() as session:
+            grant, identity = await self.load(request.extends_grant_id, session=session)
+        if grant.state != GrantState.ACTIVE:
+            raise GrantStateError(f"Grant {grant.id} is {grant.state}; only an active grant can be extended.")
+        new_expiry = grant.expires_at + timedelta(seconds=request.duration_seconds)
+        spec = GrantSpec(grant.id, tuple(grant.actions), tuple(grant.resources), new_expiry, tuple(grant.deny_actions))
+        try:
+            await ctx.provider_for(identity).grant(identity_ref(identity), spec)
+        except CloudError as error:
+            raise LeashError(f"The cloud refused the extension of {grant.id}: {error}") from error
+        now = ctx.clock.now()
+        async with ctx.transaction() as session:
+            if not await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.ACTIVE)
+                .values(expires_at=new_expiry, extensions=grant.extensions + 1, expiry_warned=False),
+            ):
+                raise GrantStateError(f"Grant {grant.id} ended while it was being extended.")
+            await audit.append(
+                session=session, actor=SYSTEM, event_type="grant.extended", at=now,
+                identity_id=identity.id, request_id=request.id, grant_id=grant.id,
+                detail={"expires_at": new_expiry.isoformat()},
+            )
+            grant, _ = await self.load(grant.id, session=session)
+            people = await self._people(grant, session=session)
+        ctx.timers.schedule_revoke(grant.id, grant.expires_at)
+        await ctx.tell(notices.grant_active(grant, identity, people))
+        return grant
+
+    async def sweep(self) -> SweepReport:
+        """Revoke what is due, retry failures, resume stuck applies, warn of expiry."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        async with ctx.sessions() as session:
+            due = (await session.exec(select(Grant.id).where(
+                or_(
+                    (col(Grant.state) == GrantState.ACTIVE) & (col(Grant.expires_at) <= now),
+                    col(Grant.state).in_((GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE))
+                    & (col(Grant.next_attempt_at) <= now),
+                    (col(Grant.state) == GrantState.REVOKING) & (col(Grant.lease_until) < now),
+                )
+            ))).all()
+            stuck = (await session.exec(select(Grant.id).where(
+                col(Grant.state) == GrantState.APPLYING, col(Grant.lease_until) < now
+            ))).all()
+            warn_at = now + ctx.rules.grants.expiry_warning
+            expiring = (await session.exec(select(Grant.id).where(
+                col(Grant.state) == GrantState.ACTIVE, col(Grant.expires_at) <= warn_at,
+                col(Grant.expires_at) > now, col(Grant.expiry_warned).is_(False),
+            ))).all()
+        for grant_id in due:
+            await self.revoke(grant_id)
+        resumed = 0
+        for grant_id in stuck:
+            async with ctx.transaction() as session:
+                claimed = await compare_and_set(session, update(Grant).where(
+                    col(Grant.id) == grant_id, col(Grant.state) == GrantState.APPLYING,
+                    col(Grant.lease_until) < now).values(lease_until=now + LEASE))
+            if claimed:
+                resumed += 1
+                await self.apply(grant_id)
+        for grant_id in expiring:
+            await self._warn(grant_id)
+        return SweepReport(revoked=len(due), resumed=resumed, warned=len(expiring))
+
+    async def _warn(self, grant_id: str) -> None:
+        ctx = self._ctx
+        async with ctx.transaction() as session:
+            if not await compare_and_set(session, update(Grant).where(
+                col(Grant.id) == grant_id, col(Grant.expiry_warned).is_(False)).values(expiry_warned=True)):
+                return
+            grant, identity = await self.load(grant_id, session=session)
+            people = await self._people(grant, session=session)
+        await ctx.tell(notices.expiring_soon(grant, identity, people))
+
+    async def timers_to_rebuild(self) -> list[tuple[str, datetime]]:
+        """Every active grant with its expiry, for the scheduler to re-arm at start."""
+        async with self._ctx.sessions() as session:
+            rows = (await session.exec(select(Grant.id, Grant.expires_at).where(col(Grant.state) == GrantState.ACTIVE))).all()
+        return [(grant_id, expires_at) for grant_id, expires_at in rows]

@@ -1,0 +1,64 @@
+"""Refreshing the inventory from every configured cloud."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from bot.domain import audit, registry
+from bot.domain.audit import SYSTEM
+from bot.domain.lifecycle.context import Context
+from bot.domain.models import Identity, Outcome
+from cloud.base import CloudError
+
+log = logging.getLogger("leash.inventory")
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReport:
+    found: int
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+class InventoryService:
+    """Discovers identities in each cloud and records them with owners from tags."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def refresh(self) -> InventoryReport:
+        ctx = self._ctx
+        found = 0
+        failures: dict[str, str] = {}
+        for name, provider in ctx.providers.items():
+            try:
+                result = await provider.discover()
+            except CloudError as error:
+                failures[name] = str(error)
+                log.warning("discovery in %s failed: %s", name, error)
+                continue
+            failures.update({f"{name}:{scope}": why for scope, why in result.failures.items()})
+            now = ctx.clock.now()
+            async with ctx.transaction() as session:
+                seen = []
+                for discovered in result.identities:
+                    identity = await registry.upsert_discovered(discovered, session=session, now=now)
+                    seen.append(identity.id)
+                scanned_accounts = {d.ref.account for d in result.identities}
+                # Identities gone from a scanned account are marked absent, never deleted.
+                await session.execute(
+                    update(Identity)
+                    .where(col(Identity.provider) == name, col(Identity.account).in_(scanned_accounts),
+                           col(Identity.id).not_in(seen))
+                    .values(present=False)
+                )
+                await audit.append(
+                    session=session, actor=SYSTEM, event_type="inventory.refreshed", at=now,
+                    outcome=Outcome.FAILURE if result.failures else Outcome.SUCCESS,
+                    detail={"provider": name, "found": len(seen), "failures": dict(result.failures)},
+                )
+            found += len(seen)
+        return InventoryReport(found=found, failures=failures)

@@ -1,0 +1,56 @@
+"""What Leash says to people, independent of the chat platform that shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ChoiceStyle(StrEnum):
+    PRIMARY = "primary"
+    DANGER = "danger"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button: pressing it runs `command` (same grammar as typed commands) as the presser."""
+
+    label: str
+    command: str
+    style: ChoiceStyle = ChoiceStyle.DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message: a headline, detail lines and buttons."""
+
+    text: str
+    lines: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    ok: bool = True
+
+
+class NoticeKind(StrEnum):
+    APPROVAL_NEEDED = "approval_needed"
+    REMINDER = "reminder"
+    ESCALATED = "escalated"
+    DECIDED = "decided"
+    REQUEST_EXPIRED = "request_expired"
+    GRANT_ACTIVE = "grant_active"
+    GRANT_FAILED = "grant_failed"
+    EXPIRING_SOON = "expiring_soon"
+    REVOKED = "revoked"
+    IRREVOCABLE = "irrevocable"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message Leash sends on its own initiative to one or more people."""
+
+    kind: NoticeKind
+    recipients: tuple[str, ...]
+    reply: Reply
+    request_id: str | None = None
+    grant_id: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)

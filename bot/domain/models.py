@@ -1,0 +1,191 @@
+"""SQLModel tables and the enums of their states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Classification(StrEnum):
+    AI_AGENT = "ai_agent"
+    WORKLOAD = "workload"
+    UNKNOWN = "unknown"
+
+
+class Tier(StrEnum):
+    NORMAL = "normal"
+    PRIVILEGED = "privileged"
+    ESCALATION = "escalation"
+    BREAK_GLASS = "break_glass"
+
+
+class ActorKind(StrEnum):
+    USER = "user"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class RequestState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class GrantState(StrEnum):
+    APPLYING = "applying"
+    ACTIVE = "active"
+    REVOKING = "revoking"
+    REVOKED = "revoked"
+    REVOKE_FAILED = "revoke_failed"
+    IRREVOCABLE = "irrevocable"
+    FAILED = "failed"
+
+
+LIVE_GRANT_STATES = (
+    GrantState.APPLYING,
+    GrantState.ACTIVE,
+    GrantState.REVOKING,
+    GrantState.REVOKE_FAILED,
+    GrantState.IRREVOCABLE,
+)
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class Identity(SQLModel, table=True):
+    """A non-human identity in a cloud: an agent or another workload."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    provider: str = Field(index=True, max_length=16)
+    account: str = Field(index=True, max_length=64)
+    native_id: str = Field(unique=True, max_length=512)
+    name: str = Field(index=True, max_length=256)
+    kind: str = Field(max_length=32)
+    classification: str = Field(default=Classification.UNKNOWN, max_length=16)
+    classification_reason: str = Field(default="", max_length=512)
+    tags: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    discovered_at: datetime
+    present: bool = True
+
+
+class Ownership(SQLModel, table=True):
+    """Who answers for an identity."""
+
+    identity_id: str = Field(primary_key=True, foreign_key="identity.id", max_length=40)
+    primary_owner: str | None = Field(default=None, index=True, max_length=256)
+    backup_owner: str | None = Field(default=None, index=True, max_length=256)
+    team: str | None = Field(default=None, max_length=128)
+    source: str = Field(default="chat", max_length=16)
+    updated_at: datetime
+    updated_by: str = Field(max_length=256)
+
+
+class AccessRequest(SQLModel, table=True):
+    """A request to elevate one identity for a limited time."""
+
+    id: str = Field(primary_key=True, max_length=16)
+    identity_id: str = Field(foreign_key="identity.id", index=True, max_length=40)
+    requester: str = Field(index=True, max_length=256)
+    requester_kind: str = Field(max_length=16)
+    origin: str = Field(max_length=32)
+    permission_set: str | None = Field(default=None, max_length=128)
+    actions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    resources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    duration_seconds: int
+    reason: str = Field(max_length=1000)
+    tier: str = Field(max_length=16)
+    approvals_required: int = 1
+    approvers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    decision_reasons: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    extends_grant_id: str | None = Field(default=None, max_length=16)
+    state: str = Field(default=RequestState.PENDING, index=True, max_length=16)
+    created_at: datetime
+    decide_by: datetime = Field(index=True)
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(default=None, max_length=256)
+    decision_note: str | None = Field(default=None, max_length=1000)
+    reminders_sent: int = 0
+    escalation_level: int = 0
+    last_nudge_at: datetime | None = None
+
+
+class Approval(SQLModel, table=True):
+    """One approver's yes on a request (break-glass needs two distinct ones)."""
+
+    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="accessrequest.id", index=True, max_length=16)
+    approver: str = Field(max_length=256)
+    note: str | None = Field(default=None, max_length=1000)
+    created_at: datetime
+
+
+class Grant(SQLModel, table=True):
+    """A permission applied in the cloud, and how far its removal has got."""
+
+    id: str = Field(primary_key=True, max_length=16)
+    request_id: str = Field(foreign_key="accessrequest.id", unique=True, max_length=16)
+    identity_id: str = Field(foreign_key="identity.id", index=True, max_length=40)
+    requester: str = Field(max_length=256)
+    actions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    resources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    deny_actions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default=GrantState.APPLYING, index=True, max_length=16)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    applied_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=256)
+    artefact: str | None = Field(default=None, max_length=256)
+    mechanism: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, max_length=2000)
+    expiry_warned: bool = False
+    extensions: int = 0
+
+
+class AuditEvent(SQLModel, table=True):
+    """One hash-chained audit record (PCI DSS 10.2.2 fields)."""
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=256)
+    actor_kind: str = Field(max_length=16)
+    event_type: str = Field(index=True, max_length=64)
+    outcome: str = Field(max_length=16)
+    origin: str = Field(max_length=32)
+    identity_id: str | None = Field(default=None, index=True, max_length=40)
+    resource: str | None = Field(default=None, max_length=512)
+    request_id: str | None = Field(default=None, index=True, max_length=16)
+    grant_id: str | None = Field(default=None, index=True, max_length=16)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(unique=True, max_length=64)
+
+
+class AgentToken(SQLModel, table=True):
+    """An API token bound to exactly one identity; only its hash is stored."""
+
+    id: str = Field(primary_key=True, max_length=16)
+    identity_id: str = Field(foreign_key="identity.id", index=True, max_length=40)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime
+    created_by: str = Field(max_length=256)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=256)

@@ -1,0 +1,174 @@
+"""Pure, explainable decisions: tier, approvers, approvals needed, duration limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.domain.catalog import ActionCategory, CatalogMatch, is_full_wildcard, matches
+from bot.domain.durations import format_duration
+from bot.domain.models import ActorKind, Tier
+from bot.domain.rules import ApproverRole, PermissionSet, Rules
+
+_TIER_ORDER = (Tier.NORMAL, Tier.PRIVILEGED, Tier.ESCALATION, Tier.BREAK_GLASS)
+_CATEGORY_TIER = {
+    ActionCategory.PRIVILEGED: Tier.PRIVILEGED,
+    ActionCategory.CREDENTIAL: Tier.ESCALATION,
+    ActionCategory.ESCALATION: Tier.ESCALATION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a requester asks for, before any decision."""
+
+    identity_name: str
+    requester: str
+    requester_kind: ActorKind
+    actions: tuple[str, ...]
+    duration: timedelta
+    permission_set: str | None = None
+    forced_tier: Tier | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Owners:
+    primary: str | None = None
+    backup: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of `decide`, with the reasons a chat message can show."""
+
+    tier: Tier
+    approvers: tuple[str, ...]
+    approvals_required: int
+    max_duration: timedelta
+    flagged: tuple[CatalogMatch, ...]
+    reasons: tuple[str, ...]
+    refusal: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    reason: str
+
+
+def tier_for(actions: Sequence[str], forced: Tier | None = None) -> tuple[Tier, tuple[str, ...]]:
+    """Return the tier the actions fall in and why."""
+    tier = Tier.NORMAL
+    reasons: list[str] = []
+    wildcard = [a for a in actions if is_full_wildcard(a)]
+    if wildcard:
+        tier = Tier.BREAK_GLASS
+        reasons.append("'*' asks for every action: break-glass")
+    for match in matches(actions):
+        candidate = _CATEGORY_TIER[match.entry.category]
+        if _TIER_ORDER.index(candidate) > _TIER_ORDER.index(tier):
+            tier = candidate
+    seen_categories = sorted({m.entry.category.value for m in matches(actions)})
+    if seen_categories and not wildcard:
+        reasons.append(f"includes {' and '.join(seen_categories)} actions: tier {tier}")
+    if forced is not None and _TIER_ORDER.index(forced) > _TIER_ORDER.index(tier):
+        tier = forced
+        reasons.append(f"the permission set is marked {forced}")
+    if not reasons:
+        reasons.append("no privileged action: tier normal")
+    return tier, tuple(reasons)
+
+
+def decide(draft: Draft, *, owners: Owners, rules: Rules) -> Decision:
+    """Decide tier, approvers and limits for a draft request; never raises."""
+    tier, reasons = tier_for(draft.actions, draft.forced_tier)
+    rule = rules.tier_rule(tier)
+    explained = list(reasons)
+    candidates: list[str] = []
+    for role in rule.approvers:
+        if role is ApproverRole.OWNER and owners.primary:
+            candidates.append(owners.primary)
+            explained.append(f"{owners.primary} owns {draft.identity_name}")
+        elif role is ApproverRole.BACKUP and owners.backup:
+            candidates.append(owners.backup)
+            explained.append(f"{owners.backup} is the backup owner")
+        elif role is ApproverRole.ADMINS and rules.admins:
+            candidates.extend(sorted(rules.admins))
+            explained.append(f"admins ({', '.join(sorted(rules.admins))}) may approve {tier}")
+    if owners.primary is None and ApproverRole.OWNER in rule.approvers:
+        explained.append(f"{draft.identity_name} has no owner: admins decide")
+        candidates.extend(sorted(rules.admins))
+    approvers = tuple(
+        dict.fromkeys(c for c in candidates if c != draft.requester and c not in rules.bots)
+    )
+    explained.append(
+        f"{tier} needs {rule.approvals} approval{'s' if rule.approvals > 1 else ''}, "
+        f"for at most {format_duration(rule.max_duration)}"
+    )
+    flagged = matches(draft.actions)
+    refusal = _refusal(draft, rule.max_duration, rule.approvals, approvers, rules)
+    return Decision(
+        tier=tier,
+        approvers=approvers,
+        approvals_required=rule.approvals,
+        max_duration=rule.max_duration,
+        flagged=flagged,
+        reasons=tuple(explained),
+        refusal=refusal,
+    )
+
+
+def _refusal(
+    draft: Draft,
+    max_duration: timedelta,
+    approvals: int,
+    approvers: tuple[str, ...],
+    rules: Rules,
+) -> str | None:
+    if draft.duration > max_duration:
+        return (
+            f"{format_duration(draft.duration)} is longer than the "
+            f"{format_duration(max_duration)} allowed for this tier; ask for less."
+        )
+    if draft.duration < rules.grants.min_duration:
+        return f"The shortest grant is {format_duration(rules.grants.min_duration)}."
+    if len(approvers) < approvals:
+        return (
+            f"No one but you can approve this ({approvals} approver(s) needed, "
+            f"{len(approvers)} available): register an owner or add admins."
+        )
+    return None
+
+
+def may_approve(
+    *,
+    approver: str,
+    approver_kind: ActorKind,
+    requester: str,
+    approvers: Sequence[str],
+    already_approved: Sequence[str],
+    rules: Rules,
+) -> Verdict:
+    """Say whether this person may approve (or deny) this request, and why."""
+    if approver_kind is not ActorKind.USER or approver in rules.bots:
+        return Verdict(False, "Agents and bots never approve requests.")
+    if approver == requester:
+        return Verdict(False, "You cannot approve or deny your own request.")
+    if approver not in approvers and approver not in rules.admins:
+        listed = ", ".join(approvers) or "nobody"
+        return Verdict(False, f"You are not an approver of this request (approvers: {listed}).")
+    if approver in already_approved:
+        return Verdict(False, "You have already approved this; it needs a different approver.")
+    return Verdict(True, "approver listed by the policy")
+
+
+def resolve_permission_set(
+    name: str, rules: Rules
+) -> PermissionSet | None:
+    """Return the named permission set, or None."""
+    return rules.permission_sets.get(name)

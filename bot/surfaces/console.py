@@ -1,0 +1,92 @@
+"""A terminal chat: the same commands as Slack, typed on stdin, with `as <user>` to switch roles."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+from typing import TextIO
+
+from bot.commands.handler import CommandHandler
+from bot.domain.audit import Actor
+from bot.domain.messages import Notice, Reply
+from bot.domain.models import ActorKind
+
+BANNER = """Leash console. You are {user}. Type `help` for commands, `as <user>` to act as someone
+else (try dev, owner-a, owner-b, secops), `quit` to stop. Buttons are shown as [label: command]."""
+
+
+def format_reply(reply: Reply) -> str:
+    """Render a reply as terminal text."""
+    mark = "" if reply.ok else "✗ "
+    parts = [f"{mark}{reply.text}"]
+    parts.extend(f"    {line}" for line in reply.lines)
+    if reply.choices:
+        parts.append("    " + "  ".join(f"[{c.label}: {c.command}]" for c in reply.choices))
+    return "\n".join(parts)
+
+
+class ConsoleSurface:
+    """Reads commands line by line; prints replies and, for everyone, the notices Leash sends."""
+
+    name = "console"
+
+    def __init__(self, handler: CommandHandler, *, out: TextIO | None = None, user: str = "dev") -> None:
+        self._handler = handler
+        self._out = out or sys.stdout
+        self.user = user
+
+    def _print(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    async def notify(self, notice: Notice) -> None:
+        to = ", ".join(notice.recipients)
+        self._print(f"\n→ to {to} [{notice.kind}]\n" + format_reply(notice.reply))
+
+    async def handle_line(self, line: str) -> bool:
+        """Run one typed line; return False when the user asked to quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.lower() in ("quit", "exit"):
+            return False
+        if text.lower().startswith("as "):
+            name = text[3:].strip()
+            if not name or " " in name or len(name) > 64:
+                self._print("✗ Usage: as <user>")
+            else:
+                self.user = name
+                self._print(f"You are now {self.user}.")
+            return True
+        actor = Actor(name=self.user, kind=ActorKind.USER, origin="console")
+        reply = await self._handler.handle_text(text, actor=actor)
+        self._print(format_reply(reply))
+        return True
+
+    async def run(self, reader: asyncio.StreamReader | None = None) -> None:
+        """Serve stdin (a TTY or a pipe) until end of input or `quit`."""
+        stream = reader or await _stdin_reader()
+        self._print(BANNER.format(user=self.user))
+        while True:
+            if sys.stdin.isatty():
+                self._out.write(f"{self.user}> ")
+                self._out.flush()
+            raw = await stream.readline()
+            if not raw:
+                return
+            if not await self.handle_line(raw.decode("utf-8", errors="replace")):
+                return
+
+
+async def _stdin_reader() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    mode = os.fstat(sys.stdin.fileno()).st_mode
+    if stat.S_ISREG(mode):  # a redirected file cannot be watched by the event loop
+        reader.feed_data(sys.stdin.buffer.read())
+        reader.feed_eof()
+        return reader
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader

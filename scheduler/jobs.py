@@ -1,0 +1,27 @@
+"""Thin jobs that take ids and call the lifecycle; all state lives in the database."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.domain.lifecycle import Lifecycle
+
+log = logging.getLogger("leash.jobs")
+
+
+async def revoke_grant(lifecycle: Lifecycle, grant_id: str) -> None:
+    """The timer at a grant's expiry."""
+    grant = await lifecycle.grants.revoke(grant_id)
+    log.info("timer for %s: grant is %s", grant_id, grant.state)
+
+
+async def sweep(lifecycle: Lifecycle) -> None:
+    """The database-driven backstop: revoke what is due, expire and nudge requests."""
+    report = await lifecycle.grants.sweep()
+    expired = await lifecycle.requests.expire_due()
+    nudged = await lifecycle.requests.nudge_due()
+    if report.revoked or report.resumed or expired or nudged:
+        log.info(
+            "sweep: %d revoked, %d resumed, %d warned, %d requests expired, %d nudged",
+            report.revoked, report.resumed, report.warned, expired, nudged,
+        )
