@@ -40,6 +40,7 @@ class Leash:
     notifier: FanoutNotifier
     sandbox: Sandbox | None = None
     providers: dict[str, CloudProvider] = field(default_factory=dict)
+    owns_sandbox: bool = False
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
         """Migrate the schema, refresh the inventory and start the scheduler."""
@@ -55,7 +56,7 @@ class Leash:
     async def close(self) -> None:
         self.runner.stop()
         await self.engine.dispose()
-        if self.sandbox is not None:
+        if self.sandbox is not None and self.owns_sandbox:
             self.sandbox.stop()
 
 
@@ -79,15 +80,19 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
 def build(
     settings: Settings,
     *,
-    sandbox: bool | None = None,
+    sandbox: bool | Sandbox | None = None,
     clock: Clock | None = None,
     notifiers: list[Notifier] | None = None,
     rules: Rules | None = None,
 ) -> Leash:
-    """Build Leash from settings; `sandbox` overrides LEASH_CLOUD."""
+    """Build Leash from settings; `sandbox` overrides LEASH_CLOUD (or hands in a running one)."""
     rules = rules or load_rules(policy_path(settings))
-    use_sandbox = settings.cloud is CloudMode.SANDBOX if sandbox is None else sandbox
-    running_sandbox = Sandbox.start() if use_sandbox else None
+    owns_sandbox = False
+    running_sandbox: Sandbox | None = None
+    if isinstance(sandbox, Sandbox):
+        running_sandbox = sandbox
+    elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
+        running_sandbox, owns_sandbox = Sandbox.start(), True
     providers = {"aws": _aws_provider(settings, running_sandbox)}
     engine = create_engine(settings.database_url)
     runner = Runner(sweep_seconds=settings.sweep_seconds)
@@ -111,4 +116,5 @@ def build(
         notifier=notifier,
         sandbox=running_sandbox,
         providers=providers,
+        owns_sandbox=owns_sandbox,
     )

@@ -7,9 +7,8 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.sql import Update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -105,5 +104,5 @@ def identity_ref(identity: Identity) -> IdentityRef:
 
 async def compare_and_set(session: AsyncSession, statement: Update) -> bool:
     """Run a guarded UPDATE; True when exactly the guarded row changed."""
-    result = cast(CursorResult[Any], await session.execute(statement))
+    result = await session.exec(statement)
     return result.rowcount == 1

@@ -49,7 +49,7 @@ class InventoryService:
                     seen.append(identity.id)
                 scanned_accounts = {d.ref.account for d in result.identities}
                 # Identities gone from a scanned account are marked absent, never deleted.
-                await session.execute(
+                await session.exec(
                     update(Identity)
                     .where(col(Identity.provider) == name, col(Identity.account).in_(scanned_accounts),
                            col(Identity.id).not_in(seen))

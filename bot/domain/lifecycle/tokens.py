@@ -79,12 +79,12 @@ class TokenService:
         return count
 
     async def _revoke_all(self, identity_id: str, *, actor: Actor, session: AsyncSession) -> int:
-        result = await session.execute(
+        result = await session.exec(
             update(AgentToken)
             .where(col(AgentToken.identity_id) == identity_id, col(AgentToken.revoked_at).is_(None))
             .values(revoked_at=self._ctx.clock.now(), revoked_by=actor.name)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return result.rowcount
 
     async def authenticate(self, token: str) -> Identity | None:
         """Return the identity a live token is bound to, or None."""

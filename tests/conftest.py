@@ -1,0 +1,88 @@
+"""Shared fixtures: a seeded moto server, a database per test, a built Leash."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.app import Leash, build
+from bot.config import BUNDLED_POLICY, Settings, load_rules
+from bot.domain.rules import Rules
+from cloud.sandbox import Sandbox
+from tests.fakes.notifier import RecordingNotifier
+
+PG_URL = os.environ.get("LEASH_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    running = Sandbox.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
+    sandbox.reset()
+    return sandbox
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", *(["postgresql"] if PG_URL else [])])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'leash.db'}"
+    assert PG_URL is not None
+    await _reset_postgres(PG_URL)
+    return PG_URL
+
+
+def make_rules(**overrides: Any) -> Rules:
+    """The bundled example policy with test-friendly timings (1 s minimum grant)."""
+    base = load_rules(BUNDLED_POLICY).model_dump(mode="python")
+    base["grants"] = base["grants"] | {"min_duration": "1s", "expiry_warning": "1s",
+                                         "revoke_backoff": "1s", "revoke_attempts": 3}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = base[key] | value
+        else:
+            base[key] = value
+    return Rules.model_validate(base)
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+@pytest.fixture
+def rules() -> Rules:
+    return make_rules()
+
+
+@pytest.fixture
+async def leash(
+    database_url: str, fresh_sandbox: Sandbox, notifier: RecordingNotifier, rules: Rules
+) -> AsyncIterator[Leash]:
+    app = build(
+        Settings(database_url=database_url, sweep_seconds=0.5),
+        sandbox=fresh_sandbox,
+        rules=rules,
+        notifiers=[notifier],
+    )
+    await app.start(scheduler=False)
+    yield app
+    await app.close()

@@ -1,0 +1,62 @@
+"""Small helpers for reading the cloud and the database in end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from sqlmodel import col, select
+
+from bot.app import Leash
+from bot.domain.models import AuditEvent, Grant
+from cloud.sandbox import Sandbox
+
+REQUEST_ID = re.compile(r"\b(r-[a-z0-9]{8})\b")
+GRANT_ID = re.compile(r"\b(g-[a-z0-9]{8})\b")
+
+
+def inline_policy(sandbox: Sandbox, role: str, name: str) -> dict[str, Any] | None:
+    """Read a role's inline policy from the moto server with real boto3, or None."""
+    iam = sandbox.session().client("iam", endpoint_url=sandbox.endpoint_url)
+    try:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    except iam.exceptions.NoSuchEntityException:
+        return None
+    if isinstance(document, str):
+        return dict(json.loads(unquote(document)))
+    return dict(document)
+
+
+def inline_policy_names(sandbox: Sandbox, role: str) -> list[str]:
+    iam = sandbox.session().client("iam", endpoint_url=sandbox.endpoint_url)
+    return list(iam.list_role_policies(RoleName=role)["PolicyNames"])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float, step: float = 0.1) -> bool:
+    """Poll until `check` holds or the time is up; return whether it held."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(step)
+    return await check()
+
+
+async def grant(leash: Leash, grant_id: str) -> Grant:
+    async with leash.lifecycle.ctx.sessions() as session:
+        found = await session.get(Grant, grant_id)
+    assert found is not None
+    return found
+
+
+async def audit_types(leash: Leash, *, grant_id: str | None = None) -> list[str]:
+    async with leash.lifecycle.ctx.sessions() as session:
+        query = select(AuditEvent).order_by(col(AuditEvent.seq))
+        if grant_id is not None:
+            query = query.where(col(AuditEvent.grant_id) == grant_id)
+        return [event.event_type for event in (await session.exec(query)).all()]

@@ -1,0 +1,82 @@
+"""The whole path against the moto server: request, approve, grant in IAM, expiry, revoke."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import datetime
+
+from bot.app import Leash
+from bot.domain import audit
+from bot.domain.messages import NoticeKind
+from bot.domain.models import GrantState
+from bot.surfaces.console import ConsoleSurface
+from cloud.sandbox import Sandbox
+from tests.e2e.helpers import (
+    GRANT_ID,
+    REQUEST_ID,
+    audit_types,
+    eventually,
+    grant,
+    inline_policy,
+)
+from tests.fakes.notifier import RecordingNotifier
+
+
+async def _console(leash: Leash, lines: list[str]) -> str:
+    out = io.StringIO()
+    surface = ConsoleSurface(leash.handler, out=out)
+    reader = asyncio.StreamReader()
+    reader.feed_data("".join(f"{line}\n" for line in lines).encode())
+    reader.feed_eof()
+    await surface.run(reader)
+    return out.getvalue()
+
+
+async def test_console_request_approve_grant_expire_revoke(
+    leash: Leash, fresh_sandbox: Sandbox, notifier: RecordingNotifier
+) -> None:
+    await leash.runner.start(leash.lifecycle)
+    said = await _console(
+        leash,
+        ["as dev", "request support-triage-agent s3-read on arn:aws:s3:::tickets/* for 3s because triage"],
+    )
+    request_match = REQUEST_ID.search(said)
+    assert request_match, said
+    request_id = request_match.group(1)
+    card = notifier.of_kind(NoticeKind.APPROVAL_NEEDED)
+    assert card and card[0].recipients == ("owner-a",)
+    assert f"approve {request_id}" in [c.command for c in card[0].reply.choices]
+
+    said = await _console(leash, ["as owner-a", f"approve {request_id} looks fine"])
+    grant_match = GRANT_ID.search(said)
+    assert grant_match, said
+    grant_id = grant_match.group(1)
+
+    document = inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant_id}")
+    assert document is not None
+    allow = next(s for s in document["Statement"] if s["Effect"] == "Allow")
+    assert sorted(allow["Action"]) == ["s3:GetObject", "s3:ListBucket"]
+    assert allow["Resource"] in (["arn:aws:s3:::tickets/*"], "arn:aws:s3:::tickets/*")
+    expiry = datetime.fromisoformat(allow["Condition"]["DateLessThan"]["aws:CurrentTime"])
+    record = await grant(leash, grant_id)
+    # The cloud's own expiry is the grant's, truncated to the second (never later).
+    assert expiry == record.expires_at.replace(microsecond=0)
+    deny = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    assert deny and "iam:CreateAccessKey" in deny[0]["Action"]
+
+    async def revoked() -> bool:
+        return (await grant(leash, grant_id)).state == GrantState.REVOKED
+
+    assert await eventually(revoked, within=8)
+    assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant_id}") is None
+    assert await audit_types(leash, grant_id=grant_id) == [
+        "request.approved",
+        "grant.applied",
+        "grant.revoked",
+    ]
+    told = [(n.kind, n.recipients) for n in notifier.notices if n.grant_id == grant_id]
+    assert told[0] == (NoticeKind.GRANT_ACTIVE, ("dev", "owner-a"))
+    assert told[-1] == (NoticeKind.REVOKED, ("dev", "owner-a"))
+    async with leash.lifecycle.ctx.sessions() as session:
+        assert (await audit.verify(session=session)).ok

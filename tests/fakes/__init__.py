@@ -1,0 +1,1 @@
+"""Wire-level and port fakes used by the tests."""
