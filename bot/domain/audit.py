@@ -142,7 +142,7 @@ async def verify(*, session: AsyncSession) -> VerifyResult:
     async for event in events(session=session):
         if event.seq != expected_seq:
             return VerifyResult(
-                False, checked, event.seq, f"event {expected_seq} is missing (found {event.seq})"
+                False, checked, expected_seq, f"it is missing (the next event is {event.seq})"
             )
         if event.prev_hash != expected_prev:
             return VerifyResult(

@@ -1,0 +1,83 @@
+"""`leash audit verify` detects any tampering with the audit trail; export writes JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import text
+
+from bot.app import Leash
+from bot.cli import main
+from bot.domain.audit import Actor
+from bot.domain.lifecycle import RequestInput
+from bot.domain.models import ActorKind
+
+DEV = Actor("dev", ActorKind.USER, "console")
+OWNER = Actor("owner-a", ActorKind.USER, "console")
+
+TAMPERING = {
+    "actor": "UPDATE auditevent SET actor = 'mallory' WHERE seq = {seq}",
+    "event_type": "UPDATE auditevent SET event_type = 'request.denied' WHERE seq = {seq}",
+    "outcome": "UPDATE auditevent SET outcome = 'failure' WHERE seq = {seq}",
+    "time": "UPDATE auditevent SET at = '2020-01-01 00:00:00.000000' WHERE seq = {seq}",
+    "detail": "UPDATE auditevent SET detail = '{{\"reason\": \"nothing to see\"}}' WHERE seq = {seq}",
+    "identity": "UPDATE auditevent SET identity_id = 'i-other' WHERE seq = {seq}",
+    "own hash": "UPDATE auditevent SET hash = '{fake}' WHERE seq = {seq}",
+    "deleted row": "DELETE FROM auditevent WHERE seq = {seq}",
+}
+
+
+async def _history(leash: Leash) -> int:
+    """Create a small, real history: a request, an approval, a grant; return the event count."""
+    request = await leash.lifecycle.requests.submit(
+        RequestInput(identity="support-triage-agent", permission_set="s3-read",
+                     duration=timedelta(minutes=5), reason="audit drill"),
+        actor=DEV,
+    )
+    await leash.lifecycle.approve(request.id, actor=OWNER)
+    async with leash.engine.connect() as connection:
+        return int((await connection.execute(text("SELECT count(*) FROM auditevent"))).scalar_one())
+
+
+async def _cli(database_url: str, *args: str) -> Result:
+    """Run the real `leash` CLI (in a thread: it starts its own event loop)."""
+    return await asyncio.to_thread(
+        CliRunner().invoke, main, list(args), env={"LEASH_DATABASE_URL": database_url}
+    )
+
+
+async def _verify(database_url: str) -> tuple[int, str]:
+    result = await _cli(database_url, "audit", "verify")
+    return result.exit_code, result.output
+
+
+async def test_untouched_chain_verifies(leash: Leash, database_url: str) -> None:
+    count = await _history(leash)
+    code, output = await _verify(database_url)
+    assert code == 0, output
+    assert f"{count} events verified" in output
+
+
+@pytest.mark.parametrize("change", list(TAMPERING), ids=list(TAMPERING))
+async def test_tampering_is_detected_and_named(leash: Leash, database_url: str, change: str) -> None:
+    count = await _history(leash)
+    target = count - 1  # an event in the middle of the chain, not the head
+    async with leash.engine.begin() as connection:
+        await connection.execute(text(TAMPERING[change].format(seq=target, fake="f" * 64)))
+    code, output = await _verify(database_url)
+    assert code == 1, output
+    assert f"BROKEN at event {target}:" in output
+
+
+async def test_export_writes_one_json_line_per_event(leash: Leash, database_url: str) -> None:
+    count = await _history(leash)
+    result = await _cli(database_url, "audit", "export", "--format", "jsonl")
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert len(lines) == count
+    assert [line["seq"] for line in lines] == list(range(1, count + 1))
+    assert lines[1]["prev_hash"] == lines[0]["hash"]
+    assert {"actor", "event_type", "at", "outcome", "origin", "identity_id", "resource"} <= set(lines[0])
