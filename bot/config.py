@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.domain.rules import Rules
 
@@ -34,18 +37,41 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     cloud: CloudMode = CloudMode.SANDBOX
     aws_region: str = "us-east-1"
-    aws_accounts: list[str] = Field(default_factory=list)
+    aws_accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_read_role: str = "LeashReadOnly"
     aws_use_organizations: bool = True
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
+    @field_validator("aws_accounts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """Accept `111111111111,222222222222` as well as a JSON list."""
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not a JSON list; write 111111111111,222222222222") from None
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("aws_accounts")
+    @classmethod
+    def _account_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not (v.isascii() and v.isdigit() and len(v) == 12)]
+        if bad:
+            raise ValueError(f"not 12-digit AWS account ids: {', '.join(bad)}")
+        return value
+
 
 def load_settings() -> Settings:
     """Read settings from the environment; a bad value becomes one line naming the variable."""
     try:
         return Settings()
+    except SettingsError as error:
+        raise ConfigError(f"LEASH_*: {error}") from None
     except ValidationError as error:
         first = error.errors()[0]
         name = "LEASH_" + str(first["loc"][0]).upper() if first["loc"] else "LEASH_*"
@@ -66,6 +92,8 @@ def load_rules(path: Path) -> Rules:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"LEASH_POLICY_FILE: {path} does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"LEASH_POLICY_FILE: {path}: {error.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
     try:

@@ -69,8 +69,9 @@ def notifier() -> RecordingNotifier:
 
 
 @pytest.fixture
-def rules() -> Rules:
-    return make_rules()
+def rules(request: pytest.FixtureRequest) -> Rules:
+    """Test rules; parametrize indirectly with a dict of overrides to change them."""
+    return make_rules(**getattr(request, "param", {}))
 
 
 @pytest.fixture

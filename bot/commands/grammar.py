@@ -151,7 +151,7 @@ def parse(text: str) -> Command:
     if len(text) > MAX_COMMAND:
         raise UsageError(f"That command is longer than {MAX_COMMAND} characters.")
     cleaned = " ".join(text.replace("\u00a0", " ").split())
-    if cleaned.startswith("/leash"):
+    if cleaned == "/leash" or cleaned.startswith("/leash "):
         cleaned = cleaned.removeprefix("/leash").strip()
     if not cleaned:
         return HelpCommand()
@@ -168,9 +168,12 @@ def _request(rest: str) -> Command:
     if reason is None or not reason:
         raise _usage("request", "Say why you need it (because …).")
     words = head.split()
-    if "for" not in [w.lower() for w in words]:
+    fors = [i for i, w in enumerate(words) if w.lower() == "for"]
+    if not fors:
         raise _usage("request", "Say for how long (for 30m, for 2h, …).")
-    for_at = max(i for i, w in enumerate(words) if w.lower() == "for")
+    if len(fors) > 1:
+        raise _usage("request", "Give one duration after `for`.")
+    for_at = fors[0]
     duration_words = words[for_at + 1 :]
     if len(duration_words) != 1:
         raise _usage("request", "Give one duration after `for`.")
@@ -180,18 +183,23 @@ def _request(rest: str) -> Command:
         raise _usage("request", "Name an identity and what it needs.")
     identity, remainder = body[0], body[1:]
     lowered = [w.lower() for w in remainder]
+    if lowered.count("on") > 1:
+        raise _usage("request", "Give one `on` list of resources.")
     if "on" in lowered:
         on_at = lowered.index("on")
-        items, resources = remainder[:on_at], remainder[on_at + 1 :]
+        items, resources = _listed(remainder[:on_at]), _listed(remainder[on_at + 1 :])
         if not resources:
             raise _usage("request", "Name at least one resource after `on`.")
     else:
-        items, resources = remainder, []
+        items, resources = _listed(remainder), ()
     if not items:
         raise _usage("request", "Name a permission set or at least one action.")
-    items = [i.rstrip(",") for i in items if i.rstrip(",")]
-    resources = [r.rstrip(",") for r in resources if r.rstrip(",")]
-    return RequestCommand(identity, tuple(items), tuple(resources), duration, reason)
+    return RequestCommand(identity, items, resources, duration, reason)
+
+
+def _listed(words: list[str]) -> tuple[str, ...]:
+    """Split words that may be separated by commas as well as spaces."""
+    return tuple(piece for word in words for piece in word.split(",") if piece)
 
 
 def _approve(rest: str) -> Command:
@@ -252,11 +260,21 @@ def _token(rest: str) -> Command:
     return TokenCommand(words[0].lower(), words[1])
 
 
-def _scope(verb: str, rest: str, default: str) -> str:
+def _scope(verb: str, rest: str, default: str, keywords: tuple[str, ...] = ()) -> str:
+    """One optional word; known keywords are case-insensitive, other words kept as typed."""
     words = rest.split()
     if len(words) > 1:
         raise _usage(verb, "Give at most one filter.")
-    return words[0] if words else default
+    if not words:
+        return default
+    return words[0].lower() if words[0].lower() in keywords else words[0]
+
+
+def _requests(rest: str) -> Command:
+    scope = _scope("requests", rest, "mine", ("mine", "pending"))
+    if scope not in ("mine", "pending"):
+        raise _usage("requests", f"'{scope[:30]}' is not a choice.")
+    return ListRequestsCommand(scope)
 
 
 _PARSERS = {
@@ -264,8 +282,8 @@ _PARSERS = {
     "approve": _approve,
     "deny": _deny,
     "cancel": lambda rest: CancelCommand(_single("cancel", rest)),
-    "requests": lambda rest: ListRequestsCommand(_scope("requests", rest, "mine")),
-    "grants": lambda rest: ListGrantsCommand(_scope("grants", rest, "mine")),
+    "requests": _requests,
+    "grants": lambda rest: ListGrantsCommand(_scope("grants", rest, "mine", ("mine", "all"))),
     "revoke": lambda rest: RevokeCommand(_single("revoke", rest)),
     "extend": _extend,
     "owner": _owner,

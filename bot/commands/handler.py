@@ -45,7 +45,14 @@ class CommandHandler:
     async def handle_text(self, text: str, *, actor: Actor) -> Reply:
         """Parse and run a command line; never raises."""
         try:
-            return await self.run(parse(text), actor=actor)
+            command = parse(text)
+        except LeashError as error:
+            await self._lifecycle.ctx.refuse(
+                error, actor=actor, event_type="command.refused", detail={"command": text[:200]}
+            )
+            return Reply(text=str(error), ok=False)
+        try:
+            return await self.run(command, actor=actor)
         except LeashError as error:
             return Reply(text=str(error), ok=False)
         except Exception:

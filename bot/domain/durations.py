@@ -8,8 +8,8 @@ from datetime import timedelta
 from bot.domain.errors import InvalidDurationError
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"(\d{1,6})\s*([smhd])")
-_WHOLE = re.compile(r"(?:\d{1,6}\s*[smhd]\s*)+")
+_PART = re.compile(r"(\d{1,6})\s*([smhd])", re.ASCII)
+_WHOLE = re.compile(r"(?:\d{1,6}\s*[smhd]\s*)+", re.ASCII)
 _MAX = timedelta(days=366)
 
 
@@ -20,7 +20,11 @@ def parse_duration(text: str) -> timedelta:
         raise InvalidDurationError(
             f"'{text[:40]}' is not a duration: use a number and a unit, like 30m, 2h or 1h30m."
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(cleaned))
+    parts = _PART.findall(cleaned)
+    units = [unit for _, unit in parts]
+    if len(set(units)) != len(units):
+        raise InvalidDurationError(f"'{text[:40]}' repeats a unit; write it like 1h30m.")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts)
     duration = timedelta(seconds=seconds)
     if duration <= timedelta(0):
         raise InvalidDurationError("A duration must be longer than zero.")

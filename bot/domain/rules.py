@@ -10,12 +10,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from bot.domain.catalog import is_valid_action
 from bot.domain.durations import parse_duration
+from bot.domain.errors import InvalidDurationError
 from bot.domain.models import Tier
 
 
 def _to_timedelta(value: object) -> object:
     if isinstance(value, str):
-        return parse_duration(value)
+        try:
+            return parse_duration(value)
+        except InvalidDurationError as error:
+            raise ValueError(str(error)) from None
     return value
 
 
