@@ -78,13 +78,17 @@ async def _agent(request: web.Request) -> Identity:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}),
+            text=json.dumps(
+                {"error": "unauthorized", "message": "Send Authorization: Bearer <token>."}
+            ),
             content_type="application/json",
         )
     identity = await request.app[LIFECYCLE_KEY].tokens.authenticate(token.strip())
     if identity is None:
         raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "unauthorized", "message": "The token is unknown or revoked."}),
+            text=json.dumps(
+                {"error": "unauthorized", "message": "The token is unknown or revoked."}
+            ),
             content_type="application/json",
         )
     return identity
@@ -123,7 +127,9 @@ async def create_request(request: web.Request) -> web.Response:
     return web.json_response(_request_json(created, None), status=201)
 
 
-async def _load_own(lifecycle: Lifecycle, request_id: str, identity: Identity) -> tuple[AccessRequest, Grant | None]:
+async def _load_own(
+    lifecycle: Lifecycle, request_id: str, identity: Identity
+) -> tuple[AccessRequest, Grant | None]:
     async with lifecycle.ctx.sessions() as session:
         access = await session.get(AccessRequest, request_id[:16])
         if access is None or access.identity_id != identity.id:
@@ -147,7 +153,9 @@ async def get_request(request: web.Request) -> web.Response:
     try:
         while True:
             access, grant = await _load_own(lifecycle, request.match_info["request_id"], identity)
-            settled = access.state != RequestState.PENDING and (grant is None or grant.state != "applying")
+            settled = access.state != RequestState.PENDING and (
+                grant is None or grant.state != "applying"
+            )
             if settled or asyncio.get_running_loop().time() >= deadline:
                 return web.json_response(_request_json(access, grant))
             await asyncio.sleep(POLL_SECONDS)
@@ -167,9 +175,13 @@ async def release_grant(request: web.Request) -> web.Response:
         if grant.identity_id != identity.id:
             raise await lifecycle.ctx.refuse(
                 NotAllowedError("An agent token can release only its own grants."),
-                actor=_actor(identity), event_type="grant.revoke_refused", grant_id=grant.id,
+                actor=_actor(identity),
+                event_type="grant.revoke_refused",
+                grant_id=grant.id,
             )
-        released = await lifecycle.grants.revoke(grant.id, actor=_actor(identity), reason="released by the agent")
+        released = await lifecycle.grants.revoke(
+            grant.id, actor=_actor(identity), reason="released by the agent"
+        )
     except LeashError as error:
         return _error(error.status, error.code, str(error))
     return web.json_response(_grant_json(released))
@@ -184,53 +196,127 @@ def openapi_document() -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
     responses = {
         code: {"description": text, "content": {"application/json": {"schema": error}}}
-        for code, text in (("400", "Invalid input"), ("401", "Missing or bad token"),
-                           ("403", "Not allowed"), ("404", "Not found"), ("409", "Conflict"),
-                           ("413", "Body too large"))
+        for code, text in (
+            ("400", "Invalid input"),
+            ("401", "Missing or bad token"),
+            ("403", "Not allowed"),
+            ("404", "Not found"),
+            ("409", "Conflict"),
+            ("413", "Body too large"),
+        )
     }
     request_out = {"$ref": "#/components/schemas/Request"}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Leash agent API", "version": "1",
-                 "description": "Agents ask for time-limited permissions for themselves."},
+        "info": {
+            "title": "Leash agent API",
+            "version": "1",
+            "description": "Agents ask for time-limited permissions for themselves.",
+        },
         "servers": [{"url": "/api/v1"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "RequestBody": RequestBody.model_json_schema(),
-                "Error": {"type": "object", "required": ["error", "message"],
-                          "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
-                "Grant": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "state": {"type": "string"},
-                    "expires_at": {"type": "string", "format": "date-time"},
-                    "artefact": {"type": ["string", "null"]}, "mechanism": {"type": ["string", "null"]}}},
-                "Request": {"type": "object", "properties": {
-                    "id": {"type": "string"}, "state": {"type": "string",
-                    "enum": [s.value for s in RequestState]}, "tier": {"type": "string"},
-                    "grant": {"anyOf": [{"$ref": "#/components/schemas/Grant"}, {"type": "null"}]}}},
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "Grant": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "state": {"type": "string"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                        "artefact": {"type": ["string", "null"]},
+                        "mechanism": {"type": ["string", "null"]},
+                    },
+                },
+                "Request": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "state": {"type": "string", "enum": [s.value for s in RequestState]},
+                        "tier": {"type": "string"},
+                        "grant": {
+                            "anyOf": [{"$ref": "#/components/schemas/Grant"}, {"type": "null"}]
+                        },
+                    },
+                },
             },
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/requests": {"post": {
-                "summary": "Ask for a permission for the token's own identity",
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/RequestBody"}}}},
-                "responses": {"201": {"description": "Created, waiting for the owner",
-                                      "content": {"application/json": {"schema": request_out}}}} | responses}},
-            "/requests/{request_id}": {"get": {
-                "summary": "Read a request; with wait=N, wait up to N seconds for the decision",
-                "parameters": [
-                    {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0,
-                                                              "maximum": MAX_WAIT_SECONDS}}],
-                "responses": {"200": {"description": "The request",
-                                      "content": {"application/json": {"schema": request_out}}}} | responses}},
-            "/grants/{grant_id}/release": {"post": {
-                "summary": "The agent is done: revoke the grant now",
-                "parameters": [{"name": "grant_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "The grant after release",
-                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Grant"}}}}} | responses}},
+            "/requests": {
+                "post": {
+                    "summary": "Ask for a permission for the token's own identity",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/RequestBody"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Created, waiting for the owner",
+                            "content": {"application/json": {"schema": request_out}},
+                        }
+                    }
+                    | responses,
+                }
+            },
+            "/requests/{request_id}": {
+                "get": {
+                    "summary": "Read a request; with wait=N, wait up to N seconds for the decision",
+                    "parameters": [
+                        {
+                            "name": "request_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "wait",
+                            "in": "query",
+                            "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The request",
+                            "content": {"application/json": {"schema": request_out}},
+                        }
+                    }
+                    | responses,
+                }
+            },
+            "/grants/{grant_id}/release": {
+                "post": {
+                    "summary": "The agent is done: revoke the grant now",
+                    "parameters": [
+                        {
+                            "name": "grant_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The grant after release",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Grant"}
+                                }
+                            },
+                        }
+                    }
+                    | responses,
+                }
+            },
         },
     }
 

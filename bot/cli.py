@@ -44,8 +44,16 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (LEASH_HOST).")
 @click.option("--port", type=int, default=None, help="Port to listen on (LEASH_PORT).")
-@click.option("--console/--no-console", default=None, help="Attach the terminal chat (default: when stdin is a terminal).")
-@click.option("--sandbox/--no-sandbox", default=None, help="Use the embedded AWS emulator (default: LEASH_CLOUD).")
+@click.option(
+    "--console/--no-console",
+    default=None,
+    help="Attach the terminal chat (default: when stdin is a terminal).",
+)
+@click.option(
+    "--sandbox/--no-sandbox",
+    default=None,
+    help="Use the embedded AWS emulator (default: LEASH_CLOUD).",
+)
 def serve(host: str | None, port: int | None, console: bool | None, sandbox: bool | None) -> None:
     """Run Leash: HTTP API, scheduler, and the console chat."""
     settings = _settings()
@@ -55,11 +63,20 @@ def serve(host: str | None, port: int | None, console: bool | None, sandbox: boo
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    _run(lambda: _serve(settings, host=host or settings.host, port=settings.port if port is None else port,
-                        console=with_console, sandbox=sandbox))
+    _run(
+        lambda: _serve(
+            settings,
+            host=host or settings.host,
+            port=settings.port if port is None else port,
+            console=with_console,
+            sandbox=sandbox,
+        )
+    )
 
 
-async def _serve(settings: Settings, *, host: str, port: int, console: bool, sandbox: bool | None) -> None:
+async def _serve(
+    settings: Settings, *, host: str, port: int, console: bool, sandbox: bool | None
+) -> None:
     surface: ConsoleSurface | None = None
     leash: Leash = build(settings, sandbox=sandbox)
     if console:
@@ -118,7 +135,9 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
             f"Sandbox AWS (moto) at {leash.sandbox.endpoint_url}: "
             f"{len(leash.sandbox.accounts)} accounts, {len(leash.sandbox.identities)} identities."
         )
-        click.echo("Try:  as dev  →  request support-triage-agent s3-read for 5m because checking tickets")
+        click.echo(
+            "Try:  as dev  →  request support-triage-agent s3-read for 5m because checking tickets"
+        )
         click.echo("      as owner-a  →  approve <request-id>  ·  grants all  ·  identities")
     sys.stdout.flush()
 
@@ -168,8 +187,11 @@ def verify() -> None:
 
     result = _run(work)
     if not result.ok:
-        click.echo(f"Audit chain BROKEN at event {result.broken_seq}: {result.problem} "
-                   f"({result.checked} events before it verified).", err=True)
+        click.echo(
+            f"Audit chain BROKEN at event {result.broken_seq}: {result.problem} "
+            f"({result.checked} events before it verified).",
+            err=True,
+        )
         sys.exit(1)
     click.echo(f"Audit chain OK: {result.checked} events verified.")
 

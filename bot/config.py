@@ -6,7 +6,6 @@ import json
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator

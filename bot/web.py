@@ -25,7 +25,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as error:
         if error.content_type != "application/json" and error.status >= 400:
             return web.json_response(
-                {"error": error.reason.lower().replace(" ", "_"), "message": error.text or error.reason},
+                {
+                    "error": error.reason.lower().replace(" ", "_"),
+                    "message": error.text or error.reason,
+                },
                 status=error.status,
             )
         raise
@@ -33,7 +36,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         correlation = secrets.token_hex(4)
         log.exception("unhandled error [%s] on %s %s", correlation, request.method, request.path)
         return web.json_response(
-            {"error": "internal", "message": f"Internal error (reference {correlation})."}, status=500
+            {"error": "internal", "message": f"Internal error (reference {correlation})."},
+            status=500,
         )
 
 

@@ -53,8 +53,12 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_rules(**overrides: Any) -> Rules:
     """The bundled example policy with test-friendly timings (1 s minimum grant)."""
     base = load_rules(BUNDLED_POLICY).model_dump(mode="python")
-    base["grants"] = base["grants"] | {"min_duration": "1s", "expiry_warning": "1s",
-                                         "revoke_backoff": "1s", "revoke_attempts": 3}
+    base["grants"] = base["grants"] | {
+        "min_duration": "1s",
+        "expiry_warning": "1s",
+        "revoke_backoff": "1s",
+        "revoke_attempts": 3,
+    }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = base[key] | value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,7 +12,10 @@ from bot.domain.errors import InvalidInputError
 MAX_COMMAND = 4000
 
 USAGE = {
-    "request": "request <identity> <permission-set | action…> [on <resource…>] for <duration> because <reason>",
+    "request": (
+        "request <identity> <permission-set | action…> [on <resource…>] "
+        "for <duration> because <reason>"
+    ),
     "approve": "approve <request-id> [note]",
     "deny": "deny <request-id> because <reason>",
     "cancel": "cancel <request-id>",
@@ -122,9 +126,21 @@ class HelpCommand:
 
 
 Command = (
-    RequestCommand | ApproveCommand | DenyCommand | CancelCommand | ListRequestsCommand
-    | ListGrantsCommand | RevokeCommand | ExtendCommand | OwnerSetCommand | OwnerShowCommand
-    | OwnsCommand | IdentitiesCommand | TokenCommand | WhoAmICommand | HelpCommand
+    RequestCommand
+    | ApproveCommand
+    | DenyCommand
+    | CancelCommand
+    | ListRequestsCommand
+    | ListGrantsCommand
+    | RevokeCommand
+    | ExtendCommand
+    | OwnerSetCommand
+    | OwnerShowCommand
+    | OwnsCommand
+    | IdentitiesCommand
+    | TokenCommand
+    | WhoAmICommand
+    | HelpCommand
 )
 
 
@@ -277,7 +293,7 @@ def _requests(rest: str) -> Command:
     return ListRequestsCommand(scope)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], Command]] = {
     "request": _request,
     "approve": _approve,
     "deny": _deny,

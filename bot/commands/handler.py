@@ -59,12 +59,13 @@ class CommandHandler:
             correlation = secrets.token_hex(4)
             log.exception("command failed [%s]: %r by %s", correlation, text[:200], actor.name)
             return Reply(
-                text=f"Something went wrong on our side (reference {correlation}). Nothing was changed "
+                text=f"Something went wrong on our side (reference {correlation}). "
+                "Nothing was changed "
                 "unless a later message says so.",
                 ok=False,
             )
 
-    async def run(self, command: Command, *, actor: Actor) -> Reply:  # noqa: PLR0911
+    async def run(self, command: Command, *, actor: Actor) -> Reply:
         lc = self._lifecycle
         match command:
             case RequestCommand():
@@ -84,13 +85,17 @@ class CommandHandler:
                 result = await lc.approve(command.request_id, actor=actor, note=command.note)
                 return render.approved(result)
             case DenyCommand():
-                request = await lc.requests.deny(command.request_id, actor=actor, reason=command.reason)
+                request = await lc.requests.deny(
+                    command.request_id, actor=actor, reason=command.reason
+                )
                 return Reply(text=f"Denied {request.id}. {request.requester} has been told why.")
             case CancelCommand():
                 request = await lc.requests.cancel(command.request_id, actor=actor)
                 return Reply(text=f"Cancelled {request.id}.")
             case RevokeCommand():
-                grant = await lc.grants.revoke(command.grant_id, actor=actor, reason="revoked by hand")
+                grant = await lc.grants.revoke(
+                    command.grant_id, actor=actor, reason="revoked by hand"
+                )
                 return render.grant_state(grant)
             case ExtendCommand():
                 async with lc.ctx.sessions() as session:
@@ -122,7 +127,10 @@ class CommandHandler:
                 return Reply(text=f"Revoked {count} token(s) of {command.identity}.")
             case WhoAmICommand():
                 admin = actor.name in lc.ctx.rules.admins
-                return Reply(text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) via {actor.origin}.")
+                return Reply(
+                    text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) "
+                    f"via {actor.origin}."
+                )
             case HelpCommand():
                 return _help(command.topic)
             case _:
@@ -133,23 +141,30 @@ class CommandHandler:
         async with lc.ctx.sessions() as session:
             match command:
                 case ListGrantsCommand(scope="mine"):
-                    return render.grants(await queries.grants(session=session, requester=actor.name), "your live grants")
+                    return render.grants(
+                        await queries.grants(session=session, requester=actor.name),
+                        "your live grants",
+                    )
                 case ListGrantsCommand(scope="all"):
                     return render.grants(await queries.grants(session=session), "all live grants")
                 case ListGrantsCommand():
                     identity = await registry.resolve(command.scope, session=session)
-                    rows = await queries.grants(session=session, identity_id=identity.id)
-                    return render.grants(rows, f"live grants on {identity.name}")
+                    on_identity = await queries.grants(session=session, identity_id=identity.id)
+                    return render.grants(on_identity, f"live grants on {identity.name}")
                 case ListRequestsCommand(scope="pending"):
                     admin = actor.name in lc.ctx.rules.admins
-                    rows = await queries.pending_for(actor.name, session=session, admin=admin)
-                    return render.requests(rows, "requests waiting for your decision", now=datetime.now(UTC))
+                    waiting = await queries.pending_for(actor.name, session=session, admin=admin)
+                    return render.requests(
+                        waiting, "requests waiting for your decision", now=datetime.now(UTC)
+                    )
                 case ListRequestsCommand():
-                    rows = await queries.requests_by(actor.name, session=session)
-                    return render.requests(rows, "your requests", now=datetime.now(UTC))
+                    mine = await queries.requests_by(actor.name, session=session)
+                    return render.requests(mine, "your requests", now=datetime.now(UTC))
                 case OwnerShowCommand():
                     identity = await registry.resolve(command.identity, session=session)
-                    return render.ownership(identity, await registry.owners_of(identity.id, session=session))
+                    return render.ownership(
+                        identity, await registry.owners_of(identity.id, session=session)
+                    )
                 case OwnsCommand():
                     user = command.user or actor.name
                     return render.owned(user, await registry.owned_by(user, session=session))

@@ -37,9 +37,15 @@ def approved(result: ApprovalResult) -> Reply:
     if request.extends_grant_id:
         return Reply(text=f"Extended grant {grant.id} until {_when(grant.expires_at)}.")
     if grant.state == GrantState.FAILED:
-        return Reply(text=f"Approved {request.id}, but the cloud refused the grant: {grant.last_error}", ok=False)
+        return Reply(
+            text=f"Approved {request.id}, but the cloud refused the grant: {grant.last_error}",
+            ok=False,
+        )
     return Reply(
-        text=f"Approved {request.id}: grant {grant.id} is {grant.state} until {_when(grant.expires_at)}.",
+        text=(
+            f"Approved {request.id}: grant {grant.id} is {grant.state} "
+            f"until {_when(grant.expires_at)}."
+        ),
         lines=(f"Enforced by: {grant.mechanism} ({grant.artefact})",) if grant.artefact else (),
     )
 
@@ -99,7 +105,8 @@ def owned(user: str, rows: list[tuple[Identity, Ownership]]) -> Reply:
     return Reply(
         text=f"{user} owns {len(rows)} identities:",
         lines=tuple(
-            f"{i.name}  ({'primary' if o.primary_owner == user else 'backup'}, team {o.team or '-'})  {i.native_id}"
+            f"{i.name}  ({'primary' if o.primary_owner == user else 'backup'}, "
+            f"team {o.team or '-'})  {i.native_id}"
             for i, o in rows
         ),
     )

@@ -72,7 +72,9 @@ def event_hash(event: AuditEvent) -> str:
 async def _lock_chain(session: AsyncSession) -> None:
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
-        await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_AUDIT_LOCK_KEY))  # type: ignore[call-overload]
+        await session.exec(
+            text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_AUDIT_LOCK_KEY)
+        )  # type: ignore[call-overload]
 
 
 async def append(

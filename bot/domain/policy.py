@@ -167,8 +167,6 @@ def may_approve(
     return Verdict(True, "approver listed by the policy")
 
 
-def resolve_permission_set(
-    name: str, rules: Rules
-) -> PermissionSet | None:
+def resolve_permission_set(name: str, rules: Rules) -> PermissionSet | None:
     """Return the named permission set, or None."""
     return rules.permission_sets.get(name)

@@ -17,7 +17,10 @@ LIMIT = 50
 
 
 async def grants(
-    *, session: AsyncSession, requester: str | None = None, identity_id: str | None = None,
+    *,
+    session: AsyncSession,
+    requester: str | None = None,
+    identity_id: str | None = None,
     live_only: bool = True,
 ) -> list[tuple[Grant, Identity]]:
     query = (
@@ -35,7 +38,9 @@ async def grants(
     return list((await session.exec(query)).all())
 
 
-async def pending_for(approver: str, *, session: AsyncSession, admin: bool) -> list[tuple[AccessRequest, Identity]]:
+async def pending_for(
+    approver: str, *, session: AsyncSession, admin: bool
+) -> list[tuple[AccessRequest, Identity]]:
     """Pending requests this person may decide (admins may decide all)."""
     query = (
         select(AccessRequest, Identity)
@@ -52,7 +57,9 @@ async def pending_for(approver: str, *, session: AsyncSession, admin: bool) -> l
     ][:LIMIT]
 
 
-async def requests_by(requester: str, *, session: AsyncSession) -> list[tuple[AccessRequest, Identity]]:
+async def requests_by(
+    requester: str, *, session: AsyncSession
+) -> list[tuple[AccessRequest, Identity]]:
     query = (
         select(AccessRequest, Identity)
         .join(Identity, col(Identity.id) == col(AccessRequest.identity_id))

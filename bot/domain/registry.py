@@ -75,7 +75,9 @@ async def upsert_discovered(
     ownership = await session.get(Ownership, identity_id)
     primary = _first_tag(tags, OWNER_TAG_KEYS)
     if (ownership is None or ownership.source == "tag") and primary:
-        ownership = ownership or Ownership(identity_id=identity_id, updated_at=now, updated_by="tags")
+        ownership = ownership or Ownership(
+            identity_id=identity_id, updated_at=now, updated_by="tags"
+        )
         ownership.primary_owner = primary
         ownership.backup_owner = _first_tag(tags, BACKUP_TAG_KEYS)
         ownership.team = _first_tag(tags, TEAM_TAG_KEYS)

@@ -32,7 +32,9 @@ class ConsoleSurface:
 
     name = "console"
 
-    def __init__(self, handler: CommandHandler, *, out: TextIO | None = None, user: str = "dev") -> None:
+    def __init__(
+        self, handler: CommandHandler, *, out: TextIO | None = None, user: str = "dev"
+    ) -> None:
         self._handler = handler
         self._out = out or sys.stdout
         self.user = user

@@ -24,7 +24,7 @@ TAMPERING = {
     "event_type": "UPDATE auditevent SET event_type = 'request.denied' WHERE seq = {seq}",
     "outcome": "UPDATE auditevent SET outcome = 'failure' WHERE seq = {seq}",
     "time": "UPDATE auditevent SET at = '2020-01-01 00:00:00.000000' WHERE seq = {seq}",
-    "detail": "UPDATE auditevent SET detail = '{{\"reason\": \"nothing to see\"}}' WHERE seq = {seq}",
+    "detail": 'UPDATE auditevent SET detail = \'{{"reason": "nothing to see"}}\' WHERE seq = {seq}',
     "identity": "UPDATE auditevent SET identity_id = 'i-other' WHERE seq = {seq}",
     "own hash": "UPDATE auditevent SET hash = '{fake}' WHERE seq = {seq}",
     "deleted row": "DELETE FROM auditevent WHERE seq = {seq}",
@@ -34,8 +34,12 @@ TAMPERING = {
 async def _history(leash: Leash) -> int:
     """Create a small, real history: a request, an approval, a grant; return the event count."""
     request = await leash.lifecycle.requests.submit(
-        RequestInput(identity="support-triage-agent", permission_set="s3-read",
-                     duration=timedelta(minutes=5), reason="audit drill"),
+        RequestInput(
+            identity="support-triage-agent",
+            permission_set="s3-read",
+            duration=timedelta(minutes=5),
+            reason="audit drill",
+        ),
         actor=DEV,
     )
     await leash.lifecycle.approve(request.id, actor=OWNER)
@@ -63,7 +67,9 @@ async def test_untouched_chain_verifies(leash: Leash, database_url: str) -> None
 
 
 @pytest.mark.parametrize("change", list(TAMPERING), ids=list(TAMPERING))
-async def test_tampering_is_detected_and_named(leash: Leash, database_url: str, change: str) -> None:
+async def test_tampering_is_detected_and_named(
+    leash: Leash, database_url: str, change: str
+) -> None:
     count = await _history(leash)
     target = count - 1  # an event in the middle of the chain, not the head
     async with leash.engine.begin() as connection:
@@ -80,4 +86,6 @@ async def test_export_writes_one_json_line_per_event(leash: Leash, database_url:
     assert len(lines) == count
     assert [line["seq"] for line in lines] == list(range(1, count + 1))
     assert lines[1]["prev_hash"] == lines[0]["hash"]
-    assert {"actor", "event_type", "at", "outcome", "origin", "identity_id", "resource"} <= set(lines[0])
+    assert {"actor", "event_type", "at", "outcome", "origin", "identity_id", "resource"} <= set(
+        lines[0]
+    )

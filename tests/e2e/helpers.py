@@ -36,7 +36,9 @@ def inline_policy_names(sandbox: Sandbox, role: str) -> list[str]:
     return list(iam.list_role_policies(RoleName=role)["PolicyNames"])
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float, step: float = 0.1) -> bool:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float, step: float = 0.1
+) -> bool:
     """Poll until `check` holds or the time is up; return whether it held."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

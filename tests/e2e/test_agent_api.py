@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
 
 from bot.app import Leash
 from bot.domain.audit import Actor
@@ -19,7 +20,7 @@ OWNER = Actor("owner-a", ActorKind.USER, "console")
 
 
 @pytest.fixture
-async def client(leash: Leash) -> AsyncIterator[TestClient[object, object]]:
+async def client(leash: Leash) -> AsyncIterator[TestClient[Request, Application]]:
     app = build_web_app(leash.lifecycle, max_body_bytes=64 * 1024)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
@@ -31,7 +32,7 @@ async def _token(leash: Leash, identity: str) -> str:
 
 
 async def test_agent_requests_waits_for_owner_and_releases(
-    leash: Leash, client: TestClient[object, object], fresh_sandbox: Sandbox
+    leash: Leash, client: TestClient[Request, Application], fresh_sandbox: Sandbox
 ) -> None:
     token = await _token(leash, "support-triage-agent")
     headers = {"Authorization": f"Bearer {token}"}
@@ -42,9 +43,12 @@ async def test_agent_requests_waits_for_owner_and_releases(
     )
     assert created.status == 201, await created.text()
     body = await created.json()
-    assert body["state"] == "pending" and body["approvers"][0] == "owner-a"
+    assert body["state"] == "pending"
+    assert body["approvers"][0] == "owner-a"
 
-    waiting = asyncio.create_task(client.get(f"/api/v1/requests/{body['id']}?wait=10", headers=headers))
+    waiting = asyncio.create_task(
+        client.get(f"/api/v1/requests/{body['id']}?wait=10", headers=headers)
+    )
     await asyncio.sleep(0.3)
     assert not waiting.done()
     await leash.lifecycle.approve(body["id"], actor=OWNER)
@@ -57,17 +61,30 @@ async def test_agent_requests_waits_for_owner_and_releases(
     released = await client.post(f"/api/v1/grants/{grant['id']}/release", headers=headers)
     assert released.status == 200
     assert (await released.json())["state"] == GrantState.REVOKED
-    assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant['id']}") is None
-    assert await audit_types(leash, grant_id=grant["id"]) == ["request.approved", "grant.applied", "grant.revoked"]
+    assert (
+        inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant['id']}") is None
+    )
+    assert await audit_types(leash, grant_id=grant["id"]) == [
+        "request.approved",
+        "grant.applied",
+        "grant.revoked",
+    ]
 
 
-async def test_openapi_document_describes_the_routes(client: TestClient[object, object]) -> None:
+async def test_openapi_document_describes_the_routes(
+    client: TestClient[Request, Application],
+) -> None:
     response = await client.get("/api/v1/openapi.json")
     document = await response.json()
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/requests", "/requests/{request_id}", "/grants/{grant_id}/release"}
+    assert set(document["paths"]) == {
+        "/requests",
+        "/requests/{request_id}",
+        "/grants/{grant_id}/release",
+    }
 
 
-async def test_healthz(client: TestClient[object, object]) -> None:
+async def test_healthz(client: TestClient[Request, Application]) -> None:
     response = await client.get("/healthz")
-    assert response.status == 200 and (await response.json())["status"] == "ok"
+    assert response.status == 200
+    assert (await response.json())["status"] == "ok"

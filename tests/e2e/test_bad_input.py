@@ -37,11 +37,18 @@ async def snapshot(leash: Leash, sandbox: Sandbox) -> Snapshot:
         requests = [(r.id, r.state) for r in (await session.exec(select(AccessRequest))).all()]
         approvals = len((await session.exec(select(Approval))).all())
         grants = [(g.id, g.state) for g in (await session.exec(select(Grant))).all()]
-        refusals = len((await session.exec(
-            select(AuditEvent).where(col(AuditEvent.outcome) == Outcome.FAILURE))).all())
+        refusals = len(
+            (
+                await session.exec(
+                    select(AuditEvent).where(col(AuditEvent.outcome) == Outcome.FAILURE)
+                )
+            ).all()
+        )
     artefacts = sorted(
-        name for role in ("support-triage-agent", "ticket-router-agent")
-        for name in inline_policy_names(sandbox, role) if name.startswith("leash-grant-")
+        name
+        for role in ("support-triage-agent", "ticket-router-agent")
+        for name in inline_policy_names(sandbox, role)
+        if name.startswith("leash-grant-")
     )
     return Snapshot(sorted(requests), approvals, sorted(grants), artefacts, refusals)
 
@@ -52,7 +59,9 @@ async def say(leash: Leash, who: str, text: str) -> tuple[bool, str]:
 
 
 async def pending_request(leash: Leash) -> str:
-    ok, text = await say(leash, "dev", "request support-triage-agent s3-read for 10m because tickets")
+    ok, text = await say(
+        leash, "dev", "request support-triage-agent s3-read for 10m because tickets"
+    )
     assert ok, text
     found = REQUEST_ID.search(text)
     assert found
@@ -68,7 +77,11 @@ async def assert_refused_and_unchanged(
     assert not ok
     assert expected in text, text
     assert (after.requests, after.approvals, after.grants, after.artefacts) == (
-        before.requests, before.approvals, before.grants, before.artefacts)
+        before.requests,
+        before.approvals,
+        before.grants,
+        before.artefacts,
+    )
     assert after.refusals == before.refusals + 1, "the refusal was not audited"
 
 
@@ -76,17 +89,36 @@ async def assert_refused_and_unchanged(
     ("command", "expected"),
     [
         ("request no-such-agent s3-read for 10m because x", "No identity called 'no-such-agent'"),
-        ("request arn:aws:iam::999999999999:role/support-triage-agent s3-read for 10m because x",
-         "No identity called 'arn:aws:iam::999999999999:role/support-triage-agent'"),
-        ("request support-triage-agent no-such-set for 10m because x", "There is no permission set 'no-such-set'"),
+        (
+            "request arn:aws:iam::999999999999:role/support-triage-agent s3-read for 10m because x",
+            "No identity called 'arn:aws:iam::999999999999:role/support-triage-agent'",
+        ),
+        (
+            "request support-triage-agent no-such-set for 10m because x",
+            "There is no permission set 'no-such-set'",
+        ),
         ("request support-triage-agent s3-read for 9h because x", "longer than the 8h allowed"),
-        ("request support-triage-agent iam:PassRole for 2h because x", "longer than the 1h allowed"),
+        (
+            "request support-triage-agent iam:PassRole for 2h because x",
+            "longer than the 1h allowed",
+        ),
         ("request support-triage-agent s3-read for 10m because    ", "Say why you need it"),
         ("request support-triage-agent s3:Get;Object for 10m because x", "Not an action"),
-        ("request support-triage-agent s3-read on not-an-arn for 10m because x", "Not a resource ARN"),
+        (
+            "request support-triage-agent s3-read on not-an-arn for 10m because x",
+            "Not a resource ARN",
+        ),
     ],
-    ids=["unknown identity", "other account ARN", "unknown permission set", "over tier max",
-         "over escalation max", "empty reason", "malformed action", "malformed resource"],
+    ids=[
+        "unknown identity",
+        "other account ARN",
+        "unknown permission set",
+        "over tier max",
+        "over escalation max",
+        "empty reason",
+        "malformed action",
+        "malformed resource",
+    ],
 )
 async def test_bad_requests_are_refused(
     leash: Leash, fresh_sandbox: Sandbox, command: str, expected: str
@@ -112,16 +144,28 @@ async def test_malformed_commands_are_refused(
 async def test_non_owner_cannot_approve(leash: Leash, fresh_sandbox: Sandbox) -> None:
     request_id = await pending_request(leash)
     await assert_refused_and_unchanged(
-        leash, fresh_sandbox, "owner-b", f"approve {request_id}", "You are not an approver of this request")
+        leash,
+        fresh_sandbox,
+        "owner-b",
+        f"approve {request_id}",
+        "You are not an approver of this request",
+    )
 
 
 async def test_requester_cannot_approve_own_request(leash: Leash, fresh_sandbox: Sandbox) -> None:
-    ok, text = await say(leash, "owner-a", "request support-triage-agent s3-read for 10m because mine")
+    ok, text = await say(
+        leash, "owner-a", "request support-triage-agent s3-read for 10m because mine"
+    )
     assert ok, text
     found = REQUEST_ID.search(text)
     assert found
     await assert_refused_and_unchanged(
-        leash, fresh_sandbox, "owner-a", f"approve {found.group(1)}", "You cannot approve or deny your own request")
+        leash,
+        fresh_sandbox,
+        "owner-a",
+        f"approve {found.group(1)}",
+        "You cannot approve or deny your own request",
+    )
 
 
 async def test_second_approval_of_decided_request(leash: Leash, fresh_sandbox: Sandbox) -> None:
@@ -129,7 +173,12 @@ async def test_second_approval_of_decided_request(leash: Leash, fresh_sandbox: S
     ok, text = await say(leash, "owner-a", f"approve {request_id}")
     assert ok, text
     await assert_refused_and_unchanged(
-        leash, fresh_sandbox, "secops", f"approve {request_id}", f"Request {request_id} was already approved by owner-a")
+        leash,
+        fresh_sandbox,
+        "secops",
+        f"approve {request_id}",
+        f"Request {request_id} was already approved by owner-a",
+    )
 
 
 async def test_denied_request_cannot_be_approved(leash: Leash, fresh_sandbox: Sandbox) -> None:
@@ -137,20 +186,25 @@ async def test_denied_request_cannot_be_approved(leash: Leash, fresh_sandbox: Sa
     ok, text = await say(leash, "owner-a", f"deny {request_id} because not today")
     assert ok, text
     await assert_refused_and_unchanged(
-        leash, fresh_sandbox, "secops", f"approve {request_id}", "was already denied by owner-a")
+        leash, fresh_sandbox, "secops", f"approve {request_id}", "was already denied by owner-a"
+    )
 
 
-@pytest.mark.parametrize("rules", [{"requests": {"decide_within": "1s"}}], indirect=True, ids=["1s TTL"])
+@pytest.mark.parametrize(
+    "rules", [{"requests": {"decide_within": "1s"}}], indirect=True, ids=["1s TTL"]
+)
 async def test_approval_after_expiry_is_refused(leash: Leash, fresh_sandbox: Sandbox) -> None:
     request_id = await pending_request(leash)
     await asyncio.sleep(1.2)
     await assert_refused_and_unchanged(
-        leash, fresh_sandbox, "owner-a", f"approve {request_id}", "expired before anyone decided")
+        leash, fresh_sandbox, "owner-a", f"approve {request_id}", "expired before anyone decided"
+    )
 
 
 async def test_unknown_request_is_refused(leash: Leash, fresh_sandbox: Sandbox) -> None:
     await assert_refused_and_unchanged(
-        leash, fresh_sandbox, "owner-a", "approve r-zzzzzzzz", "There is no request 'r-zzzzzzzz'")
+        leash, fresh_sandbox, "owner-a", "approve r-zzzzzzzz", "There is no request 'r-zzzzzzzz'"
+    )
 
 
 @pytest.fixture
@@ -170,12 +224,21 @@ async def test_agent_token_cannot_ask_for_another_identity(
 ) -> None:
     headers = await agent_headers(leash, "support-triage-agent")
     before = await snapshot(leash, fresh_sandbox)
-    response = await client.post("/api/v1/requests", headers=headers, json={
-        "identity": "knowledge-base-agent", "permission_set": "s3-read", "duration": "10m", "reason": "x"})
+    response = await client.post(
+        "/api/v1/requests",
+        headers=headers,
+        json={
+            "identity": "knowledge-base-agent",
+            "permission_set": "s3-read",
+            "duration": "10m",
+            "reason": "x",
+        },
+    )
     assert response.status == 403
     assert (await response.json())["error"] == "not_allowed"
     after = await snapshot(leash, fresh_sandbox)
-    assert after.requests == before.requests and after.refusals == before.refusals + 1
+    assert after.requests == before.requests
+    assert after.refusals == before.refusals + 1
 
 
 async def test_agent_cannot_approve_anything(leash: Leash, fresh_sandbox: Sandbox) -> None:
@@ -185,9 +248,11 @@ async def test_agent_cannot_approve_anything(leash: Leash, fresh_sandbox: Sandbo
     agent = Actor(identity_id, ActorKind.AGENT, "api")
     before = await snapshot(leash, fresh_sandbox)
     reply = await leash.handler.handle_text(f"approve {request_id}", actor=agent)
-    assert not reply.ok and "Agents and bots never approve" in reply.text
+    assert not reply.ok
+    assert "Agents and bots never approve" in reply.text
     after = await snapshot(leash, fresh_sandbox)
-    assert after.requests == before.requests and after.refusals == before.refusals + 1
+    assert after.requests == before.requests
+    assert after.refusals == before.refusals + 1
 
 
 @pytest.mark.parametrize(
@@ -195,21 +260,52 @@ async def test_agent_cannot_approve_anything(leash: Leash, fresh_sandbox: Sandbo
     [
         (b"{not json", 400, "invalid_input"),
         (b'{"permission_set": "s3-read", "duration": "10m"}', 400, "invalid_input"),
-        (b'{"permission_set": "s3-read", "duration": "forever", "reason": "x"}', 400, "invalid_duration"),
-        (b'{"permission_set": "s3-read", "actions": ["s3:GetObject"], "duration": "1m", "reason": "x"}',
-         400, "invalid_input"),
-        (b'{"permission_set": "s3-read", "duration": "9h", "reason": "x"}', 400, "duration_too_long"),
-        (b'{"permission_set": "nope", "duration": "10m", "reason": "x"}', 400, "unknown_permission_set"),
+        (
+            b'{"permission_set": "s3-read", "duration": "forever", "reason": "x"}',
+            400,
+            "invalid_duration",
+        ),
+        (
+            b'{"permission_set": "s3-read", "actions": ["s3:GetObject"], '
+            b'"duration": "1m", "reason": "x"}',
+            400,
+            "invalid_input",
+        ),
+        (
+            b'{"permission_set": "s3-read", "duration": "9h", "reason": "x"}',
+            400,
+            "duration_too_long",
+        ),
+        (
+            b'{"permission_set": "nope", "duration": "10m", "reason": "x"}',
+            400,
+            "unknown_permission_set",
+        ),
         (b"\xff\xfe\x00garbage", 400, "invalid_input"),
         (b'{"a": "' + b"x" * 20000 + b'"}', 413, "request_entity_too_large"),
     ],
-    ids=["not json", "missing reason", "bad duration", "set and actions", "too long",
-         "unknown set", "not utf-8", "oversized body"],
+    ids=[
+        "not json",
+        "missing reason",
+        "bad duration",
+        "set and actions",
+        "too long",
+        "unknown set",
+        "not utf-8",
+        "oversized body",
+    ],
 )
 async def test_api_bad_bodies_get_4xx_json(
-    leash: Leash, fresh_sandbox: Sandbox, client: TestClient[Any, Any], body: bytes, status: int, error: str
+    leash: Leash,
+    fresh_sandbox: Sandbox,
+    client: TestClient[Any, Any],
+    body: bytes,
+    status: int,
+    error: str,
 ) -> None:
-    headers = await agent_headers(leash, "support-triage-agent") | {"Content-Type": "application/json"}
+    headers = await agent_headers(leash, "support-triage-agent") | {
+        "Content-Type": "application/json"
+    }
     before = await snapshot(leash, fresh_sandbox)
     response = await client.post("/api/v1/requests", headers=headers, data=body)
     assert response.status == status, await response.text()
@@ -218,9 +314,16 @@ async def test_api_bad_bodies_get_4xx_json(
     assert after.requests == before.requests
 
 
-@pytest.mark.parametrize("header", ["", "Bearer ", "Bearer lsh_forged", "Basic abc"], ids=["none", "empty", "forged", "basic"])
+@pytest.mark.parametrize(
+    "header",
+    ["", "Bearer ", "Bearer lsh_forged", "Basic abc"],
+    ids=["none", "empty", "forged", "basic"],
+)
 async def test_api_without_a_valid_token_is_401(client: TestClient[Any, Any], header: str) -> None:
-    response = await client.post("/api/v1/requests", headers={"Authorization": header} if header else {},
-                                 json={"permission_set": "s3-read", "duration": "10m", "reason": "x"})
+    response = await client.post(
+        "/api/v1/requests",
+        headers={"Authorization": header} if header else {},
+        json={"permission_set": "s3-read", "duration": "10m", "reason": "x"},
+    )
     assert response.status == 401
     assert (await response.json())["error"] == "unauthorized"

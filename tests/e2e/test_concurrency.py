@@ -35,17 +35,26 @@ class CountingProvider:
         return getattr(self._inner, name)
 
 
-async def test_twenty_concurrent_approvals_make_one_grant(leash: Leash, fresh_sandbox: Sandbox) -> None:
+async def test_twenty_concurrent_approvals_make_one_grant(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
     counting = CountingProvider(leash.providers["aws"])
     leash.lifecycle.ctx.providers = {"aws": counting}  # type: ignore[dict-item]
     request = await leash.lifecycle.requests.submit(
-        RequestInput(identity="support-triage-agent", permission_set="s3-read",
-                     duration=timedelta(minutes=10), reason="race"),
+        RequestInput(
+            identity="support-triage-agent",
+            permission_set="s3-read",
+            duration=timedelta(minutes=10),
+            reason="race",
+        ),
         actor=DEV,
     )
     approvers = ["owner-a"] * 10 + ["secops"] * 10
     outcomes = await asyncio.gather(
-        *(leash.lifecycle.approve(request.id, actor=Actor(a, ActorKind.USER, "slack")) for a in approvers),
+        *(
+            leash.lifecycle.approve(request.id, actor=Actor(a, ActorKind.USER, "slack"))
+            for a in approvers
+        ),
         return_exceptions=True,
     )
     winners = [o for o in outcomes if not isinstance(o, BaseException)]
@@ -55,13 +64,32 @@ async def test_twenty_concurrent_approvals_make_one_grant(leash: Leash, fresh_sa
     assert counting.grant_writes == 1
     async with leash.lifecycle.ctx.sessions() as session:
         grants = (await session.exec(select(func.count()).select_from(Grant))).one()
-        applied = (await session.exec(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.event_type == "grant.applied"))).one()
-        approved = (await session.exec(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.event_type == "request.approved"))).one()
-        refused = (await session.exec(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.event_type == "request.approve_refused"))).one()
+        applied = (
+            await session.exec(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.event_type == "grant.applied")
+            )
+        ).one()
+        approved = (
+            await session.exec(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.event_type == "request.approved")
+            )
+        ).one()
+        refused = (
+            await session.exec(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.event_type == "request.approve_refused")
+            )
+        ).one()
     assert (grants, applied, approved, refused) == (1, 1, 1, 19)
-    assert [n for n in inline_policy_names(fresh_sandbox, "support-triage-agent") if n.startswith("leash-grant-")] == [
+    assert [
+        n
+        for n in inline_policy_names(fresh_sandbox, "support-triage-agent")
+        if n.startswith("leash-grant-")
+    ] == [
         f"leash-grant-{winners[0].grant.id}"  # type: ignore[union-attr]
     ]

@@ -39,13 +39,17 @@ async def test_console_request_approve_grant_expire_revoke(
     await leash.runner.start(leash.lifecycle)
     said = await _console(
         leash,
-        ["as dev", "request support-triage-agent s3-read on arn:aws:s3:::tickets/* for 3s because triage"],
+        [
+            "as dev",
+            "request support-triage-agent s3-read on arn:aws:s3:::tickets/* for 3s because triage",
+        ],
     )
     request_match = REQUEST_ID.search(said)
     assert request_match, said
     request_id = request_match.group(1)
     card = notifier.of_kind(NoticeKind.APPROVAL_NEEDED)
-    assert card and card[0].recipients == ("owner-a",)
+    assert card
+    assert card[0].recipients == ("owner-a",)
     assert f"approve {request_id}" in [c.command for c in card[0].reply.choices]
 
     said = await _console(leash, ["as owner-a", f"approve {request_id} looks fine"])
@@ -63,7 +67,8 @@ async def test_console_request_approve_grant_expire_revoke(
     # The cloud's own expiry is the grant's, truncated to the second (never later).
     assert expiry == record.expires_at.replace(microsecond=0)
     deny = [s for s in document["Statement"] if s["Effect"] == "Deny"]
-    assert deny and "iam:CreateAccessKey" in deny[0]["Action"]
+    assert deny
+    assert "iam:CreateAccessKey" in deny[0]["Action"]
 
     async def revoked() -> bool:
         return (await grant(leash, grant_id)).state == GrantState.REVOKED

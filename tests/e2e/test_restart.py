@@ -40,10 +40,18 @@ def _environment(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _leash(env: Mapping[str, str], *, console: bool) -> AsyncIterator[asyncio.subprocess.Process]:
+async def _leash(
+    env: Mapping[str, str], *, console: bool
+) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--console" if console else "--no-console",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--console" if console else "--no-console",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env=dict(env),
     )
     try:
@@ -61,7 +69,7 @@ async def _read_until(process: asyncio.subprocess.Process, pattern: re.Pattern[s
         line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
         assert line, f"Leash exited early:\n{seen}"
         seen += line
-        if (pattern.search(line) if isinstance(pattern, re.Pattern) else pattern in line):
+        if pattern.search(line) if isinstance(pattern, re.Pattern) else pattern in line:
             return seen
 
 
@@ -71,11 +79,15 @@ async def _say(process: asyncio.subprocess.Process, *lines: str) -> None:
     await process.stdin.drain()
 
 
-async def test_grant_is_revoked_after_a_hard_kill_and_restart(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_grant_is_revoked_after_a_hard_kill_and_restart(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
     env = _environment(fresh_sandbox, tmp_path)
     async with _leash(env, console=True) as first:
         await _read_until(first, READY)
-        await _say(first, "as dev", "request support-triage-agent s3-read for 4s because restart drill")
+        await _say(
+            first, "as dev", "request support-triage-agent s3-read for 4s because restart drill"
+        )
         request_id = REQUEST_ID.search(await _read_until(first, "is waiting for approval"))
         assert request_id
         await _say(first, "as owner-a", f"approve {request_id.group(1)}")
@@ -90,7 +102,8 @@ async def test_grant_is_revoked_after_a_hard_kill_and_restart(fresh_sandbox: San
     try:
         async with AsyncSession(engine) as session:
             grant = await session.get(Grant, grant_id.group(1))
-            assert grant is not None and grant.state == GrantState.ACTIVE
+            assert grant is not None
+            assert grant.state == GrantState.ACTIVE
             expires_at = grant.expires_at
         await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 1)
         assert inline_policy(fresh_sandbox, "support-triage-agent", artefact) is not None
@@ -107,9 +120,16 @@ async def test_grant_is_revoked_after_a_hard_kill_and_restart(fresh_sandbox: San
             assert inline_policy(fresh_sandbox, "support-triage-agent", artefact) is None
 
         async with AsyncSession(engine) as session:
-            events = (await session.exec(
-                select(AuditEvent.event_type).where(col(AuditEvent.grant_id) == grant_id.group(1))
-            )).all()
-        assert sorted(e for e in events if e.startswith("grant.")) == ["grant.applied", "grant.revoked"]
+            events = (
+                await session.exec(
+                    select(AuditEvent.event_type).where(
+                        col(AuditEvent.grant_id) == grant_id.group(1)
+                    )
+                )
+            ).all()
+        assert sorted(e for e in events if e.startswith("grant.")) == [
+            "grant.applied",
+            "grant.revoked",
+        ]
     finally:
         await engine.dispose()

@@ -41,7 +41,9 @@ class Lifecycle:
         self.owners = OwnershipService(ctx)
         self.inventory = InventoryService(ctx)
 
-    async def approve(self, request_id: str, *, actor: Actor, note: str | None = None) -> ApprovalResult:
+    async def approve(
+        self, request_id: str, *, actor: Actor, note: str | None = None
+    ) -> ApprovalResult:
         """Approve; when the approval completes the request, apply (or extend) its grant."""
         result = await self.requests.approve(request_id, actor=actor, note=note)
         if result.grant is None:
@@ -51,8 +53,12 @@ class Lifecycle:
             try:
                 grant = await self.grants.extend(result.request)
             except LeashError as error:
-                raise await self.ctx.refuse(error, actor=actor, event_type="grant.extend_failed",
-                                            request_id=result.request.id) from None
+                raise await self.ctx.refuse(
+                    error,
+                    actor=actor,
+                    event_type="grant.extend_failed",
+                    request_id=result.request.id,
+                ) from None
         else:
             grant = await self.grants.apply(result.grant.id)
         return ApprovalResult(result.request, grant, result.approvals)

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,7 +39,10 @@ class SweepReport:
     warned: int
 
 
-def _claimable(grant_id: str, states: tuple[GrantState, ...], lease_state: GrantState, now: datetime):  # type: ignore[no-untyped-def]
+def _claimable(
+    grant_id: str, states: tuple[GrantState, ...], lease_state: GrantState, now: datetime
+) -> ColumnElement[bool]:
+    """This grant, in one of `states`, or in `lease_state` with its lease run out."""
     return (col(Grant.id) == grant_id) & or_(
         col(Grant.state).in_(states),
         (col(Grant.state) == lease_state) & (col(Grant.lease_until) < now),
@@ -47,7 +50,7 @@ def _claimable(grant_id: str, states: tuple[GrantState, ...], lease_state: Grant
 
 
 class GrantFlow:
-    """Everything that moves a Grant between its states; the cloud is called outside transactions."""
+    """Moves a Grant between its states; the cloud is always called outside a transaction."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -101,12 +104,21 @@ class GrantFlow:
                 current, _ = await self.load(grant.id, session=session)
                 return current
             await audit.append(
-                session=session, actor=SYSTEM, event_type="grant.applied", at=now,
-                identity_id=identity.id, resource=identity.native_id, request_id=grant.request_id,
+                session=session,
+                actor=SYSTEM,
+                event_type="grant.applied",
+                at=now,
+                identity_id=identity.id,
+                resource=identity.native_id,
+                request_id=grant.request_id,
                 grant_id=grant.id,
-                detail={"artefact": applied.artefact, "mechanism": applied.mechanism,
-                        "actions": grant.actions, "resources": grant.resources,
-                        "expires_at": grant.expires_at.isoformat()},
+                detail={
+                    "artefact": applied.artefact,
+                    "mechanism": applied.mechanism,
+                    "actions": grant.actions,
+                    "resources": grant.resources,
+                    "expires_at": grant.expires_at.isoformat(),
+                },
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self._people(grant, session=session)
@@ -120,7 +132,9 @@ class GrantFlow:
         try:  # a partial write must not outlive the failure
             await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
         except CloudError:
-            log.exception("clean-up after failed grant %s also failed; reconcile will retry", grant.id)
+            log.exception(
+                "clean-up after failed grant %s also failed; reconcile will retry", grant.id
+            )
         now = ctx.clock.now()
         async with ctx.transaction() as session:
             await compare_and_set(
@@ -130,16 +144,25 @@ class GrantFlow:
                 .values(state=GrantState.FAILED, last_error=str(error)[:2000], lease_until=None),
             )
             await audit.append(
-                session=session, actor=SYSTEM, event_type="grant.apply_failed", at=now,
-                outcome=Outcome.FAILURE, identity_id=identity.id, resource=identity.native_id,
-                request_id=grant.request_id, grant_id=grant.id, detail={"error": str(error)[:500]},
+                session=session,
+                actor=SYSTEM,
+                event_type="grant.apply_failed",
+                at=now,
+                outcome=Outcome.FAILURE,
+                identity_id=identity.id,
+                resource=identity.native_id,
+                request_id=grant.request_id,
+                grant_id=grant.id,
+                detail={"error": str(error)[:500]},
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self._people(grant, session=session)
         await ctx.tell(notices.grant_failed(grant, identity, people))
         return grant
 
-    async def revoke(self, grant_id: str, *, actor: Actor = SYSTEM, reason: str = "expired") -> Grant:
+    async def revoke(
+        self, grant_id: str, *, actor: Actor = SYSTEM, reason: str = "expired"
+    ) -> Grant:
         """Remove a grant from the cloud; retry with backoff, then mark it irrevocable."""
         ctx = self._ctx
         now = ctx.clock.now()
@@ -155,7 +178,9 @@ class GrantFlow:
                     .values(state=GrantState.REVOKING, lease_until=now + LEASE),
                 )
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="grant.revoke_refused", grant_id=grant_id[:16]) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="grant.revoke_refused", grant_id=grant_id[:16]
+            ) from None
         if not claimed:
             if actor is not SYSTEM and grant.state in (GrantState.REVOKED, GrantState.FAILED):
                 raise GrantStateError(f"Grant {grant.id} is already {grant.state}.")
@@ -167,17 +192,27 @@ class GrantFlow:
             return await self._revoke_failed(grant, identity, error)
         return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
 
-    async def _check_may_revoke(self, grant: Grant, identity: Identity, *, actor: Actor, session: AsyncSession) -> None:
+    async def _check_may_revoke(
+        self, grant: Grant, identity: Identity, *, actor: Actor, session: AsyncSession
+    ) -> None:
         if actor.kind is ActorKind.AGENT:
             if actor.name != grant.identity_id:
                 raise NotAllowedError("An agent token can release only its own grants.")
             return
         ownership = await session.get(Ownership, grant.identity_id)
         owners = {ownership.primary_owner, ownership.backup_owner} if ownership else set()
-        if actor.name != grant.requester and actor.name not in owners and actor.name not in self._ctx.rules.admins:
-            raise NotAllowedError("Only the requester, the identity's owners or an admin can revoke a grant.")
+        if (
+            actor.name != grant.requester
+            and actor.name not in owners
+            and actor.name not in self._ctx.rules.admins
+        ):
+            raise NotAllowedError(
+                "Only the requester, the identity's owners or an admin can revoke a grant."
+            )
 
-    async def _revoked(self, grant: Grant, identity: Identity, *, actor: Actor, reason: str, existed: bool) -> Grant:
+    async def _revoked(
+        self, grant: Grant, identity: Identity, *, actor: Actor, reason: str, existed: bool
+    ) -> Grant:
         ctx = self._ctx
         now = ctx.clock.now()
         async with ctx.transaction() as session:
@@ -185,15 +220,26 @@ class GrantFlow:
                 session,
                 update(Grant)
                 .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.REVOKING)
-                .values(state=GrantState.REVOKED, revoked_at=now, revoked_by=actor.name,
-                        lease_until=None, next_attempt_at=None),
+                .values(
+                    state=GrantState.REVOKED,
+                    revoked_at=now,
+                    revoked_by=actor.name,
+                    lease_until=None,
+                    next_attempt_at=None,
+                ),
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
             await audit.append(
-                session=session, actor=actor, event_type="grant.revoked", at=now,
-                identity_id=identity.id, resource=identity.native_id, request_id=grant.request_id,
-                grant_id=grant.id, detail={"reason": reason, "artefact_found": existed},
+                session=session,
+                actor=actor,
+                event_type="grant.revoked",
+                at=now,
+                identity_id=identity.id,
+                resource=identity.native_id,
+                request_id=grant.request_id,
+                grant_id=grant.id,
+                detail={"reason": reason, "artefact_found": existed},
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self._people(grant, session=session)
@@ -207,24 +253,39 @@ class GrantFlow:
         attempts = grant.attempts + 1
         final = attempts >= timings.revoke_attempts
         state = GrantState.IRREVOCABLE if final else GrantState.REVOKE_FAILED
-        delay = timings.irrevocable_retry if final else timings.revoke_backoff * (2 ** (attempts - 1))
+        delay = (
+            timings.irrevocable_retry if final else timings.revoke_backoff * (2 ** (attempts - 1))
+        )
         async with ctx.transaction() as session:
             await compare_and_set(
                 session,
                 update(Grant)
                 .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.REVOKING)
-                .values(state=state, attempts=attempts, next_attempt_at=now + delay,
-                        last_error=str(error)[:2000], lease_until=None),
+                .values(
+                    state=state,
+                    attempts=attempts,
+                    next_attempt_at=now + delay,
+                    last_error=str(error)[:2000],
+                    lease_until=None,
+                ),
             )
             await audit.append(
-                session=session, actor=SYSTEM, event_type=f"grant.{state}", at=now,
-                outcome=Outcome.FAILURE, identity_id=identity.id, resource=identity.native_id,
-                grant_id=grant.id, detail={"attempt": attempts, "error": str(error)[:500]},
+                session=session,
+                actor=SYSTEM,
+                event_type=f"grant.{state}",
+                at=now,
+                outcome=Outcome.FAILURE,
+                identity_id=identity.id,
+                resource=identity.native_id,
+                grant_id=grant.id,
+                detail={"attempt": attempts, "error": str(error)[:500]},
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self._people(grant, session=session)
         if final:
-            await ctx.tell(notices.irrevocable(grant, identity, people + tuple(sorted(ctx.rules.admins))))
+            await ctx.tell(
+                notices.irrevocable(grant, identity, people + tuple(sorted(ctx.rules.admins)))
+            )
         return grant
 
     async def extend(self, request: AccessRequest) -> Grant:
@@ -234,9 +295,17 @@ class GrantFlow:
         async with ctx.sessions() as session:
             grant, identity = await self.load(request.extends_grant_id, session=session)
         if grant.state != GrantState.ACTIVE:
-            raise GrantStateError(f"Grant {grant.id} is {grant.state}; only an active grant can be extended.")
+            raise GrantStateError(
+                f"Grant {grant.id} is {grant.state}; only an active grant can be extended."
+            )
         new_expiry = grant.expires_at + timedelta(seconds=request.duration_seconds)
-        spec = GrantSpec(grant.id, tuple(grant.actions), tuple(grant.resources), new_expiry, tuple(grant.deny_actions))
+        spec = GrantSpec(
+            grant.id,
+            tuple(grant.actions),
+            tuple(grant.resources),
+            new_expiry,
+            tuple(grant.deny_actions),
+        )
         try:
             await ctx.provider_for(identity).grant(identity_ref(identity), spec)
         except CloudError as error:
@@ -247,12 +316,19 @@ class GrantFlow:
                 session,
                 update(Grant)
                 .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.ACTIVE)
-                .values(expires_at=new_expiry, extensions=grant.extensions + 1, expiry_warned=False),
+                .values(
+                    expires_at=new_expiry, extensions=grant.extensions + 1, expiry_warned=False
+                ),
             ):
                 raise GrantStateError(f"Grant {grant.id} ended while it was being extended.")
             await audit.append(
-                session=session, actor=SYSTEM, event_type="grant.extended", at=now,
-                identity_id=identity.id, request_id=request.id, grant_id=grant.id,
+                session=session,
+                actor=SYSTEM,
+                event_type="grant.extended",
+                at=now,
+                identity_id=identity.id,
+                request_id=request.id,
+                grant_id=grant.id,
                 detail={"expires_at": new_expiry.isoformat()},
             )
             grant, _ = await self.load(grant.id, session=session)
@@ -266,30 +342,53 @@ class GrantFlow:
         ctx = self._ctx
         now = ctx.clock.now()
         async with ctx.sessions() as session:
-            due = (await session.exec(select(Grant.id).where(
-                or_(
-                    (col(Grant.state) == GrantState.ACTIVE) & (col(Grant.expires_at) <= now),
-                    col(Grant.state).in_((GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE))
-                    & (col(Grant.next_attempt_at) <= now),
-                    (col(Grant.state) == GrantState.REVOKING) & (col(Grant.lease_until) < now),
+            due = (
+                await session.exec(
+                    select(Grant.id).where(
+                        or_(
+                            (col(Grant.state) == GrantState.ACTIVE)
+                            & (col(Grant.expires_at) <= now),
+                            col(Grant.state).in_((GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE))
+                            & (col(Grant.next_attempt_at) <= now),
+                            (col(Grant.state) == GrantState.REVOKING)
+                            & (col(Grant.lease_until) < now),
+                        )
+                    )
                 )
-            ))).all()
-            stuck = (await session.exec(select(Grant.id).where(
-                col(Grant.state) == GrantState.APPLYING, col(Grant.lease_until) < now
-            ))).all()
+            ).all()
+            stuck = (
+                await session.exec(
+                    select(Grant.id).where(
+                        col(Grant.state) == GrantState.APPLYING, col(Grant.lease_until) < now
+                    )
+                )
+            ).all()
             warn_at = now + ctx.rules.grants.expiry_warning
-            expiring = (await session.exec(select(Grant.id).where(
-                col(Grant.state) == GrantState.ACTIVE, col(Grant.expires_at) <= warn_at,
-                col(Grant.expires_at) > now, col(Grant.expiry_warned).is_(False),
-            ))).all()
+            expiring = (
+                await session.exec(
+                    select(Grant.id).where(
+                        col(Grant.state) == GrantState.ACTIVE,
+                        col(Grant.expires_at) <= warn_at,
+                        col(Grant.expires_at) > now,
+                        col(Grant.expiry_warned).is_(False),
+                    )
+                )
+            ).all()
         for grant_id in due:
             await self.revoke(grant_id)
         resumed = 0
         for grant_id in stuck:
             async with ctx.transaction() as session:
-                claimed = await compare_and_set(session, update(Grant).where(
-                    col(Grant.id) == grant_id, col(Grant.state) == GrantState.APPLYING,
-                    col(Grant.lease_until) < now).values(lease_until=now + LEASE))
+                claimed = await compare_and_set(
+                    session,
+                    update(Grant)
+                    .where(
+                        col(Grant.id) == grant_id,
+                        col(Grant.state) == GrantState.APPLYING,
+                        col(Grant.lease_until) < now,
+                    )
+                    .values(lease_until=now + LEASE),
+                )
             if claimed:
                 resumed += 1
                 await self.apply(grant_id)
@@ -300,8 +399,12 @@ class GrantFlow:
     async def _warn(self, grant_id: str) -> None:
         ctx = self._ctx
         async with ctx.transaction() as session:
-            if not await compare_and_set(session, update(Grant).where(
-                col(Grant.id) == grant_id, col(Grant.expiry_warned).is_(False)).values(expiry_warned=True)):
+            if not await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant_id, col(Grant.expiry_warned).is_(False))
+                .values(expiry_warned=True),
+            ):
                 return
             grant, identity = await self.load(grant_id, session=session)
             people = await self._people(grant, session=session)
@@ -310,5 +413,9 @@ class GrantFlow:
     async def timers_to_rebuild(self) -> list[tuple[str, datetime]]:
         """Every active grant with its expiry, for the scheduler to re-arm at start."""
         async with self._ctx.sessions() as session:
-            rows = (await session.exec(select(Grant.id, Grant.expires_at).where(col(Grant.state) == GrantState.ACTIVE))).all()
+            rows = (
+                await session.exec(
+                    select(Grant.id, Grant.expires_at).where(col(Grant.state) == GrantState.ACTIVE)
+                )
+            ).all()
         return [(grant_id, expires_at) for grant_id, expires_at in rows]

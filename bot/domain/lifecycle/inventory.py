@@ -45,20 +45,32 @@ class InventoryService:
             async with ctx.transaction() as session:
                 seen = []
                 for discovered in result.identities:
-                    identity = await registry.upsert_discovered(discovered, session=session, now=now)
+                    identity = await registry.upsert_discovered(
+                        discovered, session=session, now=now
+                    )
                     seen.append(identity.id)
                 scanned_accounts = {d.ref.account for d in result.identities}
                 # Identities gone from a scanned account are marked absent, never deleted.
                 await session.exec(
                     update(Identity)
-                    .where(col(Identity.provider) == name, col(Identity.account).in_(scanned_accounts),
-                           col(Identity.id).not_in(seen))
+                    .where(
+                        col(Identity.provider) == name,
+                        col(Identity.account).in_(scanned_accounts),
+                        col(Identity.id).not_in(seen),
+                    )
                     .values(present=False)
                 )
                 await audit.append(
-                    session=session, actor=SYSTEM, event_type="inventory.refreshed", at=now,
+                    session=session,
+                    actor=SYSTEM,
+                    event_type="inventory.refreshed",
+                    at=now,
                     outcome=Outcome.FAILURE if result.failures else Outcome.SUCCESS,
-                    detail={"provider": name, "found": len(seen), "failures": dict(result.failures)},
+                    detail={
+                        "provider": name,
+                        "found": len(seen),
+                        "failures": dict(result.failures),
+                    },
                 )
             found += len(seen)
         return InventoryReport(found=found, failures=failures)

@@ -27,7 +27,9 @@ class OwnershipService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def set(self, reference: str, change: OwnerChange, *, actor: Actor) -> tuple[Identity, Ownership]:
+    async def set(
+        self, reference: str, change: OwnerChange, *, actor: Actor
+    ) -> tuple[Identity, Ownership]:
         ctx = self._ctx
         try:
             for value in (change.primary, change.backup, change.team):
@@ -36,16 +38,24 @@ class OwnershipService:
             async with ctx.transaction() as session:
                 identity = await registry.resolve(reference, session=session)
                 current = await session.get(Ownership, identity.id)
-                owned = current is not None and current.primary_owner is not None
+                owner = current.primary_owner if current else None
+                owned = owner is not None
                 if actor.kind is not ActorKind.USER:
                     raise NotAllowedError("Only people register owners.")
-                if owned and actor.name not in ctx.rules.admins and actor.name != current.primary_owner:  # type: ignore[union-attr]
+                if owned and actor.name not in ctx.rules.admins and actor.name != owner:
                     raise NotAllowedError(
-                        f"{identity.name} is owned by {current.primary_owner}; only they or an admin can change that."  # type: ignore[union-attr]
+                        f"{identity.name} is owned by {owner}; "
+                        "only they or an admin can change that."
                     )
                 now = ctx.clock.now()
-                before = (current.primary_owner, current.backup_owner, current.team) if current else (None, None, None)
-                ownership = current or Ownership(identity_id=identity.id, updated_at=now, updated_by=actor.name)
+                before = (
+                    (current.primary_owner, current.backup_owner, current.team)
+                    if current
+                    else (None, None, None)
+                )
+                ownership = current or Ownership(
+                    identity_id=identity.id, updated_at=now, updated_by=actor.name
+                )
                 ownership.primary_owner = change.primary
                 ownership.backup_owner = change.backup
                 ownership.team = change.team if change.team is not None else ownership.team
@@ -54,10 +64,19 @@ class OwnershipService:
                 ownership.updated_by = actor.name
                 session.add(ownership)
                 await audit.append(
-                    session=session, actor=actor, event_type="owner.set" if owned else "owner.claimed", at=now,
-                    identity_id=identity.id, resource=identity.native_id,
-                    detail={"before": list(before), "after": [change.primary, change.backup, ownership.team]},
+                    session=session,
+                    actor=actor,
+                    event_type="owner.set" if owned else "owner.claimed",
+                    at=now,
+                    identity_id=identity.id,
+                    resource=identity.native_id,
+                    detail={
+                        "before": list(before),
+                        "after": [change.primary, change.backup, ownership.team],
+                    },
                 )
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="owner.refused", detail={"identity": reference[:200]}) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="owner.refused", detail={"identity": reference[:200]}
+            ) from None
         return identity, ownership

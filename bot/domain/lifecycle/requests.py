@@ -36,12 +36,15 @@ from bot.domain.models import (
     Identity,
     Ownership,
     RequestState,
+    Tier,
 )
 from bot.domain.policy import Draft, Owners, decide, may_approve
 
 MAX_REASON = 1000
 MAX_ITEMS = 50
-_RESOURCE = re.compile(r"(\*|arn:[a-z0-9*\-]+:[a-z0-9*\-]*:[a-z0-9*\-]*:[0-9*]{0,12}:[^\s]{1,1500})")
+_RESOURCE = re.compile(
+    r"(\*|arn:[a-z0-9*\-]+:[a-z0-9*\-]*:[a-z0-9*\-]*:[0-9*]{0,12}:[^\s]{1,1500})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +118,16 @@ class RequestFlow:
                 ownership = await session.get(Ownership, identity.id)
         except LeashError as error:
             raise await ctx.refuse(
-                error, actor=actor, event_type="request.refused", detail={"identity": data.identity[:200]}
+                error,
+                actor=actor,
+                event_type="request.refused",
+                detail={"identity": data.identity[:200]},
             ) from None
         first = approval_route(request, ownership, ctx.rules.admins)[0]
         recipients = first + ((ctx.rules.approvals_channel,) if ctx.rules.approvals_channel else ())
-        await ctx.tell(notices.approval_needed(request, identity, recipients, NoticeKind.APPROVAL_NEEDED))
+        await ctx.tell(
+            notices.approval_needed(request, identity, recipients, NoticeKind.APPROVAL_NEEDED)
+        )
         return request
 
     async def _build(
@@ -154,7 +162,9 @@ class RequestFlow:
             rules=rules,
         )
         if decision.refusal is not None:
-            error_type = DurationTooLongError if data.duration > decision.max_duration else NotAllowedError
+            error_type = (
+                DurationTooLongError if data.duration > decision.max_duration else NotAllowedError
+            )
             raise error_type(decision.refusal)
         now = self._ctx.clock.now()
         request = AccessRequest(
@@ -178,9 +188,11 @@ class RequestFlow:
         )
         return identity, request
 
-    def _permissions(self, data: RequestInput) -> tuple[tuple[str, ...], tuple[str, ...], object]:
+    def _permissions(
+        self, data: RequestInput
+    ) -> tuple[tuple[str, ...], tuple[str, ...], Tier | None]:
         rules = self._ctx.rules
-        forced = None
+        forced: Tier | None = None
         if data.permission_set is not None:
             permission_set = rules.permission_sets.get(data.permission_set)
             if permission_set is None:
@@ -214,7 +226,9 @@ class RequestFlow:
             raise UnknownRequestError(f"There is no request '{request_id[:20]}'.")
         return request
 
-    async def approve(self, request_id: str, *, actor: Actor, note: str | None = None) -> ApprovalResult:
+    async def approve(
+        self, request_id: str, *, actor: Actor, note: str | None = None
+    ) -> ApprovalResult:
         """Record one approval; the last needed one turns the request into a grant."""
         ctx = self._ctx
         try:
@@ -222,9 +236,13 @@ class RequestFlow:
                 result = await self._approve(request_id, actor=actor, note=note, session=session)
         except IntegrityError:
             error: LeashError = AlreadyDecidedError(f"Request {request_id} was already decided.")
-            raise await ctx.refuse(error, actor=actor, event_type="request.approve_refused", request_id=request_id) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.approve_refused", request_id=request_id
+            ) from None
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]
+            ) from None
         if result.grant is None:
             return result
         async with ctx.sessions() as session:
@@ -241,7 +259,11 @@ class RequestFlow:
         request = await self._load(request_id, session=session)
         self._check_open(request, now)
         approved_by = list(
-            (await session.exec(select(Approval.approver).where(Approval.request_id == request.id))).all()
+            (
+                await session.exec(
+                    select(Approval.approver).where(Approval.request_id == request.id)
+                )
+            ).all()
         )
         verdict = may_approve(
             approver=actor.name,
@@ -258,29 +280,48 @@ class RequestFlow:
         count = len(approved_by) + 1
         if count < request.approvals_required:
             await audit.append(
-                session=session, actor=actor, event_type="request.approval_recorded", at=now,
-                identity_id=request.identity_id, request_id=request.id,
+                session=session,
+                actor=actor,
+                event_type="request.approval_recorded",
+                at=now,
+                identity_id=request.identity_id,
+                request_id=request.id,
                 detail={"approvals": count, "required": request.approvals_required},
             )
             return ApprovalResult(request, None, count)
         won = await compare_and_set(
             session,
             update(AccessRequest)
-            .where(col(AccessRequest.id) == request.id, col(AccessRequest.state) == RequestState.PENDING)
-            .values(state=RequestState.APPROVED, decided_at=now, decided_by=actor.name, decision_note=note),
+            .where(
+                col(AccessRequest.id) == request.id,
+                col(AccessRequest.state) == RequestState.PENDING,
+            )
+            .values(
+                state=RequestState.APPROVED,
+                decided_at=now,
+                decided_by=actor.name,
+                decision_note=note,
+            ),
         )
         if not won:
             raise AlreadyDecidedError(f"Request {request.id} was already decided.")
         await session.refresh(request)
         grant = await self._grant_for(request, now=now, session=session)
         await audit.append(
-            session=session, actor=actor, event_type="request.approved", at=now,
-            identity_id=request.identity_id, request_id=request.id,
-            grant_id=grant.id if grant else None, detail={"approvals": count, "note": note or ""},
+            session=session,
+            actor=actor,
+            event_type="request.approved",
+            at=now,
+            identity_id=request.identity_id,
+            request_id=request.id,
+            grant_id=grant.id if grant else None,
+            detail={"approvals": count, "note": note or ""},
         )
         return ApprovalResult(request, grant, count)
 
-    async def _grant_for(self, request: AccessRequest, *, now: object, session: AsyncSession) -> Grant | None:
+    async def _grant_for(
+        self, request: AccessRequest, *, now: object, session: AsyncSession
+    ) -> Grant | None:
         duration = timedelta(seconds=request.duration_seconds)
         clock_now = self._ctx.clock.now()
         if request.extends_grant_id:
@@ -304,9 +345,13 @@ class RequestFlow:
 
     def _check_open(self, request: AccessRequest, now: object) -> None:
         if request.state == RequestState.PENDING and request.decide_by <= self._ctx.clock.now():
-            raise RequestExpiredError(f"Request {request.id} expired before anyone decided; ask again.")
+            raise RequestExpiredError(
+                f"Request {request.id} expired before anyone decided; ask again."
+            )
         if request.state == RequestState.EXPIRED:
-            raise RequestExpiredError(f"Request {request.id} expired before anyone decided; ask again.")
+            raise RequestExpiredError(
+                f"Request {request.id} expired before anyone decided; ask again."
+            )
         if request.state != RequestState.PENDING:
             by = f" by {request.decided_by}" if request.decided_by else ""
             raise AlreadyDecidedError(f"Request {request.id} was already {request.state}{by}.")
@@ -319,30 +364,51 @@ class RequestFlow:
                 now = ctx.clock.now()
                 cleaned = " ".join(reason.split())[:MAX_REASON]
                 if not cleaned:
-                    raise InvalidInputError("Say why you deny it: `deny <request-id> because <reason>`.")
+                    raise InvalidInputError(
+                        "Say why you deny it: `deny <request-id> because <reason>`."
+                    )
                 request = await self._load(request_id, session=session)
                 self._check_open(request, now)
                 verdict = may_approve(
-                    approver=actor.name, approver_kind=actor.kind, requester=request.requester,
-                    approvers=request.approvers, already_approved=(), rules=ctx.rules,
+                    approver=actor.name,
+                    approver_kind=actor.kind,
+                    requester=request.requester,
+                    approvers=request.approvers,
+                    already_approved=(),
+                    rules=ctx.rules,
                 )
                 if not verdict.allowed:
                     raise NotAllowedError(verdict.reason)
                 if not await compare_and_set(
                     session,
                     update(AccessRequest)
-                    .where(col(AccessRequest.id) == request.id, col(AccessRequest.state) == RequestState.PENDING)
-                    .values(state=RequestState.DENIED, decided_at=now, decided_by=actor.name, decision_note=cleaned),
+                    .where(
+                        col(AccessRequest.id) == request.id,
+                        col(AccessRequest.state) == RequestState.PENDING,
+                    )
+                    .values(
+                        state=RequestState.DENIED,
+                        decided_at=now,
+                        decided_by=actor.name,
+                        decision_note=cleaned,
+                    ),
                 ):
                     raise AlreadyDecidedError(f"Request {request.id} was already decided.")
                 await session.refresh(request)
                 await audit.append(
-                    session=session, actor=actor, event_type="request.denied", at=now,
-                    identity_id=request.identity_id, request_id=request.id, detail={"reason": cleaned},
+                    session=session,
+                    actor=actor,
+                    event_type="request.denied",
+                    at=now,
+                    identity_id=request.identity_id,
+                    request_id=request.id,
+                    detail={"reason": cleaned},
                 )
                 identity = await session.get(Identity, request.identity_id)
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="request.deny_refused", request_id=request_id[:16]) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.deny_refused", request_id=request_id[:16]
+            ) from None
         assert identity is not None
         await ctx.tell(notices.decided(request, identity, (request.requester,)))
         return request
@@ -360,17 +426,26 @@ class RequestFlow:
                 if not await compare_and_set(
                     session,
                     update(AccessRequest)
-                    .where(col(AccessRequest.id) == request.id, col(AccessRequest.state) == RequestState.PENDING)
+                    .where(
+                        col(AccessRequest.id) == request.id,
+                        col(AccessRequest.state) == RequestState.PENDING,
+                    )
                     .values(state=RequestState.CANCELLED, decided_at=now, decided_by=actor.name),
                 ):
                     raise AlreadyDecidedError(f"Request {request.id} was already decided.")
                 await session.refresh(request)
                 await audit.append(
-                    session=session, actor=actor, event_type="request.cancelled", at=now,
-                    identity_id=request.identity_id, request_id=request.id,
+                    session=session,
+                    actor=actor,
+                    event_type="request.cancelled",
+                    at=now,
+                    identity_id=request.identity_id,
+                    request_id=request.id,
                 )
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="request.cancel_refused", request_id=request_id[:16]) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.cancel_refused", request_id=request_id[:16]
+            ) from None
         return request
 
     async def expire_due(self) -> int:
@@ -392,14 +467,21 @@ class RequestFlow:
                 if not await compare_and_set(
                     session,
                     update(AccessRequest)
-                    .where(col(AccessRequest.id) == request_id, col(AccessRequest.state) == RequestState.PENDING)
+                    .where(
+                        col(AccessRequest.id) == request_id,
+                        col(AccessRequest.state) == RequestState.PENDING,
+                    )
                     .values(state=RequestState.EXPIRED, decided_at=now, decided_by="leash"),
                 ):
                     continue
                 request = await self._load(request_id, session=session)
                 await audit.append(
-                    session=session, actor=SYSTEM, event_type="request.expired", at=now,
-                    identity_id=request.identity_id, request_id=request.id,
+                    session=session,
+                    actor=SYSTEM,
+                    event_type="request.expired",
+                    at=now,
+                    identity_id=request.identity_id,
+                    request_id=request.id,
                 )
                 identity = await session.get(Identity, request.identity_id)
             expired += 1
@@ -425,7 +507,10 @@ class RequestFlow:
             since = request.last_nudge_at or request.created_at
             if request.reminders_sent == 0 and now - request.created_at >= timings.remind_after:
                 kind, level = NoticeKind.REMINDER, request.escalation_level
-            elif now - since >= timings.escalate_after and now - request.created_at >= timings.escalate_after:
+            elif (
+                now - since >= timings.escalate_after
+                and now - request.created_at >= timings.escalate_after
+            ):
                 kind, level = NoticeKind.ESCALATED, request.escalation_level + 1
             else:
                 continue
@@ -439,7 +524,11 @@ class RequestFlow:
                         col(AccessRequest.reminders_sent) == request.reminders_sent,
                         col(AccessRequest.escalation_level) == request.escalation_level,
                     )
-                    .values(reminders_sent=request.reminders_sent + 1, escalation_level=level, last_nudge_at=now),
+                    .values(
+                        reminders_sent=request.reminders_sent + 1,
+                        escalation_level=level,
+                        last_nudge_at=now,
+                    ),
                 ):
                     continue
                 ownership = await session.get(Ownership, request.identity_id)
@@ -448,14 +537,27 @@ class RequestFlow:
                 if kind is NoticeKind.ESCALATED and level >= len(route):
                     continue
                 await audit.append(
-                    session=session, actor=SYSTEM, event_type=f"request.{kind}", at=now,
-                    identity_id=request.identity_id, request_id=request.id, detail={"level": level},
+                    session=session,
+                    actor=SYSTEM,
+                    event_type=f"request.{kind}",
+                    at=now,
+                    identity_id=request.identity_id,
+                    request_id=request.id,
+                    detail={"level": level},
                 )
             assert identity is not None
             nudged += 1
-            await ctx.tell(notices.approval_needed(request, identity, route[min(level, len(route) - 1)], kind))
+            await ctx.tell(
+                notices.approval_needed(request, identity, route[min(level, len(route) - 1)], kind)
+            )
         return nudged
 
 
 async def pending_count(*, session: AsyncSession) -> int:
-    return (await session.exec(select(func.count()).select_from(AccessRequest).where(col(AccessRequest.state) == RequestState.PENDING))).one()
+    return (
+        await session.exec(
+            select(func.count())
+            .select_from(AccessRequest)
+            .where(col(AccessRequest.state) == RequestState.PENDING)
+        )
+    ).one()

@@ -16,7 +16,7 @@ from bot.domain.errors import LeashError, NotAllowedError
 from bot.domain.lifecycle.context import Context, new_id
 from bot.domain.models import ActorKind, AgentToken, Identity, Ownership
 
-TOKEN_PREFIX = "lsh_"
+TOKEN_PREFIX = "lsh_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot
 
 
 def hash_token(token: str) -> str:
@@ -42,7 +42,9 @@ class TokenService:
         ownership = await session.get(Ownership, identity.id)
         owners = {ownership.primary_owner, ownership.backup_owner} if ownership else set()
         if actor.name not in owners and actor.name not in self._ctx.rules.admins:
-            raise NotAllowedError(f"Only the owners of {identity.name} or an admin can manage its tokens.")
+            raise NotAllowedError(
+                f"Only the owners of {identity.name} or an admin can manage its tokens."
+            )
 
     async def issue(self, reference: str, *, actor: Actor) -> IssuedToken:
         """Create a token for an identity, replacing its earlier ones."""
@@ -54,14 +56,27 @@ class TokenService:
                 now = ctx.clock.now()
                 replaced = await self._revoke_all(identity.id, actor=actor, session=session)
                 token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-                record = AgentToken(id=new_id("t"), identity_id=identity.id, token_hash=hash_token(token),
-                                    created_at=now, created_by=actor.name)
+                record = AgentToken(
+                    id=new_id("t"),
+                    identity_id=identity.id,
+                    token_hash=hash_token(token),
+                    created_at=now,
+                    created_by=actor.name,
+                )
                 session.add(record)
-                await audit.append(session=session, actor=actor, event_type="token.issued", at=now,
-                                   identity_id=identity.id, resource=identity.native_id,
-                                   detail={"token_id": record.id, "replaced": replaced})
+                await audit.append(
+                    session=session,
+                    actor=actor,
+                    event_type="token.issued",
+                    at=now,
+                    identity_id=identity.id,
+                    resource=identity.native_id,
+                    detail={"token_id": record.id, "replaced": replaced},
+                )
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="token.refused", detail={"identity": reference[:200]}) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="token.refused", detail={"identity": reference[:200]}
+            ) from None
         return IssuedToken(token=token, identity=identity, replaced=replaced)
 
     async def revoke(self, reference: str, *, actor: Actor) -> int:
@@ -72,10 +87,19 @@ class TokenService:
                 identity = await registry.resolve(reference, session=session)
                 await self._may_manage(identity, actor=actor, session=session)
                 count = await self._revoke_all(identity.id, actor=actor, session=session)
-                await audit.append(session=session, actor=actor, event_type="token.revoked", at=ctx.clock.now(),
-                                   identity_id=identity.id, resource=identity.native_id, detail={"count": count})
+                await audit.append(
+                    session=session,
+                    actor=actor,
+                    event_type="token.revoked",
+                    at=ctx.clock.now(),
+                    identity_id=identity.id,
+                    resource=identity.native_id,
+                    detail={"count": count},
+                )
         except LeashError as error:
-            raise await ctx.refuse(error, actor=actor, event_type="token.refused", detail={"identity": reference[:200]}) from None
+            raise await ctx.refuse(
+                error, actor=actor, event_type="token.refused", detail={"identity": reference[:200]}
+            ) from None
         return count
 
     async def _revoke_all(self, identity_id: str, *, actor: Actor, session: AsyncSession) -> int:
@@ -91,8 +115,13 @@ class TokenService:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
         async with self._ctx.sessions() as session:
-            row = (await session.exec(
-                select(Identity).join(AgentToken, col(AgentToken.identity_id) == col(Identity.id))
-                .where(col(AgentToken.token_hash) == hash_token(token), col(AgentToken.revoked_at).is_(None))
-            )).first()
-        return row
+            return (
+                await session.exec(
+                    select(Identity)
+                    .join(AgentToken, col(AgentToken.identity_id) == col(Identity.id))
+                    .where(
+                        col(AgentToken.token_hash) == hash_token(token),
+                        col(AgentToken.revoked_at).is_(None),
+                    )
+                )
+            ).first()

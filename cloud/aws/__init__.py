@@ -1,0 +1,5 @@
+"""The AWS provider."""
+
+from cloud.aws.provider import AwsProvider
+
+__all__ = ["AwsProvider"]

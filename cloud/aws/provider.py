@@ -1,0 +1,282 @@
+"""AwsProvider: IAM inline policies that expire by themselves, and multi-account discovery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import boto3
+
+from cloud.aws.clients import AccountClients
+from cloud.aws.discovery import PROVIDER, ScanOptions, scan_account
+from cloud.aws.errors import is_not_found, translate
+from cloud.aws.policy_document import (
+    EXPIRY_MECHANISM,
+    INLINE_POLICY_BUDGET,
+    compact,
+    grant_document,
+)
+from cloud.base import (
+    AppliedGrant,
+    CloudConfigurationError,
+    CloudError,
+    CloudLimitError,
+    DiscoveredIdentity,
+    DiscoveryResult,
+    GrantArtefact,
+    GrantSpec,
+    IdentityKind,
+    IdentityRef,
+    grant_artefact_name,
+    grant_id_from_artefact,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+DISCOVERY_PERMISSIONS = (
+    "iam:ListRoles",
+    "iam:GetRole",
+    "iam:ListUsers",
+    "iam:ListUserTags",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+)
+GRANT_PERMISSIONS = (
+    "iam:PutRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:DeleteRolePolicy",
+    "iam:PutUserPolicy",
+    "iam:GetUserPolicy",
+    "iam:ListUserPolicies",
+    "iam:DeleteUserPolicy",
+)
+ACCOUNT_PERMISSIONS = ("sts:GetCallerIdentity", "sts:AssumeRole")
+ORGANIZATIONS_PERMISSIONS = ("organizations:ListAccounts",)
+ORGANIZATIONS_SCOPE = "organizations"
+
+
+class AwsProvider:
+    """Leash's view of AWS: IAM roles and users across the accounts of an organization."""
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        session_factory: Callable[[], boto3.Session] | None = None,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        accounts: Sequence[str] = (),
+        read_role_name: str = "LeashReadOnly",
+        grant_role_name: str = "LeashGrantManager",
+        use_organizations: bool = True,
+        include_service_linked: bool = False,
+        include_sso: bool = False,
+        max_attempts: int = 3,
+        max_concurrency: int = 8,
+    ) -> None:
+        if max_attempts < 1 or max_concurrency < 1:
+            raise CloudConfigurationError("max_attempts and max_concurrency must be at least 1")
+        self._clients = AccountClients(
+            session_factory=session_factory or boto3.Session,
+            endpoint_url=endpoint_url,
+            region=region,
+            max_attempts=max_attempts,
+        )
+        self._accounts = tuple(accounts)
+        self._read_role_name = read_role_name
+        self._grant_role_name = grant_role_name
+        self._use_organizations = use_organizations
+        self._options = ScanOptions(
+            include_service_linked=include_service_linked, include_sso=include_sso
+        )
+        self._max_concurrency = max_concurrency
+
+    async def discover(self) -> DiscoveryResult:
+        """List roles and users in every account; a failing account is reported, not fatal."""
+        failures: dict[str, str] = {}
+        accounts = await asyncio.to_thread(self._accounts_to_scan, failures)
+        semaphore = asyncio.Semaphore(self._max_concurrency)
+
+        async def scan(account: str) -> list[DiscoveredIdentity]:
+            async with semaphore:
+                try:
+                    return await asyncio.to_thread(self._scan, account)
+                except CloudError as error:
+                    failures[account] = str(error)
+                    return []
+
+        found = await asyncio.gather(*(scan(account) for account in accounts))
+        identities = tuple(identity for batch in found for identity in batch)
+        return DiscoveryResult(identities=identities, failures=failures)
+
+    async def grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
+        """Write `leash-grant-<id>` as an inline policy that stops working at expiry."""
+        return await asyncio.to_thread(self._grant, identity, spec)
+
+    async def revoke(self, identity: IdentityRef, grant_id: str) -> bool:
+        """Delete `leash-grant-<id>`; False when it (or the identity) was already gone."""
+        return await asyncio.to_thread(self._revoke, identity, grant_id)
+
+    async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
+        """List the `leash-grant-*` inline policies on a role or user."""
+        return await asyncio.to_thread(self._grant_artefacts, identity)
+
+    def required_permissions(self) -> tuple[str, ...]:
+        """Name the AWS actions discovery, grants and account access need."""
+        organizations = ORGANIZATIONS_PERMISSIONS if self._use_organizations else ()
+        return (*ACCOUNT_PERMISSIONS, *organizations, *DISCOVERY_PERMISSIONS, *GRANT_PERMISSIONS)
+
+    # Blocking parts, run in worker threads.
+
+    def _configured_or_home(self) -> tuple[str, ...]:
+        return self._accounts or (self._clients.home_account(),)
+
+    def _accounts_to_scan(self, failures: dict[str, str]) -> tuple[str, ...]:
+        """Return the accounts to scan, recording why any configured one will not be."""
+        if not self._use_organizations:
+            return self._configured_or_home()
+        try:
+            pages = self._clients.organizations().get_paginator("list_accounts").paginate()
+            members = [
+                account["Id"]
+                for page in pages
+                for account in page["Accounts"]
+                if account.get("Status", "ACTIVE") == "ACTIVE"
+            ]
+        except Exception as error:
+            failures[ORGANIZATIONS_SCOPE] = str(
+                translate(error, operation="ListAccounts", target="the organization")
+            )
+            return self._configured_or_home()
+        if not members:  # AWS raises AWSOrganizationsNotInUse here; moto lists nothing
+            failures[ORGANIZATIONS_SCOPE] = (
+                "AWS Organizations listed no active accounts; scanning only "
+                + ("the configured accounts" if self._accounts else "the current account")
+            )
+            return self._configured_or_home()
+        if not self._accounts:
+            return tuple(members)
+        for account in self._accounts:
+            if account not in members:
+                failures[account] = f"account {account} is not an active member of the organization"
+        return tuple(account for account in members if account in self._accounts)
+
+    def _scan(self, account: str) -> list[DiscoveredIdentity]:
+        iam = self._clients.iam(account, role_name=self._read_role_name)
+        return scan_account(iam, account, self._options)
+
+    def _grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
+        target = _describe(identity)
+        if not spec.actions:
+            raise CloudError(
+                f"grant {spec.grant_id} for {target} names no actions", code="NoActions"
+            )
+        try:
+            document = compact(grant_document(spec))
+        except ValueError as error:
+            raise CloudError(
+                f"grant {spec.grant_id} for {target}: {error}", code="BadGrant"
+            ) from error
+        iam = self._iam_for(identity)
+        name = spec.artefact_name
+        size = self._inline_size(iam, identity, excluding=name) + len(document)
+        if size > INLINE_POLICY_BUDGET:
+            raise CloudLimitError(
+                f"grant {spec.grant_id} would bring the inline policies of {target} to {size} "
+                f"characters, over the AWS budget of {INLINE_POLICY_BUDGET}",
+                code="InlinePolicyBudget",
+            )
+        operation = "PutRolePolicy" if identity.kind is IdentityKind.ROLE else "PutUserPolicy"
+        try:
+            if identity.kind is IdentityKind.ROLE:
+                iam.put_role_policy(
+                    RoleName=identity.name, PolicyName=name, PolicyDocument=document
+                )
+            else:
+                iam.put_user_policy(
+                    UserName=identity.name, PolicyName=name, PolicyDocument=document
+                )
+        except Exception as error:
+            raise translate(error, operation=operation, target=target) from error
+        return AppliedGrant(artefact=name, mechanism=EXPIRY_MECHANISM)
+
+    def _revoke(self, identity: IdentityRef, grant_id: str) -> bool:
+        iam = self._iam_for(identity)
+        name = grant_artefact_name(grant_id)
+        operation = "DeleteRolePolicy" if identity.kind is IdentityKind.ROLE else "DeleteUserPolicy"
+        try:
+            if identity.kind is IdentityKind.ROLE:
+                iam.delete_role_policy(RoleName=identity.name, PolicyName=name)
+            else:
+                iam.delete_user_policy(UserName=identity.name, PolicyName=name)
+        except Exception as error:
+            if is_not_found(error):  # the policy or the identity is gone: nothing grants access
+                return False
+            raise translate(error, operation=operation, target=_describe(identity)) from error
+        return True
+
+    def _grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
+        names = self._inline_policy_names(self._iam_for(identity), identity)
+        return tuple(
+            GrantArtefact(identity=identity, grant_id=grant_id, artefact=name)
+            for name in names
+            if (grant_id := grant_id_from_artefact(name)) is not None
+        )
+
+    def _iam_for(self, identity: IdentityRef) -> IAMClient:
+        if identity.provider != PROVIDER:
+            raise CloudConfigurationError(
+                f"the aws provider cannot act on {identity.provider} identity {identity.name}"
+            )
+        if identity.kind not in (IdentityKind.ROLE, IdentityKind.USER):
+            raise CloudConfigurationError(
+                f"the aws provider cannot act on a {identity.kind} ({identity.name})"
+            )
+        return self._clients.iam(identity.account, role_name=self._grant_role_name)
+
+    def _inline_policy_names(self, iam: IAMClient, identity: IdentityRef) -> list[str]:
+        try:
+            if identity.kind is IdentityKind.ROLE:
+                role_pages = iam.get_paginator("list_role_policies").paginate(
+                    RoleName=identity.name
+                )
+                return [name for page in role_pages for name in page["PolicyNames"]]
+            user_pages = iam.get_paginator("list_user_policies").paginate(UserName=identity.name)
+            return [name for page in user_pages for name in page["PolicyNames"]]
+        except Exception as error:
+            operation = (
+                "ListRolePolicies" if identity.kind is IdentityKind.ROLE else "ListUserPolicies"
+            )
+            raise translate(error, operation=operation, target=_describe(identity)) from error
+
+    def _inline_size(self, iam: IAMClient, identity: IdentityRef, *, excluding: str) -> int:
+        """Sum the compact sizes of the inline policies, leaving out the one being replaced."""
+        total = 0
+        for name in self._inline_policy_names(iam, identity):
+            if name == excluding:
+                continue
+            try:
+                if identity.kind is IdentityKind.ROLE:
+                    document = iam.get_role_policy(RoleName=identity.name, PolicyName=name)[
+                        "PolicyDocument"
+                    ]
+                else:
+                    document = iam.get_user_policy(UserName=identity.name, PolicyName=name)[
+                        "PolicyDocument"
+                    ]
+            except Exception as error:
+                if is_not_found(error):  # deleted between listing and reading
+                    continue
+                raise translate(
+                    error, operation=f"GetPolicy {name}", target=_describe(identity)
+                ) from error
+            total += len(compact(document))
+        return total
+
+
+def _describe(identity: IdentityRef) -> str:
+    return f"{identity.kind} {identity.name} in account {identity.account}"

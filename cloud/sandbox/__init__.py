@@ -1,0 +1,146 @@
+"""The embedded AWS sandbox: moto in this process, extended and seeded with a demo organisation.
+
+moto keeps its state in module globals, so every sandbox in one process shares it: run one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType, TracebackType
+
+import boto3
+
+from cloud.sandbox import access_advisor, cross_account
+from cloud.sandbox.access_advisor import ActivityLog, ServiceUse, TrailEvent
+from cloud.sandbox.seed import (
+    DemoOrganization,
+    SeededAccount,
+    SeededIdentity,
+    seed_demo_organization,
+)
+from cloud.sandbox.server import MotoServer
+
+__all__ = [
+    "ActivityLog",
+    "DemoOrganization",
+    "Sandbox",
+    "SeededAccount",
+    "SeededIdentity",
+    "ServiceUse",
+    "TrailEvent",
+]
+
+REGION = "us-east-1"
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto's conventional fake secret
+
+
+class Sandbox:
+    """A running AWS emulator that real boto3 clients (and AwsProvider) talk to."""
+
+    region = REGION
+
+    def __init__(self, *, server: MotoServer, activity: ActivityLog) -> None:
+        self._server = server
+        self.activity = activity
+        self.organization: DemoOrganization | None = None
+
+    @classmethod
+    def start(cls, *, seed: bool = True) -> Sandbox:
+        """Start moto on a free loopback port, extend it, and seed the demo organisation."""
+        if "MOTO_ACCOUNT_ID" in os.environ:
+            # moto would then put every request in that one account, whatever the credentials.
+            raise RuntimeError("unset MOTO_ACCOUNT_ID: the sandbox needs moto's multi-account mode")
+        activity = ActivityLog()
+        # Patches moto's classes for this process; nothing happens at import time.
+        cross_account.install()
+        access_advisor.install(activity)
+        sandbox = cls(server=MotoServer.start(), activity=activity)
+        if seed:
+            try:
+                sandbox.seed()
+            except BaseException:
+                sandbox.stop()
+                raise
+        return sandbox
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._server.endpoint_url
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """Return the environment an AWS SDK process needs to use this sandbox."""
+        return MappingProxyType(
+            {
+                "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+            }
+        )
+
+    @property
+    def accounts(self) -> tuple[SeededAccount, ...]:
+        """Return the seeded accounts, management first (empty before seeding)."""
+        return self.organization.accounts if self.organization else ()
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        return tuple(account.id for account in self.accounts)
+
+    @property
+    def identities(self) -> tuple[SeededIdentity, ...]:
+        return self.organization.identities if self.organization else ()
+
+    def account(self, name: str) -> SeededAccount:
+        """Return the seeded account named `name` (platform, ml-prod, ml-dev)."""
+        return self._seeded().account(name)
+
+    def identity(self, name: str) -> SeededIdentity:
+        """Return the seeded role or user named `name`."""
+        return self._seeded().identity(name)
+
+    def _seeded(self) -> DemoOrganization:
+        if self.organization is None:
+            raise LookupError("the sandbox has not been seeded")
+        return self.organization
+
+    def session(self) -> boto3.Session:
+        """Return a new boto3 session with the management account's credentials."""
+        return boto3.Session(
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+            region_name=REGION,
+        )
+
+    def seed(self) -> DemoOrganization:
+        """Create the demo organisation (on an empty sandbox)."""
+        self.organization = seed_demo_organization(
+            session=self.session(), endpoint_url=self.endpoint_url, activity=self.activity
+        )
+        return self.organization
+
+    def reset(self, *, seed: bool = True) -> None:
+        """Forget every resource and recorded activity, then seed again unless told not to."""
+        self._server.reset()
+        self.activity.clear()
+        self.organization = None
+        if seed:
+            self.seed()
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self._server.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,72 @@
+"""Run moto's server in this process on a free loopback port."""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+LOOPBACK = "127.0.0.1"
+
+
+def _quiet_server(host: str) -> ThreadedMotoServer:
+    """Return a ThreadedMotoServer that does not log every request to stderr."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class QuietRequestHandler(MotoRequestHandler):
+        # The console chat surface shares the terminal: one log line per AWS call would bury it.
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return
+
+    class QuietMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=QuietRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return QuietMotoServer(ip_address=host, port=0, verbose=False)
+
+
+@dataclass(slots=True)
+class MotoServer:
+    """A moto server thread; every in-process server shares moto's one set of backends."""
+
+    host: str
+    port: int
+    _server: ThreadedMotoServer = field(repr=False)
+
+    @classmethod
+    def start(cls, *, host: str = LOOPBACK) -> MotoServer:
+        """Start moto on `host` and a free port, and wait until it listens."""
+        server = _quiet_server(host)
+        server.start()
+        bound_host, port = server.get_host_and_port()
+        return cls(host=bound_host, port=port, _server=server)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def reset(self) -> None:
+        """Forget every AWS resource moto holds (`POST /moto-api/reset`)."""
+        request = urllib.request.Request(  # noqa: S310 - always our own http loopback URL
+            f"{self.endpoint_url}/moto-api/reset", method="POST", data=b""
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+
+    def stop(self) -> None:
+        """Shut the server down and join its thread."""
+        self._server.stop()
