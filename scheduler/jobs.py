@@ -23,5 +23,9 @@ async def sweep(lifecycle: Lifecycle) -> None:
     if report.revoked or report.resumed or expired or nudged:
         log.info(
             "sweep: %d revoked, %d resumed, %d warned, %d requests expired, %d nudged",
-            report.revoked, report.resumed, report.warned, expired, nudged,
+            report.revoked,
+            report.resumed,
+            report.warned,
+            expired,
+            nudged,
         )
