@@ -17,9 +17,9 @@ async def revoke_grant(lifecycle: Lifecycle, grant_id: str) -> None:
 
 async def sweep(lifecycle: Lifecycle) -> None:
     """The database-driven backstop: revoke what is due, expire and nudge requests."""
-    report = await lifecycle.grants.sweep()
-    expired = await lifecycle.requests.expire_due()
-    nudged = await lifecycle.requests.nudge_due()
+    report = await lifecycle.sweep.run()
+    expired = await lifecycle.deadlines.expire_due()
+    nudged = await lifecycle.deadlines.nudge_due()
     if report.revoked or report.resumed or expired or nudged:
         log.info(
             "sweep: %d revoked, %d resumed, %d warned, %d requests expired, %d nudged",

@@ -59,7 +59,7 @@ class Runner:
         """Start, re-arm every live grant's timer, and sweep at once to catch up on downtime."""
         self._lifecycle = lifecycle
         self._scheduler.start()
-        for grant_id, expires_at in await lifecycle.grants.timers_to_rebuild():
+        for grant_id, expires_at in await lifecycle.sweep.timers_to_rebuild():
             self.schedule_revoke(grant_id, expires_at)
         self._scheduler.add_job(
             jobs.sweep,

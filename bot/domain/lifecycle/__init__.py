@@ -5,10 +5,13 @@ from __future__ import annotations
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.lifecycle.context import Context, new_id
-from bot.domain.lifecycle.grants import GrantFlow, SweepReport
+from bot.domain.lifecycle.deadlines import RequestDeadlines
+from bot.domain.lifecycle.drafting import RequestInput
+from bot.domain.lifecycle.grants import GrantFlow
 from bot.domain.lifecycle.inventory import InventoryReport, InventoryService
 from bot.domain.lifecycle.ownership import OwnerChange, OwnershipService
-from bot.domain.lifecycle.requests import ApprovalResult, RequestFlow, RequestInput
+from bot.domain.lifecycle.requests import ApprovalResult, RequestFlow
+from bot.domain.lifecycle.sweep import GrantSweep, SweepReport
 from bot.domain.lifecycle.tokens import IssuedToken, TokenService
 from bot.domain.models import Grant
 
@@ -16,12 +19,14 @@ __all__ = [
     "ApprovalResult",
     "Context",
     "GrantFlow",
+    "GrantSweep",
     "InventoryReport",
     "InventoryService",
     "IssuedToken",
     "Lifecycle",
     "OwnerChange",
     "OwnershipService",
+    "RequestDeadlines",
     "RequestFlow",
     "RequestInput",
     "SweepReport",
@@ -36,7 +41,9 @@ class Lifecycle:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.requests = RequestFlow(ctx)
+        self.deadlines = RequestDeadlines(ctx)
         self.grants = GrantFlow(ctx)
+        self.sweep = GrantSweep(ctx, self.grants)
         self.tokens = TokenService(ctx)
         self.owners = OwnershipService(ctx)
         self.inventory = InventoryService(ctx)

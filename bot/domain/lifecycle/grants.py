@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_, update
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import audit
@@ -30,13 +29,6 @@ log = logging.getLogger("leash.grants")
 
 LEASE = timedelta(seconds=60)
 _REVOCABLE = (GrantState.ACTIVE, GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE)
-
-
-@dataclass(frozen=True, slots=True)
-class SweepReport:
-    revoked: int
-    resumed: int
-    warned: int
 
 
 def _claimable(
@@ -63,7 +55,7 @@ class GrantFlow:
         assert identity is not None
         return grant, identity
 
-    async def _people(self, grant: Grant, *, session: AsyncSession) -> tuple[str, ...]:
+    async def people(self, grant: Grant, *, session: AsyncSession) -> tuple[str, ...]:
         ownership = await session.get(Ownership, grant.identity_id)
         people = [grant.requester]
         if ownership and ownership.primary_owner:
@@ -121,7 +113,7 @@ class GrantFlow:
                 },
             )
             grant, _ = await self.load(grant.id, session=session)
-            people = await self._people(grant, session=session)
+            people = await self.people(grant, session=session)
         ctx.timers.schedule_revoke(grant.id, grant.expires_at)
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
@@ -156,7 +148,7 @@ class GrantFlow:
                 detail={"error": str(error)[:500]},
             )
             grant, _ = await self.load(grant.id, session=session)
-            people = await self._people(grant, session=session)
+            people = await self.people(grant, session=session)
         await ctx.tell(notices.grant_failed(grant, identity, people))
         return grant
 
@@ -242,7 +234,7 @@ class GrantFlow:
                 detail={"reason": reason, "artefact_found": existed},
             )
             grant, _ = await self.load(grant.id, session=session)
-            people = await self._people(grant, session=session)
+            people = await self.people(grant, session=session)
         await ctx.tell(notices.revoked(grant, identity, people))
         return grant
 
@@ -281,7 +273,7 @@ class GrantFlow:
                 detail={"attempt": attempts, "error": str(error)[:500]},
             )
             grant, _ = await self.load(grant.id, session=session)
-            people = await self._people(grant, session=session)
+            people = await self.people(grant, session=session)
         if final:
             await ctx.tell(
                 notices.irrevocable(grant, identity, people + tuple(sorted(ctx.rules.admins)))
@@ -332,90 +324,7 @@ class GrantFlow:
                 detail={"expires_at": new_expiry.isoformat()},
             )
             grant, _ = await self.load(grant.id, session=session)
-            people = await self._people(grant, session=session)
+            people = await self.people(grant, session=session)
         ctx.timers.schedule_revoke(grant.id, grant.expires_at)
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
-
-    async def sweep(self) -> SweepReport:
-        """Revoke what is due, retry failures, resume stuck applies, warn of expiry."""
-        ctx = self._ctx
-        now = ctx.clock.now()
-        async with ctx.sessions() as session:
-            due = (
-                await session.exec(
-                    select(Grant.id).where(
-                        or_(
-                            (col(Grant.state) == GrantState.ACTIVE)
-                            & (col(Grant.expires_at) <= now),
-                            col(Grant.state).in_((GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE))
-                            & (col(Grant.next_attempt_at) <= now),
-                            (col(Grant.state) == GrantState.REVOKING)
-                            & (col(Grant.lease_until) < now),
-                        )
-                    )
-                )
-            ).all()
-            stuck = (
-                await session.exec(
-                    select(Grant.id).where(
-                        col(Grant.state) == GrantState.APPLYING, col(Grant.lease_until) < now
-                    )
-                )
-            ).all()
-            warn_at = now + ctx.rules.grants.expiry_warning
-            expiring = (
-                await session.exec(
-                    select(Grant.id).where(
-                        col(Grant.state) == GrantState.ACTIVE,
-                        col(Grant.expires_at) <= warn_at,
-                        col(Grant.expires_at) > now,
-                        col(Grant.expiry_warned).is_(False),
-                    )
-                )
-            ).all()
-        for grant_id in due:
-            await self.revoke(grant_id)
-        resumed = 0
-        for grant_id in stuck:
-            async with ctx.transaction() as session:
-                claimed = await compare_and_set(
-                    session,
-                    update(Grant)
-                    .where(
-                        col(Grant.id) == grant_id,
-                        col(Grant.state) == GrantState.APPLYING,
-                        col(Grant.lease_until) < now,
-                    )
-                    .values(lease_until=now + LEASE),
-                )
-            if claimed:
-                resumed += 1
-                await self.apply(grant_id)
-        for grant_id in expiring:
-            await self._warn(grant_id)
-        return SweepReport(revoked=len(due), resumed=resumed, warned=len(expiring))
-
-    async def _warn(self, grant_id: str) -> None:
-        ctx = self._ctx
-        async with ctx.transaction() as session:
-            if not await compare_and_set(
-                session,
-                update(Grant)
-                .where(col(Grant.id) == grant_id, col(Grant.expiry_warned).is_(False))
-                .values(expiry_warned=True),
-            ):
-                return
-            grant, identity = await self.load(grant_id, session=session)
-            people = await self._people(grant, session=session)
-        await ctx.tell(notices.expiring_soon(grant, identity, people))
-
-    async def timers_to_rebuild(self) -> list[tuple[str, datetime]]:
-        """Every active grant with its expiry, for the scheduler to re-arm at start."""
-        async with self._ctx.sessions() as session:
-            rows = (
-                await session.exec(
-                    select(Grant.id, Grant.expires_at).where(col(Grant.state) == GrantState.ACTIVE)
-                )
-            ).all()
-        return [(grant_id, expires_at) for grant_id, expires_at in rows]

@@ -1,0 +1,132 @@
+"""Turning what a requester typed or posted into a validated, decided AccessRequest."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import registry
+from bot.domain.audit import Actor
+from bot.domain.catalog import is_valid_action, normalize_action
+from bot.domain.errors import (
+    DurationTooLongError,
+    InvalidInputError,
+    NotAllowedError,
+    UnknownPermissionSetError,
+)
+from bot.domain.lifecycle.context import new_id
+from bot.domain.models import AccessRequest, ActorKind, Identity, Ownership, Tier
+from bot.domain.policy import Draft, Owners, decide
+from bot.domain.rules import Rules
+
+MAX_REASON = 1000
+MAX_ITEMS = 50
+_RESOURCE = re.compile(
+    r"(\*|arn:[a-z0-9*\-]+:[a-z0-9*\-]*:[a-z0-9*\-]*:[0-9*]{0,12}:[^\s]{1,1500})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInput:
+    """A request as typed or posted, before validation."""
+
+    identity: str
+    duration: timedelta
+    reason: str
+    permission_set: str | None = None
+    actions: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    extends_grant_id: str | None = None
+
+
+async def draft_request(
+    data: RequestInput, *, actor: Actor, rules: Rules, now: datetime, session: AsyncSession
+) -> tuple[Identity, AccessRequest]:
+    """Validate a request, let the policy decide, and return the row to store (not yet added)."""
+    reason = " ".join(data.reason.split())
+    if not reason:
+        raise InvalidInputError("Say why you need it: `because <reason>` is required.")
+    if len(reason) > MAX_REASON:
+        raise InvalidInputError(f"The reason is longer than {MAX_REASON} characters.")
+    identity = await registry.resolve(data.identity, session=session)
+    if actor.kind is ActorKind.AGENT and actor.name != identity.id:
+        raise NotAllowedError("An agent token can request access only for its own identity.")
+    actions, resources, forced = _permissions(data, rules)
+    ownership = await session.get(Ownership, identity.id)
+    owners = Owners(
+        primary=ownership.primary_owner if ownership else None,
+        backup=ownership.backup_owner if ownership else None,
+    )
+    decision = decide(
+        Draft(
+            identity_name=identity.name,
+            requester=actor.name,
+            requester_kind=actor.kind,
+            actions=actions,
+            duration=data.duration,
+            permission_set=data.permission_set,
+            forced_tier=forced,
+        ),
+        owners=owners,
+        rules=rules,
+    )
+    if decision.refusal is not None:
+        error_type = (
+            DurationTooLongError if data.duration > decision.max_duration else NotAllowedError
+        )
+        raise error_type(decision.refusal)
+    request = AccessRequest(
+        id=new_id("r"),
+        identity_id=identity.id,
+        requester=actor.name,
+        requester_kind=actor.kind,
+        origin=actor.origin,
+        permission_set=data.permission_set,
+        actions=list(actions),
+        resources=list(resources),
+        duration_seconds=int(data.duration.total_seconds()),
+        reason=reason,
+        tier=decision.tier,
+        approvals_required=decision.approvals_required,
+        approvers=list(decision.approvers),
+        decision_reasons=list(decision.reasons),
+        extends_grant_id=data.extends_grant_id,
+        created_at=now,
+        decide_by=now + rules.requests.decide_within,
+    )
+    return identity, request
+
+
+def _permissions(
+    data: RequestInput, rules: Rules
+) -> tuple[tuple[str, ...], tuple[str, ...], Tier | None]:
+    forced: Tier | None = None
+    if data.permission_set is not None:
+        permission_set = rules.permission_sets.get(data.permission_set)
+        if permission_set is None:
+            known = ", ".join(sorted(rules.permission_sets)) or "none configured"
+            raise UnknownPermissionSetError(
+                f"There is no permission set '{data.permission_set[:60]}' (known: {known})."
+            )
+        actions = permission_set.actions
+        resources = data.resources or permission_set.resources
+        forced = permission_set.tier
+    else:
+        actions, resources = data.actions, data.resources
+    if not actions:
+        raise InvalidInputError("Name a permission set or at least one action.")
+    if len(actions) > MAX_ITEMS or len(resources) > MAX_ITEMS:
+        raise InvalidInputError(f"At most {MAX_ITEMS} actions and {MAX_ITEMS} resources.")
+    bad = [a for a in actions if not is_valid_action(a)]
+    if bad:
+        raise InvalidInputError(
+            f"Not an action: {', '.join(b[:60] for b in bad)} (expected service:Action)."
+        )
+    bad = [r for r in resources if not _RESOURCE.fullmatch(r)]
+    if bad:
+        raise InvalidInputError(f"Not a resource ARN: {', '.join(b[:80] for b in bad)}.")
+    normalized = tuple(dict.fromkeys(normalize_action(a) for a in actions))
+    return normalized, tuple(dict.fromkeys(resources)), forced

@@ -1,0 +1,124 @@
+"""The database-driven backstop: whatever the timers missed, the sweep finds and finishes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+
+from bot.domain.lifecycle import notices
+from bot.domain.lifecycle.context import Context, compare_and_set
+from bot.domain.lifecycle.grants import LEASE, GrantFlow
+from bot.domain.models import Grant, GrantState
+
+log = logging.getLogger("leash.sweep")
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    revoked: int
+    resumed: int
+    warned: int
+
+
+class GrantSweep:
+    """Revokes grants past expiry, retries failed revocations, resumes interrupted applies."""
+
+    def __init__(self, ctx: Context, grants: GrantFlow) -> None:
+        self._ctx = ctx
+        self._grants = grants
+
+    @staticmethod
+    async def _guarded(step: Callable[[str], Awaitable[Grant]], grant_id: str) -> None:
+        """Run one grant's step; a bug on one grant must not stop the sweep of the others."""
+        try:
+            await step(grant_id)
+        except Exception:
+            log.exception("sweep step %s failed for grant %s", step.__name__, grant_id)
+
+    async def run(self) -> SweepReport:
+        """Revoke what is due, retry failures, resume stuck applies, warn of expiry."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        async with ctx.sessions() as session:
+            due = (
+                await session.exec(
+                    select(Grant.id).where(
+                        or_(
+                            (col(Grant.state) == GrantState.ACTIVE)
+                            & (col(Grant.expires_at) <= now),
+                            col(Grant.state).in_((GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE))
+                            & (col(Grant.next_attempt_at) <= now),
+                            (col(Grant.state) == GrantState.REVOKING)
+                            & (col(Grant.lease_until) < now),
+                        )
+                    )
+                )
+            ).all()
+            stuck = (
+                await session.exec(
+                    select(Grant.id).where(
+                        col(Grant.state) == GrantState.APPLYING, col(Grant.lease_until) < now
+                    )
+                )
+            ).all()
+            warn_at = now + ctx.rules.grants.expiry_warning
+            expiring = (
+                await session.exec(
+                    select(Grant.id).where(
+                        col(Grant.state) == GrantState.ACTIVE,
+                        col(Grant.expires_at) <= warn_at,
+                        col(Grant.expires_at) > now,
+                        col(Grant.expiry_warned).is_(False),
+                    )
+                )
+            ).all()
+        for grant_id in due:
+            await self._guarded(self._grants.revoke, grant_id)
+        resumed = 0
+        for grant_id in stuck:
+            async with ctx.transaction() as session:
+                claimed = await compare_and_set(
+                    session,
+                    update(Grant)
+                    .where(
+                        col(Grant.id) == grant_id,
+                        col(Grant.state) == GrantState.APPLYING,
+                        col(Grant.lease_until) < now,
+                    )
+                    .values(lease_until=now + LEASE),
+                )
+            if claimed:
+                resumed += 1
+                await self._guarded(self._grants.apply, grant_id)
+        for grant_id in expiring:
+            await self._warn(grant_id)
+        return SweepReport(revoked=len(due), resumed=resumed, warned=len(expiring))
+
+    async def _warn(self, grant_id: str) -> None:
+        ctx = self._ctx
+        async with ctx.transaction() as session:
+            if not await compare_and_set(
+                session,
+                update(Grant)
+                .where(col(Grant.id) == grant_id, col(Grant.expiry_warned).is_(False))
+                .values(expiry_warned=True),
+            ):
+                return
+            grant, identity = await self._grants.load(grant_id, session=session)
+            people = await self._grants.people(grant, session=session)
+        await ctx.tell(notices.expiring_soon(grant, identity, people))
+
+    async def timers_to_rebuild(self) -> list[tuple[str, datetime]]:
+        """Every active grant with its expiry, for the scheduler to re-arm at start."""
+        async with self._ctx.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(Grant.id, Grant.expires_at).where(col(Grant.state) == GrantState.ACTIVE)
+                )
+            ).all()
+        return [(grant_id, expires_at) for grant_id, expires_at in rows]

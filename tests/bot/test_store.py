@@ -1,0 +1,39 @@
+"""The schema comes only from Alembic migrations, and they match the models."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+from sqlmodel import SQLModel
+
+from bot.store import create_engine, migrate
+
+
+def _differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection)
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+            assert {"identity", "accessrequest", "grant", "auditevent", "agenttoken"} <= tables
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_migrating_twice_is_harmless(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        await migrate(engine)
+        async with engine.connect() as connection:
+            version = await connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            assert [row[0] for row in version] == ["0001"]
+    finally:
+        await engine.dispose()
