@@ -29,3 +29,10 @@ async def sweep(lifecycle: Lifecycle) -> None:
             expired,
             nudged,
         )
+
+
+async def reconcile(lifecycle: Lifecycle) -> None:
+    """Remove grant artefacts in the cloud that no live grant accounts for."""
+    removed = await lifecycle.sweep.reconcile()
+    if removed:
+        log.warning("reconcile removed %d orphaned grant artefact(s)", removed)

@@ -13,6 +13,8 @@ from scheduler import jobs
 log = logging.getLogger("leash.scheduler")
 
 SWEEP_JOB = "sweep"
+RECONCILE_JOB = "reconcile"
+RECONCILE_EVERY_SECONDS = 3600
 
 
 def revoke_job_id(grant_id: str) -> str:
@@ -70,7 +72,16 @@ class Runner:
             replace_existing=True,
             next_run_time=datetime.now(UTC),
         )
-        log.info("scheduler started with %d timers", len(self.job_ids()) - 1)
+        self._scheduler.add_job(
+            jobs.reconcile,
+            trigger="interval",
+            seconds=RECONCILE_EVERY_SECONDS,
+            args=(lifecycle,),
+            id=RECONCILE_JOB,
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
+        log.info("scheduler started with %d timers", len(self.job_ids()) - 2)
 
     def stop(self) -> None:
         if self._scheduler.running:

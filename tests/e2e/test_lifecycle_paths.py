@@ -301,3 +301,22 @@ async def test_inventory_records_every_seeded_agent_with_tag_owners(
             shown = await leash.handler.handle_text(f"owner show {seeded.name}", actor=user("dev"))
             expected_text = f"is owned by {seeded.owner}" if seeded.owner else "has no owner"
             assert expected_text in shown.text, (seeded.name, shown.text)
+
+
+async def test_reconcile_removes_orphaned_artefacts_and_keeps_live_ones(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    live = await leash.lifecycle.approve((await ask(leash)).id, actor=user("owner-a"))
+    assert live.grant is not None
+    iam = fresh_sandbox.session().client("iam", endpoint_url=fresh_sandbox.endpoint_url)
+    orphan = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
+    )
+    iam.put_role_policy(
+        RoleName="ticket-router-agent", PolicyName="leash-grant-g-orphan01", PolicyDocument=orphan
+    )
+    assert await leash.lifecycle.sweep.reconcile() == 1
+    assert "leash-grant-g-orphan01" not in inline_policy_names(fresh_sandbox, "ticket-router-agent")
+    assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{live.grant.id}")
+    assert [e.grant_id for e in await events(leash, "grant.orphan_removed")] == ["g-orphan01"]
+    assert await leash.lifecycle.sweep.reconcile() == 0

@@ -10,10 +10,13 @@ from datetime import datetime
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
+from bot.domain import audit
+from bot.domain.audit import SYSTEM
 from bot.domain.lifecycle import notices
-from bot.domain.lifecycle.context import Context, compare_and_set
+from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
 from bot.domain.lifecycle.grants import LEASE, GrantFlow
-from bot.domain.models import Grant, GrantState
+from bot.domain.models import LIVE_GRANT_STATES, Grant, GrantState, Identity
+from cloud.base import CloudError
 
 log = logging.getLogger("leash.sweep")
 
@@ -122,3 +125,47 @@ class GrantSweep:
                 )
             ).all()
         return [(grant_id, expires_at) for grant_id, expires_at in rows]
+
+    async def reconcile(self) -> int:
+        """Remove `leash-grant-*` artefacts in the cloud that no live grant accounts for."""
+        ctx = self._ctx
+        async with ctx.sessions() as session:
+            identities = (await session.exec(select(Identity).where(col(Identity.present)))).all()
+            live = set(
+                (
+                    await session.exec(
+                        select(Grant.id).where(col(Grant.state).in_(LIVE_GRANT_STATES))
+                    )
+                ).all()
+            )
+        removed = 0
+        for identity in identities:
+            provider = ctx.providers.get(identity.provider)
+            if provider is None:
+                continue
+            try:
+                artefacts = await provider.grant_artefacts(identity_ref(identity))
+            except CloudError as error:
+                log.warning("reconcile could not list %s: %s", identity.name, error)
+                continue
+            for artefact in artefacts:
+                if artefact.grant_id in live:
+                    continue
+                try:
+                    await provider.revoke(identity_ref(identity), artefact.grant_id)
+                except CloudError as error:
+                    log.warning("reconcile could not remove %s: %s", artefact.artefact, error)
+                    continue
+                removed += 1
+                async with ctx.transaction() as session:
+                    await audit.append(
+                        session=session,
+                        actor=SYSTEM,
+                        event_type="grant.orphan_removed",
+                        at=ctx.clock.now(),
+                        identity_id=identity.id,
+                        resource=identity.native_id,
+                        grant_id=artefact.grant_id[:16],
+                        detail={"artefact": artefact.artefact},
+                    )
+        return removed
