@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, load_rules, policy_path
-from bot.domain.lifecycle import Context, Lifecycle
+from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
 from bot.store import create_engine, migrate, session_factory
@@ -41,12 +41,13 @@ class Leash:
     sandbox: Sandbox | None = None
     providers: dict[str, CloudProvider] = field(default_factory=dict)
     owns_sandbox: bool = False
+    inventory: InventoryReport | None = None
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
         """Migrate the schema, refresh the inventory and start the scheduler."""
         await migrate(self.engine)
         if discover:
-            report = await self.lifecycle.inventory.refresh()
+            report = self.inventory = await self.lifecycle.inventory.refresh()
             log.info("inventory: %d identities", report.found)
             for scope, why in report.failures.items():
                 log.warning("inventory: %s could not be read: %s", scope, why)

@@ -130,10 +130,18 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
     addresses = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses if len(a) >= 2)
     click.echo(f"Leash is serving on {addresses} (agent API at /api/v1, health at /healthz).")
     click.echo(f"Database: {leash.settings.database_url}")
+    if leash.inventory is not None:
+        report = leash.inventory
+        click.echo(
+            f"Inventory: {report.found} identities, {report.agents} AI agents, "
+            f"{report.unowned_agents} agent(s) without an owner."
+        )
+        for scope, why in report.failures.items():
+            click.echo(f"  could not read {scope}: {why}")
     if leash.sandbox is not None:
         click.echo(
-            f"Sandbox AWS (moto) at {leash.sandbox.endpoint_url}: "
-            f"{len(leash.sandbox.accounts)} accounts, {len(leash.sandbox.identities)} identities."
+            f"Sandbox AWS (moto) at {leash.sandbox.endpoint_url} with "
+            f"{len(leash.sandbox.accounts)} accounts (AWS_ENDPOINT_URL for the aws CLI / boto3)."
         )
         click.echo(
             "Try:  as dev  →  request support-triage-agent s3-read for 5m because checking tickets"

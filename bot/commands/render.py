@@ -58,7 +58,7 @@ def grants(rows: list[tuple[Grant, Identity]], title: str) -> Reply:
     if not rows:
         return Reply(text=f"No {title}.")
     return Reply(
-        text=f"{len(rows)} {title}:",
+        text=f"{title.capitalize()} ({len(rows)}):",
         lines=tuple(
             f"{g.id}  {i.name}  {g.state}  until {_when(g.expires_at)}  "
             f"{', '.join(g.actions)[:120]}  (for {g.requester})"
@@ -79,7 +79,7 @@ def requests(rows: list[tuple[AccessRequest, Identity]], title: str, *, now: dat
             f"for {format_duration(timedelta(seconds=request.duration_seconds))}  "
             f"by {request.requester}, {age} ago"
         )
-    return Reply(text=f"{len(rows)} {title}:", lines=tuple(lines))
+    return Reply(text=f"{title.capitalize()} ({len(rows)}):", lines=tuple(lines))
 
 
 def ownership(identity: Identity, owner: Ownership | None) -> Reply:
@@ -116,7 +116,7 @@ def identities(rows: list[tuple[Identity, Ownership | None]]) -> Reply:
     if not rows:
         return Reply(text="No identities match.")
     return Reply(
-        text=f"{len(rows)} identities:",
+        text=f"Identities ({len(rows)}):",
         lines=tuple(
             f"{i.name}  {i.classification}  account {i.account}  "
             f"owner {(o.primary_owner if o else None) or 'NONE'}  {i.native_id}"

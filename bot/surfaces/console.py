@@ -38,14 +38,22 @@ class ConsoleSurface:
         self._handler = handler
         self._out = out or sys.stdout
         self.user = user
+        # Notices raised while a command runs are shown after its reply, as a chat would.
+        self._held: list[Notice] | None = None
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
         self._out.flush()
 
     async def notify(self, notice: Notice) -> None:
+        if self._held is not None:
+            self._held.append(notice)
+            return
+        self._show(notice)
+
+    def _show(self, notice: Notice) -> None:
         to = ", ".join(notice.recipients)
-        self._print(f"\n→ to {to} [{notice.kind}]\n" + format_reply(notice.reply))
+        self._print(f"→ to {to} [{notice.kind}]\n" + format_reply(notice.reply))
 
     async def handle_line(self, line: str) -> bool:
         """Run one typed line; return False when the user asked to quit."""
@@ -63,8 +71,14 @@ class ConsoleSurface:
                 self._print(f"You are now {self.user}.")
             return True
         actor = Actor(name=self.user, kind=ActorKind.USER, origin="console")
-        reply = await self._handler.handle_text(text, actor=actor)
+        self._held = []
+        try:
+            reply = await self._handler.handle_text(text, actor=actor)
+        finally:
+            held, self._held = self._held, None
         self._print(format_reply(reply))
+        for notice in held:
+            self._show(notice)
         return True
 
     async def run(self, reader: asyncio.StreamReader | None = None) -> None:

@@ -26,6 +26,7 @@ from tests.fakes.notifier import RecordingNotifier
 async def _console(leash: Leash, lines: list[str]) -> str:
     out = io.StringIO()
     surface = ConsoleSurface(leash.handler, out=out)
+    leash.notifier.add(surface)
     reader = asyncio.StreamReader()
     reader.feed_data("".join(f"{line}\n" for line in lines).encode())
     reader.feed_eof()
@@ -47,6 +48,8 @@ async def test_console_request_approve_grant_expire_revoke(
     request_match = REQUEST_ID.search(said)
     assert request_match, said
     request_id = request_match.group(1)
+    # The requester's reply comes first, then what Leash sent to the owner.
+    assert said.index("is waiting for approval") < said.index("→ to owner-a [approval_needed]")
     card = notifier.of_kind(NoticeKind.APPROVAL_NEEDED)
     assert card
     assert card[0].recipients == ("owner-a",)

@@ -17,7 +17,7 @@ from bot.domain import audit
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Notice
-from bot.domain.models import Identity, Outcome
+from bot.domain.models import AccessRequest, Grant, Identity, Outcome
 from bot.domain.ports import Clock, Notifier, Timers
 from bot.domain.rules import Rules
 from cloud.base import CloudProvider, IdentityKind, IdentityRef
@@ -75,8 +75,16 @@ class Context:
         grant_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> LeashError:
-        """Audit a refused attempt in its own transaction and hand the error back to raise."""
+        """Audit a refused attempt in its own transaction and hand the error back to raise.
+
+        The affected identity is looked up from the request or grant when the caller has only
+        their id, so every refusal names what it was about.
+        """
         async with self.transaction() as session:
+            identity_id = identity_id or await _affected_identity(
+                session, request_id=request_id, grant_id=grant_id
+            )
+            identity = await session.get(Identity, identity_id) if identity_id else None
             await audit.append(
                 session=session,
                 actor=actor,
@@ -84,11 +92,26 @@ class Context:
                 at=self.clock.now(),
                 outcome=Outcome.FAILURE,
                 identity_id=identity_id,
+                resource=identity.native_id if identity else None,
                 request_id=request_id,
                 grant_id=grant_id,
                 detail={"error": error.code, "message": str(error)} | (detail or {}),
             )
         return error
+
+
+async def _affected_identity(
+    session: AsyncSession, *, request_id: str | None, grant_id: str | None
+) -> str | None:
+    if request_id is not None:
+        request = await session.get(AccessRequest, request_id)
+        if request is not None:
+            return request.identity_id
+    if grant_id is not None:
+        grant = await session.get(Grant, grant_id)
+        if grant is not None:
+            return grant.identity_id
+    return None
 
 
 def identity_ref(identity: Identity) -> IdentityRef:

@@ -11,7 +11,7 @@ from sqlmodel import col
 from bot.domain import audit, registry
 from bot.domain.audit import SYSTEM
 from bot.domain.lifecycle.context import Context
-from bot.domain.models import Identity, Outcome
+from bot.domain.models import Classification, Identity, Outcome, Ownership
 from cloud.base import CloudError
 
 log = logging.getLogger("leash.inventory")
@@ -20,6 +20,8 @@ log = logging.getLogger("leash.inventory")
 @dataclass(frozen=True, slots=True)
 class InventoryReport:
     found: int
+    agents: int = 0
+    unowned_agents: int = 0
     failures: dict[str, str] = field(default_factory=dict)
 
 
@@ -31,7 +33,7 @@ class InventoryService:
 
     async def refresh(self) -> InventoryReport:
         ctx = self._ctx
-        found = 0
+        found = agents = unowned = 0
         failures: dict[str, str] = {}
         for name, provider in ctx.providers.items():
             try:
@@ -49,6 +51,10 @@ class InventoryService:
                         discovered, session=session, now=now
                     )
                     seen.append(identity.id)
+                    if identity.classification == Classification.AI_AGENT:
+                        agents += 1
+                        owner = await session.get(Ownership, identity.id)
+                        unowned += owner is None or owner.primary_owner is None
                 scanned_accounts = {d.ref.account for d in result.identities}
                 # Identities gone from a scanned account are marked absent, never deleted.
                 await session.exec(
@@ -73,4 +79,6 @@ class InventoryService:
                     },
                 )
             found += len(seen)
-        return InventoryReport(found=found, failures=failures)
+        return InventoryReport(
+            found=found, agents=agents, unowned_agents=unowned, failures=failures
+        )
