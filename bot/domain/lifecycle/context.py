@@ -9,15 +9,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.sql import Update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import audit
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Notice
-from bot.domain.models import AccessRequest, Grant, Identity, Outcome
+from bot.domain.models import AccessRequest, Grant, GrantState, Identity, Outcome, RequestState
 from bot.domain.ports import Clock, Notifier, Timers
 from bot.domain.rules import Rules
 from cloud.base import CloudProvider, IdentityKind, IdentityRef
@@ -129,3 +131,29 @@ async def compare_and_set(session: AsyncSession, statement: Update) -> bool:
     """Run a guarded UPDATE; True when exactly the guarded row changed."""
     result = await session.exec(statement)
     return result.rowcount == 1
+
+
+async def close_request(
+    session: AsyncSession, request_id: str, state: RequestState, **values: Any
+) -> bool:
+    """Move a pending request to a final state; False if it was no longer pending."""
+    return await compare_and_set(
+        session,
+        update(AccessRequest)
+        .where(
+            col(AccessRequest.id) == request_id, col(AccessRequest.state) == RequestState.PENDING
+        )
+        .values(state=state, **values),
+    )
+
+
+async def move_grant(
+    session: AsyncSession, grant_id: str, *, from_state: GrantState, **values: Any
+) -> bool:
+    """Update a grant only if it is still in `from_state`; False if someone moved it first."""
+    return await compare_and_set(
+        session,
+        update(Grant)
+        .where(col(Grant.id) == grant_id, col(Grant.state) == from_state)
+        .values(**values),
+    )

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from bot.domain import audit
 from bot.domain.audit import SYSTEM
 from bot.domain.lifecycle import notices
-from bot.domain.lifecycle.context import Context, compare_and_set
+from bot.domain.lifecycle.context import Context, close_request, compare_and_set
 from bot.domain.messages import NoticeKind
 from bot.domain.models import AccessRequest, Identity, Ownership, RequestState
 from bot.domain.rules import RequestTimings
@@ -71,14 +71,8 @@ class RequestDeadlines:
         expired = 0
         for request_id in due:
             async with ctx.transaction() as session:
-                if not await compare_and_set(
-                    session,
-                    update(AccessRequest)
-                    .where(
-                        col(AccessRequest.id) == request_id,
-                        col(AccessRequest.state) == RequestState.PENDING,
-                    )
-                    .values(state=RequestState.EXPIRED, decided_at=now, decided_by="leash"),
+                if not await close_request(
+                    session, request_id, RequestState.EXPIRED, decided_at=now, decided_by="leash"
                 ):
                     continue
                 request = await session.get(AccessRequest, request_id)

@@ -13,7 +13,7 @@ from bot.domain import audit
 from bot.domain.audit import SYSTEM, Actor
 from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
 from bot.domain.lifecycle import notices
-from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
+from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
 from bot.domain.models import (
     AccessRequest,
     ActorKind,
@@ -81,17 +81,15 @@ class GrantFlow:
             return await self._apply_failed(grant, identity, error)
         now = ctx.clock.now()
         async with ctx.transaction() as session:
-            if not await compare_and_set(
+            if not await move_grant(
                 session,
-                update(Grant)
-                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.APPLYING)
-                .values(
-                    state=GrantState.ACTIVE,
-                    applied_at=now,
-                    artefact=applied.artefact,
-                    mechanism=applied.mechanism,
-                    lease_until=None,
-                ),
+                grant.id,
+                from_state=GrantState.APPLYING,
+                state=GrantState.ACTIVE,
+                applied_at=now,
+                artefact=applied.artefact,
+                mechanism=applied.mechanism,
+                lease_until=None,
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
@@ -129,12 +127,16 @@ class GrantFlow:
             )
         now = ctx.clock.now()
         async with ctx.transaction() as session:
-            await compare_and_set(
+            if not await move_grant(
                 session,
-                update(Grant)
-                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.APPLYING)
-                .values(state=GrantState.FAILED, last_error=str(error)[:2000], lease_until=None),
-            )
+                grant.id,
+                from_state=GrantState.APPLYING,
+                state=GrantState.FAILED,
+                last_error=str(error)[:2000],
+                lease_until=None,
+            ):
+                current, _ = await self.load(grant.id, session=session)
+                return current
             await audit.append(
                 session=session,
                 actor=SYSTEM,
@@ -208,17 +210,15 @@ class GrantFlow:
         ctx = self._ctx
         now = ctx.clock.now()
         async with ctx.transaction() as session:
-            if not await compare_and_set(
+            if not await move_grant(
                 session,
-                update(Grant)
-                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.REVOKING)
-                .values(
-                    state=GrantState.REVOKED,
-                    revoked_at=now,
-                    revoked_by=actor.name,
-                    lease_until=None,
-                    next_attempt_at=None,
-                ),
+                grant.id,
+                from_state=GrantState.REVOKING,
+                state=GrantState.REVOKED,
+                revoked_at=now,
+                revoked_by=actor.name,
+                lease_until=None,
+                next_attempt_at=None,
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
@@ -249,18 +249,18 @@ class GrantFlow:
             timings.irrevocable_retry if final else timings.revoke_backoff * (2 ** (attempts - 1))
         )
         async with ctx.transaction() as session:
-            await compare_and_set(
+            if not await move_grant(
                 session,
-                update(Grant)
-                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.REVOKING)
-                .values(
-                    state=state,
-                    attempts=attempts,
-                    next_attempt_at=now + delay,
-                    last_error=str(error)[:2000],
-                    lease_until=None,
-                ),
-            )
+                grant.id,
+                from_state=GrantState.REVOKING,
+                state=state,
+                attempts=attempts,
+                next_attempt_at=now + delay,
+                last_error=str(error)[:2000],
+                lease_until=None,
+            ):
+                current, _ = await self.load(grant.id, session=session)
+                return current
             await audit.append(
                 session=session,
                 actor=SYSTEM,
@@ -304,13 +304,13 @@ class GrantFlow:
             raise LeashError(f"The cloud refused the extension of {grant.id}: {error}") from error
         now = ctx.clock.now()
         async with ctx.transaction() as session:
-            if not await compare_and_set(
+            if not await move_grant(
                 session,
-                update(Grant)
-                .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.ACTIVE)
-                .values(
-                    expires_at=new_expiry, extensions=grant.extensions + 1, expiry_warned=False
-                ),
+                grant.id,
+                from_state=GrantState.ACTIVE,
+                expires_at=new_expiry,
+                extensions=grant.extensions + 1,
+                expiry_warned=False,
             ):
                 raise GrantStateError(f"Grant {grant.id} ended while it was being extended.")
             await audit.append(

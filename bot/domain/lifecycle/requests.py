@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import audit
@@ -22,7 +21,7 @@ from bot.domain.errors import (
     UnknownRequestError,
 )
 from bot.domain.lifecycle import notices
-from bot.domain.lifecycle.context import Context, compare_and_set, new_id
+from bot.domain.lifecycle.context import Context, close_request, new_id
 from bot.domain.lifecycle.deadlines import approval_route
 from bot.domain.lifecycle.drafting import MAX_REASON, RequestInput, draft_request
 from bot.domain.messages import NoticeKind
@@ -164,19 +163,13 @@ class RequestFlow:
                 detail={"approvals": count, "required": request.approvals_required},
             )
             return ApprovalResult(request, None, count)
-        won = await compare_and_set(
+        won = await close_request(
             session,
-            update(AccessRequest)
-            .where(
-                col(AccessRequest.id) == request.id,
-                col(AccessRequest.state) == RequestState.PENDING,
-            )
-            .values(
-                state=RequestState.APPROVED,
-                decided_at=now,
-                decided_by=actor.name,
-                decision_note=note,
-            ),
+            request.id,
+            RequestState.APPROVED,
+            decided_at=now,
+            decided_by=actor.name,
+            decision_note=note,
         )
         if not won:
             raise AlreadyDecidedError(f"Request {request.id} was already decided.")
@@ -253,19 +246,13 @@ class RequestFlow:
                 )
                 if not verdict.allowed:
                     raise NotAllowedError(verdict.reason)
-                if not await compare_and_set(
+                if not await close_request(
                     session,
-                    update(AccessRequest)
-                    .where(
-                        col(AccessRequest.id) == request.id,
-                        col(AccessRequest.state) == RequestState.PENDING,
-                    )
-                    .values(
-                        state=RequestState.DENIED,
-                        decided_at=now,
-                        decided_by=actor.name,
-                        decision_note=cleaned,
-                    ),
+                    request.id,
+                    RequestState.DENIED,
+                    decided_at=now,
+                    decided_by=actor.name,
+                    decision_note=cleaned,
                 ):
                     raise AlreadyDecidedError(f"Request {request.id} was already decided.")
                 await session.refresh(request)
@@ -297,14 +284,12 @@ class RequestFlow:
                 if request.requester != actor.name:
                     raise NotAllowedError("Only the requester can cancel a request.")
                 self._check_open(request, now)
-                if not await compare_and_set(
+                if not await close_request(
                     session,
-                    update(AccessRequest)
-                    .where(
-                        col(AccessRequest.id) == request.id,
-                        col(AccessRequest.state) == RequestState.PENDING,
-                    )
-                    .values(state=RequestState.CANCELLED, decided_at=now, decided_by=actor.name),
+                    request.id,
+                    RequestState.CANCELLED,
+                    decided_at=now,
+                    decided_by=actor.name,
                 ):
                     raise AlreadyDecidedError(f"Request {request.id} was already decided.")
                 await session.refresh(request)
