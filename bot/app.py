@@ -44,18 +44,23 @@ class Leash:
     inventory: InventoryReport | None = None
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
-        """Migrate the schema, refresh the inventory and start the scheduler."""
+        """Migrate the schema, start the scheduler (revocations first), refresh the inventory."""
         await migrate(self.engine)
-        if discover:
-            report = self.inventory = await self.lifecycle.inventory.refresh()
-            log.info("inventory: %d identities", report.found)
-            for scope, why in report.failures.items():
-                log.warning("inventory: %s could not be read: %s", scope, why)
         if scheduler:
             await self.runner.start(self.lifecycle)
+        if discover:
+            await self.discover()
+
+    async def discover(self) -> InventoryReport:
+        """Refresh the inventory from every cloud and keep the summary for status output."""
+        report = self.inventory = await self.lifecycle.inventory.refresh()
+        log.info("inventory: %d identities", report.found)
+        for scope, why in report.failures.items():
+            log.warning("inventory: %s could not be read: %s", scope, why)
+        return report
 
     async def close(self) -> None:
-        self.runner.stop()
+        await self.runner.stop()
         await self.engine.dispose()
         if self.sandbox is not None and self.owns_sandbox:
             self.sandbox.stop()
@@ -74,6 +79,7 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
         region=settings.aws_region,
         accounts=tuple(settings.aws_accounts),
         read_role_name=settings.aws_read_role,
+        grant_role_name=settings.aws_grant_role,
         use_organizations=settings.aws_use_organizations,
     )
 

@@ -84,10 +84,12 @@ async def _serve(
         leash.notifier.add(surface)
     runner = web.AppRunner(build_web_app(leash.lifecycle, max_body_bytes=settings.max_body_bytes))
     try:
-        await leash.start()
+        # Revocations due while Leash was down come first; HTTP answers while discovery runs.
+        await leash.start(discover=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
+        await leash.discover()
         _announce(leash, runner)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     aws_accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     aws_read_role: str = "LeashReadOnly"
+    aws_grant_role: str = "LeashGrantManager"
     aws_use_organizations: bool = True
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"

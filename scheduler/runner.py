@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -15,6 +18,7 @@ log = logging.getLogger("leash.scheduler")
 SWEEP_JOB = "sweep"
 RECONCILE_JOB = "reconcile"
 RECONCILE_EVERY_SECONDS = 3600
+STOP_GRACE_SECONDS = 10.0
 
 
 def revoke_job_id(grant_id: str) -> str:
@@ -27,6 +31,7 @@ class Runner:
     def __init__(self, *, sweep_seconds: float) -> None:
         self._sweep_seconds = sweep_seconds
         self._lifecycle: Lifecycle | None = None
+        self._active: set[asyncio.Task[Any]] = set()
         # In memory on purpose: the database is the source of truth and timers are rebuilt from it.
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -37,16 +42,29 @@ class Runner:
     def running(self) -> bool:
         return bool(self._scheduler.running)
 
+    async def _tracked(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run a job as a task `stop()` can wait for, so no job outlives the database engine."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._active.add(task)
+        try:
+            await job(*args)
+        finally:
+            self._active.discard(task)
+
+    def _add(self, job: Callable[..., Awaitable[None]], *args: Any, **trigger: Any) -> None:
+        self._scheduler.add_job(self._tracked, args=(job, *args), replace_existing=True, **trigger)
+
     def schedule_revoke(self, grant_id: str, at: datetime) -> None:
         if self._lifecycle is None:
             return
-        self._scheduler.add_job(
+        self._add(
             jobs.revoke_grant,
+            self._lifecycle,
+            grant_id,
             trigger="date",
             run_date=at,
-            args=(self._lifecycle, grant_id),
             id=revoke_job_id(grant_id),
-            replace_existing=True,
         )
 
     def cancel_revoke(self, grant_id: str) -> None:
@@ -63,26 +81,34 @@ class Runner:
         self._scheduler.start()
         for grant_id, expires_at in await lifecycle.sweep.timers_to_rebuild():
             self.schedule_revoke(grant_id, expires_at)
-        self._scheduler.add_job(
+        now = datetime.now(UTC)
+        self._add(
             jobs.sweep,
+            lifecycle,
             trigger="interval",
             seconds=self._sweep_seconds,
-            args=(lifecycle,),
             id=SWEEP_JOB,
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
+            next_run_time=now,
         )
-        self._scheduler.add_job(
+        self._add(
             jobs.reconcile,
+            lifecycle,
             trigger="interval",
             seconds=RECONCILE_EVERY_SECONDS,
-            args=(lifecycle,),
             id=RECONCILE_JOB,
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
+            next_run_time=now,
         )
         log.info("scheduler started with %d timers", len(self.job_ids()) - 2)
 
-    def stop(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+    async def stop(self) -> None:
+        """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""
+        if not self._scheduler.running:
+            return
+        # Pause first: shutting the executor down would cancel jobs mid-transaction.
+        self._scheduler.pause()
+        if self._active:
+            await asyncio.wait(set(self._active), timeout=STOP_GRACE_SECONDS)
+        leftover = set(self._active)
+        self._scheduler.shutdown(wait=False)
+        if leftover:
+            await asyncio.wait(leftover, timeout=STOP_GRACE_SECONDS)

@@ -25,9 +25,13 @@ class ScanOptions:
 
     include_service_linked: bool = False
     include_sso: bool = False
+    # Leash's own roles: never inventoried, so never granted to, restricted or reconciled.
+    own_roles: frozenset[str] = frozenset()
 
     def skips(self, role: RoleTypeDef) -> bool:
         """Say whether a role is left out of discovery."""
+        if role["RoleName"] in self.own_roles:
+            return True
         if not self.include_sso and role["RoleName"].startswith(SSO_ROLE_PREFIX):
             return True
         return not self.include_service_linked and role["Path"].startswith(SERVICE_LINKED_PATH)

@@ -91,7 +91,9 @@ class AwsProvider:
         self._grant_role_name = grant_role_name
         self._use_organizations = use_organizations
         self._options = ScanOptions(
-            include_service_linked=include_service_linked, include_sso=include_sso
+            include_service_linked=include_service_linked,
+            include_sso=include_sso,
+            own_roles=frozenset({read_role_name, grant_role_name}),
         )
         self._max_concurrency = max_concurrency
 

@@ -378,16 +378,12 @@ EXPECTED_BY_ACCOUNT = {
         "data-pipeline-agent",
         "fraud-scoring-agent",
         "forecast-agent",
-        "LeashReadOnly",
-        "LeashGrantManager",
         "OrganizationAccountAccessRole",
     },
     "ml-dev": {
         "model-eval-agent",
         "notebook-helper-agent",
         "prompt-lab-agent",
-        "LeashReadOnly",
-        "LeashGrantManager",
         "OrganizationAccountAccessRole",
     },
 }
@@ -413,10 +409,9 @@ async def test_discovery_reads_every_account_of_the_organization(
     assert found["data-pipeline-agent"].trust_principals == ("sagemaker.amazonaws.com",)
     assert "owner" not in found["forecast-agent"].tags
     assert found["legacy-chat-agent"].ref.kind is IdentityKind.USER
-    management = demo.accounts[0].id
-    assert found["LeashReadOnly"].trust_principals == (f"arn:aws:iam::{management}:root",)
-    # Leash itself assumed the read role, so AWS (moto) records its last use.
-    assert found["LeashReadOnly"].last_used_at is not None
+    # Leash's own roles are never inventoried, so nothing can be granted to them.
+    assert "LeashReadOnly" not in found
+    assert "LeashGrantManager" not in found
 
 
 async def test_discovery_can_include_sso_and_service_linked_roles(demo: Sandbox) -> None:

@@ -12,6 +12,7 @@ from cloud.sandbox import Sandbox
 from tests.cloud.conftest import IamIn, as_dict
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudtrail.type_defs import LookupAttributeTypeDef
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_iam.literals import AccessAdvisorUsageGranularityTypeType
     from mypy_boto3_iam.type_defs import ServiceLastAccessedTypeDef
@@ -153,7 +154,9 @@ async def test_lookup_events_honours_the_time_window_and_account(demo: Sandbox) 
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
-    stale = [{"AttributeKey": "Username", "AttributeValue": "notebook-helper-agent"}]
+    stale: list[LookupAttributeTypeDef] = [
+        {"AttributeKey": "Username", "AttributeValue": "notebook-helper-agent"}
+    ]
 
     # The inactive agent's last events are older than LookupEvents' default 90 days.
     assert cloudtrail.lookup_events(LookupAttributes=stale)["Events"] == []

@@ -1,0 +1,468 @@
+"""The deployment files agree with the code: least-privilege IAM, a hardened pod, the image."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from bot.config import load_rules
+from cloud.aws import AwsProvider
+from cloud.aws.provider import (
+    ACCOUNT_PERMISSIONS,
+    DISCOVERY_PERMISSIONS,
+    GRANT_PERMISSIONS,
+    ORGANIZATIONS_PERMISSIONS,
+)
+from cloud.base import GRANT_ARTEFACT_PREFIX
+
+ROOT = Path(__file__).resolve().parents[1]
+AWS_DIR = ROOT / "manifests" / "aws"
+K8S_DIR = ROOT / "manifests" / "kubernetes"
+
+MANAGEMENT_POLICY = "leash-management-policy.json"
+READ_POLICY = "leash-read-only-role.json"
+GRANT_POLICY = "leash-grant-manager-role.json"
+PERMISSION_POLICIES = (MANAGEMENT_POLICY, READ_POLICY, GRANT_POLICY)
+MEMBER_TRUST_POLICIES = ("leash-read-only-trust.json", "leash-grant-manager-trust.json")
+IRSA_TRUST_POLICY = "leash-management-trust-irsa.json"
+CFN_TEMPLATE = "member-roles.cfn.yaml"
+
+LEASH_ROLE = "LeashService"
+LEASH_ACCOUNT_PLACEHOLDER = "${LEASH_ACCOUNT_ID}"
+# Primitives that would let Leash mint credentials or take over identities it grants to.
+ESCALATION_ACTIONS = (
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:PassRole",
+    "iam:CreateRole",
+    "sts:AssumeRoleWithWebIdentity",
+)
+
+Document = dict[str, Any]
+
+
+# Reading the files.
+
+
+def _json(path: Path) -> Document:
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), f"{path.name}: not a JSON object"
+    return loaded
+
+
+def _policy(name: str) -> Document:
+    return _json(AWS_DIR / name)
+
+
+def _yaml_documents(path: Path) -> list[Document]:
+    documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+    for document in documents:
+        assert isinstance(document, dict), f"{path.name}: a YAML document is not a mapping"
+    return documents
+
+
+@cache
+def _kubernetes() -> dict[tuple[str, str], Document]:
+    """Every Kubernetes object in manifests/kubernetes, by (kind, name)."""
+    found: dict[tuple[str, str], Document] = {}
+    for path in sorted(K8S_DIR.glob("*.yaml")):
+        for document in _yaml_documents(path):
+            key = (str(document["kind"]), str(document.get("metadata", {}).get("name", "")))
+            assert key not in found, f"{path.name}: {key} defined twice"
+            found[key] = document
+    return found
+
+
+def _k8s(kind: str, name: str = "leash") -> Document:
+    return _kubernetes()[(kind, name)]
+
+
+def _pod_spec() -> Document:
+    spec: Document = _k8s("Deployment")["spec"]["template"]["spec"]
+    return spec
+
+
+def _container() -> Document:
+    containers = _pod_spec()["containers"]
+    assert len(containers) == 1
+    container: Document = containers[0]
+    return container
+
+
+def _env(container: Document) -> dict[str, Document]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def _runtime_stage() -> list[tuple[str, str]]:
+    """The Dockerfile's last stage as (INSTRUCTION, arguments), continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    joined = re.sub(r"\\\n", " ", text)
+    instructions = [
+        (line.split(maxsplit=1)[0].upper(), line.split(maxsplit=1)[1].strip())
+        for line in (raw.strip() for raw in joined.splitlines())
+        if line and not line.startswith("#") and len(line.split(maxsplit=1)) == 2
+    ]
+    last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
+    return instructions[last_from:]
+
+
+def _dockerfile_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for op, args in _runtime_stage():
+        if op == "ENV":
+            for token in shlex.split(args):
+                key, _, value = token.partition("=")
+                env[key] = value
+    return env
+
+
+def _dockerfile_one(op: str) -> str:
+    values = [args for found, args in _runtime_stage() if found == op]
+    assert len(values) == 1, f"the runtime stage should have one {op}, has {len(values)}"
+    return values[0]
+
+
+# IAM semantics.
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    assert isinstance(value, list), value
+    assert all(isinstance(item, str) for item in value), value
+    return list(value)
+
+
+def _statements(document: Mapping[str, Any]) -> list[Document]:
+    statements = document["Statement"]
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _iam_matches(pattern: str, action: str) -> bool:
+    """IAM action matching: `*` is any run of characters, `?` one, case-insensitive."""
+    regex = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    return re.fullmatch(regex, action, flags=re.IGNORECASE) is not None
+
+
+def _allowed(documents: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The action patterns of every Allow statement."""
+    patterns: list[str] = []
+    for document in documents:
+        for statement in _statements(document):
+            if statement["Effect"] == "Allow":
+                assert "NotAction" not in statement, "an Allow with NotAction allows the rest"
+                patterns.extend(_strings(statement["Action"]))
+    return patterns
+
+
+def _allows(documents: Iterable[Mapping[str, Any]], action: str) -> bool:
+    return any(_iam_matches(pattern, action) for pattern in _allowed(documents))
+
+
+def _required() -> tuple[str, ...]:
+    def no_aws() -> boto3.Session:
+        raise AssertionError("building AwsProvider or listing its permissions called AWS")
+
+    return AwsProvider(session_factory=no_aws).required_permissions()
+
+
+def _default(parameter: str) -> str:
+    value = inspect.signature(AwsProvider.__init__).parameters[parameter].default
+    assert isinstance(value, str)
+    return value
+
+
+def _role_arn(account: str, role: str) -> str:
+    return f"arn:aws:iam::{account}:role/{role}"
+
+
+# (a) everything the provider needs is allowed.
+
+
+def test_the_matcher_follows_iam_wildcards_and_case() -> None:
+    assert _iam_matches("iam:GetRole", "IAM:getrole")
+    assert _iam_matches("iam:Get*", "iam:GetRolePolicy")
+    assert _iam_matches("iam:?etRole", "iam:GetRole")
+    assert _iam_matches("*", "organizations:ListAccounts")
+    assert not _iam_matches("iam:Get*", "iam:PutRolePolicy")
+    assert not _iam_matches("iam:GetRole", "iam:GetRolePolicy")
+    assert not _iam_matches("s3:*", "iam:GetRole")
+
+
+def test_the_manifests_allow_every_action_the_provider_needs() -> None:
+    required = _required()
+    assert required, "AwsProvider names no permissions"
+    policies = [_policy(name) for name in PERMISSION_POLICIES]
+    missing = [action for action in required if not _allows(policies, action)]
+    assert not missing, f"manifests/aws does not allow: {missing}"
+
+
+def test_each_role_carries_what_its_caller_uses() -> None:
+    """Member roles split discovery from grants; the Leash role works its own account too."""
+    read, grant, management = (
+        _policy(READ_POLICY),
+        _policy(GRANT_POLICY),
+        _policy(MANAGEMENT_POLICY),
+    )
+    assert sorted(_allowed([read])) == sorted(DISCOVERY_PERMISSIONS)
+    assert sorted(_allowed([grant])) == sorted(GRANT_PERMISSIONS)
+    expected = (
+        *ACCOUNT_PERMISSIONS,
+        *ORGANIZATIONS_PERMISSIONS,
+        *DISCOVERY_PERMISSIONS,
+        *GRANT_PERMISSIONS,
+    )
+    assert sorted(_allowed([management])) == sorted(expected)
+
+
+# (b) nothing the provider does not need.
+
+
+def test_the_manifests_allow_nothing_the_provider_does_not_need() -> None:
+    required = {action.lower() for action in _required()}
+    for name in PERMISSION_POLICIES:
+        for pattern in _allowed([_policy(name)]):
+            assert "*" not in pattern, f"{name}: wildcard action {pattern}"
+            assert "?" not in pattern, f"{name}: wildcard action {pattern}"
+            assert pattern.lower() in required, f"{name}: {pattern} is not used by AwsProvider"
+
+
+def test_no_role_can_mint_credentials_or_take_over_identities() -> None:
+    policies = [_policy(name) for name in PERMISSION_POLICIES]
+    for action in ESCALATION_ACTIONS:
+        assert not _allows(policies, action), action
+
+
+def test_leash_assumes_only_its_two_member_roles() -> None:
+    read_role, grant_role = _default("read_role_name"), _default("grant_role_name")
+    resources: list[str] = []
+    for statement in _statements(_policy(MANAGEMENT_POLICY)):
+        if statement["Effect"] == "Allow" and any(
+            _iam_matches(pattern, "sts:AssumeRole") for pattern in _strings(statement["Action"])
+        ):
+            resources.extend(_strings(statement["Resource"]))
+    assert sorted(resources) == sorted([_role_arn("*", read_role), _role_arn("*", grant_role)])
+
+
+def test_grant_writers_may_not_change_leash_roles() -> None:
+    protected = [
+        _role_arn("*", role)
+        for role in (LEASH_ROLE, *map(_default, ("read_role_name", "grant_role_name")))
+    ]
+    for name in (MANAGEMENT_POLICY, GRANT_POLICY):
+        denied: set[tuple[str, str]] = set()
+        for statement in _statements(_policy(name)):
+            if statement["Effect"] == "Deny":
+                denied.update(
+                    (action.lower(), resource)
+                    for action in _strings(statement["Action"])
+                    for resource in _strings(statement["Resource"])
+                )
+        for arn in protected:
+            for action in ("iam:putrolepolicy", "iam:deleterolepolicy"):
+                assert (action, arn) in denied, f"{name}: {action} on {arn} is not denied"
+
+
+def test_member_roles_trust_only_the_leash_role() -> None:
+    for name in MEMBER_TRUST_POLICIES:
+        (statement,) = _statements(_policy(name))
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"AWS": _role_arn(LEASH_ACCOUNT_PLACEHOLDER, LEASH_ROLE)}
+        assert _strings(statement["Action"]) == ["sts:AssumeRole"]
+
+
+def test_irsa_trust_names_the_kubernetes_service_account() -> None:
+    account = _k8s("ServiceAccount")
+    subject = (
+        f"system:serviceaccount:{account['metadata']['namespace']}:{account['metadata']['name']}"
+    )
+    (statement,) = _statements(_policy(IRSA_TRUST_POLICY))
+    assert _strings(statement["Action"]) == ["sts:AssumeRoleWithWebIdentity"]
+    conditions = statement["Condition"]["StringEquals"]
+    assert conditions["${EKS_OIDC_ISSUER}:sub"] == subject
+    assert conditions["${EKS_OIDC_ISSUER}:aud"] == "sts.amazonaws.com"
+    annotation = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert annotation.endswith(f":role/{LEASH_ROLE}")
+
+
+def _resolve(value: Any, parameters: Mapping[str, str]) -> Any:
+    """Evaluate the template's Ref and Fn::Sub with the given parameter values."""
+    if isinstance(value, list):
+        return [_resolve(item, parameters) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
+        return parameters[value["Ref"]]
+    if set(value) == {"Fn::Sub"}:
+        return re.sub(r"\$\{([^}]+)\}", lambda match: parameters[match[1]], value["Fn::Sub"])
+    return {key: _resolve(item, parameters) for key, item in value.items()}
+
+
+def test_the_cloudformation_roles_match_the_json_files() -> None:
+    (template,) = _yaml_documents(AWS_DIR / CFN_TEMPLATE)
+    parameters = {
+        name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()
+    }
+    parameters.update({"AWS::Partition": "aws", "LeashAccountId": LEASH_ACCOUNT_PLACEHOLDER})
+    assert parameters["LeashRoleName"] == LEASH_ROLE
+    roles = {
+        resource["Properties"]["RoleName"]["Ref"]: _resolve(resource["Properties"], parameters)
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Role"
+    }
+    expected = {"ReadRoleName": READ_POLICY, "GrantRoleName": GRANT_POLICY}
+    assert set(roles) == set(expected)
+    for parameter, policy_file in expected.items():
+        role = roles[parameter]
+        assert role["RoleName"] == _default(
+            "read_role_name" if parameter == "ReadRoleName" else "grant_role_name"
+        )
+        (policy,) = role["Policies"]
+        assert not policy["PolicyName"].startswith(GRANT_ARTEFACT_PREFIX)
+        assert policy["PolicyDocument"] == _policy(policy_file), f"{parameter} != {policy_file}"
+        trust_file = policy_file.replace("-role.json", "-trust.json")
+        assert role["AssumeRolePolicyDocument"] == _policy(trust_file)
+
+
+# (c) every file parses.
+
+
+def test_every_json_manifest_parses() -> None:
+    paths = sorted((ROOT / "manifests").rglob("*.json"))
+    names = {path.name for path in paths}
+    assert {*PERMISSION_POLICIES, *MEMBER_TRUST_POLICIES, IRSA_TRUST_POLICY} <= names
+    for path in paths:
+        document = _json(path)
+        if path.parent == AWS_DIR:
+            assert document["Version"] == "2012-10-17", path.name
+            assert _statements(document), path.name
+
+
+def test_every_yaml_manifest_parses() -> None:
+    paths = sorted((ROOT / "manifests").rglob("*.yaml"))
+    assert AWS_DIR / CFN_TEMPLATE in paths
+    for path in paths:
+        documents = _yaml_documents(path)
+        assert documents, f"{path.name} is empty"
+        if path.parent == K8S_DIR:
+            for document in documents:
+                assert {"apiVersion", "kind"} <= set(document), path.name
+
+
+def test_kustomization_applies_every_manifest_but_the_example() -> None:
+    listed = set(_k8s("Kustomization", "")["resources"])
+    present = {
+        path.name
+        for path in K8S_DIR.glob("*.yaml")
+        if path.name != "kustomization.yaml" and not path.name.endswith(".example.yaml")
+    }
+    assert listed == present
+
+
+# (d) the pod is hardened and consistent with the image.
+
+
+def test_the_pod_runs_as_non_root_on_a_read_only_root_filesystem() -> None:
+    pod, container = _pod_spec(), _container()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security.get("privileged", False) is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert not security["capabilities"].get("add")
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
+
+
+def test_the_pod_and_the_image_agree_on_user_port_and_command() -> None:
+    pod, container = _pod_spec(), _container()
+    user, _, group = _dockerfile_one("USER").partition(":")
+    assert user.isdigit(), "the image's USER must be a numeric uid (for runAsNonRoot)"
+    assert int(user) != 0
+    assert pod["securityContext"]["runAsUser"] == int(user)
+    assert pod["securityContext"]["runAsGroup"] == int(group or user)
+    image_env, env = _dockerfile_env(), _env(container)
+    assert image_env["LEASH_HOST"] == env["LEASH_HOST"]["value"] == "0.0.0.0"  # noqa: S104
+    port = int(env["LEASH_PORT"]["value"])
+    assert int(image_env["LEASH_PORT"]) == port == int(_dockerfile_one("EXPOSE"))
+    (http,) = container["ports"]
+    assert http["containerPort"] == port
+    assert _k8s("Service")["spec"]["ports"][0]["targetPort"] in (http["name"], port)
+    assert json.loads(_dockerfile_one("ENTRYPOINT")) == ["leash"]
+    assert json.loads(_dockerfile_one("CMD")) == container["args"] == ["serve", "--no-console"]
+    healthcheck = _dockerfile_one("HEALTHCHECK")
+    assert "/healthz" in healthcheck
+    assert "curl" not in healthcheck
+    assert "wget" not in healthcheck
+
+
+def test_probes_hit_healthz_on_the_serving_port() -> None:
+    container = _container()
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        check = container[probe]["httpGet"]
+        assert check["path"] == "/healthz", probe
+        assert check["port"] in ("http", container["ports"][0]["containerPort"]), probe
+
+
+def test_the_sqlite_default_writes_to_a_mounted_volume() -> None:
+    """With a read-only root, the image's SQLite file must sit on a writable volume."""
+    container, pod = _container(), _pod_spec()
+    url = make_url(_dockerfile_env()["LEASH_DATABASE_URL"])
+    assert url.get_backend_name() == "sqlite"
+    directory = str(PurePosixPath(str(url.database)).parent)
+    writable = {
+        mount["mountPath"]: mount["name"]
+        for mount in container["volumeMounts"]
+        if not mount.get("readOnly", False)
+    }
+    assert directory in writable, f"{directory} is not a writable volume"
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert writable[directory] in volumes
+    assert _dockerfile_one("WORKDIR") == directory
+    database = _env(container)["LEASH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert database["optional"] is True
+    secret = _k8s("Secret", database["name"])
+    assert database["key"] in secret["stringData"]
+
+
+def test_the_policy_file_is_mounted_where_leash_reads_it(tmp_path: Path) -> None:
+    container, pod = _container(), _pod_spec()
+    policy_file = PurePosixPath(_env(container)["LEASH_POLICY_FILE"]["value"])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(policy_file.parent)]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_map = _k8s("ConfigMap", volume["configMap"]["name"])
+    paths = {item["path"]: item["key"] for item in volume["configMap"]["items"]}
+    text = config_map["data"][paths[policy_file.name]]
+    copy = tmp_path / "leash.toml"
+    copy.write_text(text, encoding="utf-8")
+    rules = load_rules(copy)
+    assert rules.permission_sets, "the policy in the ConfigMap defines no permission sets"
+
+
+@pytest.mark.parametrize(
+    "pattern", [".git", ".venv", "**/__pycache__", "*.db", "tests", "bench/results"]
+)
+def test_the_build_context_leaves_out_local_state(pattern: str) -> None:
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert pattern in {line.strip() for line in lines if not line.startswith("#")}
