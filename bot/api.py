@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlmodel import select
 
 from bot.domain.audit import Actor
 from bot.domain.durations import parse_duration
@@ -134,8 +134,6 @@ async def _load_own(
         access = await session.get(AccessRequest, request_id[:16])
         if access is None or access.identity_id != identity.id:
             raise UnknownRequestError(f"There is no request '{request_id[:20]}' for this identity.")
-        from sqlmodel import select
-
         grant = (await session.exec(select(Grant).where(Grant.request_id == access.id))).first()
     return access, grant
 
@@ -332,4 +330,4 @@ def routes(lifecycle: Lifecycle) -> web.Application:
     return app
 
 
-__all__ = ["openapi_document", "routes", "timedelta"]
+__all__ = ["openapi_document", "routes"]

@@ -146,7 +146,7 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
             f"{len(leash.sandbox.accounts)} accounts (AWS_ENDPOINT_URL for the aws CLI / boto3)."
         )
         click.echo(
-            "Try:  as dev  →  request support-triage-agent s3-read for 5m because checking tickets"
+            "Try:  as dev  →  request support-triage-agent s3-read for 2m because checking tickets"
         )
         click.echo("      as owner-a  →  approve <request-id>  ·  grants all  ·  identities")
     sys.stdout.flush()

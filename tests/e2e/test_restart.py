@@ -25,7 +25,10 @@ READY = "Leash is serving"
 
 
 def _environment(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
-    policy = BUNDLED_POLICY.read_text().replace('min_duration = "5m"', 'min_duration = "1s"')
+    policy = re.sub(
+        r'(?m)^min_duration = "[^"]+"', 'min_duration = "1s"', BUNDLED_POLICY.read_text()
+    )
+    assert 'min_duration = "1s"' in policy
     policy_file = tmp_path / "leash.toml"
     policy_file.write_text(policy)
     return {
