@@ -40,6 +40,7 @@ class ConsoleSurface:
         self.user = user
         # Notices raised while a command runs are shown after its reply, as a chat would.
         self._held: list[Notice] | None = None
+        self._prompt: str | None = None
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -49,7 +50,12 @@ class ConsoleSurface:
         if self._held is not None:
             self._held.append(notice)
             return
+        if self._prompt is not None:  # arrived while the user is typing: keep the prompt last
+            self._out.write("\n")
         self._show(notice)
+        if self._prompt is not None:
+            self._out.write(self._prompt)
+            self._out.flush()
 
     def _show(self, notice: Notice) -> None:
         to = ", ".join(notice.recipients)
@@ -87,9 +93,11 @@ class ConsoleSurface:
         self._print(BANNER.format(user=self.user))
         while True:
             if sys.stdin.isatty():
-                self._out.write(f"{self.user}> ")
+                self._prompt = f"{self.user}> "
+                self._out.write(self._prompt)
                 self._out.flush()
             raw = await stream.readline()
+            self._prompt = None
             if not raw:
                 return
             if not await self.handle_line(raw.decode("utf-8", errors="replace")):

@@ -86,5 +86,9 @@ async def test_console_request_approve_grant_expire_revoke(
     told = [(n.kind, n.recipients) for n in notifier.notices if n.grant_id == grant_id]
     assert told[0] == (NoticeKind.GRANT_ACTIVE, ("dev", "owner-a"))
     assert told[-1] == (NoticeKind.REVOKED, ("dev", "owner-a"))
+    revoked_notice = notifier.of_kind(NoticeKind.REVOKED)[-1]
+    assert revoked_notice.reply.text == (
+        f"Grant {grant_id} on support-triage-agent expired and was revoked."
+    )
     async with leash.lifecycle.ctx.sessions() as session:
         assert (await audit.verify(session=session)).ok

@@ -115,9 +115,12 @@ def expiring_soon(grant: Grant, identity: Identity, recipients: tuple[str, ...])
 
 
 def revoked(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
-    reply = Reply(
-        text=f"Grant {grant.id} on {identity.name} was revoked ({grant.revoked_by}).",
+    how = (
+        "expired and was revoked"
+        if grant.revoked_by == "leash"
+        else f"was revoked by {grant.revoked_by}"
     )
+    reply = Reply(text=f"Grant {grant.id} on {identity.name} {how}.")
     return Notice(NoticeKind.REVOKED, recipients, reply, grant_id=grant.id)
 
 
