@@ -13,6 +13,7 @@ from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
 from bot.store import create_engine, migrate, session_factory
+from bot.surfaces.slack import SlackSurface
 from cloud.base import CloudProvider
 from cloud.sandbox import Sandbox
 from scheduler.runner import Runner
@@ -42,6 +43,7 @@ class Leash:
     providers: dict[str, CloudProvider] = field(default_factory=dict)
     owns_sandbox: bool = False
     inventory: InventoryReport | None = None
+    slack: SlackSurface | None = None
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
         """Migrate the schema, start the scheduler (revocations first), refresh the inventory."""
@@ -61,6 +63,8 @@ class Leash:
 
     async def close(self) -> None:
         await self.runner.stop()
+        if self.slack is not None:
+            await self.slack.drain()
         await self.engine.dispose()
         if self.sandbox is not None and self.owns_sandbox:
             self.sandbox.stop()
@@ -81,6 +85,20 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
         read_role_name=settings.aws_read_role,
         grant_role_name=settings.aws_grant_role,
         use_organizations=settings.aws_use_organizations,
+    )
+
+
+def _slack_surface(
+    settings: Settings, lifecycle: Lifecycle, handler: CommandHandler
+) -> SlackSurface | None:
+    if not (settings.slack_bot_token and settings.slack_signing_secret):
+        return None
+    return SlackSurface(
+        lifecycle=lifecycle,
+        handler=handler,
+        token=settings.slack_bot_token.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        api_url=settings.slack_api_url,
     )
 
 
@@ -113,12 +131,17 @@ def build(
         timers=runner,
     )
     lifecycle = Lifecycle(ctx)
+    handler = CommandHandler(lifecycle)
+    slack = _slack_surface(settings, lifecycle, handler)
+    if slack is not None:
+        notifier.add(slack)
     return Leash(
         settings=settings,
         rules=rules,
         engine=engine,
         lifecycle=lifecycle,
-        handler=CommandHandler(lifecycle),
+        handler=handler,
+        slack=slack,
         runner=runner,
         notifier=notifier,
         sandbox=running_sandbox,

@@ -82,7 +82,9 @@ async def _serve(
     if console:
         surface = ConsoleSurface(leash.handler)
         leash.notifier.add(surface)
-    runner = web.AppRunner(build_web_app(leash.lifecycle, max_body_bytes=settings.max_body_bytes))
+    runner = web.AppRunner(
+        build_web_app(leash.lifecycle, max_body_bytes=settings.max_body_bytes, slack=leash.slack)
+    )
     try:
         # Revocations due while Leash was down come first; HTTP answers while discovery runs.
         await leash.start(discover=False)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.domain.rules import Rules
@@ -28,7 +28,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything an operator sets; each field is the env var LEASH_<NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="LEASH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEASH_", extra="ignore", populate_by_name=True)
 
     database_url: str = "sqlite+aiosqlite:///./leash.db"
     policy_file: Path | None = None
@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Slack is enabled when both of the SDK's own variables are set.
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_api_url: str | None = Field(default=None, validation_alias="LEASH_SLACK_API_URL")
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
 
     @field_validator("aws_accounts", mode="before")
     @classmethod

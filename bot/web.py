@@ -1,4 +1,4 @@
-"""The one aiohttp Application: /api/v1, /healthz (Slack and Teams mount here later)."""
+"""The one aiohttp Application: /api/v1, /healthz and, when configured, /slack/events."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot import api
 from bot.domain.lifecycle import Lifecycle
+from bot.surfaces.slack import SlackSurface, slack_route
 
 log = logging.getLogger("leash.web")
 
@@ -45,8 +46,12 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")
 
 
-def build_web_app(lifecycle: Lifecycle, *, max_body_bytes: int) -> web.Application:
+def build_web_app(
+    lifecycle: Lifecycle, *, max_body_bytes: int, slack: SlackSurface | None = None
+) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
     app.router.add_get("/healthz", healthz)
     app.add_subapp("/api/v1", api.routes(lifecycle))
+    if slack is not None:
+        app.router.add_post("/slack/events", slack_route(slack))
     return app

@@ -126,7 +126,7 @@ class CommandHandler:
                 count = await lc.tokens.revoke(command.identity, actor=actor)
                 return Reply(text=f"Revoked {count} token(s) of {command.identity}.")
             case WhoAmICommand():
-                admin = actor.name in lc.ctx.rules.admins
+                admin = actor.is_one_of(lc.ctx.rules.admins)
                 return Reply(
                     text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) "
                     f"via {actor.origin}."
@@ -142,7 +142,7 @@ class CommandHandler:
             match command:
                 case ListGrantsCommand(scope="mine"):
                     return render.grants(
-                        await queries.grants(session=session, requester=actor.name),
+                        await queries.grants(session=session, requesters=actor.names),
                         "your live grants",
                     )
                 case ListGrantsCommand(scope="all"):
@@ -152,13 +152,13 @@ class CommandHandler:
                     on_identity = await queries.grants(session=session, identity_id=identity.id)
                     return render.grants(on_identity, f"live grants on {identity.name}")
                 case ListRequestsCommand(scope="pending"):
-                    admin = actor.name in lc.ctx.rules.admins
-                    waiting = await queries.pending_for(actor.name, session=session, admin=admin)
+                    admin = actor.is_one_of(lc.ctx.rules.admins)
+                    waiting = await queries.pending_for(actor.names, session=session, admin=admin)
                     return render.requests(
                         waiting, "requests waiting for your decision", now=datetime.now(UTC)
                     )
                 case ListRequestsCommand():
-                    mine = await queries.requests_by(actor.name, session=session)
+                    mine = await queries.requests_by(actor.names, session=session)
                     return render.requests(mine, "your requests", now=datetime.now(UTC))
                 case OwnerShowCommand():
                     identity = await registry.resolve(command.identity, session=session)

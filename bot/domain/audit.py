@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,16 @@ class Actor:
     name: str
     kind: ActorKind
     origin: str
+    # Other names the same person goes by (e.g. the e-mail behind a Slack user id).
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset((self.name, *self.aliases))
+
+    def is_one_of(self, people: Iterable[str | None]) -> bool:
+        """Say whether this actor is any of `people` (by name or alias)."""
+        return not self.names.isdisjoint(p for p in people if p)
 
 
 SYSTEM = Actor(name="leash", kind=ActorKind.SYSTEM, origin="scheduler")

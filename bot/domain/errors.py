@@ -4,10 +4,18 @@ from __future__ import annotations
 
 
 class LeashError(Exception):
-    """Base of every error a user may be shown; `str()` is the user message."""
+    """Base of every error a user may be shown; `str()` is the user message.
+
+    `field` names the input at fault (identity, permissions, resources, duration, reason) so a
+    form can show the message next to it.
+    """
 
     status = 400
     code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotFoundError(LeashError):

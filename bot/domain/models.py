@@ -189,3 +189,16 @@ class AgentToken(SQLModel, table=True):
     created_by: str = Field(max_length=256)
     revoked_at: datetime | None = None
     revoked_by: str | None = Field(default=None, max_length=256)
+
+
+class ChatMessage(SQLModel, table=True):
+    """A message Leash posted about a request or grant, so every copy can be updated later."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    request_id: str | None = Field(default=None, index=True, max_length=16)
+    grant_id: str | None = Field(default=None, index=True, max_length=16)
+    kind: str = Field(max_length=32)
+    channel: str = Field(max_length=256)
+    ref: str = Field(max_length=256)
+    created_at: datetime

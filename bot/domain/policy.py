@@ -150,19 +150,21 @@ def may_approve(
     approver: str,
     approver_kind: ActorKind,
     requester: str,
+    aliases: Sequence[str] = (),
     approvers: Sequence[str],
     already_approved: Sequence[str],
     rules: Rules,
 ) -> Verdict:
-    """Say whether this person may approve (or deny) this request, and why."""
-    if approver_kind is not ActorKind.USER or approver in rules.bots:
+    """Say whether this person (known by `approver` and any `aliases`) may decide a request."""
+    names = {approver, *aliases}
+    if approver_kind is not ActorKind.USER or names & rules.bots:
         return Verdict(False, "Agents and bots never approve requests.")
-    if approver == requester:
+    if requester in names:
         return Verdict(False, "You cannot approve or deny your own request.")
-    if approver not in approvers and approver not in rules.admins:
+    if not names & set(approvers) and not names & rules.admins:
         listed = ", ".join(approvers) or "nobody"
         return Verdict(False, f"You are not an approver of this request (approvers: {listed}).")
-    if approver in already_approved:
+    if names & set(already_approved):
         return Verdict(False, "You have already approved this; it needs a different approver.")
     return Verdict(True, "approver listed by the policy")
 

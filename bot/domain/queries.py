@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, or_, select
+from collections.abc import Collection
+
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.models import (
@@ -19,7 +21,7 @@ LIMIT = 50
 async def grants(
     *,
     session: AsyncSession,
-    requester: str | None = None,
+    requesters: Collection[str] | None = None,
     identity_id: str | None = None,
     live_only: bool = True,
 ) -> list[tuple[Grant, Identity]]:
@@ -31,17 +33,17 @@ async def grants(
     )
     if live_only:
         query = query.where(col(Grant.state).in_(LIVE_GRANT_STATES))
-    if requester is not None:
-        query = query.where(col(Grant.requester) == requester)
+    if requesters is not None:
+        query = query.where(col(Grant.requester).in_(requesters))
     if identity_id is not None:
         query = query.where(col(Grant.identity_id) == identity_id)
     return list((await session.exec(query)).all())
 
 
 async def pending_for(
-    approver: str, *, session: AsyncSession, admin: bool
+    names: Collection[str], *, session: AsyncSession, admin: bool
 ) -> list[tuple[AccessRequest, Identity]]:
-    """Pending requests this person may decide (admins may decide all)."""
+    """Pending requests this person (by any of their names) may decide; admins may decide all."""
     query = (
         select(AccessRequest, Identity)
         .join(Identity, col(Identity.id) == col(AccessRequest.identity_id))
@@ -53,17 +55,18 @@ async def pending_for(
     return [
         (request, identity)
         for request, identity in rows
-        if request.requester != approver and (admin or approver in request.approvers)
+        if request.requester not in names
+        and (admin or not set(names).isdisjoint(request.approvers))
     ][:LIMIT]
 
 
 async def requests_by(
-    requester: str, *, session: AsyncSession
+    requesters: Collection[str], *, session: AsyncSession
 ) -> list[tuple[AccessRequest, Identity]]:
     query = (
         select(AccessRequest, Identity)
         .join(Identity, col(Identity.id) == col(AccessRequest.identity_id))
-        .where(or_(col(AccessRequest.requester) == requester))
+        .where(col(AccessRequest.requester).in_(requesters))
         .order_by(col(AccessRequest.created_at).desc())
         .limit(LIMIT)
     )

@@ -13,7 +13,9 @@ from bot.domain.audit import Actor
 from bot.domain.catalog import is_valid_action, normalize_action
 from bot.domain.errors import (
     DurationTooLongError,
+    InvalidDurationError,
     InvalidInputError,
+    LeashError,
     NotAllowedError,
     UnknownPermissionSetError,
 )
@@ -48,12 +50,22 @@ async def draft_request(
     """Validate a request, let the policy decide, and return the row to store (not yet added)."""
     reason = " ".join(data.reason.split())
     if not reason:
-        raise InvalidInputError("Say why you need it: `because <reason>` is required.")
+        raise InvalidInputError(
+            "Say why you need it: `because <reason>` is required.", field="reason"
+        )
     if len(reason) > MAX_REASON:
-        raise InvalidInputError(f"The reason is longer than {MAX_REASON} characters.")
-    identity = await registry.resolve(data.identity, session=session)
+        raise InvalidInputError(
+            f"The reason is longer than {MAX_REASON} characters.", field="reason"
+        )
+    try:
+        identity = await registry.resolve(data.identity, session=session)
+    except LeashError as error:
+        error.field = "identity"
+        raise
     if actor.kind is ActorKind.AGENT and actor.name != identity.id:
-        raise NotAllowedError("An agent token can request access only for its own identity.")
+        raise NotAllowedError(
+            "An agent token can request access only for its own identity.", field="identity"
+        )
     actions, resources, forced = _permissions(data, rules)
     ownership = await session.get(Ownership, identity.id)
     owners = Owners(
@@ -74,10 +86,11 @@ async def draft_request(
         rules=rules,
     )
     if decision.refusal is not None:
-        error_type = (
-            DurationTooLongError if data.duration > decision.max_duration else NotAllowedError
-        )
-        raise error_type(decision.refusal)
+        if data.duration > decision.max_duration:
+            raise DurationTooLongError(decision.refusal, field="duration")
+        if data.duration < rules.grants.min_duration:
+            raise InvalidDurationError(decision.refusal, field="duration")
+        raise NotAllowedError(decision.refusal, field="identity")
     request = AccessRequest(
         id=new_id("r"),
         identity_id=identity.id,
@@ -109,7 +122,8 @@ def _permissions(
         if permission_set is None:
             known = ", ".join(sorted(rules.permission_sets)) or "none configured"
             raise UnknownPermissionSetError(
-                f"There is no permission set '{data.permission_set[:60]}' (known: {known})."
+                f"There is no permission set '{data.permission_set[:60]}' (known: {known}).",
+                field="permissions",
             )
         actions = permission_set.actions
         resources = data.resources or permission_set.resources
@@ -117,16 +131,23 @@ def _permissions(
     else:
         actions, resources = data.actions, data.resources
     if not actions:
-        raise InvalidInputError("Name a permission set or at least one action.")
-    if len(actions) > MAX_ITEMS or len(resources) > MAX_ITEMS:
-        raise InvalidInputError(f"At most {MAX_ITEMS} actions and {MAX_ITEMS} resources.")
+        raise InvalidInputError(
+            "Name a permission set or at least one action.", field="permissions"
+        )
+    if len(actions) > MAX_ITEMS:
+        raise InvalidInputError(f"At most {MAX_ITEMS} actions.", field="permissions")
+    if len(resources) > MAX_ITEMS:
+        raise InvalidInputError(f"At most {MAX_ITEMS} resources.", field="resources")
     bad = [a for a in actions if not is_valid_action(a)]
     if bad:
         raise InvalidInputError(
-            f"Not an action: {', '.join(b[:60] for b in bad)} (expected service:Action)."
+            f"Not an action: {', '.join(b[:60] for b in bad)} (expected service:Action).",
+            field="permissions",
         )
     bad = [r for r in resources if not _RESOURCE.fullmatch(r)]
     if bad:
-        raise InvalidInputError(f"Not a resource ARN: {', '.join(b[:80] for b in bad)}.")
+        raise InvalidInputError(
+            f"Not a resource ARN: {', '.join(b[:80] for b in bad)}.", field="resources"
+        )
     normalized = tuple(dict.fromkeys(normalize_action(a) for a in actions))
     return normalized, tuple(dict.fromkeys(resources)), forced

@@ -195,10 +195,8 @@ class GrantFlow:
             return
         ownership = await session.get(Ownership, grant.identity_id)
         owners = {ownership.primary_owner, ownership.backup_owner} if ownership else set()
-        if (
-            actor.name != grant.requester
-            and actor.name not in owners
-            and actor.name not in self._ctx.rules.admins
+        if not actor.is_one_of([grant.requester, *owners]) and not actor.is_one_of(
+            self._ctx.rules.admins
         ):
             raise NotAllowedError(
                 "Only the requester, the identity's owners or an admin can revoke a grant."

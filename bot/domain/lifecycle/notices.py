@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.domain.catalog import matches
 from bot.domain.durations import format_duration
 from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply
 from bot.domain.models import AccessRequest, Grant, Identity
@@ -24,6 +25,11 @@ def request_lines(request: AccessRequest, identity: Identity) -> tuple[str, ...]
     if request.permission_set:
         lines.append(f"Actions: {', '.join(request.actions)}")
     lines.append(f"Resources: {', '.join(request.resources) or '*'}")
+    flagged = matches(request.actions)
+    if flagged:
+        shown = dict.fromkeys(f"{m.entry.action} ({m.entry.category})" for m in flagged)
+        more = f" and {len(shown) - 8} more" if len(shown) > 8 else ""
+        lines.append(f"Flagged: {', '.join(list(shown)[:8])}{more}")
     lines.append(f"Duration: {format_duration(timedelta(seconds=request.duration_seconds))}")
     lines.append(f"Reason: {request.reason}")
     lines.append(f"Tier: {request.tier} ({request.approvals_required} approval(s) needed)")

@@ -42,7 +42,7 @@ class OwnershipService:
                 owned = owner is not None
                 if actor.kind is not ActorKind.USER:
                     raise NotAllowedError("Only people register owners.")
-                if owned and actor.name not in ctx.rules.admins and actor.name != owner:
+                if owned and not actor.is_one_of([*ctx.rules.admins, owner]):
                     raise NotAllowedError(
                         f"{identity.name} is owned by {owner}; "
                         "only they or an admin can change that."

@@ -141,6 +141,7 @@ class RequestFlow:
         )
         verdict = may_approve(
             approver=actor.name,
+            aliases=actor.aliases,
             approver_kind=actor.kind,
             requester=request.requester,
             approvers=request.approvers,
@@ -238,6 +239,7 @@ class RequestFlow:
                 self._check_open(request, now)
                 verdict = may_approve(
                     approver=actor.name,
+                    aliases=actor.aliases,
                     approver_kind=actor.kind,
                     requester=request.requester,
                     approvers=request.approvers,
@@ -281,7 +283,7 @@ class RequestFlow:
             async with ctx.transaction() as session:
                 now = ctx.clock.now()
                 request = await self._load(request_id, session=session)
-                if request.requester != actor.name:
+                if not actor.is_one_of([request.requester]):
                     raise NotAllowedError("Only the requester can cancel a request.")
                 self._check_open(request, now)
                 if not await close_request(

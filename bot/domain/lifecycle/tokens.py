@@ -41,7 +41,7 @@ class TokenService:
             raise NotAllowedError("Only people manage agent tokens.")
         ownership = await session.get(Ownership, identity.id)
         owners = {ownership.primary_owner, ownership.backup_owner} if ownership else set()
-        if actor.name not in owners and actor.name not in self._ctx.rules.admins:
+        if not actor.is_one_of([*owners, *self._ctx.rules.admins]):
             raise NotAllowedError(
                 f"Only the owners of {identity.name} or an admin can manage its tokens."
             )

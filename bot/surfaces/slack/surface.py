@@ -1,0 +1,342 @@
+"""The Slack surface: `/leash`, buttons, modals, App Home, and notices as DMs and cards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.commands.handler import CommandHandler
+from bot.domain import cards, queries, registry
+from bot.domain.audit import Actor
+from bot.domain.durations import parse_duration
+from bot.domain.errors import LeashError
+from bot.domain.lifecycle import Lifecycle, RequestInput
+from bot.domain.lifecycle.notices import request_lines
+from bot.domain.messages import Notice, NoticeKind, Reply
+from bot.domain.models import AccessRequest, ActorKind, Identity
+from bot.surfaces.slack import views
+from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, outcome_blocks, reply_blocks
+from bot.surfaces.slack.directory import Directory, plain_text
+from bot.surfaces.slack.pacing import ChannelPacer
+
+log = logging.getLogger("leash.slack")
+
+PLATFORM = "slack"
+CARD_KINDS = (NoticeKind.APPROVAL_NEEDED, NoticeKind.REMINDER, NoticeKind.ESCALATED)
+CLOSING_KINDS = (NoticeKind.DECIDED, NoticeKind.REQUEST_EXPIRED)
+
+
+class SlackSurface:
+    """Translates Slack events into commands and notices into Slack messages; no domain logic."""
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        *,
+        lifecycle: Lifecycle,
+        handler: CommandHandler,
+        token: str,
+        signing_secret: str,
+        api_url: str | None = None,
+        pace_seconds: float = 1.0,
+    ) -> None:
+        self._lifecycle = lifecycle
+        self._handler = handler
+        client = AsyncWebClient(token=token, base_url=api_url or AsyncWebClient.BASE_URL)
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+        self.client = client
+        self._directory = Directory(client)
+        self._pacer = ChannelPacer(pace_seconds)
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self.app = AsyncApp(client=client, signing_secret=signing_secret, token=token)
+        self._register()
+
+    def _register(self) -> None:
+        app = self.app
+        app.command("/leash")(self._on_command)
+        app.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))(self._on_button)
+        app.action(re.compile(".*"))(self._on_unknown_action)
+        app.view(views.REQUEST_CALLBACK)(self._on_request_submitted)
+        app.view(views.DENY_CALLBACK)(self._on_deny_submitted)
+        app.view(views.EXTEND_CALLBACK)(self._on_extend_submitted)
+        app.options(views.IDENTITY_ACTION)(self._on_identity_options)
+        app.event("app_home_opened")(self._on_home_opened)
+        app.error(self._on_error)
+
+    # People
+
+    async def actor(self, user_id: str) -> Actor:
+        """A Slack user as Leash sees them: their user id, and their e-mail as an alias."""
+        email = await self._directory.email_of(user_id)
+        return Actor(
+            name=user_id, kind=ActorKind.USER, origin=PLATFORM, aliases=(email,) if email else ()
+        )
+
+    # Inbound: commands, buttons, modals, options, home
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        text = plain_text(str(body.get("text", ""))).strip()
+        user_id = str(body["user_id"])
+        if text.lower() == "request":
+            await ack()
+            await self._open(body, views.request_modal(self._lifecycle.ctx.rules))
+            return
+        await ack()  # within Slack's 3 s; the work (and any cloud call) happens after
+        reply = await self._handler.handle_text(text, actor=await self.actor(user_id))
+        await respond(
+            text=fallback_text(reply), blocks=reply_blocks(reply), response_type="ephemeral"
+        )
+
+    async def _on_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        command = str(action.get("value", ""))
+        verb, _, rest = command.partition(" ")
+        user_id = str(body["user"]["id"])
+        if verb == "deny" and " because " not in f" {rest} ":
+            await self._open(body, views.deny_modal(rest.strip()))
+            return
+        if verb == "extend" and len(rest.split()) == 1:
+            await self._open(body, views.extend_modal(rest.strip(), self._lifecycle.ctx.rules))
+            return
+        reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
+        await self._answer(body, respond, reply)
+        if (body.get("container") or {}).get("type") == "view":
+            await self.publish_home(user_id)
+
+    async def _on_unknown_action(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        reply = Reply(
+            text="That button is not one Leash knows; the message may be outdated.", ok=False
+        )
+        await self._answer(body, respond, reply)
+
+    async def _answer(self, body: dict[str, Any], respond: AsyncRespond, reply: Reply) -> None:
+        """Tell the clicking user privately: in the conversation if there is one, else by DM."""
+        if body.get("response_url"):
+            await respond(
+                text=fallback_text(reply),
+                blocks=reply_blocks(reply),
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        else:
+            await self._post(str(body["user"]["id"]), reply)
+
+    async def _open(self, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            await self.client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
+        except SlackApiError as error:
+            log.warning("views.open failed: %s", error.response.get("error"))
+
+    async def _on_request_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        values = _form_values(view)
+        user_id = str(body["user"]["id"])
+        errors: dict[str, str] = {}
+        if values.get("permission_set") and values.get("actions"):
+            errors["actions"] = "Choose a permission set or type actions, not both."
+        if not values.get("permission_set") and not values.get("actions"):
+            errors["permission_set"] = "Choose a permission set or type custom actions."
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        try:
+            request = await self._lifecycle.requests.submit(
+                RequestInput(
+                    identity=values.get("identity", ""),
+                    duration=parse_duration(values.get("duration", "")),
+                    reason=values.get("reason", ""),
+                    permission_set=values.get("permission_set") or None,
+                    actions=_listed(values.get("actions", "")),
+                    resources=_listed(values.get("resources", "")),
+                ),
+                actor=await self.actor(user_id),
+            )
+        except LeashError as error:
+            block = views.FIELD_BLOCKS.get(error.field or "", "reason")
+            await ack(response_action="errors", errors={block: str(error)[:1900]})
+            return
+        await ack()
+        await self._post(
+            user_id,
+            Reply(
+                text=f"Request {request.id} is waiting for approval by "
+                f"{', '.join(request.approvers[:5])}.",
+                lines=tuple(f"Why: {reason}" for reason in request.decision_reasons),
+            ),
+        )
+
+    async def _on_deny_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        request_id = str(view.get("private_metadata", ""))
+        reason = _form_values(view).get("reason", "")
+        actor = await self.actor(str(body["user"]["id"]))
+        try:
+            await self._lifecycle.requests.deny(request_id, actor=actor, reason=reason)
+        except LeashError as error:
+            await ack(response_action="errors", errors={"reason": str(error)[:1900]})
+            return
+        await ack()
+
+    async def _on_extend_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        grant_id = str(view.get("private_metadata", ""))
+        values = _form_values(view)
+        await ack()
+        command = (
+            f"extend {grant_id} {values.get('duration', '')} because {values.get('reason', '')}"
+        )
+        user_id = str(body["user"]["id"])
+        reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
+        await self._post(user_id, reply)
+
+    async def _on_identity_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Search the inventory for the request form's identity field."""
+        query = str(body.get("value", ""))[:100]
+        async with self._lifecycle.ctx.sessions() as session:
+            rows = await registry.search(query or None, session=session, limit=100)
+        options = [
+            {
+                "text": {
+                    "type": "plain_text",
+                    "text": f"{identity.name} ({identity.account})"[:75],
+                },
+                "value": identity.native_id[:150],
+            }
+            for identity, _ in sorted(rows, key=lambda row: row[0].classification != "ai_agent")
+            if identity.present
+        ][:100]
+        await ack(options=options)
+
+    async def _on_home_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home":
+            await self.publish_home(str(event["user"]))
+
+    async def publish_home(self, user_id: str) -> None:
+        actor = await self.actor(user_id)
+        rules = self._lifecycle.ctx.rules
+        async with self._lifecycle.ctx.sessions() as session:
+            pending = await queries.pending_for(
+                actor.names, session=session, admin=actor.is_one_of(rules.admins)
+            )
+            grants = await queries.grants(session=session, requesters=actor.names)
+            owned = [
+                row
+                for name in actor.names
+                for row in await registry.owned_by(name, session=session)
+            ]
+        view = views.home_view(pending=pending, grants=grants, owned=owned)
+        try:
+            await self.client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as error:
+            log.warning("views.publish for %s failed: %s", user_id, error.response.get("error"))
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        correlation = secrets.token_hex(4)
+        log.error("slack handler failed [%s]", correlation, exc_info=error)
+
+    # Outbound: notices
+
+    async def notify(self, notice: Notice) -> None:
+        """Deliver in the background so no lifecycle step waits on Slack (or its rate limits)."""
+        task = asyncio.create_task(self._deliver(notice))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def drain(self) -> None:
+        """Wait for every delivery in flight (shutdown, tests)."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
+
+    async def _deliver(self, notice: Notice) -> None:
+        try:
+            if notice.kind in CLOSING_KINDS and notice.request_id:
+                await self._close_cards(notice.request_id, notice.reply)
+            for recipient in notice.recipients:
+                channel = await self._directory.channel_for(recipient)
+                if channel is None:
+                    log.debug("%s is not reachable on Slack", recipient)
+                    continue
+                posted = await self._post(channel, notice.reply)
+                if posted and notice.kind in CARD_KINDS and notice.request_id:
+                    async with self._lifecycle.ctx.transaction() as session:
+                        await cards.remember(
+                            session=session,
+                            platform=PLATFORM,
+                            kind=notice.kind,
+                            channel=posted[0],
+                            ref=posted[1],
+                            at=self._lifecycle.ctx.clock.now(),
+                            request_id=notice.request_id,
+                        )
+        except Exception:
+            log.exception("could not deliver %s notice on Slack", notice.kind)
+
+    async def _post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
+        await self._pacer.wait(channel)
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply)
+            )
+        except SlackApiError as error:
+            log.warning("chat.postMessage to %s failed: %s", channel, error.response.get("error"))
+            return None
+        return str(response["channel"]), str(response["ts"])
+
+    async def _close_cards(self, request_id: str, outcome: Reply) -> None:
+        """Update every copy of a request's card: the outcome, who decided, no buttons left."""
+        async with self._lifecycle.ctx.sessions() as session:
+            posted = await cards.for_request(request_id, session=session, platform=PLATFORM)
+            card = await self._card_reply(request_id, session=session)
+        for message in posted:
+            await self._pacer.wait(message.channel)
+            try:
+                await self.client.chat_update(
+                    channel=message.channel,
+                    ts=message.ref,
+                    text=fallback_text(outcome),
+                    blocks=outcome_blocks(outcome, card),
+                )
+            except SlackApiError as error:
+                log.warning(
+                    "chat.update of %s failed: %s", message.ref, error.response.get("error")
+                )
+
+    async def _card_reply(self, request_id: str, *, session: AsyncSession) -> Reply:
+        request = await session.get(AccessRequest, request_id)
+        identity = await session.get(Identity, request.identity_id) if request else None
+        if request is None or identity is None:
+            return Reply(text=f"Request {request_id}")
+        return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
+
+
+def _form_values(view: dict[str, Any]) -> dict[str, str]:
+    """Flatten a submitted modal's state into block id -> the value the user gave."""
+    flat: dict[str, str] = {}
+    for block_id, elements in ((view.get("state") or {}).get("values") or {}).items():
+        for element in elements.values():
+            selected = element.get("selected_option") or {}
+            value = selected.get("value") if selected else element.get("value")
+            flat[str(block_id)] = str(value or "").strip()
+    return flat
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    return tuple(part for part in re.split(r"[\s,]+", text) if part)

@@ -1,0 +1,236 @@
+"""Slack modals (request, deny, extend) and the App Home tab."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.domain.durations import format_duration
+from bot.domain.messages import Choice, ChoiceStyle
+from bot.domain.models import AccessRequest, Grant, Identity, Ownership
+from bot.domain.rules import Rules
+from bot.surfaces.slack.blocks import Block, actions, context, escape, section
+
+REQUEST_CALLBACK = "leash_request"
+DENY_CALLBACK = "leash_deny"
+EXTEND_CALLBACK = "leash_extend"
+IDENTITY_ACTION = "identity_select"
+# Which modal block shows the error of each domain field.
+FIELD_BLOCKS = {
+    "identity": "identity",
+    "permissions": "permission_set",
+    "resources": "resources",
+    "duration": "duration",
+    "reason": "reason",
+}
+_DURATIONS = (
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=2),
+    timedelta(hours=4),
+    timedelta(hours=8),
+)
+
+
+def _text(value: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": value[:150]}
+
+
+def _option(label: str, value: str) -> dict[str, Any]:
+    return {"text": _text(label[:75]), "value": value[:150]}
+
+
+def duration_choices(rules: Rules) -> list[timedelta]:
+    """Durations offered in forms: from the minimum up to the longest any tier allows."""
+    longest = max(rule.max_duration for rule in rules.tiers.values())
+    offered = [d for d in _DURATIONS if rules.grants.min_duration <= d <= longest]
+    return offered or [rules.grants.min_duration]
+
+
+def _duration_input(rules: Rules, label: str) -> Block:
+    choices = duration_choices(rules)
+    initial = next((d for d in choices if d >= timedelta(hours=1)), choices[-1])
+    options = [_option(format_duration(d), format_duration(d)) for d in choices]
+    return {
+        "type": "input",
+        "block_id": "duration",
+        "label": _text(label),
+        "hint": _text("Longer durations need a lower tier; the policy caps each tier."),
+        "element": {
+            "type": "static_select",
+            "action_id": "duration",
+            "options": options,
+            "initial_option": _option(format_duration(initial), format_duration(initial)),
+        },
+    }
+
+
+def _reason_input(label: str = "Reason") -> Block:
+    return {
+        "type": "input",
+        "block_id": "reason",
+        "label": _text(label),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": "reason",
+            "multiline": True,
+            "max_length": 1000,
+        },
+    }
+
+
+def request_modal(rules: Rules) -> dict[str, Any]:
+    """The form `/leash request` opens."""
+    sets = [
+        _option(f"{name} — {ps.description}" if ps.description else name, name)
+        for name, ps in sorted(rules.permission_sets.items())
+    ][:100]
+    permission_block: Block = {
+        "type": "input",
+        "block_id": "permission_set",
+        "optional": True,
+        "label": _text("Permission set"),
+        "element": {"type": "static_select", "action_id": "permission_set", "options": sets}
+        if sets
+        else {"type": "plain_text_input", "action_id": "permission_set"},
+    }
+    return {
+        "type": "modal",
+        "callback_id": REQUEST_CALLBACK,
+        "title": _text("Request access"),
+        "submit": _text("Request"),
+        "close": _text("Cancel"),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "identity",
+                "label": _text("Agent identity"),
+                "element": {
+                    "type": "external_select",
+                    "action_id": IDENTITY_ACTION,
+                    "min_query_length": 0,
+                    "placeholder": _text("Search by name, account or ARN"),
+                },
+            },
+            permission_block,
+            {
+                "type": "input",
+                "block_id": "actions",
+                "optional": True,
+                "label": _text("…or custom actions"),
+                "hint": _text(
+                    "e.g. s3:GetObject, s3:ListBucket (leave empty with a permission set)"
+                ),
+                "element": {"type": "plain_text_input", "action_id": "actions"},
+            },
+            {
+                "type": "input",
+                "block_id": "resources",
+                "optional": True,
+                "label": _text("Resources (ARNs)"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "resources",
+                    "multiline": True,
+                },
+            },
+            _duration_input(rules, "For how long"),
+            _reason_input(),
+        ],
+    }
+
+
+def deny_modal(request_id: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": DENY_CALLBACK,
+        "private_metadata": request_id,
+        "title": _text("Deny request"),
+        "submit": _text("Deny"),
+        "close": _text("Cancel"),
+        "blocks": [
+            section(f"Deny request *{escape(request_id)}*? The requester will read your reason."),
+            _reason_input("Why"),
+        ],
+    }
+
+
+def extend_modal(grant_id: str, rules: Rules) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": EXTEND_CALLBACK,
+        "private_metadata": grant_id,
+        "title": _text("Extend grant"),
+        "submit": _text("Ask"),
+        "close": _text("Cancel"),
+        "blocks": [
+            section(
+                f"Ask for more time on grant *{escape(grant_id)}*; it is approved like a request."
+            ),
+            _duration_input(rules, "How much longer"),
+            _reason_input(),
+        ],
+    }
+
+
+def home_view(
+    *,
+    pending: list[tuple[AccessRequest, Identity]],
+    grants: list[tuple[Grant, Identity]],
+    owned: list[tuple[Identity, Ownership]],
+) -> dict[str, Any]:
+    """The App Home tab: my pending approvals, my live grants, agents I own."""
+    blocks: list[Block] = [{"type": "header", "text": _text("Waiting for your decision")}]
+    if not pending:
+        blocks.append(context("Nothing is waiting for you."))
+    for request, identity in pending[:15]:
+        what = request.permission_set or ", ".join(request.actions)
+        duration = format_duration(timedelta(seconds=request.duration_seconds))
+        blocks.append(
+            section(
+                f"*{escape(request.id)}* · {escape(request.requester)} asks for "
+                f"`{escape(what[:200])}` on *{escape(identity.name)}* for {duration}\n"
+                f"_{escape(request.reason[:300])}_"
+            )
+        )
+        blocks.append(
+            actions(
+                (
+                    Choice("Approve", f"approve {request.id}", ChoiceStyle.PRIMARY),
+                    Choice("Deny", f"deny {request.id}", ChoiceStyle.DANGER),
+                ),
+                block_id=f"home-request-{request.id}",
+            )
+        )
+    blocks.append({"type": "header", "text": _text("Your live grants")})
+    if not grants:
+        blocks.append(context("You have no live grants."))
+    for grant, identity in grants[:15]:
+        blocks.append(
+            section(
+                f"*{escape(grant.id)}* on *{escape(identity.name)}* · {escape(grant.state)} until "
+                f"{grant.expires_at:%Y-%m-%d %H:%M} UTC\n`{escape(', '.join(grant.actions)[:300])}`"
+            )
+        )
+        blocks.append(
+            actions(
+                (
+                    Choice("Revoke now", f"revoke {grant.id}", ChoiceStyle.DANGER),
+                    Choice("Extend", f"extend {grant.id}"),
+                ),
+                block_id=f"home-grant-{grant.id}",
+            )
+        )
+    blocks.append({"type": "header", "text": _text("Agents you own")})
+    if not owned:
+        blocks.append(context("You own no agent identities."))
+    for identity, ownership in owned[:30]:
+        blocks.append(
+            section(
+                f"*{escape(identity.name)}* · {escape(identity.classification)} · "
+                f"team {escape(ownership.team or '-')}\n{escape(identity.native_id)}"
+            )
+        )
+    return {"type": "home", "blocks": blocks[:100]}
