@@ -58,7 +58,7 @@ class SlackSurface:
         self._directory = Directory(client)
         self._pacer = ChannelPacer(pace_seconds)
         self._deliveries: set[asyncio.Task[None]] = set()
-        self.app = AsyncApp(client=client, signing_secret=signing_secret, token=token)
+        self.app = AsyncApp(client=client, signing_secret=signing_secret)
         self._register()
 
     def _register(self) -> None:
