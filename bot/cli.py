@@ -142,6 +142,8 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
         )
         for scope, why in report.failures.items():
             click.echo(f"  could not read {scope}: {why}")
+    if leash.slack is not None:
+        click.echo("Slack: enabled; point the app's request URLs at <this server>/slack/events.")
     if leash.sandbox is not None:
         click.echo(
             f"Sandbox AWS (moto) at {leash.sandbox.endpoint_url} with "

@@ -504,3 +504,33 @@ async def test_admin_escalation_goes_to_slack_admin(
     cards = await slack_api.wait_for("chat.postMessage", where=lambda c: bool(buttons(c.args)))
     assert cards[0].args["channel"] == ADMIN
     assert re.search(r"Flagged: iam:PassRole \(escalation\)", block_text(cards[0].args))
+
+
+@pytest.mark.parametrize(
+    "slack_rules",
+    [{"requests": {"remind_after": "1s", "escalate_after": "1s"}}],
+    indirect=True,
+    ids=["fast nudges"],
+)
+async def test_reminder_then_escalation_and_every_card_closes_on_decision(
+    slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
+) -> None:
+    request_id, _ = await request_card(client, slack_api)
+    deadlines = slack_leash.lifecycle.deadlines
+    await asyncio.sleep(1.1)
+    assert await deadlines.nudge_due() == 1
+    await asyncio.sleep(1.1)
+    assert await deadlines.nudge_due() == 1
+    cards = await slack_api.wait_for(
+        "chat.postMessage", count=3, where=lambda c: bool(buttons(c.args))
+    )
+    assert [c.args["channel"] for c in cards] == [OWNER, OWNER, BACKUP]
+    assert "Reminder: request" in block_text(cards[1].args)
+    assert "Escalated to you" in block_text(cards[2].args)
+
+    await post(client, click(cards[2], "Approve", user=BACKUP, fake=slack_api, channel="DOWNERB"))
+    updates = await slack_api.wait_for("chat.update", count=3)
+    assert {u.args["channel"] for u in updates} == {"DOWNERA", "DOWNERB"}
+    assert all("approved by UOWNERB" in block_text(u.args) for u in updates)
+    assert all(buttons(u.args) == [] for u in updates)
+    assert request_id in block_text(updates[0].args)
