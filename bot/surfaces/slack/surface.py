@@ -269,25 +269,43 @@ class SlackSurface:
         try:
             if notice.kind in CLOSING_KINDS and notice.request_id:
                 await self._close_cards(notice.request_id, notice.reply)
-            for recipient in notice.recipients:
-                channel = await self._directory.channel_for(recipient)
-                if channel is None:
-                    log.debug("%s is not reachable on Slack", recipient)
-                    continue
-                posted = await self._post(channel, notice.reply)
-                if posted and notice.kind in CARD_KINDS and notice.request_id:
-                    async with self._lifecycle.ctx.transaction() as session:
-                        await cards.remember(
-                            session=session,
-                            platform=PLATFORM,
-                            kind=notice.kind,
-                            channel=posted[0],
-                            ref=posted[1],
-                            at=self._lifecycle.ctx.clock.now(),
-                            request_id=notice.request_id,
-                        )
+            delivered = await self._send(notice, notice.recipients)
+            if not delivered and notice.kind in CARD_KINDS:
+                # Nobody it was meant for is on Slack: an approval must not be lost silently.
+                admins = tuple(sorted(self._lifecycle.ctx.rules.admins))
+                log.warning(
+                    "no recipient of %s (%s) is reachable on Slack; asking the admins",
+                    notice.kind,
+                    ", ".join(notice.recipients),
+                )
+                await self._send(notice, admins)
         except Exception:
             log.exception("could not deliver %s notice on Slack", notice.kind)
+
+    async def _send(self, notice: Notice, recipients: tuple[str, ...]) -> int:
+        """Post a notice to each recipient reachable on Slack; remember cards; count posts."""
+        delivered = 0
+        for recipient in recipients:
+            channel = await self._directory.channel_for(recipient)
+            if channel is None:
+                log.debug("%s is not reachable on Slack", recipient)
+                continue
+            posted = await self._post(channel, notice.reply)
+            if posted is None:
+                continue
+            delivered += 1
+            if notice.kind in CARD_KINDS and notice.request_id:
+                async with self._lifecycle.ctx.transaction() as session:
+                    await cards.remember(
+                        session=session,
+                        platform=PLATFORM,
+                        kind=notice.kind,
+                        channel=posted[0],
+                        ref=posted[1],
+                        at=self._lifecycle.ctx.clock.now(),
+                        request_id=notice.request_id,
+                    )
+        return delivered
 
     async def _post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
         await self._pacer.wait(channel)

@@ -534,3 +534,15 @@ async def test_reminder_then_escalation_and_every_card_closes_on_decision(
     assert all("approved by UOWNERB" in block_text(u.args) for u in updates)
     assert all(buttons(u.args) == [] for u in updates)
     assert request_id in block_text(updates[0].args)
+
+
+async def test_card_for_an_owner_not_on_slack_goes_to_the_admins(
+    slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
+) -> None:
+    # knowledge-base-agent's owner comes from a tag ("owner-a"), which is no Slack user.
+    said = await command(
+        client, slack_api, "request knowledge-base-agent s3-read for 10m because x"
+    )
+    assert REQUEST_ID.search(said)
+    cards = await slack_api.wait_for("chat.postMessage", where=lambda c: bool(buttons(c.args)))
+    assert cards[0].args["channel"] == ADMIN
