@@ -163,7 +163,7 @@ def row(what: str, ms: Sequence[float], statuses: Sequence[int] = ()) -> Row:
 
 
 def bench_rules() -> Rules:
-    """The bundled example policy, a Slack admin, and a sweep that stays out of the way."""
+    """The bundled example policy with a Slack user id as its admin."""
     base = load_rules(BUNDLED_POLICY).model_dump(mode="python")
     base["admins"] = [ADMIN]
     return Rules.model_validate(base)
@@ -254,16 +254,15 @@ async def prepare(
     assert leash.slack is not None
     await leash.slack.drain()
 
-    posted: dict[str, tuple[str, dict[str, Any]]] = {}  # (button value, channel) -> button
+    posted: dict[tuple[str, str], dict[str, Any]] = {}  # (button value, channel) -> button
     for call in fake.calls_to("chat.postMessage"):
         for button in buttons(call):
-            posted[f"{button['value']}|{call.args['channel']}"] = (str(call.args["channel"]), button)
+            posted[(str(button["value"]), str(call.args["channel"]))] = button
 
     def click(op: str, value: str, user: str, key: str, index: int) -> Job:
-        found = posted.get(f"{value}|{user}")
-        if found is None:
+        button = posted.get((value, user))
+        if button is None:
             raise RuntimeError(f"preparing: no '{value}' button was posted to {user}")
-        _, button = found
         path = f"{op}-{index}"
         body, content_type = block_actions(
             user_id=user,
@@ -375,9 +374,7 @@ async def watch(
             waiting = [r for r in waiting if r not in progress.failed]
             if waiting:
                 rows = await session.exec(
-                    select(Grant.request_id, Grant.state).where(
-                        col(Grant.request_id).in_(waiting)
-                    )
+                    select(Grant.request_id, Grant.state).where(col(Grant.request_id).in_(waiting))
                 )
                 for request_id, state in rows.all():
                     if state == GrantState.ACTIVE:
@@ -396,11 +393,9 @@ async def watch(
                     elif state in (GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE):
                         progress.failed[grant_id] = str(state)
             await session.commit()  # end the read transaction so the next poll sees new rows
-            if (
-                len(progress.answers) == len(paths)
-                and len(progress.active) + len(progress.revoked) + len(progress.failed)
-                == len(prepared.approve) + len(prepared.revoke)
-            ):
+            if len(progress.answers) == len(paths) and len(progress.active) + len(
+                progress.revoked
+            ) + len(progress.failed) == len(prepared.approve) + len(prepared.revoke):
                 progress.finished = True
                 return
             await asyncio.sleep(POLL_SECONDS)
@@ -481,11 +476,13 @@ async def run_with(
 
         prepared = await prepare(leash, fake, agents, owners, requesters, wanted, args.seed)
         loop = asyncio.get_running_loop()
-        warmup = [
-            Job("help", "", f"warmup-{i}", *slash_command("help", user_id=requesters[0],
-                response_url=f"{fake.response_url_base}warmup-{i}"))
-            for i in range(args.warmup)
-        ]  # fmt: skip
+        warmup = []
+        for i in range(args.warmup):
+            path = f"warmup-{i}"
+            body, content_type = slash_command(
+                "help", user_id=requesters[0], response_url=f"{fake.response_url_base}{path}"
+            )
+            warmup.append(Job("help", "", path, body, content_type))
         if warmup:
             await loop.run_in_executor(executor, fire_in_thread, endpoint, warmup, 1)
             await fake.wait_for("response_url", count=len(warmup))

@@ -546,3 +546,33 @@ async def test_card_for_an_owner_not_on_slack_goes_to_the_admins(
     assert REQUEST_ID.search(said)
     cards = await slack_api.wait_for("chat.postMessage", where=lambda c: bool(buttons(c.args)))
     assert cards[0].args["channel"] == ADMIN
+
+
+async def test_extend_button_asks_how_long_and_files_an_extension(
+    slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
+) -> None:
+    _, card = await request_card(client, slack_api)
+    await post(client, click(card, "Approve", user=OWNER, fake=slack_api))
+    active = await slack_api.wait_for(
+        "chat.postMessage",
+        where=lambda c: c.args["channel"] == DEV and "is active on" in block_text(c.args),
+    )
+    await post(client, click(active[0], "Extend", user=DEV, fake=slack_api, channel="DDEV"))
+    opened = await slack_api.wait_for("views.open")
+    grant_id = opened[0].args["view"]["private_metadata"]
+    assert opened[0].args["view"]["callback_id"] == "leash_extend"
+    values = {
+        "duration": {"duration": {"type": "static_select", "selected_option": {"value": "30m"}}},
+        "reason": {"reason": {"type": "plain_text_input", "value": "job is slow"}},
+    }
+    done = await post(
+        client,
+        view_submission(
+            user_id=DEV, callback_id="leash_extend", private_metadata=grant_id, values=values
+        ),
+    )
+    assert done.status == 200
+    extension_cards = await slack_api.wait_for(
+        "chat.postMessage", where=lambda c: f"Extends grant {grant_id}" in block_text(c.args)
+    )
+    assert extension_cards[0].args["channel"] == OWNER
