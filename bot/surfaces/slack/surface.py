@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -58,20 +60,37 @@ class SlackSurface:
         self._directory = Directory(client)
         self._pacer = ChannelPacer(pace_seconds)
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._inbound: set[asyncio.Task[Any]] = set()
         self.app = AsyncApp(client=client, signing_secret=signing_secret)
         self._register()
 
     def _register(self) -> None:
-        app = self.app
-        app.command("/leash")(self._on_command)
-        app.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))(self._on_button)
-        app.action(re.compile(".*"))(self._on_unknown_action)
-        app.view(views.REQUEST_CALLBACK)(self._on_request_submitted)
-        app.view(views.DENY_CALLBACK)(self._on_deny_submitted)
-        app.view(views.EXTEND_CALLBACK)(self._on_extend_submitted)
-        app.options(views.IDENTITY_ACTION)(self._on_identity_options)
-        app.event("app_home_opened")(self._on_home_opened)
+        app, tracked = self.app, self._tracked
+        app.command("/leash")(tracked(self._on_command))
+        app.action(re.compile(f"^{re.escape(ACTION_PREFIX)}"))(tracked(self._on_button))
+        app.action(re.compile(".*"))(tracked(self._on_unknown_action))
+        app.view(views.REQUEST_CALLBACK)(tracked(self._on_request_submitted))
+        app.view(views.DENY_CALLBACK)(tracked(self._on_deny_submitted))
+        app.view(views.EXTEND_CALLBACK)(tracked(self._on_extend_submitted))
+        app.options(views.IDENTITY_ACTION)(tracked(self._on_identity_options))
+        app.event("app_home_opened")(tracked(self._on_home_opened))
         app.error(self._on_error)
+
+    def _tracked(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """Keep each handler's task (bolt runs it after the ack) so `drain()` can wait for it."""
+
+        @functools.wraps(listener)
+        async def run(**kwargs: Any) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._inbound.add(task)
+            try:
+                await listener(**kwargs)
+            finally:
+                if task is not None:
+                    self._inbound.discard(task)
+
+        return run
 
     # People
 
@@ -261,9 +280,9 @@ class SlackSurface:
         task.add_done_callback(self._deliveries.discard)
 
     async def drain(self) -> None:
-        """Wait for every delivery in flight (shutdown, tests)."""
-        while self._deliveries:
-            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
+        """Wait for every handler and delivery in flight (shutdown, tests)."""
+        while self._inbound or self._deliveries:
+            await asyncio.gather(*self._inbound, *self._deliveries, return_exceptions=True)
 
     async def _deliver(self, notice: Notice) -> None:
         try:

@@ -561,7 +561,7 @@ async def test_extend_button_asks_how_long_and_files_an_extension(
     opened = await slack_api.wait_for("views.open")
     grant_id = opened[0].args["view"]["private_metadata"]
     assert opened[0].args["view"]["callback_id"] == "leash_extend"
-    values = {
+    values: dict[str, dict[str, dict[str, Any]]] = {
         "duration": {"duration": {"type": "static_select", "selected_option": {"value": "30m"}}},
         "reason": {"reason": {"type": "plain_text_input", "value": "job is slow"}},
     }
@@ -576,3 +576,18 @@ async def test_extend_button_asks_how_long_and_files_an_extension(
         "chat.postMessage", where=lambda c: f"Extends grant {grant_id}" in block_text(c.args)
     )
     assert extension_cards[0].args["channel"] == OWNER
+
+
+async def test_drain_waits_for_clicks_still_working_after_the_ack(
+    slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
+) -> None:
+    slow = SlowProvider(slack_leash.providers["aws"])
+    slack_leash.lifecycle.ctx.providers = {"aws": slow}
+    request_id, card = await request_card(client, slack_api)
+    assert (await post(client, click(card, "Approve", user=OWNER, fake=slack_api))).status == 200
+    assert slack_leash.slack is not None
+    await slack_leash.slack.drain()
+    assert slow.finished.is_set()
+    async with slack_leash.lifecycle.ctx.sessions() as session:
+        grant = (await session.exec(select(Grant).where(col(Grant.request_id) == request_id))).one()
+    assert grant.state == GrantState.ACTIVE
