@@ -10,26 +10,22 @@ import asyncio
 import json
 import logging
 import math
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from sqlalchemy import Connection, MetaData
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bench.environment import describe
 from bot.app import Leash, build
 from bot.config import Settings
 from bot.domain.audit import Actor
@@ -327,21 +323,10 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "revoke_minus_delete_p50_ms": by_name["leash revoke (manual) -> revoked"].p50_ms
         - by_name["raw boto3 delete_role_policy"].p50_ms,
     }
-    parsed = make_url(url)
     return {
         "benchmark": "grant_latency",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "environment": {
-            "python": sys.version.split()[0],
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "database_kind": parsed.get_backend_name(),
-            "database_driver": parsed.get_driver_name(),
-            "database_url": parsed.render_as_string(hide_password=True),
-            "versions": {p: _version(p) for p in ("boto3", "moto", "sqlalchemy", "apscheduler")},
-        },
+        "environment": describe(url, ("boto3", "moto", "sqlalchemy", "apscheduler")),
         "parameters": {
             "n": args.n,
             "warmup": args.warmup,
@@ -355,13 +340,6 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "overhead": overhead,
         "expiry_artefacts_left": left,
     }
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,7 @@ import asyncio
 import json
 import logging
 import math
-import os
-import platform
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -21,17 +18,16 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bench.environment import describe
 from bench.grant_latency import percentile
 from bot.app import Leash, build
 from bot.config import BUNDLED_POLICY, Settings, load_rules
@@ -661,26 +657,8 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def environment(url: str) -> dict[str, Any]:
-    parsed = make_url(url)
     packages = ("slack_bolt", "slack_sdk", "aiohttp", "boto3", "moto", "sqlalchemy", "aiosqlite")
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "database_kind": parsed.get_backend_name(),
-        "database_driver": parsed.get_driver_name(),
-        "database_url": parsed.render_as_string(hide_password=True),
-        "versions": {p: _version(p) for p in packages},
-    }
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
+    return describe(url, packages)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
