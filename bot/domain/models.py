@@ -77,6 +77,15 @@ class Identity(SQLModel, table=True):
     last_used_at: datetime | None = None
     discovered_at: datetime
     present: bool = True
+    deleted_at: datetime | None = None
+    created_by: str | None = Field(default=None, max_length=512)
+    granted_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attached_policies: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    inline_policies: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # What the last unowned alert was about; a new alert only when this changes.
+    unowned_alert_key: str | None = Field(default=None, max_length=64)
 
 
 class Ownership(SQLModel, table=True):
@@ -86,9 +95,13 @@ class Ownership(SQLModel, table=True):
     primary_owner: str | None = Field(default=None, index=True, max_length=256)
     backup_owner: str | None = Field(default=None, index=True, max_length=256)
     team: str | None = Field(default=None, max_length=128)
+    purpose: str | None = Field(default=None, max_length=512)
     source: str = Field(default="chat", max_length=16)
     updated_at: datetime
     updated_by: str = Field(max_length=256)
+    attested_at: datetime | None = None
+    attested_by: str | None = Field(default=None, max_length=256)
+    attestation_asked_at: datetime | None = None
 
 
 class AccessRequest(SQLModel, table=True):

@@ -85,6 +85,37 @@ class GrantTimings(_Frozen):
     irrevocable_retry: Duration = timedelta(days=1)
 
 
+class ClassificationRules(_Frozen):
+    """How Leash tells AI agents from other machine identities."""
+
+    agent_tags: dict[str, str] = Field(default_factory=lambda: {"leash:agent": "true"})
+    agent_trust_principals: tuple[str, ...] = (
+        "bedrock.amazonaws.com",
+        "bedrock-agentcore.amazonaws.com",
+        "sagemaker.amazonaws.com",
+    )
+    # fnmatch patterns on the identity's name, e.g. "*-agent".
+    agent_name_patterns: tuple[str, ...] = ()
+
+
+class OwnershipRules(_Frozen):
+    """Where owners come from, how often they re-confirm, and who hears about unowned agents."""
+
+    owner_tags: tuple[str, ...] = ("leash:owner", "owner")
+    backup_tags: tuple[str, ...] = ("leash:backup-owner", "backup-owner")
+    team_tags: tuple[str, ...] = ("leash:team", "team")
+    purpose_tags: tuple[str, ...] = ("leash:purpose", "purpose")
+    attest_every: Duration = timedelta(days=90)
+    # Chat channel (or user) that hears about unowned identities; the admins when unset.
+    security_channel: str | None = None
+
+
+class Schedules(_Frozen):
+    """When the nightly work runs (UTC)."""
+
+    nightly_at: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
 class Rules(_Frozen):
     """Everything the policy file says; the defaults are safe for a small team."""
 
@@ -95,6 +126,9 @@ class Rules(_Frozen):
     permission_sets: dict[str, PermissionSet] = Field(default_factory=dict)
     requests: RequestTimings = RequestTimings()
     grants: GrantTimings = GrantTimings()
+    classification: ClassificationRules = ClassificationRules()
+    ownership: OwnershipRules = OwnershipRules()
+    schedules: Schedules = Schedules()
 
     @model_validator(mode="after")
     def _complete(self) -> Self:

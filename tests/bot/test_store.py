@@ -39,3 +39,25 @@ async def test_migrating_twice_is_harmless(database_url: str) -> None:
             assert [row[0] for row in version] == [head]
     finally:
         await engine.dispose()
+
+
+async def test_upgrade_from_the_first_migration_keeps_existing_rows(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine, "0001")
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO identity (id, provider, account, native_id, name, kind, "
+                "classification, classification_reason, tags, discovered_at, present) VALUES "
+                "('i-1', 'aws', '123456789012', 'arn:aws:iam::123456789012:role/a', 'a', "
+                "'role', 'ai_agent', 'tag', '{}', '2026-01-01 00:00:00.000000', true)"
+            )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            rows = await connection.exec_driver_sql(
+                "SELECT name, granted_by, inline_policies FROM identity"
+            )
+            assert [(r[0], str(r[1]), str(r[2])) for r in rows] == [("a", "[]", "[]")]
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
