@@ -56,6 +56,7 @@ class Leash:
     async def discover(self) -> InventoryReport:
         """Refresh the inventory from every cloud and keep the summary for status output."""
         report = self.inventory = await self.lifecycle.inventory.refresh()
+        await self.lifecycle.stewardship.alert_unowned()
         log.info("inventory: %d identities", report.found)
         for scope, why in report.failures.items():
             log.warning("inventory: %s could not be read: %s", scope, why)

@@ -12,9 +12,10 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
+from bot import inventory_report
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain import audit, queries
+from bot.domain import audit, queries, registry
 from bot.store import create_engine, migrate, session_factory
 from bot.surfaces.console import ConsoleSurface
 from bot.web import build_web_app
@@ -179,6 +180,59 @@ def grants(show_all: bool) -> None:
             )
 
     _run(work)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--unowned", is_flag=True, help="Only identities without an owner.")
+@click.option("--agents", is_flag=True, help="Only AI agents.")
+@click.option("--refresh", is_flag=True, help="Run discovery first (LEASH_CLOUD decides where).")
+def identities(fmt: str, unowned: bool, agents: bool, refresh: bool) -> None:
+    """List the inventory of non-human identities."""
+    settings = _settings()
+
+    async def work() -> str:
+        if refresh:
+            await _refresh_with_progress(settings)
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+            async with session_factory(engine)() as session:
+                rows = await registry.search(None, session=session, limit=100_000)
+        finally:
+            await engine.dispose()
+        selected = [
+            (identity, ownership)
+            for identity, ownership in rows
+            if (not unowned or ownership is None or ownership.primary_owner is None)
+            and (not agents or identity.classification == "ai_agent")
+        ]
+        return inventory_report.render(selected, fmt)
+
+    click.echo(_run(work))
+
+
+async def _refresh_with_progress(settings: Settings) -> None:
+    """Discover with a live elapsed-time line on stderr (discovery has no fixed length)."""
+    leash = build(settings)
+    try:
+        await migrate(leash.engine)
+        task = asyncio.create_task(leash.discover())
+        started = asyncio.get_running_loop().time()
+        while not task.done():
+            elapsed = asyncio.get_running_loop().time() - started
+            click.echo(f"\rDiscovering identities… {elapsed:5.1f} s", nl=False, err=True)
+            await asyncio.wait({task}, timeout=0.2)
+        report = task.result()
+        click.echo(
+            f"\rDiscovered {report.found} identities ({report.agents} AI agents, "
+            f"{report.unowned_agents} without an owner).",
+            err=True,
+        )
+        for scope, why in report.failures.items():
+            click.echo(f"  could not read {scope}: {why}", err=True)
+    finally:
+        await leash.close()
 
 
 @main.group(name="audit")

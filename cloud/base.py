@@ -33,14 +33,41 @@ class IdentityRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who created an identity and who granted it permissions, as the cloud's audit log says.
+
+    Each principal is one readable string chosen by the provider (an ARN, a user name, an
+    e-mail, e.g. `alice@example.com (via AWSReservedSSO_Admin_abc)` on AWS); cloud services
+    and Leash itself are never named. Empty when the log does not reach back far enough.
+    """
+
+    created_by: str | None = None
+    granted_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DiscoveredIdentity:
-    """A principal found by discovery, with what classification and ownership need."""
+    """A principal found by discovery, with what classification and ownership need.
+
+    `created_by` and `granted_by` (distinct, first grant first) are its `Provenance`;
+    `attached_policies` names managed policies (ARNs on AWS) and `inline_policies` the
+    policies embedded in the identity, Leash's own `leash-grant-*` ones included.
+    """
 
     ref: IdentityRef
     tags: Mapping[str, str] = field(default_factory=dict)
     trust_principals: tuple[str, ...] = ()
     created_at: datetime | None = None
     last_used_at: datetime | None = None
+    created_by: str | None = None
+    granted_by: tuple[str, ...] = ()
+    attached_policies: tuple[str, ...] = ()
+    inline_policies: tuple[str, ...] = ()
+
+    @property
+    def provenance(self) -> Provenance:
+        """Return who created and who granted to this identity."""
+        return Provenance(created_by=self.created_by, granted_by=self.granted_by)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,3 +36,17 @@ async def reconcile(lifecycle: Lifecycle) -> None:
     removed = await lifecycle.sweep.reconcile()
     if removed:
         log.warning("reconcile removed %d orphaned grant artefact(s)", removed)
+
+
+async def nightly(lifecycle: Lifecycle) -> None:
+    """Discovery, then alerts about unowned identities and attestation reminders."""
+    report = await lifecycle.inventory.refresh()
+    alerted = await lifecycle.stewardship.alert_unowned()
+    asked = await lifecycle.stewardship.ask_attestation()
+    log.info(
+        "nightly: %d identities (%d problems), %d unowned alerts, %d attestation requests",
+        report.found,
+        len(report.failures),
+        alerted,
+        asked,
+    )

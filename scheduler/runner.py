@@ -17,6 +17,7 @@ log = logging.getLogger("leash.scheduler")
 
 SWEEP_JOB = "sweep"
 RECONCILE_JOB = "reconcile"
+NIGHTLY_JOB = "nightly"
 RECONCILE_EVERY_SECONDS = 3600
 STOP_GRACE_SECONDS = 10.0
 
@@ -98,7 +99,16 @@ class Runner:
             id=RECONCILE_JOB,
             next_run_time=now,
         )
-        log.info("scheduler started with %d timers", len(self.job_ids()) - 2)
+        hour, minute = lifecycle.ctx.rules.schedules.nightly_at.split(":")
+        self._add(
+            jobs.nightly,
+            lifecycle,
+            trigger="cron",
+            hour=int(hour),
+            minute=int(minute),
+            id=NIGHTLY_JOB,
+        )
+        log.info("scheduler started with %d timers", len(self.job_ids()) - 3)
 
     async def stop(self) -> None:
         """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""

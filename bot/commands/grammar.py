@@ -23,7 +23,10 @@ USAGE = {
     "grants": "grants [mine|all|<identity>]",
     "revoke": "revoke <grant-id>",
     "extend": "extend <grant-id> <duration> because <reason>",
-    "owner": "owner set <identity> <user> [backup <user>] [team <team>]  |  owner show <identity>",
+    "owner": (
+        "owner set <identity> <user> [backup <user>] [team <team>]  |  "
+        "owner show|claim|confirm|assign <identity>"
+    ),
     "owns": "owns [<user>]",
     "identities": "identities [filter]",
     "token": "token issue <identity>  |  token revoke <identity>",
@@ -87,6 +90,14 @@ class ExtendCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerActionCommand:
+    """`owner claim|confirm|assign <identity>`."""
+
+    action: str
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
 class OwnerSetCommand:
     identity: str
     primary: str
@@ -136,6 +147,7 @@ Command = (
     | ExtendCommand
     | OwnerSetCommand
     | OwnerShowCommand
+    | OwnerActionCommand
     | OwnsCommand
     | IdentitiesCommand
     | TokenCommand
@@ -256,8 +268,10 @@ def _owner(rest: str) -> Command:
     words = rest.split()
     if len(words) == 2 and words[0].lower() == "show":
         return OwnerShowCommand(words[1])
+    if len(words) == 2 and words[0].lower() in ("claim", "confirm", "assign"):
+        return OwnerActionCommand(words[0].lower(), words[1])
     if len(words) < 3 or words[0].lower() != "set":
-        raise _usage("owner", "Say `set` or `show`.")
+        raise _usage("owner", "Say `set`, `show`, `claim`, `confirm` or `assign`.")
     identity, primary, options = words[1], words[2], words[3:]
     values: dict[str, str] = {}
     if len(options) % 2:

@@ -18,6 +18,7 @@ from bot.commands.grammar import (
     IdentitiesCommand,
     ListGrantsCommand,
     ListRequestsCommand,
+    OwnerActionCommand,
     OwnerSetCommand,
     OwnerShowCommand,
     OwnsCommand,
@@ -119,6 +120,17 @@ class CommandHandler:
                     actor=actor,
                 )
                 return render.ownership(identity, ownership)
+            case OwnerActionCommand(action="claim"):
+                identity, ownership = await lc.owners.claim(command.identity, actor=actor)
+                return render.ownership(identity, ownership)
+            case OwnerActionCommand(action="confirm"):
+                identity, ownership = await lc.owners.confirm(command.identity, actor=actor)
+                return Reply(text=f"Thanks: you confirmed that you own {identity.name}.")
+            case OwnerActionCommand():
+                return Reply(
+                    text=f"Who should own it? `owner set {command.identity} <user> "
+                    "[backup <user>] [team <team>]`"
+                )
             case TokenCommand(action="issue"):
                 issued = await lc.tokens.issue(command.identity, actor=actor)
                 return render.token_issued(issued)

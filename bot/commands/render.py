@@ -83,18 +83,38 @@ def requests(rows: list[tuple[AccessRequest, Identity]], title: str, *, now: dat
 
 
 def ownership(identity: Identity, owner: Ownership | None) -> Reply:
+    provenance = (
+        f"Created by: {identity.created_by or 'unknown'}",
+        f"Permissions granted by: {', '.join(identity.granted_by) or 'unknown'}",
+        f"ARN: {identity.native_id}"
+        + (
+            ""
+            if identity.present
+            else f" (deleted {_when(identity.deleted_at)})"
+            if identity.deleted_at
+            else " (deleted)"
+        ),
+    )
     if owner is None or owner.primary_owner is None:
         return Reply(
-            text=f"{identity.name} has no owner. Claim it: `owner set {identity.name} <you>`.",
+            text=f"{identity.name} has no owner. Claim it: `owner claim {identity.name}`.",
+            lines=provenance,
             ok=False,
         )
+    attested = (
+        f"confirmed by {owner.attested_by} at {_when(owner.attested_at)}"
+        if owner.attested_at
+        else "never confirmed"
+    )
     return Reply(
         text=f"{identity.name} is owned by {owner.primary_owner}",
         lines=(
             f"Backup owner: {owner.backup_owner or '-'}",
             f"Team: {owner.team or '-'}",
+            f"Purpose: {owner.purpose or '-'}",
             f"Recorded from: {owner.source}, by {owner.updated_by} at {_when(owner.updated_at)}",
-            f"ARN: {identity.native_id}",
+            f"Ownership: {attested}",
+            *provenance,
         ),
     )
 
@@ -120,6 +140,7 @@ def identities(rows: list[tuple[Identity, Ownership | None]]) -> Reply:
         lines=tuple(
             f"{i.name}  {i.classification}  account {i.account}  "
             f"owner {(o.primary_owner if o else None) or 'NONE'}  {i.native_id}"
+            f"{'' if i.present else '  (deleted)'}"
             for i, o in rows
         ),
     )

@@ -42,6 +42,9 @@ class NoticeKind(StrEnum):
     EXPIRING_SOON = "expiring_soon"
     REVOKED = "revoked"
     IRREVOCABLE = "irrevocable"
+    UNOWNED = "unowned"
+    ATTESTATION = "attestation"
+    ATTESTATION_OVERDUE = "attestation_overdue"
 
 
 @dataclass(frozen=True, slots=True)

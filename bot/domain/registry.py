@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlmodel import col, or_, select
@@ -10,17 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.errors import AmbiguousIdentityError, UnknownIdentityError
 from bot.domain.models import Classification, Identity, Ownership
+from bot.domain.rules import ClassificationRules, Rules
 from cloud.base import DiscoveredIdentity
 
-OWNER_TAG_KEYS = ("leash:owner", "owner")
-BACKUP_TAG_KEYS = ("leash:backup-owner", "backup-owner")
-TEAM_TAG_KEYS = ("leash:team", "team")
-AGENT_TAG = "leash:agent"
-AGENT_SERVICE_PRINCIPALS = (
-    "bedrock.amazonaws.com",
-    "bedrock-agentcore.amazonaws.com",
-    "sagemaker.amazonaws.com",
-)
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}")
+_CHAT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def identity_id_for(native_id: str) -> str:
@@ -28,32 +25,45 @@ def identity_id_for(native_id: str) -> str:
     return "i-" + hashlib.sha256(native_id.encode()).hexdigest()[:16]
 
 
-def classify(found: DiscoveredIdentity) -> tuple[Classification, str]:
-    """Tell AI agents from other workloads, with the reason."""
-    if found.tags.get(AGENT_TAG, "").lower() == "true":
-        return Classification.AI_AGENT, f"tag {AGENT_TAG}=true"
+def classify(found: DiscoveredIdentity, rules: ClassificationRules) -> tuple[Classification, str]:
+    """Tell AI agents from other workloads by the policy file's rules, with the reason."""
+    for key, value in rules.agent_tags.items():
+        if found.tags.get(key, "").strip().lower() == value.lower():
+            return Classification.AI_AGENT, f"tag {key}={value}"
     for principal in found.trust_principals:
-        if principal in AGENT_SERVICE_PRINCIPALS:
+        if principal in rules.agent_trust_principals:
             return Classification.AI_AGENT, f"trusted by {principal}"
-    return Classification.WORKLOAD, "no agent tag or agent service in its trust policy"
+    for pattern in rules.agent_name_patterns:
+        if fnmatch.fnmatchcase(found.ref.name.lower(), pattern.lower()):
+            return Classification.AI_AGENT, f"name matches {pattern}"
+    return Classification.WORKLOAD, "no agent tag, agent service trust or agent name pattern"
 
 
-def _first_tag(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
+def valid_owner(value: str) -> bool:
+    """An owner is an e-mail address or a chat user id."""
+    return bool(_EMAIL.fullmatch(value) or _CHAT_ID.fullmatch(value))
+
+
+def _first_tag(tags: Mapping[str, str], keys: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The first non-empty tag among `keys`: (key, value)."""
     for key in keys:
         value = tags.get(key, "").strip()
         if value:
-            return value
-    return None
+            return key, value
+    return None, None
 
 
 async def upsert_discovered(
-    found: DiscoveredIdentity, *, session: AsyncSession, now: datetime
-) -> Identity:
-    """Record a discovered identity; take owners from tags unless someone set them in chat."""
+    found: DiscoveredIdentity, *, rules: Rules, session: AsyncSession, now: datetime
+) -> tuple[Identity, list[str]]:
+    """Record a discovered identity and owners from its tags (unless set in chat).
+
+    Returns the identity and the problems found in its tags (e.g. a malformed owner tag).
+    """
+    problems: list[str] = []
     identity_id = identity_id_for(found.ref.native_id)
     identity = await session.get(Identity, identity_id)
-    classification, reason = classify(found)
-    tags = dict(found.tags)
+    classification, reason = classify(found, rules.classification)
     if identity is None:
         identity = Identity(
             id=identity_id,
@@ -64,27 +74,55 @@ async def upsert_discovered(
             kind=found.ref.kind,
             discovered_at=now,
         )
+    identity.name = found.ref.name
     identity.classification = classification
     identity.classification_reason = reason
-    identity.tags = tags
+    identity.tags = dict(found.tags)
     identity.created_at = found.created_at
     identity.last_used_at = found.last_used_at
+    identity.created_by = found.created_by
+    identity.granted_by = list(found.granted_by)
+    identity.attached_policies = list(found.attached_policies)
+    identity.inline_policies = list(found.inline_policies)
     identity.discovered_at = now
     identity.present = True
+    identity.deleted_at = None
     session.add(identity)
     ownership = await session.get(Ownership, identity_id)
-    primary = _first_tag(tags, OWNER_TAG_KEYS)
-    if (ownership is None or ownership.source == "tag") and primary:
-        ownership = ownership or Ownership(
-            identity_id=identity_id, updated_at=now, updated_by="tags"
-        )
-        ownership.primary_owner = primary
-        ownership.backup_owner = _first_tag(tags, BACKUP_TAG_KEYS)
-        ownership.team = _first_tag(tags, TEAM_TAG_KEYS)
-        ownership.source = "tag"
+    if ownership is not None and ownership.source == "chat":
+        return identity, problems
+    people: dict[str, str | None] = {}
+    for role, keys in (
+        ("owner", rules.ownership.owner_tags),
+        ("backup", rules.ownership.backup_tags),
+    ):
+        key, value = _first_tag(found.tags, keys)
+        if value is not None and not valid_owner(value):
+            problems.append(
+                f"{found.ref.native_id}: tag {key}={value[:80]!r} "
+                "is neither an e-mail nor a chat id"
+            )
+            value = None
+        people[role] = value
+    _, team = _first_tag(found.tags, rules.ownership.team_tags)
+    _, purpose = _first_tag(found.tags, rules.ownership.purpose_tags)
+    if people["owner"] is None:
+        if ownership is not None and ownership.source == "tag":
+            ownership.primary_owner = None  # the tag was removed or became invalid
+            session.add(ownership)
+        return identity, problems
+    ownership = ownership or Ownership(identity_id=identity_id, updated_at=now, updated_by="tags")
+    changed = ownership.primary_owner != people["owner"]
+    ownership.primary_owner = people["owner"]
+    ownership.backup_owner = people["backup"]
+    ownership.team = team[:128] if team else None
+    ownership.purpose = purpose[:512] if purpose else None
+    ownership.source = "tag"
+    if changed:
         ownership.updated_at = now
-        session.add(ownership)
-    return identity
+        ownership.updated_by = "tags"
+    session.add(ownership)
+    return identity, problems
 
 
 async def resolve(reference: str, *, session: AsyncSession) -> Identity:

@@ -89,3 +89,23 @@ async def test_export_writes_one_json_line_per_event(leash: Leash, database_url:
     assert {"actor", "event_type", "at", "outcome", "origin", "identity_id", "resource"} <= set(
         lines[0]
     )
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+async def test_identities_cli_lists_the_inventory(
+    leash: Leash, database_url: str, fmt: str
+) -> None:
+    result = await _cli(database_url, "identities", "--format", fmt, "--agents", "--unowned")
+    assert result.exit_code == 0, result.output
+    if fmt == "json":
+        records = json.loads(result.output)
+        assert [r["name"] for r in records] == ["forecast-agent"]
+        assert records[0]["classification"] == "ai_agent"
+        assert records[0]["owner"] is None
+    elif fmt == "csv":
+        lines = result.output.strip().splitlines()
+        assert lines[0].startswith("name,account,kind,classification,owner")
+        assert [line.split(",")[0] for line in lines[1:]] == ["forecast-agent"]
+    else:
+        assert "forecast-agent" in result.output
+        assert result.output.strip().endswith("1 identities")

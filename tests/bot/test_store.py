@@ -57,7 +57,7 @@ async def test_upgrade_from_the_first_migration_keeps_existing_rows(database_url
             rows = await connection.exec_driver_sql(
                 "SELECT name, granted_by, inline_policies FROM identity"
             )
-            assert [(r[0], str(r[1]), str(r[2])) for r in rows] == [("a", "[]", "[]")]
+            assert [tuple(map(str, row)) for row in rows] == [("a", "[]", "[]")]
             assert await connection.run_sync(_differences) == []
     finally:
         await engine.dispose()

@@ -62,3 +62,20 @@ async def audit_types(leash: Leash, *, grant_id: str | None = None) -> list[str]
         if grant_id is not None:
             query = query.where(col(AuditEvent.grant_id) == grant_id)
         return [event.event_type for event in (await session.exec(query)).all()]
+
+
+def account_iam(sandbox: Sandbox, account_name: str) -> Any:
+    """An IAM client acting in one of the sandbox organisation's accounts (as its admin role)."""
+    account = sandbox.account(account_name)
+    if account.management:
+        return sandbox.session().client("iam", endpoint_url=sandbox.endpoint_url)
+    sts = sandbox.session().client("sts", endpoint_url=sandbox.endpoint_url)
+    role = f"arn:aws:iam::{account.id}:role/OrganizationAccountAccessRole"
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="leash-tests")["Credentials"]
+    return sandbox.session().client(
+        "iam",
+        endpoint_url=sandbox.endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )

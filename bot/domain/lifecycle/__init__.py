@@ -11,6 +11,7 @@ from bot.domain.lifecycle.grants import GrantFlow
 from bot.domain.lifecycle.inventory import InventoryReport, InventoryService
 from bot.domain.lifecycle.ownership import OwnerChange, OwnershipService
 from bot.domain.lifecycle.requests import ApprovalResult, RequestFlow
+from bot.domain.lifecycle.stewardship import Stewardship
 from bot.domain.lifecycle.sweep import GrantSweep, SweepReport
 from bot.domain.lifecycle.tokens import IssuedToken, TokenService
 from bot.domain.models import Grant
@@ -29,6 +30,7 @@ __all__ = [
     "RequestDeadlines",
     "RequestFlow",
     "RequestInput",
+    "Stewardship",
     "SweepReport",
     "TokenService",
     "new_id",
@@ -47,6 +49,7 @@ class Lifecycle:
         self.tokens = TokenService(ctx)
         self.owners = OwnershipService(ctx)
         self.inventory = InventoryService(ctx)
+        self.stewardship = Stewardship(ctx)
 
     async def approve(
         self, request_id: str, *, actor: Actor, note: str | None = None

@@ -47,24 +47,28 @@ class InventoryService:
             async with ctx.transaction() as session:
                 seen = []
                 for discovered in result.identities:
-                    identity = await registry.upsert_discovered(
-                        discovered, session=session, now=now
+                    identity, problems = await registry.upsert_discovered(
+                        discovered, rules=ctx.rules, session=session, now=now
                     )
+                    for problem in problems:
+                        failures[f"{name}:{identity.account}:{identity.name}"] = problem
                     seen.append(identity.id)
                     if identity.classification == Classification.AI_AGENT:
                         agents += 1
                         owner = await session.get(Ownership, identity.id)
                         unowned += owner is None or owner.primary_owner is None
                 scanned_accounts = {d.ref.account for d in result.identities}
-                # Identities gone from a scanned account are marked absent, never deleted.
-                await session.exec(
+                # Identities gone from a scanned account are marked deleted, never forgotten:
+                # the audit trail keeps referring to them.
+                gone = await session.exec(
                     update(Identity)
                     .where(
                         col(Identity.provider) == name,
                         col(Identity.account).in_(scanned_accounts),
                         col(Identity.id).not_in(seen),
+                        col(Identity.present).is_(True),
                     )
-                    .values(present=False)
+                    .values(present=False, deleted_at=now)
                 )
                 await audit.append(
                     session=session,
@@ -75,6 +79,7 @@ class InventoryService:
                     detail={
                         "provider": name,
                         "found": len(seen),
+                        "deleted": gone.rowcount,
                         "failures": dict(result.failures),
                     },
                 )

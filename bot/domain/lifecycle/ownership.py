@@ -80,3 +80,35 @@ class OwnershipService:
                 error, actor=actor, event_type="owner.refused", detail={"identity": reference[:200]}
             ) from None
         return identity, ownership
+
+    async def claim(self, reference: str, *, actor: Actor) -> tuple[Identity, Ownership]:
+        """Take ownership of an unowned identity (the usual rules of `set` apply)."""
+        return await self.set(reference, OwnerChange(actor.name), actor=actor)
+
+    async def confirm(self, reference: str, *, actor: Actor) -> tuple[Identity, Ownership]:
+        """An owner re-confirms that the identity is still theirs (attestation)."""
+        ctx = self._ctx
+        try:
+            async with ctx.transaction() as session:
+                identity = await registry.resolve(reference, session=session)
+                ownership = await session.get(Ownership, identity.id)
+                owners = [ownership.primary_owner, ownership.backup_owner] if ownership else []
+                if ownership is None or not actor.is_one_of(owners):
+                    raise NotAllowedError(f"Only an owner of {identity.name} can confirm it.")
+                now = ctx.clock.now()
+                ownership.attested_at = now
+                ownership.attested_by = actor.name
+                session.add(ownership)
+                await audit.append(
+                    session=session,
+                    actor=actor,
+                    event_type="owner.attested",
+                    at=now,
+                    identity_id=identity.id,
+                    resource=identity.native_id,
+                )
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="owner.refused", detail={"identity": reference[:200]}
+            ) from None
+        return identity, ownership

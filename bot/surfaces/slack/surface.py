@@ -72,6 +72,7 @@ class SlackSurface:
         app.view(views.REQUEST_CALLBACK)(tracked(self._on_request_submitted))
         app.view(views.DENY_CALLBACK)(tracked(self._on_deny_submitted))
         app.view(views.EXTEND_CALLBACK)(tracked(self._on_extend_submitted))
+        app.view(views.ASSIGN_CALLBACK)(tracked(self._on_assign_submitted))
         app.options(views.IDENTITY_ACTION)(tracked(self._on_identity_options))
         app.event("app_home_opened")(tracked(self._on_home_opened))
         app.error(self._on_error)
@@ -125,6 +126,9 @@ class SlackSurface:
         user_id = str(body["user"]["id"])
         if verb == "deny" and " because " not in f" {rest} ":
             await self._open(body, views.deny_modal(rest.strip()))
+            return
+        if verb == "owner" and rest.startswith("assign "):
+            await self._open(body, views.assign_modal(rest.removeprefix("assign ").strip()))
             return
         if verb == "extend" and len(rest.split()) == 1:
             await self._open(body, views.extend_modal(rest.strip(), self._lifecycle.ctx.rules))
@@ -224,6 +228,24 @@ class SlackSurface:
         )
         user_id = str(body["user"]["id"])
         reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
+        await self._post(user_id, reply)
+
+    async def _on_assign_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        identity = str(view.get("private_metadata", ""))
+        values = _form_values(view)
+        command = f"owner set {identity} {values.get('owner', '')}"
+        if values.get("backup"):
+            command += f" backup {values['backup']}"
+        if values.get("team"):
+            command += f" team {'-'.join(values['team'].split())}"
+        user_id = str(body["user"]["id"])
+        reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
+        if not reply.ok:
+            await ack(response_action="errors", errors={"owner": reply.text[:1900]})
+            return
+        await ack()
         await self._post(user_id, reply)
 
     async def _on_identity_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -370,7 +392,11 @@ def _form_values(view: dict[str, Any]) -> dict[str, str]:
     for block_id, elements in ((view.get("state") or {}).get("values") or {}).items():
         for element in elements.values():
             selected = element.get("selected_option") or {}
-            value = selected.get("value") if selected else element.get("value")
+            value = (
+                selected.get("value")
+                if selected
+                else element.get("selected_user") or element.get("value")
+            )
             flat[str(block_id)] = str(value or "").strip()
     return flat
 

@@ -14,6 +14,7 @@ from bot.surfaces.slack.blocks import Block, actions, context, escape, section
 REQUEST_CALLBACK = "leash_request"
 DENY_CALLBACK = "leash_deny"
 EXTEND_CALLBACK = "leash_extend"
+ASSIGN_CALLBACK = "leash_assign"
 IDENTITY_ACTION = "identity_select"
 # Which modal block shows the error of each domain field.
 FIELD_BLOCKS = {
@@ -171,6 +172,40 @@ def extend_modal(grant_id: str, rules: Rules) -> dict[str, Any]:
             ),
             _duration_input(rules, "How much longer"),
             _reason_input(),
+        ],
+    }
+
+
+def assign_modal(identity: str) -> dict[str, Any]:
+    """Pick the owner (and optionally a backup and team) of an identity."""
+
+    def user_select(block_id: str, label: str, *, optional: bool) -> Block:
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "optional": optional,
+            "label": _text(label),
+            "element": {"type": "users_select", "action_id": block_id},
+        }
+
+    return {
+        "type": "modal",
+        "callback_id": ASSIGN_CALLBACK,
+        "private_metadata": identity[:3000],
+        "title": _text("Assign an owner"),
+        "submit": _text("Assign"),
+        "close": _text("Cancel"),
+        "blocks": [
+            section(f"Who owns *{escape(identity)}*?"),
+            user_select("owner", "Owner", optional=False),
+            user_select("backup", "Backup owner", optional=True),
+            {
+                "type": "input",
+                "block_id": "team",
+                "optional": True,
+                "label": _text("Team"),
+                "element": {"type": "plain_text_input", "action_id": "team", "max_length": 128},
+            },
         ],
     }
 

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from bot.app import Leash
+from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.lifecycle import RequestInput
 from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Grant, GrantState
@@ -591,3 +592,51 @@ async def test_drain_waits_for_clicks_still_working_after_the_ack(
     async with slack_leash.lifecycle.ctx.sessions() as session:
         grant = (await session.exec(select(Grant).where(col(Grant.request_id) == request_id))).one()
     assert grant.state == GrantState.ACTIVE
+
+
+@pytest.mark.parametrize(
+    "slack_rules",
+    [{"ownership": {"security_channel": "C0SEC"}}],
+    indirect=True,
+    ids=["security channel"],
+)
+async def test_unowned_agent_alert_with_claim_and_assign_once(
+    slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
+) -> None:
+    assert slack_leash.slack is not None
+    await slack_leash.slack.drain()  # alerts went out at start, paced one per second
+    alerts = await slack_api.wait_for(
+        "chat.postMessage",
+        where=lambda c: (
+            c.args["channel"] == "C0SEC" and "forecast-agent has no owner" in block_text(c.args)
+        ),
+    )
+    assert len(alerts) == 1
+    assert [b["text"]["text"] for b in buttons(alerts[0].args)] == ["Claim", "Assign to…"]
+    before = len(slack_api.calls_to("chat.postMessage"))
+    await slack_leash.discover()  # the next discovery: nothing changed, no new alert
+    await slack_leash.slack.drain()
+    assert len(slack_api.calls_to("chat.postMessage")) == before
+
+    await post(client, click(alerts[0], "Assign to…", user=ADMIN, fake=slack_api, channel="C0SEC"))
+    opened = await slack_api.wait_for("views.open")
+    assert opened[0].args["view"]["callback_id"] == "leash_assign"
+    values: dict[str, dict[str, dict[str, Any]]] = {
+        "owner": {"owner": {"type": "users_select", "selected_user": OWNER}},
+        "backup": {"backup": {"type": "users_select", "selected_user": None}},
+        "team": {"team": {"type": "plain_text_input", "value": "forecasting"}},
+    }
+    done = await post(
+        client,
+        view_submission(
+            user_id=ADMIN,
+            callback_id="leash_assign",
+            private_metadata=opened[0].args["view"]["private_metadata"],
+            values=values,
+        ),
+    )
+    assert done.status == 200
+    await slack_leash.slack.drain()
+    async with slack_leash.lifecycle.ctx.sessions() as session:
+        owned = await registry.owned_by(OWNER, session=session)
+    assert [(i.name, o.team) for i, o in owned] == [("forecast-agent", "forecasting")]
