@@ -14,27 +14,22 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.commands.handler import CommandHandler
-from bot.domain import cards, queries, registry
+from bot.domain import queries, registry
 from bot.domain.audit import Actor
 from bot.domain.durations import parse_duration
 from bot.domain.errors import LeashError
 from bot.domain.lifecycle import Lifecycle, RequestInput
-from bot.domain.lifecycle.notices import request_lines
-from bot.domain.messages import Notice, NoticeKind, Reply
-from bot.domain.models import AccessRequest, ActorKind, Identity
+from bot.domain.messages import Notice, Reply
+from bot.domain.models import ActorKind
 from bot.surfaces.slack import views
-from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, outcome_blocks, reply_blocks
+from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, reply_blocks
 from bot.surfaces.slack.directory import Directory, plain_text
+from bot.surfaces.slack.outbound import PLATFORM, Outbound
 from bot.surfaces.slack.pacing import ChannelPacer
 
 log = logging.getLogger("leash.slack")
-
-PLATFORM = "slack"
-CARD_KINDS = (NoticeKind.APPROVAL_NEEDED, NoticeKind.REMINDER, NoticeKind.ESCALATED)
-CLOSING_KINDS = (NoticeKind.DECIDED, NoticeKind.REQUEST_EXPIRED)
 
 
 class SlackSurface:
@@ -58,7 +53,12 @@ class SlackSurface:
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
         self.client = client
         self._directory = Directory(client)
-        self._pacer = ChannelPacer(pace_seconds)
+        self._outbound = Outbound(
+            ctx=lifecycle.ctx,
+            client=client,
+            directory=self._directory,
+            pacer=ChannelPacer(pace_seconds),
+        )
         self._deliveries: set[asyncio.Task[None]] = set()
         self._inbound: set[asyncio.Task[Any]] = set()
         self.app = AsyncApp(client=client, signing_secret=signing_secret)
@@ -157,7 +157,7 @@ class SlackSurface:
                 replace_original=False,
             )
         else:
-            await self._post(str(body["user"]["id"]), reply)
+            await self._outbound.post(str(body["user"]["id"]), reply)
 
     async def _open(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
@@ -195,7 +195,7 @@ class SlackSurface:
             await ack(response_action="errors", errors={block: str(error)[:1900]})
             return
         await ack()
-        await self._post(
+        await self._outbound.post(
             user_id,
             Reply(
                 text=f"Request {request.id} is waiting for approval by "
@@ -228,7 +228,7 @@ class SlackSurface:
         )
         user_id = str(body["user"]["id"])
         reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
-        await self._post(user_id, reply)
+        await self._outbound.post(user_id, reply)
 
     async def _on_assign_submitted(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
@@ -246,7 +246,7 @@ class SlackSurface:
             await ack(response_action="errors", errors={"owner": reply.text[:1900]})
             return
         await ack()
-        await self._post(user_id, reply)
+        await self._outbound.post(user_id, reply)
 
     async def _on_identity_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Search the inventory for the request form's identity field."""
@@ -297,7 +297,7 @@ class SlackSurface:
 
     async def notify(self, notice: Notice) -> None:
         """Deliver in the background so no lifecycle step waits on Slack (or its rate limits)."""
-        task = asyncio.create_task(self._deliver(notice))
+        task = asyncio.create_task(self._outbound.deliver(notice))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
@@ -305,85 +305,6 @@ class SlackSurface:
         """Wait for every handler and delivery in flight (shutdown, tests)."""
         while self._inbound or self._deliveries:
             await asyncio.gather(*self._inbound, *self._deliveries, return_exceptions=True)
-
-    async def _deliver(self, notice: Notice) -> None:
-        try:
-            if notice.kind in CLOSING_KINDS and notice.request_id:
-                await self._close_cards(notice.request_id, notice.reply)
-            delivered = await self._send(notice, notice.recipients)
-            if not delivered and notice.kind in CARD_KINDS:
-                # Nobody it was meant for is on Slack: an approval must not be lost silently.
-                admins = tuple(sorted(self._lifecycle.ctx.rules.admins))
-                log.warning(
-                    "no recipient of %s (%s) is reachable on Slack; asking the admins",
-                    notice.kind,
-                    ", ".join(notice.recipients),
-                )
-                await self._send(notice, admins)
-        except Exception:
-            log.exception("could not deliver %s notice on Slack", notice.kind)
-
-    async def _send(self, notice: Notice, recipients: tuple[str, ...]) -> int:
-        """Post a notice to each recipient reachable on Slack; remember cards; count posts."""
-        delivered = 0
-        for recipient in recipients:
-            channel = await self._directory.channel_for(recipient)
-            if channel is None:
-                log.debug("%s is not reachable on Slack", recipient)
-                continue
-            posted = await self._post(channel, notice.reply)
-            if posted is None:
-                continue
-            delivered += 1
-            if notice.kind in CARD_KINDS and notice.request_id:
-                async with self._lifecycle.ctx.transaction() as session:
-                    await cards.remember(
-                        session=session,
-                        platform=PLATFORM,
-                        kind=notice.kind,
-                        channel=posted[0],
-                        ref=posted[1],
-                        at=self._lifecycle.ctx.clock.now(),
-                        request_id=notice.request_id,
-                    )
-        return delivered
-
-    async def _post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
-        await self._pacer.wait(channel)
-        try:
-            response = await self.client.chat_postMessage(
-                channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply)
-            )
-        except SlackApiError as error:
-            log.warning("chat.postMessage to %s failed: %s", channel, error.response.get("error"))
-            return None
-        return str(response["channel"]), str(response["ts"])
-
-    async def _close_cards(self, request_id: str, outcome: Reply) -> None:
-        """Update every copy of a request's card: the outcome, who decided, no buttons left."""
-        async with self._lifecycle.ctx.sessions() as session:
-            posted = await cards.for_request(request_id, session=session, platform=PLATFORM)
-            card = await self._card_reply(request_id, session=session)
-        for message in posted:
-            await self._pacer.wait(message.channel)
-            try:
-                await self.client.chat_update(
-                    channel=message.channel,
-                    ts=message.ref,
-                    text=fallback_text(outcome),
-                    blocks=outcome_blocks(outcome, card),
-                )
-            except SlackApiError as error:
-                log.warning(
-                    "chat.update of %s failed: %s", message.ref, error.response.get("error")
-                )
-
-    async def _card_reply(self, request_id: str, *, session: AsyncSession) -> Reply:
-        request = await session.get(AccessRequest, request_id)
-        identity = await session.get(Identity, request.identity_id) if request else None
-        if request is None or identity is None:
-            return Reply(text=f"Request {request_id}")
-        return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
 
 
 def _form_values(view: dict[str, Any]) -> dict[str, str]:

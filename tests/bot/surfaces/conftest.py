@@ -20,7 +20,7 @@ from bot.domain.rules import Rules
 from bot.web import build_web_app
 from cloud.sandbox import Sandbox
 from tests.conftest import make_rules
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import FakeSlackApi, SlackCall
 from tests.fakes.slack_signing import sign
 
 SECRET = "test-signing-secret"
@@ -107,3 +107,8 @@ def buttons(call_args: dict[str, Any]) -> list[dict[str, Any]]:
 
 def block_text(call_args: dict[str, Any]) -> str:
     return json.dumps(call_args.get("blocks") or [])
+
+
+def is_request_card(call: SlackCall) -> bool:
+    """A posted approval card (request, reminder or escalation), not another message."""
+    return bool(buttons(call.args)) and "request r-" in str(call.args.get("text", ""))

@@ -26,6 +26,7 @@ from tests.bot.surfaces.conftest import (
     SlackClient,
     block_text,
     buttons,
+    is_request_card,
     post,
 )
 from tests.e2e.helpers import REQUEST_ID, eventually, inline_policy
@@ -64,7 +65,7 @@ async def request_card(
     assert found, said
     cards = await fake.wait_for(
         "chat.postMessage",
-        where=lambda c: found.group(1) in block_text(c.args) and bool(buttons(c.args)),
+        where=lambda c: found.group(1) in block_text(c.args) and is_request_card(c),
     )
     return found.group(1), cards[0]
 
@@ -177,9 +178,7 @@ async def test_user_text_is_escaped_in_mrkdwn(
         ),
         actor=Actor(DEV, ActorKind.USER, "console"),
     )
-    cards = await slack_api.wait_for(
-        "chat.postMessage", count=2, where=lambda c: bool(buttons(c.args))
-    )
+    cards = await slack_api.wait_for("chat.postMessage", count=2, where=is_request_card)
     async with slack_leash.lifecycle.ctx.sessions() as session:
         reasons = {r.reason for r in (await session.exec(select(AccessRequest))).all()}
     assert reasons == {"<!channel> <https://x|Approve> & co"}
@@ -197,6 +196,9 @@ async def test_user_text_is_escaped_in_mrkdwn(
 async def test_bad_signatures_are_401_and_do_nothing(
     slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi, tamper: str
 ) -> None:
+    assert slack_leash.slack is not None
+    await slack_leash.slack.drain()  # what start-up sent (unowned alerts) is not our concern
+    posted_before = len(slack_api.calls_to("chat.postMessage"))
     built = slash_command(
         "request support-triage-agent s3-read for 10m because x",
         user_id=DEV,
@@ -213,7 +215,7 @@ async def test_bad_signatures_are_401_and_do_nothing(
     assert response.status == 401
     await asyncio.sleep(0.2)
     assert slack_api.calls_to("response_url") == []
-    assert slack_api.calls_to("chat.postMessage") == []
+    assert len(slack_api.calls_to("chat.postMessage")) == posted_before
     async with slack_leash.lifecycle.ctx.sessions() as session:
         assert (await session.exec(select(AccessRequest))).all() == []
 
@@ -484,9 +486,11 @@ async def test_app_home_lists_pending_grants_and_owned_agents(
 async def test_rate_limited_post_is_retried(
     slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
 ) -> None:
+    assert slack_leash.slack is not None
+    await slack_leash.slack.drain()  # start-up's messages are out of the way
     slack_api.fail_next("chat.postMessage", status=429, retry_after=0)
     await request_card(client, slack_api)
-    both = await slack_api.wait_for("chat.postMessage", count=2)
+    both = await slack_api.wait_for("chat.postMessage", count=2, where=is_request_card)
     assert both[0].args == both[1].args  # the same card, sent again after Retry-After
 
 
@@ -502,7 +506,7 @@ async def test_admin_escalation_goes_to_slack_admin(
         ),
         actor=Actor(DEV, ActorKind.USER, "slack"),
     )
-    cards = await slack_api.wait_for("chat.postMessage", where=lambda c: bool(buttons(c.args)))
+    cards = await slack_api.wait_for("chat.postMessage", where=is_request_card)
     assert cards[0].args["channel"] == ADMIN
     assert re.search(r"Flagged: iam:PassRole \(escalation\)", block_text(cards[0].args))
 
@@ -522,9 +526,7 @@ async def test_reminder_then_escalation_and_every_card_closes_on_decision(
     assert await deadlines.nudge_due() == 1
     await asyncio.sleep(1.1)
     assert await deadlines.nudge_due() == 1
-    cards = await slack_api.wait_for(
-        "chat.postMessage", count=3, where=lambda c: bool(buttons(c.args))
-    )
+    cards = await slack_api.wait_for("chat.postMessage", count=3, where=is_request_card)
     assert [c.args["channel"] for c in cards] == [OWNER, OWNER, BACKUP]
     assert "Reminder: request" in block_text(cards[1].args)
     assert "Escalated to you" in block_text(cards[2].args)
@@ -545,7 +547,7 @@ async def test_card_for_an_owner_not_on_slack_goes_to_the_admins(
         client, slack_api, "request knowledge-base-agent s3-read for 10m because x"
     )
     assert REQUEST_ID.search(said)
-    cards = await slack_api.wait_for("chat.postMessage", where=lambda c: bool(buttons(c.args)))
+    cards = await slack_api.wait_for("chat.postMessage", where=is_request_card)
     assert cards[0].args["channel"] == ADMIN
 
 

@@ -1,0 +1,115 @@
+"""Slack messages Leash sends: DMs, cards remembered per request, and their updates."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import cards
+from bot.domain.lifecycle import Context
+from bot.domain.lifecycle.notices import request_lines
+from bot.domain.messages import Notice, NoticeKind, Reply
+from bot.domain.models import AccessRequest, Identity
+from bot.surfaces.slack.blocks import fallback_text, outcome_blocks, reply_blocks
+from bot.surfaces.slack.directory import Directory
+from bot.surfaces.slack.pacing import ChannelPacer
+
+log = logging.getLogger("leash.slack")
+
+PLATFORM = "slack"
+CARD_KINDS = (NoticeKind.APPROVAL_NEEDED, NoticeKind.REMINDER, NoticeKind.ESCALATED)
+CLOSING_KINDS = (NoticeKind.DECIDED, NoticeKind.REQUEST_EXPIRED)
+
+
+class Outbound:
+    """Posts notices (paced per channel), remembers cards, and closes them when decided."""
+
+    def __init__(
+        self, *, ctx: Context, client: AsyncWebClient, directory: Directory, pacer: ChannelPacer
+    ) -> None:
+        self._ctx = ctx
+        self._client = client
+        self._directory = directory
+        self._pacer = pacer
+
+    async def deliver(self, notice: Notice) -> None:
+        try:
+            if notice.kind in CLOSING_KINDS and notice.request_id:
+                await self._close_cards(notice.request_id, notice.reply)
+            delivered = await self._send(notice, notice.recipients)
+            if not delivered and notice.kind in CARD_KINDS:
+                # Nobody it was meant for is on Slack: an approval must not be lost silently.
+                admins = tuple(sorted(self._ctx.rules.admins))
+                log.warning(
+                    "no recipient of %s (%s) is reachable on Slack; asking the admins",
+                    notice.kind,
+                    ", ".join(notice.recipients),
+                )
+                await self._send(notice, admins)
+        except Exception:
+            log.exception("could not deliver %s notice on Slack", notice.kind)
+
+    async def _send(self, notice: Notice, recipients: tuple[str, ...]) -> int:
+        """Post a notice to each recipient reachable on Slack; remember cards; count posts."""
+        delivered = 0
+        for recipient in recipients:
+            channel = await self._directory.channel_for(recipient)
+            if channel is None:
+                log.debug("%s is not reachable on Slack", recipient)
+                continue
+            posted = await self.post(channel, notice.reply)
+            if posted is None:
+                continue
+            delivered += 1
+            if notice.kind in CARD_KINDS and notice.request_id:
+                async with self._ctx.transaction() as session:
+                    await cards.remember(
+                        session=session,
+                        platform=PLATFORM,
+                        kind=notice.kind,
+                        channel=posted[0],
+                        ref=posted[1],
+                        at=self._ctx.clock.now(),
+                        request_id=notice.request_id,
+                    )
+        return delivered
+
+    async def post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
+        await self._pacer.wait(channel)
+        try:
+            response = await self._client.chat_postMessage(
+                channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply)
+            )
+        except SlackApiError as error:
+            log.warning("chat.postMessage to %s failed: %s", channel, error.response.get("error"))
+            return None
+        return str(response["channel"]), str(response["ts"])
+
+    async def _close_cards(self, request_id: str, outcome: Reply) -> None:
+        """Update every copy of a request's card: the outcome, who decided, no buttons left."""
+        async with self._ctx.sessions() as session:
+            posted = await cards.for_request(request_id, session=session, platform=PLATFORM)
+            card = await self._card_reply(request_id, session=session)
+        for message in posted:
+            await self._pacer.wait(message.channel)
+            try:
+                await self._client.chat_update(
+                    channel=message.channel,
+                    ts=message.ref,
+                    text=fallback_text(outcome),
+                    blocks=outcome_blocks(outcome, card),
+                )
+            except SlackApiError as error:
+                log.warning(
+                    "chat.update of %s failed: %s", message.ref, error.response.get("error")
+                )
+
+    async def _card_reply(self, request_id: str, *, session: AsyncSession) -> Reply:
+        request = await session.get(AccessRequest, request_id)
+        identity = await session.get(Identity, request.identity_id) if request else None
+        if request is None or identity is None:
+            return Reply(text=f"Request {request_id}")
+        return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
