@@ -20,6 +20,9 @@ from scheduler.runner import Runner
 
 log = logging.getLogger("leash.app")
 
+# The sandbox's CloudTrail has no 2-per-second LookupEvents limit; the real one does.
+SANDBOX_LOOKUP_RATE = 200.0
+
 
 class LogNotifier:
     """Writes every notice to the log, so nothing Leash says is lost without a chat surface."""
@@ -79,6 +82,7 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
             session_factory=sandbox.session,
             endpoint_url=sandbox.endpoint_url,
             region=sandbox.region,
+            lookup_rate=SANDBOX_LOOKUP_RATE,
         )
     return AwsProvider(
         region=settings.aws_region,

@@ -1,4 +1,4 @@
-"""Build boto3 clients lazily: one per account and role, refreshed before credentials expire."""
+"""Build boto3 clients lazily: one per account, role and service, refreshed before expiry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, cast
 
 import boto3
 from botocore.config import Config
@@ -14,6 +14,8 @@ from botocore.config import Config
 from cloud.aws.errors import translate
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_organizations import OrganizationsClient
     from mypy_boto3_sts import STSClient
@@ -21,16 +23,29 @@ if TYPE_CHECKING:
 SESSION_NAME = "leash"
 # Assumed-role credentials are replaced this long before they expire.
 REFRESH_MARGIN = timedelta(minutes=5)
+AccountService = Literal["iam", "cloudtrail"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires_at: datetime
 
 
 @dataclass(slots=True)
 class _CachedClient:
-    client: IAMClient
+    client: BaseClient
     expires_at: datetime | None
 
 
+def _fresh(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is None or expires_at - REFRESH_MARGIN > now
+
+
 class AccountClients:
-    """Hand out IAM clients for any account, assuming a role in accounts other than home."""
+    """Hand out clients for any account, assuming a role in accounts other than home."""
 
     def __init__(
         self,
@@ -43,17 +58,23 @@ class AccountClients:
         self._session_factory = session_factory
         self._endpoint_url = endpoint_url
         self._region = region
-        self._config = Config(
-            region_name=region,
-            retries={"mode": "standard", "max_attempts": max_attempts},
-        )
+        self._max_attempts = max_attempts
+        self._config = self._config_for(region)
         # boto3 sessions are not thread-safe: create clients under this lock only.
         self._lock = threading.Lock()
         self._session: boto3.Session | None = None
         self._sts: STSClient | None = None
         self._organizations: OrganizationsClient | None = None
-        self._home_account: str | None = None
-        self._iam: dict[tuple[str, str], _CachedClient] = {}
+        self._caller: tuple[str, str] | None = None  # (account, ARN)
+        self._credentials: dict[tuple[str, str], _Credentials] = {}
+        self._clients: dict[tuple[str, str, str, str], _CachedClient] = {}
+
+    def _config_for(self, region: str) -> Config:
+        return Config(
+            region_name=region,
+            # botocore's `max_attempts` counts retries; `total_max_attempts` counts every try.
+            retries={"mode": "standard", "total_max_attempts": self._max_attempts},
+        )
 
     def _base_session(self) -> boto3.Session:
         if self._session is None:
@@ -78,55 +99,75 @@ class AccountClients:
                 )
             return self._organizations
 
-    def home_account(self) -> str:
-        """Return the account the base session's credentials belong to."""
-        if self._home_account is None:
+    def _caller_identity(self) -> tuple[str, str]:
+        if self._caller is None:
             try:
                 identity = self.sts().get_caller_identity()
             except Exception as error:
                 raise translate(
                     error, operation="GetCallerIdentity", target="Leash's own credentials"
                 ) from error
-            self._home_account = identity["Account"]
-        return self._home_account
+            self._caller = (identity["Account"], identity["Arn"])
+        return self._caller
+
+    def home_account(self) -> str:
+        """Return the account the base session's credentials belong to."""
+        return self._caller_identity()[0]
+
+    def caller_arn(self) -> str:
+        """Return the ARN of the base session's principal (Leash itself in its home account)."""
+        return self._caller_identity()[1]
 
     def iam(self, account: str, *, role_name: str) -> IAMClient:
         """Return an IAM client acting in `account` (through `role_name` when not home)."""
+        return cast("IAMClient", self._client("iam", account, role_name, self._region))
+
+    def cloudtrail(self, account: str, *, role_name: str, region: str) -> CloudTrailClient:
+        """Return a CloudTrail client for `region` acting in `account` (as `iam` does)."""
+        return cast("CloudTrailClient", self._client("cloudtrail", account, role_name, region))
+
+    def _client(
+        self, service: AccountService, account: str, role_name: str, region: str
+    ) -> BaseClient:
         home = account == self.home_account()
-        key = (account, "" if home else role_name)
-        now = datetime.now(UTC)
+        key = (service, region, account, "" if home else role_name)
         with self._lock:
-            cached = self._iam.get(key)
-            if cached is not None and (
-                cached.expires_at is None or cached.expires_at - REFRESH_MARGIN > now
-            ):
+            cached = self._clients.get(key)
+            if cached is not None and _fresh(cached.expires_at, datetime.now(UTC)):
                 return cached.client
-            if home:
-                client = self._base_session().client(
-                    "iam", endpoint_url=self._endpoint_url, config=self._config
-                )
-                self._iam[key] = _CachedClient(client, None)
-                return client
-        client, expires_at = self._assume(account, role_name)
+        credentials = None if home else self._assumed(account, role_name)
         with self._lock:
-            self._iam[key] = _CachedClient(client, expires_at)
+            client: BaseClient = self._base_session().client(
+                service,
+                endpoint_url=self._endpoint_url,
+                config=self._config_for(region),
+                aws_access_key_id=credentials.access_key_id if credentials else None,
+                aws_secret_access_key=credentials.secret_access_key if credentials else None,
+                aws_session_token=credentials.session_token if credentials else None,
+            )
+            expires_at = credentials.expires_at if credentials else None
+            self._clients[key] = _CachedClient(client, expires_at)
         return client
 
-    def _assume(self, account: str, role_name: str) -> tuple[IAMClient, datetime]:
+    def _assumed(self, account: str, role_name: str) -> _Credentials:
+        """Return credentials for `role_name` in `account`, assuming it when none are fresh."""
+        with self._lock:
+            cached = self._credentials.get((account, role_name))
+            if cached is not None and _fresh(cached.expires_at, datetime.now(UTC)):
+                return cached
         role_arn = f"arn:aws:iam::{account}:role/{role_name}"
         try:
-            credentials = self.sts().assume_role(
+            issued = self.sts().assume_role(
                 RoleArn=role_arn, RoleSessionName=SESSION_NAME, DurationSeconds=3600
             )["Credentials"]
         except Exception as error:
             raise translate(error, operation="AssumeRole", target=role_arn) from error
+        credentials = _Credentials(
+            issued["AccessKeyId"],
+            issued["SecretAccessKey"],
+            issued["SessionToken"],
+            issued["Expiration"],
+        )
         with self._lock:
-            client = self._base_session().client(
-                "iam",
-                endpoint_url=self._endpoint_url,
-                config=self._config,
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
-            )
-        return client, credentials["Expiration"]
+            self._credentials[(account, role_name)] = credentials
+        return credentials

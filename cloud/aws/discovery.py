@@ -38,7 +38,7 @@ class ScanOptions:
 
 
 def scan_account(iam: IAMClient, account: str, options: ScanOptions) -> list[DiscoveredIdentity]:
-    """List the roles and users of one account, with tags, trust and last use."""
+    """List the roles and users of one account, with tags, trust, last use and policies."""
     return [*_roles(iam, account, options), *_users(iam, account)]
 
 
@@ -56,11 +56,14 @@ def _roles(iam: IAMClient, account: str, options: ScanOptions) -> list[Discovere
         try:
             # GetRole is the one call that returns tags, trust and RoleLastUsed together.
             role = iam.get_role(RoleName=name)["Role"]
+            attached, inline = _policies(iam, IdentityKind.ROLE, name)
         except Exception as error:
             if is_not_found(error):  # deleted while we were listing
                 continue
             raise translate(
-                error, operation="GetRole", target=f"role {name} in account {account}"
+                error,
+                operation="GetRole/ListAttachedRolePolicies/ListRolePolicies",
+                target=f"role {name} in account {account}",
             ) from error
         found.append(
             DiscoveredIdentity(
@@ -75,6 +78,8 @@ def _roles(iam: IAMClient, account: str, options: ScanOptions) -> list[Discovere
                 trust_principals=trust_principals(role.get("AssumeRolePolicyDocument", "{}")),
                 created_at=role["CreateDate"],
                 last_used_at=role.get("RoleLastUsed", {}).get("LastUsedDate"),
+                attached_policies=attached,
+                inline_policies=inline,
             )
         )
     return found
@@ -97,12 +102,13 @@ def _users(iam: IAMClient, account: str) -> list[DiscoveredIdentity]:
                 for tag in page["Tags"]
             ]
             last_used = _user_last_used(iam, user)
+            attached, inline = _policies(iam, IdentityKind.USER, name)
         except Exception as error:
             if is_not_found(error):
                 continue
             raise translate(
                 error,
-                operation="ListUserTags/ListAccessKeys",
+                operation="ListUserTags/ListAccessKeys/ListAttachedUserPolicies/ListUserPolicies",
                 target=f"user {name} in account {account}",
             ) from error
         found.append(
@@ -117,6 +123,8 @@ def _users(iam: IAMClient, account: str) -> list[DiscoveredIdentity]:
                 tags=_tags(tags),
                 created_at=user["CreateDate"],
                 last_used_at=last_used,
+                attached_policies=attached,
+                inline_policies=inline,
             )
         )
     return found
@@ -134,6 +142,35 @@ def _user_last_used(iam: IAMClient, user: UserTypeDef) -> datetime | None:
             if last is not None:
                 moments.append(last)
     return max(moments, default=None)
+
+
+def _policies(
+    iam: IAMClient, kind: IdentityKind, name: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the managed policy ARNs attached to a role or user, and its inline policy names."""
+    if kind is IdentityKind.ROLE:
+        attached = [
+            policy["PolicyArn"]
+            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+            for policy in page["AttachedPolicies"]
+        ]
+        inline = [
+            policy
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+            for policy in page["PolicyNames"]
+        ]
+    else:
+        attached = [
+            policy["PolicyArn"]
+            for page in iam.get_paginator("list_attached_user_policies").paginate(UserName=name)
+            for policy in page["AttachedPolicies"]
+        ]
+        inline = [
+            policy
+            for page in iam.get_paginator("list_user_policies").paginate(UserName=name)
+            for policy in page["PolicyNames"]
+        ]
+    return tuple(sorted(attached)), tuple(sorted(inline))
 
 
 def _tags(tags: list[TagTypeDef]) -> dict[str, str]:

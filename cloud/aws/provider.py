@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import boto3
@@ -17,6 +19,14 @@ from cloud.aws.policy_document import (
     compact,
     grant_document,
 )
+from cloud.aws.provenance import (
+    LOOKUP_RATE,
+    MAX_PAGES,
+    LookupThrottle,
+    OwnPrincipals,
+    iam_trail_region,
+    trace_account,
+)
 from cloud.base import (
     AppliedGrant,
     CloudConfigurationError,
@@ -28,6 +38,7 @@ from cloud.base import (
     GrantSpec,
     IdentityKind,
     IdentityRef,
+    Provenance,
     grant_artefact_name,
     grant_id_from_artefact,
 )
@@ -35,6 +46,8 @@ from cloud.base import (
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
+# Who created and who granted to each identity (`trace_provenance`), in every account.
+PROVENANCE_PERMISSIONS = ("cloudtrail:LookupEvents",)
 DISCOVERY_PERMISSIONS = (
     "iam:ListRoles",
     "iam:GetRole",
@@ -42,6 +55,11 @@ DISCOVERY_PERMISSIONS = (
     "iam:ListUserTags",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListUserPolicies",
+    *PROVENANCE_PERMISSIONS,
 )
 GRANT_PERMISSIONS = (
     "iam:PutRolePolicy",
@@ -56,10 +74,18 @@ GRANT_PERMISSIONS = (
 ACCOUNT_PERMISSIONS = ("sts:GetCallerIdentity", "sts:AssumeRole")
 ORGANIZATIONS_PERMISSIONS = ("organizations:ListAccounts",)
 ORGANIZATIONS_SCOPE = "organizations"
+CLOUDTRAIL_SCOPE = "cloudtrail"  # failures key: "<account>:cloudtrail"
 
 
 class AwsProvider:
-    """Leash's view of AWS: IAM roles and users across the accounts of an organization."""
+    """Leash's view of AWS: IAM roles and users across the accounts of an organization.
+
+    With `trace_provenance`, discovery also reads CloudTrail in each account (through the read
+    role) to name who created each identity and who granted it permissions; see
+    `cloud.aws.provenance` for how principals are rendered. `lookup_rate` caps LookupEvents
+    calls per second per account (CloudTrail allows 2). An account whose CloudTrail cannot be
+    read keeps its identities, without provenance, and is noted under `<account>:cloudtrail`.
+    """
 
     name = PROVIDER
 
@@ -77,9 +103,16 @@ class AwsProvider:
         include_sso: bool = False,
         max_attempts: int = 3,
         max_concurrency: int = 8,
+        trace_provenance: bool = True,
+        lookup_rate: float = LOOKUP_RATE,
+        max_lookup_pages: int = MAX_PAGES,
     ) -> None:
-        if max_attempts < 1 or max_concurrency < 1:
-            raise CloudConfigurationError("max_attempts and max_concurrency must be at least 1")
+        if max_attempts < 1 or max_concurrency < 1 or max_lookup_pages < 1:
+            raise CloudConfigurationError(
+                "max_attempts, max_concurrency and max_lookup_pages must be at least 1"
+            )
+        if lookup_rate <= 0:
+            raise CloudConfigurationError("lookup_rate must be positive")
         self._clients = AccountClients(
             session_factory=session_factory or boto3.Session,
             endpoint_url=endpoint_url,
@@ -96,6 +129,10 @@ class AwsProvider:
             own_roles=frozenset({read_role_name, grant_role_name}),
         )
         self._max_concurrency = max_concurrency
+        self._region = region
+        self._trace_provenance = trace_provenance
+        self._throttle = LookupThrottle(lookup_rate)
+        self._max_lookup_pages = max_lookup_pages
 
     async def discover(self) -> DiscoveryResult:
         """List roles and users in every account; a failing account is reported, not fatal."""
@@ -106,7 +143,7 @@ class AwsProvider:
         async def scan(account: str) -> list[DiscoveredIdentity]:
             async with semaphore:
                 try:
-                    return await asyncio.to_thread(self._scan, account)
+                    return await asyncio.to_thread(self._scan, account, failures)
                 except CloudError as error:
                     failures[account] = str(error)
                     return []
@@ -130,7 +167,13 @@ class AwsProvider:
     def required_permissions(self) -> tuple[str, ...]:
         """Name the AWS actions discovery, grants and account access need."""
         organizations = ORGANIZATIONS_PERMISSIONS if self._use_organizations else ()
-        return (*ACCOUNT_PERMISSIONS, *organizations, *DISCOVERY_PERMISSIONS, *GRANT_PERMISSIONS)
+        discovery = tuple(
+            action
+            for action in DISCOVERY_PERMISSIONS
+            if self._trace_provenance or action not in PROVENANCE_PERMISSIONS
+        )
+        actions = (*ACCOUNT_PERMISSIONS, *organizations, *discovery, *GRANT_PERMISSIONS)
+        return tuple(dict.fromkeys(actions))
 
     # Blocking parts, run in worker threads.
 
@@ -167,9 +210,32 @@ class AwsProvider:
                 failures[account] = f"account {account} is not an active member of the organization"
         return tuple(account for account in members if account in self._accounts)
 
-    def _scan(self, account: str) -> list[DiscoveredIdentity]:
+    def _scan(self, account: str, failures: dict[str, str]) -> list[DiscoveredIdentity]:
         iam = self._clients.iam(account, role_name=self._read_role_name)
-        return scan_account(iam, account, self._options)
+        found = scan_account(iam, account, self._options)
+        if not self._trace_provenance or not found:
+            return found
+        scope = f"{account}:{CLOUDTRAIL_SCOPE}"
+        try:
+            cloudtrail = self._clients.cloudtrail(
+                account, role_name=self._read_role_name, region=iam_trail_region(self._region)
+            )
+            own = OwnPrincipals.of(self._options.own_roles, self._clients.caller_arn())
+            traced, note = trace_account(
+                cloudtrail,
+                account,
+                own=own,
+                throttle=self._throttle,
+                now=datetime.now(UTC),
+                kinds={identity.ref.kind for identity in found},
+                max_pages=self._max_lookup_pages,
+            )
+        except CloudError as error:
+            failures[scope] = str(error)
+            return found
+        if note:
+            failures[scope] = note
+        return [_with_provenance(identity, traced) for identity in found]
 
     def _grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
         target = _describe(identity)
@@ -278,6 +344,15 @@ class AwsProvider:
                 ) from error
             total += len(compact(document))
         return total
+
+
+def _with_provenance(
+    identity: DiscoveredIdentity, traced: dict[tuple[IdentityKind, str], Provenance]
+) -> DiscoveredIdentity:
+    found = traced.get((identity.ref.kind, identity.ref.name))
+    if found is None:
+        return identity
+    return dataclasses.replace(identity, created_by=found.created_by, granted_by=found.granted_by)
 
 
 def _describe(identity: IdentityRef) -> str:

@@ -11,8 +11,8 @@ from types import MappingProxyType, TracebackType
 
 import boto3
 
-from cloud.sandbox import access_advisor, cross_account
-from cloud.sandbox.access_advisor import ActivityLog, ServiceUse, TrailEvent
+from cloud.sandbox import access_advisor, cloudtrail, cross_account
+from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
 from cloud.sandbox.seed import (
     DemoOrganization,
     SeededAccount,
@@ -56,6 +56,7 @@ class Sandbox:
         # Patches moto's classes for this process; nothing happens at import time.
         cross_account.install()
         access_advisor.install(activity)
+        cloudtrail.install(activity)
         sandbox = cls(server=MotoServer.start(), activity=activity)
         if seed:
             try:

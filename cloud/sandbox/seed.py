@@ -13,8 +13,9 @@ from botocore.config import Config
 
 from cloud.aws.provider import DISCOVERY_PERMISSIONS, GRANT_PERMISSIONS
 from cloud.base import IdentityKind
-from cloud.sandbox.access_advisor import ActivityLog, ServiceUse, TrailEvent
+from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
 from cloud.sandbox.cross_account import ORGANIZATION_ACCESS_ROLE
+from cloud.sandbox.seed_trail import record_agent_history, record_noise
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -53,6 +54,10 @@ class SeededIdentity:
     trusts: str | None = None
     over_broad: bool = False
     inactive: bool = False
+    # What CloudTrail's last 90 days say (see `cloud.sandbox.seed_trail`), rendered as
+    # discovery renders principals.
+    created_by: str | None = None
+    granted_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +130,18 @@ AGENTS = (
 def seed_demo_organization(
     *, session: boto3.Session, endpoint_url: str, activity: ActivityLog, now: datetime | None = None
 ) -> DemoOrganization:
-    """Create the organisation, its accounts, Leash's roles and the demo agents."""
-    now = now or datetime.now(UTC)
+    """Create the organisation, its accounts, Leash's roles and the demo agents.
+
+    The seed's own API calls are left out of CloudTrail; the history it records instead says
+    which humans created and granted to the agents (`cloud.sandbox.seed_trail`).
+    """
+    with activity.calls_unrecorded():
+        return _seed(session, endpoint_url, activity, now or datetime.now(UTC))
+
+
+def _seed(
+    session: boto3.Session, endpoint_url: str, activity: ActivityLog, now: datetime
+) -> DemoOrganization:
     config = Config(retries={"mode": "standard", "max_attempts": 1})
     organizations = session.client("organizations", endpoint_url=endpoint_url, config=config)
     sts = session.client("sts", endpoint_url=endpoint_url, config=config)
@@ -158,6 +173,8 @@ def seed_demo_organization(
         for agent in AGENTS
     ]
     identities += _workloads(iam_by_account[MANAGEMENT], management)
+    ids = {account.name: account.id for account in accounts}
+    record_noise(activity, accounts=ids, grant_role=GRANT_ROLE, now=now)
     return DemoOrganization(accounts=tuple(accounts), identities=tuple(identities))
 
 
@@ -191,17 +208,27 @@ def _agent(
         access_key = ""
         principal = f"arn:aws:sts::{account.id}:assumed-role/{agent.name}/{agent.name}"
         username = agent.name
+    broad_policy = None
     if agent.broad_inline:
+        broad_policy = "broad-access"
         iam.put_role_policy(
             RoleName=agent.name,
-            PolicyName="broad-access",
+            PolicyName=broad_policy,
             PolicyDocument=_allow([agent.broad_inline]),
         )
     if agent.broad_managed:
-        policy_arn = iam.create_policy(
+        broad_policy = iam.create_policy(
             PolicyName=f"{agent.name}-full-access", PolicyDocument=_allow([agent.broad_managed])
         )["Policy"]["Arn"]
-        iam.attach_role_policy(RoleName=agent.name, PolicyArn=policy_arn)
+        iam.attach_role_policy(RoleName=agent.name, PolicyArn=broad_policy)
+    history = record_agent_history(
+        activity,
+        account=account.id,
+        name=agent.name,
+        user=agent.user,
+        broad_policy=broad_policy,
+        now=now,
+    )
     for namespace, (days, actions) in agent.used.items():
         when = now - timedelta(days=days)
         activity.record_use(
@@ -231,6 +258,8 @@ def _agent(
         trusts=agent.trusts or None,
         over_broad=bool(agent.broad_inline or agent.broad_managed),
         inactive=min(days for days, _ in agent.used.values()) > 120,
+        created_by=history.created_by,
+        granted_by=history.granted_by,
     )
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 IamIn = Callable[[str], "IAMClient"]
+# LookupEvents calls per second per account: the sandbox does not throttle, so tests go fast.
+FAST_LOOKUPS = 1000.0
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,12 @@ def demo(sandbox_server: Sandbox) -> Sandbox:
 @pytest.fixture
 def provider(demo: Sandbox) -> AwsProvider:
     """An AwsProvider pointed at the seeded sandbox, without retries."""
-    return AwsProvider(session_factory=demo.session, endpoint_url=demo.endpoint_url, max_attempts=1)
+    return AwsProvider(
+        session_factory=demo.session,
+        endpoint_url=demo.endpoint_url,
+        max_attempts=1,
+        lookup_rate=FAST_LOOKUPS,
+    )
 
 
 @pytest.fixture

@@ -39,12 +39,21 @@ async def test_discovery_classifies_and_takes_owners_from_tags(
         assert found.account == seeded.account.id
         assert (found.classification == "ai_agent") is seeded.agent, seeded.name
         assert (owner.primary_owner if owner else None) == seeded.owner, seeded.name
+        # Who created it and who granted it permissions, from the sandbox's CloudTrail.
+        assert found.created_by == seeded.created_by, seeded.name
+        assert tuple(found.granted_by) == seeded.granted_by, seeded.name
     triage, owner = await identity(leash, "support-triage-agent")
     assert triage.classification_reason == "tag leash:agent=true"
     assert owner is not None
     assert (owner.team, owner.source) == ("support-bots", "tag")
     ci, _ = await identity(leash, "ci-deploy-role")
     assert ci.classification == "workload"
+    creators = {s.created_by for s in fresh_sandbox.identities if s.agent}
+    assert None in creators  # one agent's creation is beyond CloudTrail's look-back
+    assert len(creators - {None}) >= 2
+    shown = await leash.handler.handle_text("owner show support-triage-agent", actor=user("dev"))
+    seeded = next(s for s in fresh_sandbox.identities if s.name == "support-triage-agent")
+    assert f"Created by: {seeded.created_by}" in shown.lines
 
 
 @pytest.mark.parametrize(
