@@ -18,6 +18,7 @@ from bot.commands.grammar import (
     IdentitiesCommand,
     ListGrantsCommand,
     ListRequestsCommand,
+    OwnerActionCommand,
     OwnerSetCommand,
     OwnerShowCommand,
     OwnsCommand,
@@ -368,11 +369,33 @@ def test_owner_and_token_parse(text: str, expected: Command) -> None:
 @pytest.mark.parametrize(
     ("text", "verb", "problem"),
     [
-        pytest.param("owner", "owner", "Say `set` or `show`", id="owner-bare"),
-        pytest.param("owner show", "owner", "Say `set` or `show`", id="show-no-identity"),
-        pytest.param("owner show a b", "owner", "Say `set` or `show`", id="show-two-identities"),
-        pytest.param("owner set agent-x", "owner", "Say `set` or `show`", id="set-no-user"),
-        pytest.param("owner delete agent-x alice", "owner", "Say `set` or `show`", id="bad-sub"),
+        pytest.param(
+            "owner", "owner", "Say `set`, `show`, `claim`, `confirm` or `assign`", id="owner-bare"
+        ),
+        pytest.param(
+            "owner show",
+            "owner",
+            "Say `set`, `show`, `claim`, `confirm` or `assign`",
+            id="show-no-identity",
+        ),
+        pytest.param(
+            "owner show a b",
+            "owner",
+            "Say `set`, `show`, `claim`, `confirm` or `assign`",
+            id="show-two-identities",
+        ),
+        pytest.param(
+            "owner set agent-x",
+            "owner",
+            "Say `set`, `show`, `claim`, `confirm` or `assign`",
+            id="set-no-user",
+        ),
+        pytest.param(
+            "owner delete agent-x alice",
+            "owner",
+            "Say `set`, `show`, `claim`, `confirm` or `assign`",
+            id="bad-sub",
+        ),
         pytest.param(
             "owner set agent-x alice backup", "owner", "come in pairs", id="option-without-value"
         ),
@@ -479,3 +502,10 @@ def test_usage_error_is_an_invalid_input_error_with_its_code() -> None:
     assert isinstance(error, InvalidInputError)
     assert error.code == "usage"
     assert error.status == 400
+
+
+@pytest.mark.parametrize("action", ["claim", "confirm", "assign"])
+def test_owner_actions_name_one_identity(action: str) -> None:
+    assert parse(f"owner {action.upper()} arn:aws:iam::1:role/a") == OwnerActionCommand(
+        action, "arn:aws:iam::1:role/a"
+    )
