@@ -104,6 +104,7 @@ def _slack_surface(
         token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         api_url=settings.slack_api_url,
+        pace_seconds=settings.slack_pace_seconds,
     )
 
 

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         default=None, validation_alias="SLACK_SIGNING_SECRET"
     )
     slack_api_url: str | None = Field(default=None, validation_alias="LEASH_SLACK_API_URL")
+    # Slack asks apps for at most one message per second per channel.
+    slack_pace_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @property
     def slack_enabled(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,11 +20,9 @@ FAST_LOOKUPS = 1000.0
 
 
 @pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[Sandbox]:
-    """Start the sandbox's moto server once; tests reset it through `demo` or `empty`."""
-    sandbox = Sandbox.start(seed=False)
-    yield sandbox
-    sandbox.stop()
+def sandbox_server(sandbox: Sandbox) -> Sandbox:
+    """The suite's one sandbox (moto's state and patches are per process); tests reset it."""
+    return sandbox
 
 
 @pytest.fixture

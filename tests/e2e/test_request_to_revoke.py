@@ -76,7 +76,7 @@ async def test_console_request_approve_grant_expire_revoke(
     async def revoked() -> bool:
         return (await grant(leash, grant_id)).state == GrantState.REVOKED
 
-    assert await eventually(revoked, within=8)
+    assert await eventually(revoked, within=15)
     assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant_id}") is None
     assert await audit_types(leash, grant_id=grant_id) == [
         "request.approved",

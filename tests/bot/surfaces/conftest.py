@@ -60,6 +60,7 @@ async def slack_leash(
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=slack_api.base_url,
+        slack_pace_seconds=0.05,  # pacing is the product's; the tests need not wait a second
     )
     app = build(settings, sandbox=fresh_sandbox, rules=slack_rules)
     assert app.slack is not None
