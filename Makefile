@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.grant_latency
 	$(BIN)/python -m bench.slack_ack
+	$(BIN)/python -m bench.discovery --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
