@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import catalog_data
+from bot.domain import catalog_quarantine
 from bot.domain.catalog import (
     ACTION_PATTERN,
     PERSISTENCE_ACTIONS,
@@ -106,8 +106,8 @@ def test_action_is_catalogued_in_its_category(action: str, category: ActionCateg
 
 
 def test_every_quarantine_action_is_catalogued_or_omitted_with_a_reason() -> None:
-    denied = catalog_data.QUARANTINE_V3_DENIED
-    omitted = catalog_data.QUARANTINE_V3_OMITTED
+    denied = catalog_quarantine.QUARANTINE_V3_DENIED
+    omitted = catalog_quarantine.QUARANTINE_V3_OMITTED
     assert set(omitted) <= set(denied)
     for action in denied:
         hit = matches([action])
