@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import col
@@ -93,15 +94,13 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await audit.append(
-                session=session,
+            await _audit_grant(
+                session,
+                grant,
+                identity,
                 actor=SYSTEM,
                 event_type="grant.applied",
                 at=now,
-                identity_id=identity.id,
-                resource=identity.native_id,
-                request_id=grant.request_id,
-                grant_id=grant.id,
                 detail={
                     "artefact": applied.artefact,
                     "mechanism": applied.mechanism,
@@ -137,16 +136,14 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await audit.append(
-                session=session,
+            await _audit_grant(
+                session,
+                grant,
+                identity,
                 actor=SYSTEM,
                 event_type="grant.apply_failed",
                 at=now,
                 outcome=Outcome.FAILURE,
-                identity_id=identity.id,
-                resource=identity.native_id,
-                request_id=grant.request_id,
-                grant_id=grant.id,
                 detail={"error": str(error)[:500]},
             )
             grant, _ = await self.load(grant.id, session=session)
@@ -220,15 +217,13 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await audit.append(
-                session=session,
+            await _audit_grant(
+                session,
+                grant,
+                identity,
                 actor=actor,
                 event_type="grant.revoked",
                 at=now,
-                identity_id=identity.id,
-                resource=identity.native_id,
-                request_id=grant.request_id,
-                grant_id=grant.id,
                 detail={"reason": reason, "artefact_found": existed},
             )
             grant, _ = await self.load(grant.id, session=session)
@@ -259,15 +254,14 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await audit.append(
-                session=session,
+            await _audit_grant(
+                session,
+                grant,
+                identity,
                 actor=SYSTEM,
                 event_type=f"grant.{state}",
                 at=now,
                 outcome=Outcome.FAILURE,
-                identity_id=identity.id,
-                resource=identity.native_id,
-                grant_id=grant.id,
                 detail={"attempt": attempts, "error": str(error)[:500]},
             )
             grant, _ = await self.load(grant.id, session=session)
@@ -311,14 +305,14 @@ class GrantFlow:
                 expiry_warned=False,
             ):
                 raise GrantStateError(f"Grant {grant.id} ended while it was being extended.")
-            await audit.append(
-                session=session,
+            await _audit_grant(
+                session,
+                grant,
+                identity,
                 actor=SYSTEM,
                 event_type="grant.extended",
                 at=now,
-                identity_id=identity.id,
                 request_id=request.id,
-                grant_id=grant.id,
                 detail={"expires_at": new_expiry.isoformat()},
             )
             grant, _ = await self.load(grant.id, session=session)
@@ -326,3 +320,30 @@ class GrantFlow:
         ctx.timers.schedule_revoke(grant.id, grant.expires_at)
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
+
+
+async def _audit_grant(
+    session: AsyncSession,
+    grant: Grant,
+    identity: Identity,
+    *,
+    actor: Actor,
+    event_type: str,
+    at: datetime,
+    detail: dict[str, Any],
+    outcome: Outcome = Outcome.SUCCESS,
+    request_id: str | None = None,
+) -> None:
+    """Audit a grant event, naming the identity, the grant and the request it came from."""
+    await audit.append(
+        session=session,
+        actor=actor,
+        event_type=event_type,
+        at=at,
+        outcome=outcome,
+        identity_id=identity.id,
+        resource=identity.native_id,
+        request_id=request_id or grant.request_id,
+        grant_id=grant.id,
+        detail=detail,
+    )
