@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.charts import TrendCharts
 from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, load_rules, policy_path
 from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
@@ -135,6 +136,7 @@ def build(
         clock=clock or SystemClock(),
         rules=rules,
         timers=runner,
+        charts=TrendCharts(),
     )
     lifecycle = Lifecycle(ctx)
     handler = CommandHandler(lifecycle)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 GRANT_ARTEFACT_PREFIX = "leash-grant-"
+RESTRICT_ARTEFACT = "leash-restrict"
+QUARANTINE_ARTEFACT = "leash-quarantine"
+GUARDRAIL_ARTEFACT = "leash-guardrail"
+QUARANTINE_TAG = "leash:quarantined"
+
+# What a provider hands back after an enforcement write and takes again to undo it exactly:
+# plain JSON-serialisable data that Leash stores with the enforcement.
+Snapshot = Mapping[str, Any]
 
 
 class IdentityKind(StrEnum):
@@ -110,6 +118,80 @@ class GrantArtefact:
     artefact: str
 
 
+class UsageStatus(StrEnum):
+    """How much the cloud could say about an identity's use of its permissions."""
+
+    COMPLETE = "complete"  # action level wherever the cloud tracks actions
+    SERVICE_LEVEL = "service_level"  # only per service: whole unused services are known
+    UNKNOWN = "unknown"  # the job failed or never completed: nothing may be restricted
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Granted versus used permissions of one identity, as the cloud records them.
+
+    `granted` lists the allowed action patterns as the identity's policies spell them.
+    `used` maps each action (or `service:*` when only the service is tracked) to when it
+    was last used within the window; `not_used` lists what the cloud tracks and saw no use
+    of since `since`: exact actions, or `service:*` for a service not used at all;
+    `unknown` lists granted actions the cloud does not track (e.g. `iam:PassRole`, data-plane
+    actions), which must never be restricted automatically. `last_activity_at` is the last
+    time the identity did anything the cloud saw, None when never (or not known).
+    """
+
+    identity: IdentityRef
+    status: UsageStatus
+    since: datetime
+    granted: tuple[str, ...] = ()
+    used: Mapping[str, datetime] = field(default_factory=dict)
+    not_used: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    last_activity_at: datetime | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictionPlan:
+    """Exactly what a restriction will deny, computed before the owner confirms.
+
+    `deny` is the list of action patterns the deny names (possibly coarsened to wildcards
+    that still match no action in `keep`); `mechanism` says where it goes (`inline` policy
+    `leash-restrict`, or a customer-managed policy); `document` is the compact policy JSON;
+    `fingerprint` identifies the identity's permissions when planned, so a write after
+    someone else changed them is refused.
+    """
+
+    identity: IdentityRef
+    deny: tuple[str, ...]
+    mechanism: str
+    document: str
+    fingerprint: str
+    coarsened: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    """A privileged action the guardrail lets through until an approved grant expires."""
+
+    action: str
+    expires_at: datetime
+    grant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailChange:
+    """The guardrail before and after a (possibly dry-run) write: compact JSON or None."""
+
+    identity: IdentityRef
+    before: str | None
+    after: str
+    mechanism: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
 def grant_artefact_name(grant_id: str) -> str:
     """Name the cloud object that carries one grant."""
     return f"{GRANT_ARTEFACT_PREFIX}{grant_id}"
@@ -159,6 +241,56 @@ class CloudProvider(Protocol):
         """List the `leash-grant-*` artefacts on an identity (for reconcile)."""
         ...
 
+    async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
+        """Compare the identity's granted permissions with what it used since `since`.
+
+        A cloud job that fails or does not complete in bounded time gives status UNKNOWN
+        (with a note), never an exception for that reason alone.
+        """
+        ...
+
+    async def plan_restrict(
+        self, identity: IdentityRef, unused: Sequence[str], keep: Sequence[str]
+    ) -> RestrictionPlan:
+        """Work out the deny of `unused` that fits the cloud's limits and matches no `keep`.
+
+        Raises CloudLimitError when no deny fits.
+        """
+        ...
+
+    async def restrict(self, identity: IdentityRef, plan: RestrictionPlan) -> Snapshot:
+        """Write the planned deny; returns what is needed to undo it exactly.
+
+        Raises CloudConflictError when the identity's permissions changed since the plan.
+        """
+        ...
+
+    async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Restore the state before `restrict`; False when the restriction was already gone."""
+        ...
+
+    async def quarantine(self, identity: IdentityRef, *, at: datetime, reason: str) -> Snapshot:
+        """Deny everything to the identity, sessions issued before `at` included; delete nothing.
+
+        Raises CloudConflictError when the identity is already quarantined.
+        """
+        ...
+
+    async def release(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Remove exactly what `quarantine` added; False when it was not quarantined."""
+        ...
+
+    async def guardrail(
+        self,
+        identity: IdentityRef,
+        actions: Sequence[str],
+        exemptions: Sequence[Exemption] = (),
+        *,
+        dry_run: bool = False,
+    ) -> GuardrailChange:
+        """Deny `actions` to the identity, except each exemption until it expires."""
+        ...
+
     def required_permissions(self) -> tuple[str, ...]:
         """Name the cloud permissions Leash itself needs for this provider."""
         ...
@@ -184,6 +316,10 @@ class CloudNotFoundError(CloudError):
 
 class CloudLimitError(CloudError):
     """The cloud would refuse the write: a size or count limit would be exceeded."""
+
+
+class CloudConflictError(CloudError):
+    """The object changed since Leash read it, or is already in the state asked for."""
 
 
 class CloudThrottledError(CloudError):

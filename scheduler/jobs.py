@@ -39,7 +39,7 @@ async def reconcile(lifecycle: Lifecycle) -> None:
 
 
 async def nightly(lifecycle: Lifecycle) -> None:
-    """Discovery, then alerts about unowned identities and attestation reminders."""
+    """Discovery, unowned alerts, attestation, then the usage scan and the owners' messages."""
     report = await lifecycle.inventory.refresh()
     alerted = await lifecycle.stewardship.alert_unowned()
     asked = await lifecycle.stewardship.ask_attestation()
@@ -50,3 +50,24 @@ async def nightly(lifecycle: Lifecycle) -> None:
         alerted,
         asked,
     )
+    scan = await lifecycle.least_privilege.nightly()
+    log.info(
+        "nightly scan: %d scanned (%d unknown, %d failed), %d unused, %d inactive; guardrails "
+        "%d written, %d reported, %d failed; %d owner message(s), %d auto-quarantined",
+        scan.scan.scanned,
+        scan.scan.unknown,
+        len(scan.scan.failures),
+        scan.scan.unused_total,
+        scan.scan.inactive,
+        len(scan.guardrails.written),
+        len(scan.guardrails.reported),
+        len(scan.guardrails.failures),
+        scan.owners_told,
+        scan.auto_quarantined,
+    )
+
+
+async def weekly_digest(lifecycle: Lifecycle) -> None:
+    """Post every team's digest to its channel."""
+    sent = await lifecycle.least_privilege.digests.send_all()
+    log.info("weekly digest posted for %d team(s)", sent)

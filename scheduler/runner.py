@@ -18,6 +18,8 @@ log = logging.getLogger("leash.scheduler")
 SWEEP_JOB = "sweep"
 RECONCILE_JOB = "reconcile"
 NIGHTLY_JOB = "nightly"
+DIGEST_JOB = "weekly-digest"
+FIXED_JOBS = (SWEEP_JOB, RECONCILE_JOB, NIGHTLY_JOB, DIGEST_JOB)
 RECONCILE_EVERY_SECONDS = 3600
 STOP_GRACE_SECONDS = 10.0
 
@@ -108,7 +110,18 @@ class Runner:
             minute=int(minute),
             id=NIGHTLY_JOB,
         )
-        log.info("scheduler started with %d timers", len(self.job_ids()) - 3)
+        weekday, at = lifecycle.ctx.rules.schedules.digest_at.split(" ")
+        hour, minute = at.split(":")
+        self._add(
+            jobs.weekly_digest,
+            lifecycle,
+            trigger="cron",
+            day_of_week=weekday,
+            hour=int(hour),
+            minute=int(minute),
+            id=DIGEST_JOB,
+        )
+        log.info("scheduler started with %d timers", len(self.job_ids()) - len(FIXED_JOBS))
 
     async def stop(self) -> None:
         """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""

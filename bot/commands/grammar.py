@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.commands import least_privilege_grammar
+from bot.commands.least_privilege_grammar import LeastPrivilegeCommand
+from bot.commands.usage_error import UsageError
 from bot.domain.durations import parse_duration
-from bot.domain.errors import InvalidInputError
 
 MAX_COMMAND = 4000
 
@@ -30,6 +32,7 @@ USAGE = {
     "owns": "owns [<user>]",
     "identities": "identities [filter]",
     "token": "token issue <identity>  |  token revoke <identity>",
+    **least_privilege_grammar.USAGE,
     "whoami": "whoami",
     "help": "help",
 }
@@ -153,13 +156,10 @@ Command = (
     | TokenCommand
     | WhoAmICommand
     | HelpCommand
+    | LeastPrivilegeCommand
 )
 
-
-class UsageError(InvalidInputError):
-    """The text does not follow the grammar; the message shows the right form."""
-
-    code = "usage"
+__all__ = ["USAGE", "Command", "UsageError", "parse"]
 
 
 def _usage(verb: str, problem: str) -> UsageError:
@@ -322,4 +322,5 @@ _PARSERS: dict[str, Callable[[str], Command]] = {
     "token": _token,
     "whoami": lambda rest: WhoAmICommand(),
     "help": lambda rest: HelpCommand(rest.strip().lower() or None),
+    **least_privilege_grammar.PARSERS,
 }

@@ -6,7 +6,7 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from bot.commands import render
+from bot.commands import least_privilege_handler, render
 from bot.commands.grammar import (
     USAGE,
     ApproveCommand,
@@ -28,6 +28,7 @@ from bot.commands.grammar import (
     WhoAmICommand,
     parse,
 )
+from bot.commands.least_privilege_grammar import LEAST_PRIVILEGE_COMMANDS
 from bot.domain import queries, registry
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
@@ -68,6 +69,8 @@ class CommandHandler:
 
     async def run(self, command: Command, *, actor: Actor) -> Reply:
         lc = self._lifecycle
+        if isinstance(command, LEAST_PRIVILEGE_COMMANDS):
+            return await least_privilege_handler.run(lc, command, actor=actor)
         match command:
             case RequestCommand():
                 request = await lc.requests.submit(

@@ -174,6 +174,11 @@ def _allows(approved: str, action: str) -> bool:
     return _compile(approved).fullmatch(action) is not None
 
 
+def allows(approved: Sequence[str], action: str) -> bool:
+    """Say whether any approved pattern (IAM wildcards, any case) covers the exact action."""
+    return any(_allows(pattern, action) for pattern in approved)
+
+
 def persistence_denies(approved: Sequence[str]) -> tuple[str, ...]:
     """Return the persistence actions to deny during a grant of the approved actions."""
     return tuple(

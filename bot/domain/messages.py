@@ -22,13 +22,37 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class Section:
+    """One item of a grouped message (e.g. one agent): a title, detail lines, its own buttons."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that goes with a message, e.g. the digest's chart (PNG bytes)."""
+
+    filename: str
+    content: bytes
+    title: str
+    mime: str = "image/png"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """A message: a headline, detail lines and buttons."""
+    """A message: a headline, detail lines, grouped sections, buttons and attached files.
+
+    Surfaces show `sections` after `lines`, each with its own buttons, and `choices` last.
+    """
 
     text: str
     lines: tuple[str, ...] = ()
     choices: tuple[Choice, ...] = ()
     ok: bool = True
+    sections: tuple[Section, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 class NoticeKind(StrEnum):
@@ -45,6 +69,9 @@ class NoticeKind(StrEnum):
     UNOWNED = "unowned"
     ATTESTATION = "attestation"
     ATTESTATION_OVERDUE = "attestation_overdue"
+    SCAN_FINDINGS = "scan_findings"
+    ENFORCEMENT = "enforcement"
+    DIGEST = "digest"
 
 
 @dataclass(frozen=True, slots=True)

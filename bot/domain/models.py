@@ -86,6 +86,11 @@ class Identity(SQLModel, table=True):
     inline_policies: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # What the last unowned alert was about; a new alert only when this changes.
     unowned_alert_key: str | None = Field(default=None, max_length=64)
+    # Least privilege: an owner's "keep" silences findings until then; when the owner was
+    # told the identity is inactive, and when they last answered a finding.
+    keep_until: datetime | None = None
+    inactive_notified_at: datetime | None = None
+    owner_answered_at: datetime | None = None
 
 
 class Ownership(SQLModel, table=True):
@@ -215,3 +220,74 @@ class ChatMessage(SQLModel, table=True):
     channel: str = Field(max_length=256)
     ref: str = Field(max_length=256)
     created_at: datetime
+
+
+class EnforcementKind(StrEnum):
+    RESTRICT = "restrict"
+    QUARANTINE = "quarantine"
+    GUARDRAIL = "guardrail"
+
+
+class EnforcementState(StrEnum):
+    APPLYING = "applying"
+    ACTIVE = "active"
+    REPORTED = "reported"  # report-only mode: computed, shown and audited, not written
+    RELEASED = "released"
+    FAILED = "failed"
+
+
+class UsageScan(SQLModel, table=True):
+    """One identity's granted-versus-used permissions as one scan found them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    identity_id: str = Field(foreign_key="identity.id", index=True, max_length=40)
+    scanned_at: datetime = Field(index=True)
+    status: str = Field(max_length=16)
+    used: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unused: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unknown: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Granted too recently to call unused (less than `unused_after` ago).
+    recent: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Action pattern -> when Leash first saw it granted (ISO), carried from scan to scan.
+    granted_since: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    unused_count: int = 0
+    last_activity_at: datetime | None = None
+    inactive: bool = False
+    risk: str = Field(default="low", max_length=16)
+    # Unused actions that were not unused in the previous scan.
+    newly_unused: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    note: str = Field(default="", max_length=1000)
+
+
+class Enforcement(SQLModel, table=True):
+    """A restriction, quarantine or guardrail Leash put on an identity, and how to undo it.
+
+    `active_key` is `<identity>|<kind>` while the enforcement is applying or active and
+    NULL otherwise: the unique constraint lets only one of each kind be live per identity,
+    so a button pressed twice (or on two replicas) writes once.
+    """
+
+    id: str = Field(primary_key=True, max_length=16)
+    identity_id: str = Field(foreign_key="identity.id", index=True, max_length=40)
+    kind: str = Field(index=True, max_length=16)
+    mode: str = Field(max_length=16)
+    state: str = Field(index=True, max_length=16)
+    active_key: str | None = Field(default=None, unique=True, max_length=64)
+    actions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    reason: str | None = Field(default=None, max_length=1000)
+    created_at: datetime
+    created_by: str = Field(max_length=256)
+    released_at: datetime | None = None
+    released_by: str | None = Field(default=None, max_length=256)
+
+
+class OwnerReport(SQLModel, table=True):
+    """The last nightly findings message sent to an owner: sent again only when it changes."""
+
+    owner: str = Field(primary_key=True, max_length=256)
+    fingerprint: str = Field(max_length=64)
+    sent_at: datetime

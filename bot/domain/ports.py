@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -16,6 +17,22 @@ class Notifier(Protocol):
 
         Args:
             notice: who to tell and what.
+        """
+        ...
+
+
+class ChartRenderer(Protocol):
+    """Draws the small charts Leash attaches to messages."""
+
+    def render_trend(
+        self, title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]]
+    ) -> bytes:
+        """Draw one line per series over `labels` (e.g. weeks) and return a PNG.
+
+        Args:
+            title: the chart's title.
+            labels: the x axis, oldest first.
+            series: name -> one value per label.
         """
         ...
 

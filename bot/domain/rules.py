@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from bot.domain.catalog import is_valid_action
+from bot.domain.catalog import ActionCategory, is_valid_action
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidDurationError
 from bot.domain.models import Tier
@@ -110,10 +110,83 @@ class OwnershipRules(_Frozen):
     security_channel: str | None = None
 
 
-class Schedules(_Frozen):
-    """When the nightly work runs (UTC)."""
+_HH_MM = r"([01]\d|2[0-3]):[0-5]\d"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-    nightly_at: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+class Schedules(_Frozen):
+    """When the nightly work and the weekly digest run (UTC)."""
+
+    nightly_at: str = Field(default="02:00", pattern=f"^{_HH_MM}$")
+    # A weekday and a time, e.g. "mon 09:00".
+    digest_at: str = Field(default="mon 09:00", pattern=f"^({'|'.join(WEEKDAYS)}) {_HH_MM}$")
+
+
+class Enforcement(StrEnum):
+    """Whether least-privilege actions are written to the cloud or only computed and shown."""
+
+    REPORT = "report"
+    ENFORCE = "enforce"
+
+
+class GuardrailMode(StrEnum):
+    OFF = "off"
+    REPORT = "report"
+    ENFORCE = "enforce"
+
+
+class LeastPrivilegeRules(_Frozen):
+    """The nightly usage scan, restriction, quarantine and the privileged-action guardrail."""
+
+    # A granted action unused this long (and granted longer ago than this) is unused.
+    unused_after: Duration = timedelta(days=90)
+    # An identity with no activity this long is inactive.
+    inactive_after: Duration = timedelta(days=90)
+    # "report": restrict / quarantine / guardrail are computed, shown and audited, not written.
+    enforcement: Enforcement = Enforcement.REPORT
+    # How the nightly scan treats agents' guardrails: off, report (show what it would
+    # write), or enforce (write it).
+    guardrail: GuardrailMode = GuardrailMode.REPORT
+    # The privileged catalogue's categories the guardrail denies, privileged actions of these
+    # services, and any extra actions (exact names).
+    guardrail_categories: tuple[str, ...] = ("escalation", "credential")
+    guardrail_privileged_services: tuple[str, ...] = ("bedrock", "bedrock-agentcore", "sagemaker")
+    guardrail_extra_actions: tuple[str, ...] = ()
+    # "Keep for 30 days" silences an agent's findings this long.
+    keep_for: Duration = timedelta(days=30)
+    # Quarantine identities inactive this long whose owner did not answer within
+    # `owner_answer_within` of being told (unset: never automatically).
+    auto_quarantine_after: Duration | None = None
+    owner_answer_within: Duration = timedelta(days=7)
+    # Identities scanned at once, and attempts for a throttled cloud call.
+    scan_concurrency: int = Field(default=4, ge=1, le=64)
+    scan_attempts: int = Field(default=4, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        categories = {category.value for category in ActionCategory}
+        unknown = [c for c in self.guardrail_categories if c not in categories]
+        if unknown:
+            raise ValueError(
+                f"guardrail_categories: unknown {', '.join(unknown)} "
+                f"(choose from {', '.join(sorted(categories))})"
+            )
+        bad = [a for a in self.guardrail_extra_actions if not is_valid_action(a) or "*" in a]
+        if bad:
+            raise ValueError(f"guardrail_extra_actions: not exact actions: {', '.join(bad)}")
+        return self
+
+
+class ChatPlatform(StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+
+
+class TeamRule(_Frozen):
+    """A team: where its weekly digest goes."""
+
+    channel: str = Field(min_length=1, max_length=256)
+    platform: ChatPlatform = ChatPlatform.SLACK
 
 
 class Rules(_Frozen):
@@ -129,6 +202,8 @@ class Rules(_Frozen):
     classification: ClassificationRules = ClassificationRules()
     ownership: OwnershipRules = OwnershipRules()
     schedules: Schedules = Schedules()
+    least_privilege: LeastPrivilegeRules = LeastPrivilegeRules()
+    teams: dict[str, TeamRule] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete(self) -> Self:

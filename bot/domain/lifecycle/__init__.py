@@ -9,6 +9,7 @@ from bot.domain.lifecycle.deadlines import RequestDeadlines
 from bot.domain.lifecycle.drafting import RequestInput
 from bot.domain.lifecycle.grants import GrantFlow
 from bot.domain.lifecycle.inventory import InventoryReport, InventoryService
+from bot.domain.lifecycle.least_privilege import LeastPrivilege, NightlyReport
 from bot.domain.lifecycle.ownership import OwnerChange, OwnershipService
 from bot.domain.lifecycle.requests import ApprovalResult, RequestFlow
 from bot.domain.lifecycle.stewardship import Stewardship
@@ -24,7 +25,9 @@ __all__ = [
     "InventoryReport",
     "InventoryService",
     "IssuedToken",
+    "LeastPrivilege",
     "Lifecycle",
+    "NightlyReport",
     "OwnerChange",
     "OwnershipService",
     "RequestDeadlines",
@@ -50,6 +53,7 @@ class Lifecycle:
         self.owners = OwnershipService(ctx)
         self.inventory = InventoryService(ctx)
         self.stewardship = Stewardship(ctx)
+        self.least_privilege = LeastPrivilege(ctx, self.stewardship)
 
     async def approve(
         self, request_id: str, *, actor: Actor, note: str | None = None

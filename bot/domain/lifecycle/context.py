@@ -20,7 +20,7 @@ from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Notice
 from bot.domain.models import AccessRequest, Grant, GrantState, Identity, Outcome, RequestState
-from bot.domain.ports import Clock, Notifier, Timers
+from bot.domain.ports import ChartRenderer, Clock, Notifier, Timers
 from bot.domain.rules import Rules
 from cloud.base import CloudProvider, IdentityKind, IdentityRef
 
@@ -44,6 +44,7 @@ class Context:
     clock: Clock
     rules: Rules
     timers: Timers
+    charts: ChartRenderer | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

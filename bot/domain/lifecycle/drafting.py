@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import registry
@@ -20,7 +21,15 @@ from bot.domain.errors import (
     UnknownPermissionSetError,
 )
 from bot.domain.lifecycle.context import new_id
-from bot.domain.models import AccessRequest, ActorKind, Identity, Ownership, Tier
+from bot.domain.models import (
+    AccessRequest,
+    ActorKind,
+    Enforcement,
+    EnforcementKind,
+    Identity,
+    Ownership,
+    Tier,
+)
 from bot.domain.policy import Draft, Owners, decide
 from bot.domain.rules import Rules
 
@@ -65,6 +74,16 @@ async def draft_request(
     if actor.kind is ActorKind.AGENT and actor.name != identity.id:
         raise NotAllowedError(
             "An agent token can request access only for its own identity.", field="identity"
+        )
+    quarantined = await session.exec(
+        select(Enforcement.id).where(
+            col(Enforcement.active_key) == f"{identity.id}|{EnforcementKind.QUARANTINE}"
+        )
+    )
+    if quarantined.first() is not None:
+        raise NotAllowedError(
+            f"{identity.name} is quarantined: no access can be granted until it is released.",
+            field="identity",
         )
     actions, resources, forced = _permissions(data, rules)
     ownership = await session.get(Ownership, identity.id)

@@ -15,6 +15,7 @@ from bot.domain.audit import SYSTEM, Actor
 from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
+from bot.domain.lifecycle.guardrails import GuardrailFlow
 from bot.domain.models import (
     AccessRequest,
     ActorKind,
@@ -47,6 +48,19 @@ class GrantFlow:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._guardrails = GuardrailFlow(ctx)
+
+    async def _close_exemption(self, identity: Identity, grant_id: str) -> None:
+        """Restore the full guardrail deny once a grant is gone (it also lapses by itself)."""
+        try:
+            await self._guardrails.refresh(identity, without=grant_id)
+        except CloudError:
+            log.exception(
+                "could not close the guardrail exemption of grant %s on %s; it lapses at the "
+                "grant's expiry and the nightly pass rewrites it",
+                grant_id,
+                identity.name,
+            )
 
     async def load(self, grant_id: str, *, session: AsyncSession) -> tuple[Grant, Identity]:
         grant = await session.get(Grant, grant_id.strip()[:16])
@@ -77,6 +91,8 @@ class GrantFlow:
         )
         provider = ctx.provider_for(identity)
         try:
+            # The guardrail's exemption opens first: a grant behind a deny would be useless.
+            await self._guardrails.refresh(identity, extra=[grant])
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)
@@ -124,6 +140,7 @@ class GrantFlow:
             log.exception(
                 "clean-up after failed grant %s also failed; reconcile will retry", grant.id
             )
+        await self._close_exemption(identity, grant.id)
         now = ctx.clock.now()
         async with ctx.transaction() as session:
             if not await move_grant(
@@ -181,6 +198,7 @@ class GrantFlow:
             existed = await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
         except CloudError as error:
             return await self._revoke_failed(grant, identity, error)
+        await self._close_exemption(identity, grant.id)
         return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
 
     async def _check_may_revoke(
@@ -291,6 +309,8 @@ class GrantFlow:
             tuple(grant.deny_actions),
         )
         try:
+            longer = grant.model_copy(update={"expires_at": new_expiry})
+            await self._guardrails.refresh(identity, extra=[longer])
             await ctx.provider_for(identity).grant(identity_ref(identity), spec)
         except CloudError as error:
             raise LeashError(f"The cloud refused the extension of {grant.id}: {error}") from error

@@ -1,0 +1,88 @@
+"""One entry point for least privilege: the nightly pass and on-demand scans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.domain import registry
+from bot.domain.audit import Actor
+from bot.domain.errors import LeashError, NotAllowedError
+from bot.domain.lifecycle import enforcement
+from bot.domain.lifecycle.context import Context
+from bot.domain.lifecycle.digest import DigestService
+from bot.domain.lifecycle.guardrails import GuardrailFlow, GuardrailRun
+from bot.domain.lifecycle.owner_findings import OwnerFindings
+from bot.domain.lifecycle.quarantine import QuarantineFlow
+from bot.domain.lifecycle.restriction import RestrictionFlow
+from bot.domain.lifecycle.stewardship import Stewardship
+from bot.domain.lifecycle.usage_scan import ScanSummary, UsageScanner
+from bot.domain.messages import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class NightlyReport:
+    """What the least-privilege part of the nightly run did."""
+
+    scan: ScanSummary
+    guardrails: GuardrailRun
+    owners_told: int
+    auto_quarantined: int
+
+
+class LeastPrivilege:
+    """Scans, owner messages, restriction, quarantine, guardrails and digests together."""
+
+    def __init__(self, ctx: Context, stewardship: Stewardship) -> None:
+        self._ctx = ctx
+        self._stewardship = stewardship
+        self.scanner = UsageScanner(ctx)
+        self.findings = OwnerFindings(ctx)
+        self.restrictions = RestrictionFlow(ctx)
+        self.quarantines = QuarantineFlow(ctx)
+        self.guardrails = GuardrailFlow(ctx)
+        self.digests = DigestService(ctx)
+
+    async def nightly(self) -> NightlyReport:
+        """Scan every identity, guard new agents, tell owners, quarantine silent zombies."""
+        summary = await self.scanner.scan()
+        guardrails = await self.guardrails.apply()
+        told = await self.findings.notify_owners()
+        quarantined = await self.quarantines.auto_quarantine()
+        return NightlyReport(summary, guardrails, told, quarantined)
+
+    async def scan_now(self, reference: str | None, *, actor: Actor) -> Reply:
+        """Scan one identity (its owners or an admin) or everything (admins), then report."""
+        ctx = self._ctx
+        try:
+            if reference is None:
+                if not actor.is_one_of(ctx.rules.admins):
+                    raise NotAllowedError("Only an admin can scan everything; name an identity.")
+                summary = await self.scanner.scan()
+                told = await self.findings.notify_owners()
+                return Reply(
+                    text=f"Scanned {summary.scanned} identities: {summary.unused_total} unused "
+                    f"permissions, {summary.inactive} inactive, usage unknown for "
+                    f"{summary.unknown}. {told} owner(s) told.",
+                    lines=tuple(
+                        f"Failed: {n}: {e}" for n, e in list(summary.failures.items())[:10]
+                    ),
+                )
+            async with ctx.sessions() as session:
+                identity = await registry.resolve(reference, session=session)
+                await enforcement.check_may_act(
+                    identity, actor=actor, session=session, admins=ctx.rules.admins, what="scan"
+                )
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="scan.refused", detail={"identity": reference}
+            ) from None
+        summary = await self.scanner.scan([identity.id])
+        if summary.failures:
+            raise LeashError(f"Could not scan {identity.name}: {summary.failures[identity.name]}")
+        return await self.findings.unused(identity.id)
+
+    async def disown(self, reference: str, *, actor: Actor) -> Reply:
+        """An owner says "not mine"; the unowned alert goes out at once."""
+        reply = await self.findings.disown(reference, actor=actor)
+        await self._stewardship.alert_unowned()
+        return reply

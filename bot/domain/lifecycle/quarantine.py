@@ -1,0 +1,211 @@
+"""Quarantine: deny everything to an identity, reversibly, deleting nothing."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from bot.domain import registry
+from bot.domain.audit import SYSTEM, Actor
+from bot.domain.errors import InvalidInputError, LeashError
+from bot.domain.lifecycle import enforcement
+from bot.domain.lifecycle.context import Context, identity_ref
+from bot.domain.lifecycle.usage_scan import latest_scans
+from bot.domain.messages import Choice, Notice, NoticeKind, Reply
+from bot.domain.models import Enforcement, EnforcementKind, EnforcementState, Identity, Ownership
+from bot.domain.rules import Enforcement as Mode
+from cloud.base import CloudConflictError, CloudError
+
+MAX_REASON = 500
+
+
+class QuarantineFlow:
+    """Owners and admins quarantine and release; the nightly scan may quarantine zombies."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def _load(self, reference: str, *, actor: Actor, what: str) -> Identity:
+        async with self._ctx.sessions() as session:
+            identity = await registry.resolve(reference, session=session)
+            await enforcement.check_may_act(
+                identity, actor=actor, session=session, admins=self._ctx.rules.admins, what=what
+            )
+        return identity
+
+    async def quarantine(self, reference: str, *, actor: Actor, reason: str) -> Reply:
+        """Deny the identity everything now, older sessions included, until released."""
+        ctx = self._ctx
+        reason = " ".join(reason.split())
+        try:
+            if not reason:
+                raise InvalidInputError("Say why (quarantine <identity> because <reason>).")
+            if len(reason) > MAX_REASON:
+                raise InvalidInputError(f"Keep the reason under {MAX_REASON} characters.")
+            identity = await self._load(reference, actor=actor, what="quarantine")
+            if ctx.rules.least_privilege.enforcement is Mode.REPORT:
+                await enforcement.record_report(
+                    ctx,
+                    identity,
+                    EnforcementKind.QUARANTINE,
+                    actor=actor,
+                    actions=["*"],
+                    detail={},
+                    reason=reason,
+                    event_type="quarantine.reported",
+                )
+                return Reply(
+                    text=f"Report-only: {identity.name} would be quarantined. Nothing was written."
+                )
+            row = await enforcement.claim(
+                ctx,
+                identity,
+                EnforcementKind.QUARANTINE,
+                actor=actor,
+                actions=["*"],
+                detail={},
+                reason=reason,
+            )
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="quarantine.refused", detail={"identity": reference}
+            ) from None
+        try:
+            snapshot = await ctx.provider_for(identity).quarantine(
+                identity_ref(identity), at=ctx.clock.now(), reason=reason
+            )
+        except CloudError as error:
+            await enforcement.abandon(
+                ctx, row, identity, actor=actor, event_type="quarantine.failed", error=str(error)
+            )
+            if isinstance(error, CloudConflictError):
+                raise LeashError(
+                    f"{identity.name} already carries a quarantine Leash did not record; "
+                    "nothing was changed."
+                ) from None
+            raise LeashError(f"{identity.name} was not quarantined: {error}") from None
+        await enforcement.activate(
+            ctx,
+            row,
+            identity,
+            actor=actor,
+            snapshot=dict(snapshot),
+            event_type="quarantine.applied",
+            detail={"reason": reason},
+        )
+        reply = Reply(
+            text=f"Quarantined {identity.name}: every call it makes is denied, "
+            "including sessions issued before now.",
+            lines=(f"Reason: {reason}", "Nothing was deleted; release restores it exactly."),
+            choices=(Choice("Release", f"release {identity.native_id}"),),
+        )
+        await self._tell_owner(identity, actor, reply)
+        return reply
+
+    async def _tell_owner(self, identity: Identity, actor: Actor, reply: Reply) -> None:
+        async with self._ctx.sessions() as session:
+            ownership = await session.get(Ownership, identity.id)
+        owners = [ownership.primary_owner, ownership.backup_owner] if ownership else []
+        recipients = tuple(o for o in owners if o and not actor.is_one_of([o]))
+        await self._ctx.tell(
+            Notice(
+                kind=NoticeKind.ENFORCEMENT,
+                recipients=recipients,
+                reply=Reply(
+                    text=f"{actor.name} — {reply.text}", lines=reply.lines, choices=reply.choices
+                ),
+            )
+        )
+
+    async def release(self, reference: str, *, actor: Actor) -> Reply:
+        """Remove exactly what the quarantine added."""
+        ctx = self._ctx
+        try:
+            identity = await self._load(reference, actor=actor, what="release")
+            async with ctx.sessions() as session:
+                row = await enforcement.live(session, identity.id, EnforcementKind.QUARANTINE)
+            if row is None or row.state != EnforcementState.ACTIVE:
+                raise enforcement.NotEnforcedError(
+                    f"{identity.name} is not quarantined; nothing to release."
+                )
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="release.refused", detail={"identity": reference}
+            ) from None
+        try:
+            await ctx.provider_for(identity).release(identity_ref(identity), row.snapshot)
+        except CloudError as error:
+            raise await ctx.refuse(
+                LeashError(f"Could not release {identity.name}: {error}"),
+                actor=actor,
+                event_type="release.failed",
+                identity_id=identity.id,
+            ) from None
+        if not await enforcement.release_slot(
+            ctx, row, identity, actor=actor, event_type="quarantine.released"
+        ):
+            return Reply(text=f"{identity.name} was already released.")
+        reply = Reply(text=f"Released {identity.name}; it is exactly as before the quarantine.")
+        await self._tell_owner(identity, actor, reply)
+        return reply
+
+    async def auto_quarantine(self) -> int:
+        """Quarantine inactive identities whose owner did not answer in time (policy option)."""
+        ctx = self._ctx
+        rules = ctx.rules.least_privilege
+        if rules.auto_quarantine_after is None:
+            return 0
+        now = ctx.clock.now()
+        inactive_before = now - rules.auto_quarantine_after
+        told_before = now - rules.owner_answer_within
+        async with ctx.sessions() as session:
+            candidates = (
+                await session.exec(
+                    select(Identity).where(
+                        col(Identity.present),
+                        col(Identity.inactive_notified_at).is_not(None),
+                        col(Identity.inactive_notified_at) <= told_before,
+                    )
+                )
+            ).all()
+            live = set(
+                (
+                    await session.exec(
+                        select(Enforcement.identity_id).where(
+                            col(Enforcement.kind) == EnforcementKind.QUARANTINE,
+                            col(Enforcement.state).in_(
+                                [*enforcement.LIVE_STATES, EnforcementState.REPORTED]
+                            ),
+                        )
+                    )
+                ).all()
+            )
+        scans = await latest_scans(ctx, [identity.id for identity in candidates])
+        done = 0
+        for identity in candidates:
+            scan = scans.get(identity.id)
+            answered = identity.owner_answered_at
+            told = identity.inactive_notified_at
+            assert told is not None
+            if (
+                identity.id in live
+                or scan is None
+                or not scan.inactive
+                or (identity.keep_until is not None and identity.keep_until > now)
+                or (answered is not None and answered >= told)
+            ):
+                continue
+            last = scan.last_activity_at or identity.created_at
+            if last is None or last > inactive_before:
+                continue
+            days = (now - last).days
+            try:
+                await self.quarantine(
+                    identity.id,
+                    actor=SYSTEM,
+                    reason=f"inactive for {days} days; the owner did not answer within "
+                    f"{rules.owner_answer_within.days} days",
+                )
+            except LeashError:
+                continue
+            done += 1
+        return done
