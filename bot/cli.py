@@ -1,4 +1,4 @@
-"""The `leash` command line: serve, grants, audit verify / export, migrate."""
+"""The `leash` command line: serve, identities, grants, scan, digest, guardrail, audit, migrate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
-from bot import inventory_report
+from bot import cli_least_privilege, inventory_report
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain import audit, queries, registry
@@ -296,3 +296,8 @@ def migrate_command() -> None:
 
     _run(work)
     click.echo("Database is up to date.")
+
+
+main.add_command(cli_least_privilege.scan)
+main.add_command(cli_least_privilege.digest)
+main.add_command(cli_least_privilege.guardrail)

@@ -138,7 +138,8 @@ def judge(
             else:
                 recent.append(action)
     inactive = _inactive(report, identity, rules, now)
-    before = set(previous.unused) if previous else set()
+    # On the first scan nothing is "new": there is nothing to compare with.
+    before = set(previous.unused) if previous else set(unused)
     return Judgement(
         status=report.status,
         used=tuple(sorted(report.used)),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import col, select
 
-from bot.domain import registry
+from bot.domain import audit, registry
 from bot.domain.audit import SYSTEM, Actor
 from bot.domain.errors import LeashError
 from bot.domain.findings import exemptions_for, guardrail_actions
@@ -205,8 +205,6 @@ class GuardrailFlow:
         except enforcement.AlreadyEnforcedError:
             row = None
         if row is None:  # guarded already: the rewrite (e.g. an expired exemption) is audited
-            from bot.domain import audit
-
             async with ctx.transaction() as session:
                 await audit.append(
                     session=session,

@@ -114,7 +114,7 @@ class UsageScanner:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(ctx.rules.least_privilege.scan_attempts),
-            wait=wait_exponential_jitter(initial=self._backoff, max=60),
+            wait=wait_exponential_jitter(multiplier=self._backoff, max=60),
             reraise=True,
         ):
             with attempt:
