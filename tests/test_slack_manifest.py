@@ -26,6 +26,7 @@ EVENTS_PATH = "/slack/events"
 EXPECTED_BOT_SCOPES: dict[str, str] = {
     "chat:write": "chat.postMessage (DMs, approvals channel), chat.update, chat.postEphemeral",
     "commands": "the /leash slash command",
+    "files:write": "files.getUploadURLExternal and files.completeUploadExternal (files_upload_v2)",
     "im:write": "conversations.open, to open a DM with a user",
     "users:read": "users.info on the clicking user; Slack requires it with users:read.email",
     "users:read.email": "users.lookupByEmail for owners registered by e-mail; users.info email",

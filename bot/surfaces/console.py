@@ -4,27 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from bot.commands.handler import CommandHandler
 from bot.domain.audit import Actor
-from bot.domain.messages import Notice, Reply
+from bot.domain.messages import Attachment, Choice, Notice, Reply
 from bot.domain.models import ActorKind
 
 BANNER = """Leash console. You are {user}. Type `help` for commands, `as <user>` to act as someone
 else (try dev, owner-a, owner-b, secops), `quit` to stop. Buttons are shown as [label: command]."""
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")  # characters kept out of saved file names
 
 
-def format_reply(reply: Reply) -> str:
-    """Render a reply as terminal text."""
+def format_reply(reply: Reply, *, saved: Sequence[Path | str] = ()) -> str:
+    """Render a reply as terminal text; `saved` says where each attachment was written."""
     mark = "" if reply.ok else "✗ "
     parts = [f"{mark}{reply.text}"]
     parts.extend(f"    {line}" for line in reply.lines)
+    for item in reply.sections:
+        parts.append(f"    {item.title}")
+        parts.extend(f"        {line}" for line in item.lines)
+        if item.choices:
+            parts.append("        " + _buttons(item.choices))
+    for index, attachment in enumerate(reply.attachments):
+        where = saved[index] if index < len(saved) else f"{attachment.filename} (not saved)"
+        parts.append(f"    📎 {attachment.title}: {where}")
     if reply.choices:
-        parts.append("    " + "  ".join(f"[{c.label}: {c.command}]" for c in reply.choices))
+        parts.append("    " + _buttons(reply.choices))
     return "\n".join(parts)
+
+
+def _buttons(choices: Sequence[Choice]) -> str:
+    return "  ".join(f"[{c.label}: {c.command}]" for c in choices)
+
+
+def default_attachments_dir() -> Path:
+    """Where the console writes attached files unless told otherwise."""
+    return Path(tempfile.gettempdir()) / "leash-attachments"
 
 
 class ConsoleSurface:
@@ -33,10 +55,16 @@ class ConsoleSurface:
     name = "console"
 
     def __init__(
-        self, handler: CommandHandler, *, out: TextIO | None = None, user: str = "dev"
+        self,
+        handler: CommandHandler,
+        *,
+        out: TextIO | None = None,
+        user: str = "dev",
+        attachments_dir: Path | None = None,
     ) -> None:
         self._handler = handler
         self._out = out or sys.stdout
+        self._attachments_dir = attachments_dir or default_attachments_dir()
         self.user = user
         # Notices raised while a command runs are shown after its reply, as a chat would.
         self._held: list[Notice] | None = None
@@ -59,7 +87,25 @@ class ConsoleSurface:
 
     def _show(self, notice: Notice) -> None:
         to = ", ".join(notice.recipients)
-        self._print(f"→ to {to} [{notice.kind}]\n" + format_reply(notice.reply))
+        self._print(f"→ to {to} [{notice.kind}]\n" + self._render(notice.reply))
+
+    def _render(self, reply: Reply) -> str:
+        return format_reply(reply, saved=[self._save(a) for a in reply.attachments])
+
+    def _save(self, attachment: Attachment) -> Path | str:
+        """Write an attached file under its own unique name; say why if it cannot be."""
+        # Only the base name, in safe characters: a file name is no way out of the directory.
+        safe = Path(_UNSAFE.sub("_", Path(attachment.filename).name).lstrip(".") or "attachment")
+        try:
+            self._attachments_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(
+                prefix=f"{safe.stem}-", suffix=safe.suffix, dir=self._attachments_dir
+            )
+            with os.fdopen(fd, "wb") as file:
+                file.write(attachment.content)
+        except OSError as error:
+            return f"{attachment.filename} (not saved: {error.strerror or error})"
+        return Path(name)
 
     async def handle_line(self, line: str) -> bool:
         """Run one typed line; return False when the user asked to quit."""
@@ -82,7 +128,7 @@ class ConsoleSurface:
             reply = await self._handler.handle_text(text, actor=actor)
         finally:
             held, self._held = self._held, None
-        self._print(format_reply(reply))
+        self._print(self._render(reply))
         for notice in held:
             self._show(notice)
         return True

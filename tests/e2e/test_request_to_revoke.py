@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import datetime
+from pathlib import Path
 
 from bot.app import Leash
+from bot.charts import TrendCharts
 from bot.domain import audit
-from bot.domain.messages import NoticeKind
+from bot.domain.messages import Attachment, Choice, Notice, NoticeKind, Reply, Section
 from bot.domain.models import GrantState
 from bot.surfaces.console import ConsoleSurface
 from cloud.sandbox import Sandbox
@@ -92,3 +94,75 @@ async def test_console_request_approve_grant_expire_revoke(
     )
     async with leash.lifecycle.ctx.sessions() as session:
         assert (await audit.verify(session=session)).ok
+
+
+def _grouped_notice(*attachments: Attachment) -> Notice:
+    """The nightly owner message's shape: one section per agent, each with its own buttons."""
+    reply = Reply(
+        text="2 of your agents need a look",
+        lines=("Found by last night's scan.",),
+        sections=(
+            Section(
+                "support-triage-agent",
+                ("12 of 14 granted actions unused for 90 days",),
+                (
+                    Choice("Restrict unused", "restrict support-triage-agent"),
+                    Choice("Not mine", "disown support-triage-agent"),
+                ),
+            ),
+            Section("knowledge-base-agent", ("inactive for 120 days",)),
+        ),
+        choices=(Choice("Open inventory", "identities mine"),),
+        attachments=attachments,
+    )
+    return Notice(kind=NoticeKind.SCAN_FINDINGS, recipients=("owner-a",), reply=reply)
+
+
+async def test_console_shows_sections_and_saves_attachments(leash: Leash, tmp_path: Path) -> None:
+    out = io.StringIO()
+    folder = tmp_path / "attached"
+    leash.notifier.add(ConsoleSurface(leash.handler, out=out, attachments_dir=folder))
+    chart = TrendCharts().render_trend("Agents", ["w1", "w2"], {"inactive": [3, 1]})
+
+    await leash.notifier.notify(
+        _grouped_notice(
+            Attachment("trend.png", chart, "Agents per week"),
+            Attachment("../../outside.txt", b"kept inside", "Escaping name"),
+        )
+    )
+
+    said = out.getvalue().splitlines()
+    saved = sorted(folder.iterdir())
+    assert len(saved) == 2
+    png = next(path for path in saved if path.suffix == ".png")
+    text = next(path for path in saved if path.suffix == ".txt")
+    assert (png.read_bytes(), text.read_bytes()) == (chart, b"kept inside")
+    assert not (tmp_path / "outside.txt").exists()
+    assert said == [
+        "→ to owner-a [scan_findings]",
+        "2 of your agents need a look",
+        "    Found by last night's scan.",
+        "    support-triage-agent",
+        "        12 of 14 granted actions unused for 90 days",
+        "        [Restrict unused: restrict support-triage-agent]"
+        "  [Not mine: disown support-triage-agent]",
+        "    knowledge-base-agent",
+        "        inactive for 120 days",
+        f"    📎 Agents per week: {png}",
+        f"    📎 Escaping name: {text}",
+        "    [Open inventory: identities mine]",
+    ]
+
+
+async def test_console_says_when_an_attachment_cannot_be_saved(
+    leash: Leash, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the folder should be")
+    out = io.StringIO()
+    leash.notifier.add(ConsoleSurface(leash.handler, out=out, attachments_dir=blocker))
+
+    await leash.notifier.notify(_grouped_notice(Attachment("trend.png", b"png", "Trend")))
+
+    assert "    📎 Trend: trend.png (not saved: " in out.getvalue()
+    assert "[Open inventory: identities mine]" in out.getvalue()  # the rest is still shown

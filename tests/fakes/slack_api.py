@@ -21,6 +21,7 @@ _JSON_FIELDS = frozenset(
         "blocks",
         "chunks",
         "dialog",
+        "files",
         "metadata",
         "option_groups",
         "options",
@@ -38,6 +39,17 @@ class SlackCall:
     method: str
     args: JsonDict
     token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackUpload:
+    """One file shared with files.completeUploadExternal, with the bytes sent to its URL."""
+
+    channel: str | None
+    thread_ts: str | None
+    filename: str
+    title: str
+    content: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,9 @@ class FakeSlackApi:
         self.calls: list[SlackCall] = []
         self._users: dict[str, _User] = {}
         self._failures: defaultdict[str, deque[_Failure]] = defaultdict(deque)
+        self.messages: list[JsonDict] = []  # as posted: channel (the DM for a user), ts, blocks
+        self.uploads: list[SlackUpload] = []
+        self._files: dict[str, tuple[str, bytes | None]] = {}  # file id -> (filename, bytes)
         self._ts_counter = 0
         self._view_counter = 0
         self._runner: web.AppRunner | None = None
@@ -80,6 +95,8 @@ class FakeSlackApi:
             "views.publish": self._view,
             "users.lookupByEmail": self._users_lookup_by_email,
             "users.info": self._users_info,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -89,6 +106,7 @@ class FakeSlackApi:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{tail:.*}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -153,7 +171,7 @@ class FakeSlackApi:
         retry_after: int = 1,
         error: str = "ratelimited",
     ) -> None:
-        """Make the next call to method fail; calls stack, one failure per call."""
+        """Make the next call to method (or "upload", to a file's upload URL) fail; they stack."""
         self._failures[method].append(_Failure(status, retry_after, error))
 
     async def wait_for(
@@ -207,6 +225,17 @@ class FakeSlackApi:
         self.calls.append(SlackCall(method="response_url", args=args, token=None))
         return web.Response(text="ok", content_type="text/plain")
 
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal hands out: it takes the raw bytes."""
+        file_id, content = request.match_info["file_id"], await request.read()
+        self.calls.append(SlackCall(method="upload", args={"file_id": file_id}, token=None))
+        if failures := self._failures.get("upload"):
+            return web.Response(status=failures.popleft().status, text="failed")
+        if file_id not in self._files:
+            return web.Response(status=404, text="unknown upload")
+        self._files[file_id] = (self._files[file_id][0], content)
+        return web.Response(text=f"OK - {len(content)}", content_type="text/plain")
+
     # -- methods ---------------------------------------------------------------------------
 
     def _auth_test(self, _args: JsonDict) -> JsonDict:
@@ -227,13 +256,10 @@ class FakeSlackApi:
             return _error("channel_not_found")
         if not any(args.get(k) for k in ("text", "blocks", "attachments")):
             return _error("no_text")
-        ts = self._next_ts()
-        return {
-            "ok": True,
-            "channel": _dm_channel(str(channel)),
-            "ts": ts,
-            "message": self._message(args, ts),
-        }
+        ts, posted_to = self._next_ts(), _dm_channel(str(channel))
+        message = self._message(args, ts)
+        self.messages.append(message | {"channel": posted_to})
+        return {"ok": True, "channel": posted_to, "ts": ts, "message": message}
 
     def _chat_update(self, args: JsonDict) -> JsonDict:
         channel, ts = args.get("channel"), args.get("ts")
@@ -309,6 +335,28 @@ class FakeSlackApi:
         if user is None:
             return _error("user_not_found")
         return {"ok": True, "user": self._user_object(user)}
+
+    def _files_get_upload_url(self, args: JsonDict) -> JsonDict:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return _error("invalid_arguments")
+        file_id = f"F{len(self._files) + 1:08d}"
+        self._files[file_id] = (str(args["filename"]), None)
+        return {"ok": True, "upload_url": f"{self._root()}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload(self, args: JsonDict) -> JsonDict:
+        files = args.get("files")
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) for f in files):
+            return _error("invalid_arguments")
+        if any(self._files.get(str(f.get("id")), ("", None))[1] is None for f in files):
+            return _error("file_not_found")  # never issued, or its bytes never arrived
+        channel, thread_ts = args.get("channel_id") or args.get("channels"), args.get("thread_ts")
+        shared: list[JsonDict] = []
+        for item in files:
+            filename, content = self._files[str(item["id"])]
+            title = str(item.get("title") or filename)
+            self.uploads.append(SlackUpload(channel, thread_ts, filename, title, content or b""))
+            shared.append({"id": item["id"], "name": filename, "title": title})
+        return {"ok": True, "files": shared}
 
     # -- helpers ---------------------------------------------------------------------------
 

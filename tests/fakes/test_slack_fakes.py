@@ -12,12 +12,12 @@ import pytest
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fakes import slack_signing as slack
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import FakeSlackApi, SlackUpload
 
 SECRET = "signing-secret"
 TOKEN = "xoxb-test"
@@ -136,6 +136,74 @@ async def test_wait_for_times_out_listing_calls(fake: FakeSlackApi, client: Asyn
 
     with pytest.raises(AssertionError, match=r"(?s)chat\.update.*chat\.postMessage"):
         await fake.wait_for("chat.update", timeout=0.05)
+
+
+async def test_files_upload_v2_shares_the_bytes_in_a_thread(
+    fake: FakeSlackApi, client: AsyncWebClient
+) -> None:
+    content = bytes(range(256)) * 40  # binary, with every byte value
+    posted = await client.chat_postMessage(channel="C1", text="digest")
+
+    answer = await client.files_upload_v2(
+        channel="C1",
+        thread_ts=posted["ts"],
+        file=content,
+        filename="trend.png",
+        title="Agents per week",
+    )
+
+    assert answer["file"]["title"] == "Agents per week"
+    [uploaded] = fake.calls_to("upload")
+    assert uploaded.args["file_id"] == answer["file"]["id"]
+    [asked] = fake.calls_to("files.getUploadURLExternal")
+    assert (asked.args["filename"], asked.args["length"]) == ("trend.png", str(len(content)))
+    assert [c.method for c in fake.calls[-3:]] == [
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+    assert fake.uploads == [
+        SlackUpload("C1", posted["ts"], "trend.png", "Agents per week", content)
+    ]
+
+
+async def test_two_uploads_get_their_own_ids_and_bytes(
+    fake: FakeSlackApi, client: AsyncWebClient
+) -> None:
+    first = await client.files_upload_v2(channel="C1", file=b"one", filename="a.txt", title="A")
+    second = await client.files_upload_v2(channel="C2", file=b"two", filename="b.txt")
+
+    assert first["file"]["id"] != second["file"]["id"]
+    assert [(u.channel, u.thread_ts, u.title, u.content) for u in fake.uploads] == [
+        ("C1", None, "A", b"one"),
+        ("C2", None, "b.txt", b"two"),
+    ]
+
+
+async def test_completing_an_upload_whose_bytes_never_arrived_fails(
+    fake: FakeSlackApi, client: AsyncWebClient
+) -> None:
+    issued = await client.files_getUploadURLExternal(filename="x.png", length=3)
+
+    with pytest.raises(SlackApiError) as never_sent:
+        await client.files_completeUploadExternal(files=[{"id": issued["file_id"]}])
+    with pytest.raises(SlackApiError) as unknown:
+        await client.files_completeUploadExternal(files=[{"id": "FNOPE"}])
+
+    assert never_sent.value.response["error"] == unknown.value.response["error"] == "file_not_found"
+    assert fake.uploads == []
+
+
+async def test_a_failing_upload_url_fails_files_upload_v2(
+    fake: FakeSlackApi, client: AsyncWebClient
+) -> None:
+    fake.fail_next("upload", status=500)
+
+    with pytest.raises(SlackRequestError, match="status: 500"):
+        await client.files_upload_v2(channel="C1", file=b"png", filename="t.png", title="t")
+
+    assert fake.calls_to("files.completeUploadExternal") == []
+    assert fake.uploads == []
 
 
 # -- Bolt routing ----------------------------------------------------------------------------

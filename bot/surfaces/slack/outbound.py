@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import cards
 from bot.domain.lifecycle import Context
 from bot.domain.lifecycle.notices import request_lines
-from bot.domain.messages import Notice, NoticeKind, Reply
+from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
 from bot.domain.models import AccessRequest, Identity
 from bot.surfaces.slack.blocks import fallback_text, outcome_blocks, reply_blocks
 from bot.surfaces.slack.directory import Directory
@@ -78,6 +79,7 @@ class Outbound:
         return delivered
 
     async def post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
+        """Post a reply, then its attachments in its thread; return (channel id, ts) or None."""
         await self._pacer.wait(channel)
         try:
             response = await self._client.chat_postMessage(
@@ -86,7 +88,33 @@ class Outbound:
         except SlackApiError as error:
             log.warning("chat.postMessage to %s failed: %s", channel, error.response.get("error"))
             return None
-        return str(response["channel"]), str(response["ts"])
+        posted = str(response["channel"]), str(response["ts"])
+        for attachment in reply.attachments:
+            # A shared file is a message too: it keeps the channel's pace.
+            await self._pacer.wait(channel)
+            await self._upload(attachment, channel=posted[0], thread_ts=posted[1])
+        return posted
+
+    async def _upload(self, attachment: Attachment, *, channel: str, thread_ts: str) -> None:
+        """Share a file in a message's thread; the message stands even if this fails."""
+        try:
+            await self._client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                file=attachment.content,
+                filename=attachment.filename,
+                title=attachment.title,
+            )
+        except SlackApiError as error:
+            log.warning(
+                "upload of %s to %s failed: %s",
+                attachment.filename,
+                channel,
+                error.response.get("error"),
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            # e.g. the upload URL answered with an HTTP error, or could not be reached
+            log.warning("upload of %s to %s failed: %r", attachment.filename, channel, error)
 
     async def _close_cards(self, request_id: str, outcome: Reply) -> None:
         """Update every copy of a request's card: the outcome, who decided, no buttons left."""
