@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python -m bench.grant_latency
 	$(BIN)/python -m bench.slack_ack
 	$(BIN)/python -m bench.discovery --quick
+	$(BIN)/python -m bench.scan --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,9 +10,19 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from cloud.aws import guardrail as guardrails
+from cloud.aws import inline
+from cloud.aws import quarantine as quarantines
+from cloud.aws import restriction as restrictions
 from cloud.aws.clients import AccountClients
 from cloud.aws.discovery import PROVIDER, ScanOptions, scan_account
 from cloud.aws.errors import is_not_found, translate
+from cloud.aws.permissions import ACCOUNT_PERMISSIONS as ACCOUNT_PERMISSIONS
+from cloud.aws.permissions import DISCOVERY_PERMISSIONS as DISCOVERY_PERMISSIONS
+from cloud.aws.permissions import GRANT_PERMISSIONS as GRANT_PERMISSIONS
+from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS, unique
+from cloud.aws.permissions import ORGANIZATIONS_PERMISSIONS as ORGANIZATIONS_PERMISSIONS
+from cloud.aws.permissions import PROVENANCE_PERMISSIONS as PROVENANCE_PERMISSIONS
 from cloud.aws.policy_document import (
     EXPIRY_MECHANISM,
     INLINE_POLICY_BUDGET,
@@ -27,6 +37,7 @@ from cloud.aws.provenance import (
     iam_trail_region,
     trace_account,
 )
+from cloud.aws.usage import read_usage
 from cloud.base import (
     AppliedGrant,
     CloudConfigurationError,
@@ -34,11 +45,16 @@ from cloud.base import (
     CloudLimitError,
     DiscoveredIdentity,
     DiscoveryResult,
+    Exemption,
     GrantArtefact,
     GrantSpec,
+    GuardrailChange,
     IdentityKind,
     IdentityRef,
     Provenance,
+    RestrictionPlan,
+    Snapshot,
+    UsageReport,
     grant_artefact_name,
     grant_id_from_artefact,
 )
@@ -46,33 +62,6 @@ from cloud.base import (
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
-# Who created and who granted to each identity (`trace_provenance`), in every account.
-PROVENANCE_PERMISSIONS = ("cloudtrail:LookupEvents",)
-DISCOVERY_PERMISSIONS = (
-    "iam:ListRoles",
-    "iam:GetRole",
-    "iam:ListUsers",
-    "iam:ListUserTags",
-    "iam:ListAccessKeys",
-    "iam:GetAccessKeyLastUsed",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:ListAttachedUserPolicies",
-    "iam:ListUserPolicies",
-    *PROVENANCE_PERMISSIONS,
-)
-GRANT_PERMISSIONS = (
-    "iam:PutRolePolicy",
-    "iam:GetRolePolicy",
-    "iam:ListRolePolicies",
-    "iam:DeleteRolePolicy",
-    "iam:PutUserPolicy",
-    "iam:GetUserPolicy",
-    "iam:ListUserPolicies",
-    "iam:DeleteUserPolicy",
-)
-ACCOUNT_PERMISSIONS = ("sts:GetCallerIdentity", "sts:AssumeRole")
-ORGANIZATIONS_PERMISSIONS = ("organizations:ListAccounts",)
 ORGANIZATIONS_SCOPE = "organizations"
 CLOUDTRAIL_SCOPE = "cloudtrail"  # failures key: "<account>:cloudtrail"
 
@@ -106,6 +95,8 @@ class AwsProvider:
         trace_provenance: bool = True,
         lookup_rate: float = LOOKUP_RATE,
         max_lookup_pages: int = MAX_PAGES,
+        usage_poll_interval: float = 1.0,
+        usage_max_wait: float = 60.0,
     ) -> None:
         if max_attempts < 1 or max_concurrency < 1 or max_lookup_pages < 1:
             raise CloudConfigurationError(
@@ -113,6 +104,8 @@ class AwsProvider:
             )
         if lookup_rate <= 0:
             raise CloudConfigurationError("lookup_rate must be positive")
+        if usage_poll_interval <= 0 or usage_max_wait <= 0:
+            raise CloudConfigurationError("usage_poll_interval and usage_max_wait must be positive")
         self._clients = AccountClients(
             session_factory=session_factory or boto3.Session,
             endpoint_url=endpoint_url,
@@ -133,6 +126,8 @@ class AwsProvider:
         self._trace_provenance = trace_provenance
         self._throttle = LookupThrottle(lookup_rate)
         self._max_lookup_pages = max_lookup_pages
+        self._usage_poll_interval = usage_poll_interval
+        self._usage_max_wait = usage_max_wait
 
     async def discover(self) -> DiscoveryResult:
         """List roles and users in every account; a failing account is reported, not fatal."""
@@ -164,16 +159,73 @@ class AwsProvider:
         """List the `leash-grant-*` inline policies on a role or user."""
         return await asyncio.to_thread(self._grant_artefacts, identity)
 
+    async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
+        """Compare granted with used actions through Access Advisor (action level), read role."""
+        return await asyncio.to_thread(
+            read_usage,
+            lambda: self._clients.iam(identity.account, role_name=self._read_role_name),
+            identity,
+            since,
+            poll_interval=self._usage_poll_interval,
+            max_wait=self._usage_max_wait,
+        )
+
+    async def plan_restrict(
+        self, identity: IdentityRef, unused: Sequence[str], keep: Sequence[str]
+    ) -> RestrictionPlan:
+        """Plan the deny of `unused`: inline, else a managed policy, else coarser wildcards."""
+        return await asyncio.to_thread(
+            lambda: restrictions.plan_restriction(self._iam_for(identity), identity, unused, keep)
+        )
+
+    async def restrict(self, identity: IdentityRef, plan: RestrictionPlan) -> Snapshot:
+        """Write the planned deny unless the identity's permissions changed since the plan."""
+        return await asyncio.to_thread(
+            lambda: restrictions.restrict(self._iam_for(identity), identity, plan)
+        )
+
+    async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Put back what `restrict` replaced; False when the restriction was already gone."""
+        return await asyncio.to_thread(
+            lambda: restrictions.unrestrict(self._iam_for(identity), identity, snapshot)
+        )
+
+    async def quarantine(self, identity: IdentityRef, *, at: datetime, reason: str) -> Snapshot:
+        """Deny everything, sessions issued before `at` included, and tag the identity."""
+        return await asyncio.to_thread(
+            lambda: quarantines.quarantine(self._iam_for(identity), identity, at=at, reason=reason)
+        )
+
+    async def release(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Remove exactly what `quarantine` added; False when the identity was not quarantined."""
+        return await asyncio.to_thread(
+            lambda: quarantines.release(self._iam_for(identity), identity, snapshot)
+        )
+
+    async def guardrail(
+        self,
+        identity: IdentityRef,
+        actions: Sequence[str],
+        exemptions: Sequence[Exemption] = (),
+        *,
+        dry_run: bool = False,
+    ) -> GuardrailChange:
+        """Write `leash-guardrail`: deny `actions`, each exemption until its grant expires."""
+        return await asyncio.to_thread(
+            lambda: guardrails.guardrail(
+                self._iam_for(identity), identity, actions, exemptions, dry_run=dry_run
+            )
+        )
+
     def required_permissions(self) -> tuple[str, ...]:
-        """Name the AWS actions discovery, grants and account access need."""
+        """Name every AWS action Leash calls: account access, then the read and grant roles'."""
         organizations = ORGANIZATIONS_PERMISSIONS if self._use_organizations else ()
-        discovery = tuple(
+        read = tuple(
             action
-            for action in DISCOVERY_PERMISSIONS
+            for action in READ_ROLE_PERMISSIONS
             if self._trace_provenance or action not in PROVENANCE_PERMISSIONS
         )
-        actions = (*ACCOUNT_PERMISSIONS, *organizations, *discovery, *GRANT_PERMISSIONS)
-        return tuple(dict.fromkeys(actions))
+        return unique(ACCOUNT_PERMISSIONS, organizations, read, GRANT_ROLE_PERMISSIONS)
 
     # Blocking parts, run in worker threads.
 
@@ -251,7 +303,7 @@ class AwsProvider:
             ) from error
         iam = self._iam_for(identity)
         name = spec.artefact_name
-        size = self._inline_size(iam, identity, excluding=name) + len(document)
+        size = inline.inline_size(iam, identity, excluding={name}) + len(document)
         if size > INLINE_POLICY_BUDGET:
             raise CloudLimitError(
                 f"grant {spec.grant_id} would bring the inline policies of {target} to {size} "
@@ -288,7 +340,7 @@ class AwsProvider:
         return True
 
     def _grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
-        names = self._inline_policy_names(self._iam_for(identity), identity)
+        names = inline.policy_names(self._iam_for(identity), identity)
         return tuple(
             GrantArtefact(identity=identity, grant_id=grant_id, artefact=name)
             for name in names
@@ -305,45 +357,6 @@ class AwsProvider:
                 f"the aws provider cannot act on a {identity.kind} ({identity.name})"
             )
         return self._clients.iam(identity.account, role_name=self._grant_role_name)
-
-    def _inline_policy_names(self, iam: IAMClient, identity: IdentityRef) -> list[str]:
-        try:
-            if identity.kind is IdentityKind.ROLE:
-                role_pages = iam.get_paginator("list_role_policies").paginate(
-                    RoleName=identity.name
-                )
-                return [name for page in role_pages for name in page["PolicyNames"]]
-            user_pages = iam.get_paginator("list_user_policies").paginate(UserName=identity.name)
-            return [name for page in user_pages for name in page["PolicyNames"]]
-        except Exception as error:
-            operation = (
-                "ListRolePolicies" if identity.kind is IdentityKind.ROLE else "ListUserPolicies"
-            )
-            raise translate(error, operation=operation, target=_describe(identity)) from error
-
-    def _inline_size(self, iam: IAMClient, identity: IdentityRef, *, excluding: str) -> int:
-        """Sum the compact sizes of the inline policies, leaving out the one being replaced."""
-        total = 0
-        for name in self._inline_policy_names(iam, identity):
-            if name == excluding:
-                continue
-            try:
-                if identity.kind is IdentityKind.ROLE:
-                    document = iam.get_role_policy(RoleName=identity.name, PolicyName=name)[
-                        "PolicyDocument"
-                    ]
-                else:
-                    document = iam.get_user_policy(UserName=identity.name, PolicyName=name)[
-                        "PolicyDocument"
-                    ]
-            except Exception as error:
-                if is_not_found(error):  # deleted between listing and reading
-                    continue
-                raise translate(
-                    error, operation=f"GetPolicy {name}", target=_describe(identity)
-                ) from error
-            total += len(compact(document))
-        return total
 
 
 def _with_provenance(

@@ -7,23 +7,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType, TracebackType
 
 import boto3
 
 from cloud.sandbox import access_advisor, cloudtrail, cross_account
-from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
+from cloud.sandbox.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
 from cloud.sandbox.seed import (
     DemoOrganization,
     SeededAccount,
     SeededIdentity,
     seed_demo_organization,
+    set_identity_dates,
 )
 from cloud.sandbox.server import MotoServer
 
 __all__ = [
     "ActivityLog",
     "DemoOrganization",
+    "JobStatus",
     "Sandbox",
     "SeededAccount",
     "SeededIdentity",
@@ -107,6 +110,22 @@ class Sandbox:
         if self.organization is None:
             raise LookupError("the sandbox has not been seeded")
         return self.organization
+
+    def set_dates(
+        self,
+        identity: SeededIdentity,
+        *,
+        created_at: datetime | None = None,
+        last_used_at: datetime | None = None,
+    ) -> None:
+        """Set when AWS says `identity` was created and last used (no AWS API can)."""
+        set_identity_dates(
+            identity.account.id,
+            identity.kind,
+            identity.name,
+            created_at=created_at,
+            last_used_at=last_used_at,
+        )
 
     def session(self) -> boto3.Session:
         """Return a new boto3 session with the management account's credentials."""

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +51,26 @@ class TrailEvent:
 
 @dataclass(frozen=True, slots=True)
 class LastAccessedJob:
-    """A GenerateServiceLastAccessedDetails request; the sandbox completes it at once."""
+    """A GenerateServiceLastAccessedDetails request and how the sandbox will answer it.
+
+    A job completes at once unless, when it was started, its ARN was set to fail (`failure`
+    holds the error code and message) or to stay in progress for `pending_reads` reads of it
+    (None: forever).
+    """
 
     arn: str
     granularity: str
     created_at: datetime
+    failure: tuple[str, str] | None = None
+    pending_reads: int | None = 0
+
+
+class JobStatus(StrEnum):
+    """Where a last-accessed job stands, as GetServiceLastAccessedDetails says."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
 
 
 class ActivityLog:
@@ -63,6 +79,10 @@ class ActivityLog:
     Events come from the seed and tests (`record_event`) and from the IAM writes the sandbox
     answers (`record_call`, off inside `calls_unrecorded()`). `refuse_lookups` makes one
     account's LookupEvents fail, as a missing permission or a throttle would.
+
+    Access Advisor test controls: `fail_jobs` and `hold_jobs` decide how the jobs later
+    started for an ARN end, `page_access_advisor` makes GetServiceLastAccessedDetails answer
+    in small pages, and `access_advisor_calls` counts the calls.
     """
 
     def __init__(self) -> None:
@@ -73,6 +93,11 @@ class ActivityLog:
         self._recording_calls = True
         self._refusals: dict[str, str] = {}
         self._lookups: list[tuple[str, float]] = []
+        self._job_failures: dict[str, tuple[str, str]] = {}
+        self._job_holds: dict[str, int | None] = {}
+        self._job_reads: dict[str, int] = {}
+        self._advisor_calls: dict[str, int] = {}
+        self._advisor_page_size: int | None = None
 
     def record_use(self, principal_arn: str, use: ServiceUse) -> None:
         """Record (or replace) a principal's last use of one service."""
@@ -133,16 +158,70 @@ class ActivityLog:
             return tuple(moment for who, moment in self._lookups if who == account)
 
     def start_job(self, arn: str, granularity: str) -> str:
-        """Register a last-accessed job and return its id."""
+        """Register a job for `arn` that ends as its controls now say; return its id."""
         job_id = str(uuid.uuid4())
         with self._lock:
-            self._jobs[job_id] = LastAccessedJob(arn, granularity, datetime.now(UTC))
+            self._count("GenerateServiceLastAccessedDetails")
+            self._jobs[job_id] = LastAccessedJob(
+                arn,
+                granularity,
+                datetime.now(UTC),
+                failure=self._job_failures.get(arn),
+                pending_reads=self._job_holds.get(arn, 0),
+            )
+            self._job_reads[job_id] = 0
         return job_id
 
     def job(self, job_id: str) -> LastAccessedJob | None:
         """Return a job by id."""
         with self._lock:
             return self._jobs.get(job_id)
+
+    def read_job(self, job_id: str) -> tuple[LastAccessedJob, JobStatus] | None:
+        """Count one GetServiceLastAccessedDetails of a job; return it and where it stands."""
+        with self._lock:
+            self._count("GetServiceLastAccessedDetails")
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            reads = self._job_reads[job_id] = self._job_reads[job_id] + 1
+        if job.pending_reads is None or reads <= job.pending_reads:
+            return job, JobStatus.IN_PROGRESS
+        return job, JobStatus.FAILED if job.failure else JobStatus.COMPLETED
+
+    def fail_jobs(
+        self,
+        arn: str,
+        *,
+        code: str = "ServiceFailure",
+        message: str = "Access Advisor could not complete the report",
+    ) -> None:
+        """Make every job started from now on for `arn` end FAILED with this error."""
+        with self._lock:
+            self._job_failures[arn] = (code, message)
+
+    def hold_jobs(self, arn: str, *, reads: int | None = None) -> None:
+        """Keep jobs started from now on for `arn` IN_PROGRESS for `reads` reads (None: forever)."""
+        with self._lock:
+            self._job_holds[arn] = reads
+
+    def page_access_advisor(self, size: int | None) -> None:
+        """Answer GetServiceLastAccessedDetails with at most `size` services a page (None: 100)."""
+        with self._lock:
+            self._advisor_page_size = size
+
+    def access_advisor_page_size(self) -> int | None:
+        """Return the page size set by `page_access_advisor`, if any."""
+        with self._lock:
+            return self._advisor_page_size
+
+    def access_advisor_calls(self) -> dict[str, int]:
+        """Count the Generate- and GetServiceLastAccessedDetails calls answered, by operation."""
+        with self._lock:
+            return dict(self._advisor_calls)
+
+    def _count(self, operation: str) -> None:
+        self._advisor_calls[operation] = self._advisor_calls.get(operation, 0) + 1
 
     def clear(self) -> None:
         """Forget everything (after a moto reset)."""
@@ -152,4 +231,9 @@ class ActivityLog:
             self._jobs.clear()
             self._refusals.clear()
             self._lookups.clear()
+            self._job_failures.clear()
+            self._job_holds.clear()
+            self._job_reads.clear()
+            self._advisor_calls.clear()
+            self._advisor_page_size = None
             self._recording_calls = True

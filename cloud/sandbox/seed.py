@@ -1,4 +1,19 @@
-"""Seed the demo organisation through real boto3 calls against the sandbox's moto server."""
+"""Seed the demo organisation through real boto3 calls against the sandbox's moto server.
+
+The agents are dated `AGENT_AGE_DAYS` ago (moto would date them now), and their recorded use
+makes Access Advisor show, over the last 90 days (`cloud.sandbox.access_advisor` tracks s3,
+iam, lambda, ec2, bedrock and sagemaker at action level):
+
+| agent                 | not used                                   | unknown                  |
+|-----------------------|--------------------------------------------|--------------------------|
+| code-review-agent     | iam:* (its inline `iam:*` is never used)   | s3:GetObject             |
+| data-pipeline-agent   | glue:*, 17 s3 management actions           | iam:PassRole, s3:*       |
+| model-eval-agent      | sagemaker:CreateEndpoint, :DeleteEndpoint  | s3:GetObject             |
+| notebook-helper-agent | bedrock:*, s3:* (idle INACTIVE_DAYS days)  |                          |
+| invoice-reader-agent  | (textract is tracked per service only)     | both of its actions      |
+
+The other agents use what they hold; their data-plane actions are unknown.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +27,7 @@ import boto3
 from botocore.config import Config
 
 from cloud.aws.provider import DISCOVERY_PERMISSIONS, GRANT_PERMISSIONS
+from cloud.aws.usage import USAGE_PERMISSIONS
 from cloud.base import IdentityKind
 from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
 from cloud.sandbox.cross_account import ORGANIZATION_ACCESS_ROLE
@@ -29,6 +45,8 @@ AGENT_TAG = "leash:agent"
 OWNER_TAG = "owner"
 TEAM_TAG = "team"
 INACTIVE_DAYS = 200
+# Real agents' roles are older than any look-back window; moto would date them now.
+AGENT_AGE_DAYS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +127,8 @@ AGENTS = (
            ("s3:GetObject", "textract:AnalyzeDocument"),
            {"s3": (1, ("GetObject",)), "textract": (1, ("AnalyzeDocument",))}),
     _Agent("data-pipeline-agent", "ml-prod", "sagemaker.amazonaws.com", "owner-b", "ml-platform",
-           ("glue:StartJobRun",), {"s3": (1, ("GetObject", "PutObject"))}, broad_managed="s3:*"),
+           ("glue:StartJobRun", "iam:PassRole"),
+           {"s3": (1, ("GetObject", "PutObject", "GetBucketLocation"))}, broad_managed="s3:*"),
     _Agent("fraud-scoring-agent", "ml-prod", "sagemaker.amazonaws.com", "owner-a", "ml-platform",
            ("sagemaker:InvokeEndpoint", "dynamodb:GetItem"),
            {"sagemaker": (1, ("InvokeEndpoint",)), "dynamodb": (1, ("GetItem",))}),
@@ -117,7 +136,8 @@ AGENTS = (
            ("s3:GetObject", "sagemaker:CreateTrainingJob"),
            {"sagemaker": (10, ("CreateTrainingJob",)), "s3": (10, ("GetObject",))}),
     _Agent("model-eval-agent", "ml-dev", "sagemaker.amazonaws.com", "owner-b", "ml-platform",
-           ("sagemaker:CreateProcessingJob", "s3:GetObject"),
+           ("sagemaker:CreateProcessingJob", "sagemaker:CreateEndpoint",
+            "sagemaker:DeleteEndpoint", "s3:GetObject"),
            {"sagemaker": (2, ("CreateProcessingJob",)), "s3": (2, ("GetObject",))}),
     _Agent("notebook-helper-agent", "ml-dev", "bedrock.amazonaws.com", "owner-a", "ml-platform",
            ("bedrock:InvokeModel", "s3:GetObject"),
@@ -180,7 +200,8 @@ def _seed(
 
 def _leash_roles(iam: IAMClient, management_account: str) -> None:
     trust = _trust({"AWS": f"arn:aws:iam::{management_account}:root"})
-    for role, actions in ((READ_ROLE, DISCOVERY_PERMISSIONS), (GRANT_ROLE, GRANT_PERMISSIONS)):
+    read = tuple(dict.fromkeys((*DISCOVERY_PERMISSIONS, *USAGE_PERMISSIONS)))
+    for role, actions in ((READ_ROLE, read), (GRANT_ROLE, GRANT_PERMISSIONS)):
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust, Tags=[_tag("team", "leash")])
         iam.put_role_policy(RoleName=role, PolicyName="leash", PolicyDocument=_allow(actions))
 
@@ -247,10 +268,20 @@ def _agent(
                     access_key_id=access_key,
                 )
             )
+    kind = IdentityKind.USER if agent.user else IdentityKind.ROLE
+    latest = min(agent.used.items(), key=lambda item: item[1][0])
+    set_identity_dates(
+        account.id,
+        kind,
+        agent.name,
+        created_at=now - timedelta(days=AGENT_AGE_DAYS),
+        last_used_at=now - timedelta(days=latest[1][0]),
+        service=latest[0],
+    )
     return SeededIdentity(
         name=agent.name,
         account=account,
-        kind=IdentityKind.USER if agent.user else IdentityKind.ROLE,
+        kind=kind,
         arn=arn,
         agent=True,
         owner=agent.owner,
@@ -261,6 +292,45 @@ def _agent(
         created_by=history.created_by,
         granted_by=history.granted_by,
     )
+
+
+def set_identity_dates(
+    account: str,
+    kind: IdentityKind,
+    name: str,
+    *,
+    created_at: datetime | None = None,
+    last_used_at: datetime | None = None,
+    service: str = "sts",
+) -> None:
+    """Set when moto says a role or user was created and last used (RoleLastUsed, or the
+    last use of each of the user's access keys, through `service`).
+
+    No AWS API sets these, so this reaches into moto's backend, which the sandbox's server
+    shares because it runs in this process.
+    """
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    backend = iam_backends[account]["aws"]
+    entity = backend.get_role(name) if kind is IdentityKind.ROLE else backend.get_user(name)
+    if created_at is not None:
+        entity.create_date = _moto_time(created_at)
+    if last_used_at is None:
+        return
+    if kind is IdentityKind.ROLE:
+        backend.get_role(name).last_used = _moto_time(last_used_at)
+        return
+    for key in backend.get_user(name).access_keys:
+        key.last_used = AccessKeyLastUsed(
+            timestamp=_moto_time(last_used_at), service=service, region="us-east-1"
+        )
+
+
+def _moto_time(moment: datetime) -> datetime:
+    """Return `moment` as moto keeps times: naive UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("pass a timezone-aware datetime")
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _workloads(iam: IAMClient, account: SeededAccount) -> list[SeededIdentity]:

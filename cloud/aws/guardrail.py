@@ -1,0 +1,442 @@
+"""The guardrail: a deny of privileged actions, opened per grant until it expires.
+
+`leash-guardrail` denies every guarded action except those an approved grant exempts; each
+exemption is a statement of its own that denies the action again after the grant's expiry
+(`DateGreaterThan aws:CurrentTime`), so the deny resumes by itself even if Leash is down.
+A last statement stops the identity from changing Leash's own `leash:*` tags. The document is
+built deterministically, so rewriting it with the same inputs changes nothing.
+
+The guardrail is the inline policy `leash-guardrail` while the identity's inline budget holds
+it (10,240 characters for a role, 2,048 for a user). Otherwise it is split into as few
+customer-managed policies `/leash/leash-guardrail-<name>-<n>` of at most 6,144 characters as
+needed, attached to the identity. Every move between the two, and every rewrite, writes the
+new deny before it removes the old, and undoes its writes when a later one fails.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from cloud.aws import inline
+from cloud.aws.inline import MANAGED_POLICY_BUDGET, ManagedPolicy, UndoLog, describe
+from cloud.aws.policy_document import POLICY_VERSION, PolicyDocument, aws_timestamp, compact
+from cloud.aws.restriction import is_action_pattern
+from cloud.base import (
+    GUARDRAIL_ARTEFACT,
+    CloudConflictError,
+    CloudError,
+    CloudLimitError,
+    Exemption,
+    GuardrailChange,
+    IdentityRef,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+GUARDRAIL_SID = "LeashGuardrail"
+EXEMPTION_SID_PREFIX = "LeashGuardrailAfter"
+PROTECT_TAGS_SID = "LeashProtectLeashTags"
+TAG_ACTIONS = ("iam:TagRole", "iam:TagUser", "iam:UntagRole", "iam:UntagUser")
+LEASH_TAG_KEYS = "leash:*"
+MECHANISM = "inline"
+MANAGED_MECHANISM = "managed"
+# IAM attaches at most 10 managed policies to a role or user by default (20 when raised).
+MAX_ATTACHED_POLICIES = 10
+MAX_CHUNKS = 20
+
+
+def _ordered(actions: Sequence[str]) -> list[str]:
+    return sorted(actions, key=lambda action: (action.lower(), action))
+
+
+def _live_exemptions(
+    guarded: dict[str, str], exemptions: Sequence[Exemption], now: datetime
+) -> dict[str, Exemption]:
+    """Return, per guarded action (lower case), the unexpired exemption that lasts longest."""
+    live: dict[str, Exemption] = {}
+    for exemption in exemptions:
+        if exemption.expires_at.tzinfo is None:
+            raise CloudError(
+                f"exemption of {exemption.action} (grant {exemption.grant_id}) has a naive expiry",
+                code="BadInput",
+            )
+        key = exemption.action.lower()
+        if key not in guarded or exemption.expires_at <= now:
+            continue  # not guarded, or expired: folded back into the main deny
+        if key not in live or live[key].expires_at < exemption.expires_at:
+            live[key] = exemption
+    return live
+
+
+def guardrail_document(
+    actions: Sequence[str], exemptions: Sequence[Exemption], *, now: datetime
+) -> PolicyDocument:
+    """Build the guardrail policy for `actions` with the exemptions still running at `now`."""
+    malformed = sorted(action for action in actions if not is_action_pattern(action))
+    if malformed:
+        raise CloudError(f"not IAM actions: {', '.join(malformed)}", code="BadAction")
+    if now.tzinfo is None:
+        raise CloudError("the guardrail clock must be timezone-aware", code="BadInput")
+    guarded: dict[str, str] = {}
+    for action in actions:
+        guarded.setdefault(action.lower(), action)
+    live = _live_exemptions(guarded, exemptions, now)
+    statements: list[dict[str, Any]] = []
+    denied = _ordered([action for key, action in guarded.items() if key not in live])
+    if denied:
+        statements.append(
+            {"Sid": GUARDRAIL_SID, "Effect": "Deny", "Action": denied, "Resource": "*"}
+        )
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key, exemption in live.items():
+        expiry = aws_timestamp(exemption.expires_at)
+        groups.setdefault((exemption.grant_id, expiry), []).append(guarded[key])
+    sids: set[str] = set()
+    for (grant_id, expiry), group in sorted(groups.items()):
+        statements.append(
+            {
+                "Sid": _unique_sid(grant_id, sids),
+                "Effect": "Deny",
+                "Action": _ordered(group),
+                "Resource": "*",
+                "Condition": {"DateGreaterThan": {"aws:CurrentTime": expiry}},
+            }
+        )
+    statements.append(
+        {
+            "Sid": PROTECT_TAGS_SID,
+            "Effect": "Deny",
+            "Action": list(TAG_ACTIONS),
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": LEASH_TAG_KEYS}},
+        }
+    )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _unique_sid(grant_id: str, taken: set[str]) -> str:
+    """Return `LeashGuardrailAfter<grant id, alphanumeric>`, numbered if already taken."""
+    base = EXEMPTION_SID_PREFIX + "".join(c for c in grant_id if c.isascii() and c.isalnum())
+    sid, number = base, 1
+    while sid in taken:  # IAM wants statement ids unique within a policy
+        number += 1
+        sid = f"{base}{number}"
+    taken.add(sid)
+    return sid
+
+
+class _Chunk:
+    """One managed document being filled: its pieces (statement index, actions) and room."""
+
+    def __init__(self, budget: int) -> None:
+        self.pieces: list[tuple[int, list[str]]] = []
+        self.room = budget - _size({"Version": POLICY_VERSION, "Statement": []})
+
+    def room_for(self, overhead: int) -> int:
+        """Characters left for action names once a statement of `overhead` is added."""
+        return self.room - overhead - (1 if self.pieces else 0)
+
+    def add(self, index: int, actions: list[str], overhead: int) -> None:
+        self.room = self.room_for(overhead) - _actions_size(actions)
+        self.pieces.append((index, actions))
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _actions_size(actions: Sequence[str]) -> int:
+    """Characters the names add to an action list: quoted names and the commas between."""
+    return sum(len(json.dumps(action)) for action in actions) + max(len(actions) - 1, 0)
+
+
+def _fitting(actions: Sequence[str], room: int) -> int:
+    """Count how many of `actions`, from the first, fit in `room` characters."""
+    count = 0
+    while count < len(actions) and _actions_size(actions[: count + 1]) <= room:
+        count += 1
+    return count
+
+
+def _pack(statements: list[dict[str, Any]], count: int, budget: int) -> list[_Chunk] | None:
+    """Fill `count` documents: other statements whole where they fit, then the main deny."""
+    chunks = [_Chunk(budget) for _ in range(count)]
+    main_last = sorted(range(len(statements)), key=lambda i: statements[i]["Sid"] == GUARDRAIL_SID)
+    for index in main_last:
+        statement = statements[index]
+        actions = list(statement["Action"])
+        overhead = _size({**statement, "Action": []})
+        if statement["Sid"] != GUARDRAIL_SID:
+            room = (c for c in chunks if _actions_size(actions) <= c.room_for(overhead))
+            whole = next(room, None)
+            if whole is not None:
+                whole.add(index, actions, overhead)
+                continue
+        for chunk in chunks:  # split the action list over the documents in turn
+            take = _fitting(actions, chunk.room_for(overhead)) if actions else 0
+            if take:
+                chunk.add(index, actions[:take], overhead)
+                actions = actions[take:]
+        if actions:
+            return None
+    return chunks
+
+
+def chunk_documents(
+    document: PolicyDocument, budget: int = MANAGED_POLICY_BUDGET
+) -> list[PolicyDocument]:
+    """Split a guardrail into as few documents of at most `budget` compact characters as fit.
+
+    The main deny's action list is spread over the documents; the exemption and tag statements
+    go whole into the first document with room (split only if none has). A statement appears
+    at most once per document, so statement ids stay unique within each.
+    """
+    statements: list[dict[str, Any]] = list(document["Statement"])
+    for count in range(1, MAX_CHUNKS + 1):
+        packed = _pack(statements, count, budget)
+        if packed is not None:
+            return [
+                {
+                    "Version": POLICY_VERSION,
+                    "Statement": [
+                        {**statements[index], "Action": actions}
+                        for index, actions in sorted(chunk.pieces, key=lambda piece: piece[0])
+                    ],
+                }
+                for chunk in packed
+                if chunk.pieces
+            ]
+    raise CloudLimitError(
+        f"the guardrail does not fit in {MAX_CHUNKS} managed policies of {budget} characters",
+        code="ManagedPolicyBudget",
+    )
+
+
+def chunk_policy_name(identity: IdentityRef, number: int) -> str:
+    """Name the customer-managed policy holding part `number` of the identity's guardrail."""
+    suffix = f"-{number}"
+    base = inline.artefact_policy_name(GUARDRAIL_ARTEFACT, identity)
+    return base[: MAX_POLICY_NAME - len(suffix)] + suffix
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One place that holds (part of) the guardrail: the inline policy, or managed chunk n."""
+
+    number: int  # 0: the inline policy
+    before: str | None  # what it denies the identity now (a detached policy denies nothing)
+    after: str | None
+    arn: str | None = None
+    existing: ManagedPolicy | None = None
+    attached: bool = False
+
+    @property
+    def orphan(self) -> bool:
+        """A managed chunk nobody uses any more: attached to no identity, wanted by none."""
+        return self.after is None and self.existing is not None and self.existing.attachments == 0
+
+    def needs_write(self) -> bool:
+        return self.before != self.after or self.orphan
+
+
+def _render(inline_document: str | None, chunks: Sequence[str]) -> str | None:
+    """Spell where the guardrail is as one comparable string: a document or a JSON list."""
+    listed = "[" + ",".join(chunks) + "]"
+    if not chunks:
+        return inline_document
+    if inline_document is None:
+        return listed
+    return f'{{"inline":{inline_document},"managed":{listed}}}'
+
+
+def _chunk_slots(
+    iam: IAMClient, identity: IdentityRef, wanted: Sequence[str], attached: Sequence[str]
+) -> list[_Slot]:
+    """Pair each wanted chunk, and each chunk still on IAM, with what it holds now."""
+    arns = {
+        number: inline.managed_policy_arn(identity, chunk_policy_name(identity, number))
+        for number in range(1, MAX_CHUNKS + 1)
+    }
+    ours = {number for number, arn in arns.items() if arn in attached}
+    top = max([len(wanted), *ours])
+    slots: list[_Slot] = []
+    for number, arn in arns.items():
+        existing = inline.get_managed(iam, identity, arn)
+        if existing is None and number > top:  # chunks are made in order: no more beyond
+            break
+        mine = number in ours and existing is not None
+        slots.append(
+            _Slot(
+                number,
+                existing.document if mine and existing else None,
+                wanted[number - 1] if number <= len(wanted) else None,
+                arn,
+                existing,
+                mine,
+            )
+        )
+    return slots
+
+
+def guardrail(
+    iam: IAMClient,
+    identity: IdentityRef,
+    actions: Sequence[str],
+    exemptions: Sequence[Exemption] = (),
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> GuardrailChange:
+    """Write (unless `dry_run` or unchanged) the guardrail; return it before and after.
+
+    `mechanism` is `inline`, or `managed:<n>` for n customer-managed policies; `before` and
+    `after` are the inline document or a JSON list of the managed documents.
+    """
+    document = guardrail_document(actions, exemptions, now=now or datetime.now(UTC))
+    single = compact(document)
+    documents = inline.documents(iam, identity)
+    others = sum(len(d) for name, d in documents.items() if name != GUARDRAIL_ARTEFACT)
+    budget = inline.inline_budget(identity)
+    fits_inline = others + len(single) <= budget
+    wanted = [] if fits_inline else [compact(part) for part in chunk_documents(document)]
+    attached = inline.attached_policies(iam, identity)
+    slots = _chunk_slots(iam, identity, wanted, attached)
+    current = documents.get(GUARDRAIL_ARTEFACT)
+    before = _render(current, [slot.before for slot in slots if slot.before is not None])
+    after = single if fits_inline else _render(None, wanted)
+    mechanism = MECHANISM if fits_inline else f"{MANAGED_MECHANISM}:{len(wanted)}"
+    change = GuardrailChange(
+        identity=identity, before=before, after=after or "", mechanism=mechanism
+    )
+    if before == after:
+        return change
+    for slot in slots:
+        if slot.existing and slot.after and slot.before != slot.after:
+            if slot.existing.attachments > int(slot.attached):
+                raise CloudConflictError(
+                    f"managed policy {slot.arn} is attached to other identities than "
+                    f"{describe(identity)}; Leash will not change it",
+                    code="SharedLeashPolicy",
+                )
+    foreign = len([arn for arn in attached if arn not in {slot.arn for slot in slots}])
+    if foreign + len(wanted) > MAX_ATTACHED_POLICIES:
+        raise CloudLimitError(
+            f"the guardrail of {describe(identity)} needs {len(single)} characters: more than "
+            f"its inline policies have left ({max(budget - others, 0)} of {budget}), so it needs "
+            f"{len(wanted)} managed policies, but {foreign} other managed policies are attached "
+            f"and IAM attaches at most {MAX_ATTACHED_POLICIES} to one {identity.kind}",
+            code="AttachedPolicyLimit",
+        )
+    if not dry_run:
+        inline_slot = _Slot(0, current, single if fits_inline else None)
+        _apply(iam, identity, [inline_slot, *slots])
+    return change
+
+
+def _actions(document: str | None) -> set[str]:
+    if document is None:
+        return set()
+    statements = decode(document).get("Statement", [])
+    return {str(a).lower() for s in statements for a in _as_list(s.get("Action", []))}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _write_order(slots: Sequence[_Slot]) -> list[_Slot]:
+    """Order the writes so an action a slot stops denying is first denied by its new slot.
+
+    Writes come before removals; when two chunks trade actions both ways (a cycle no order
+    can satisfy), the lower-numbered one goes first.
+    """
+    pending = [slot for slot in slots if slot.needs_write()]
+    removed = {slot.number: _actions(slot.before) - _actions(slot.after) for slot in pending}
+    added = {slot.number: _actions(slot.after) - _actions(slot.before) for slot in pending}
+    ordered: list[_Slot] = []
+    while pending:
+        ready = [
+            slot
+            for slot in pending
+            if not any(
+                other is not slot and removed[slot.number] & added[other.number]
+                for other in pending
+            )
+        ]
+        slot = min(ready or pending, key=lambda s: (s.after is None, s.number))
+        ordered.append(slot)
+        pending.remove(slot)
+    return ordered
+
+
+def _apply(iam: IAMClient, identity: IdentityRef, slots: Sequence[_Slot]) -> None:
+    """Write every slot that changes, all or nothing."""
+    undo = UndoLog()
+    try:
+        for slot in _write_order(slots):
+            if slot.arn is None:
+                _write_inline(iam, identity, slot, undo)
+            elif slot.after is not None:
+                _write_chunk(iam, identity, slot, slot.arn, slot.after, undo)
+            else:
+                _remove_chunk(iam, identity, slot, slot.arn, undo)
+    except CloudError as error:
+        undo.rollback(error)
+        raise
+
+
+def _write_inline(iam: IAMClient, identity: IdentityRef, slot: _Slot, undo: UndoLog) -> None:
+    before = slot.before
+
+    def put_back() -> None:
+        if before is None:
+            inline.delete_document(iam, identity, GUARDRAIL_ARTEFACT)
+        else:
+            inline.put_document(iam, identity, GUARDRAIL_ARTEFACT, before)
+
+    if slot.after is None:
+        inline.delete_document(iam, identity, GUARDRAIL_ARTEFACT)
+    else:
+        inline.put_document(iam, identity, GUARDRAIL_ARTEFACT, slot.after)
+    undo.add(put_back)
+
+
+def _write_chunk(
+    iam: IAMClient, identity: IdentityRef, slot: _Slot, arn: str, document: str, undo: UndoLog
+) -> None:
+    if slot.existing is None:
+        name = chunk_policy_name(identity, slot.number)
+        created = inline.create_managed(iam, identity, name, document)
+        undo.add(lambda: inline.delete_managed(iam, identity, created))
+    elif slot.existing.document != document:
+        previous = slot.existing.document
+        inline.update_managed(iam, identity, arn, document)  # keeps one version: never five
+        undo.add(lambda: inline.update_managed(iam, identity, arn, previous))
+    if not slot.attached:
+        try:
+            inline.attach(iam, identity, arn)
+        except CloudLimitError as error:
+            raise CloudLimitError(
+                f"cannot attach the guardrail's managed policy {arn} to {describe(identity)}: "
+                f"IAM allows no more managed policies on it ({error})",
+                code="AttachedPolicyLimit",
+            ) from error
+        undo.add(lambda: inline.detach(iam, identity, arn))
+
+
+def _remove_chunk(
+    iam: IAMClient, identity: IdentityRef, slot: _Slot, arn: str, undo: UndoLog
+) -> None:
+    if slot.attached:
+        inline.detach(iam, identity, arn)
+        undo.add(lambda: inline.attach(iam, identity, arn))
+    existing = slot.existing
+    if existing is not None and existing.attachments <= int(slot.attached):
+        name = chunk_policy_name(identity, slot.number)
+        inline.delete_managed(iam, identity, arn)
+        undo.add(lambda: inline.create_managed(iam, identity, name, existing.document))
