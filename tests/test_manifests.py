@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import re
@@ -18,12 +19,10 @@ from sqlalchemy.engine import make_url
 
 from bot.config import load_rules
 from cloud.aws import AwsProvider
-from cloud.aws.provider import (
-    ACCOUNT_PERMISSIONS,
-    DISCOVERY_PERMISSIONS,
-    GRANT_PERMISSIONS,
-    ORGANIZATIONS_PERMISSIONS,
-)
+from cloud.aws.inline import LEASH_POLICY_PATH
+from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS
+from cloud.aws.provider import ACCOUNT_PERMISSIONS, ORGANIZATIONS_PERMISSIONS
+from cloud.aws.quarantine import QUARANTINE_TAGS
 from cloud.base import GRANT_ARTEFACT_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,12 +43,45 @@ LEASH_ACCOUNT_PLACEHOLDER = "${LEASH_ACCOUNT_ID}"
 ESCALATION_ACTIONS = (
     "iam:CreateAccessKey",
     "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
     "iam:UpdateAssumeRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:AttachUserPolicy",
     "iam:PassRole",
     "iam:CreateRole",
+    "iam:AddUserToGroup",
+    "iam:PutGroupPolicy",
+    "iam:AttachGroupPolicy",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
     "sts:AssumeRoleWithWebIdentity",
+)
+# Attaching a managed policy is an escalation too, unless it can only be one of Leash's own
+# deny policies (restrict, quarantine), which live under LEASH_POLICY_PATH.
+ATTACH_ACTIONS = (
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DetachUserPolicy",
+)
+LEASH_POLICY_ARNS = f"arn:aws:iam::*:policy{LEASH_POLICY_PATH}*"
+# Writing a customer-managed policy: only Leash's own, under LEASH_POLICY_PATH.
+POLICY_WRITE_ACTIONS = (
+    "iam:CreatePolicy",
+    "iam:DeletePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicyVersion",
+)
+# What the grant role reads about managed policies besides GetPolicy (which restrict needs on
+# every attached policy, to fingerprint their default versions): only Leash's own.
+LEASH_POLICY_READS = ("iam:GetPolicyVersion", "iam:ListPolicyVersions")
+# Leash's writes to its own roles would raise its own privileges.
+ROLE_WRITE_ACTIONS = (
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
 )
 
 Document = dict[str, Any]
@@ -175,6 +207,59 @@ def _allows(documents: Iterable[Mapping[str, Any]], action: str) -> bool:
     return any(_iam_matches(pattern, action) for pattern in _allowed(documents))
 
 
+def _allowing(document: Mapping[str, Any], action: str) -> list[Document]:
+    """The Allow statements of a document whose Action matches `action`."""
+    return [
+        statement
+        for statement in _statements(document)
+        if statement["Effect"] == "Allow"
+        and any(_iam_matches(pattern, action) for pattern in _strings(statement["Action"]))
+    ]
+
+
+def _only_leash_policies(statement: Mapping[str, Any]) -> bool:
+    """Say whether a statement's Condition limits `iam:PolicyARN` to Leash's own policies.
+
+    Conditions are ANDed, so others may sit beside it; the values of one key are ORed, so
+    every value must be under Leash's path. `...IfExists` and set operators do not count.
+    """
+    for operator, keys in statement.get("Condition", {}).items():
+        if operator not in ("ArnLike", "ArnEquals"):
+            continue
+        for key, values in keys.items():
+            if key.lower() == "iam:policyarn" and all(
+                value.startswith(LEASH_POLICY_ARNS.removesuffix("*")) for value in _strings(values)
+            ):
+                return True
+    return False
+
+
+def _attachments_of_any_policy(document: Mapping[str, Any]) -> list[str]:
+    """Name (`<action> in <Sid>`) each allow to attach or detach a policy other than Leash's."""
+    return [
+        f"{action} in {statement.get('Sid', '?')}"
+        for action in ATTACH_ACTIONS
+        for statement in _allowing(document, action)
+        if not _only_leash_policies(statement)
+    ]
+
+
+def _resources_of(document: Mapping[str, Any], action: str) -> list[str]:
+    found: list[str] = []
+    for statement in _allowing(document, action):
+        assert "NotResource" not in statement, "an Allow with NotResource allows the rest"
+        found.extend(_strings(statement["Resource"]))
+    return found
+
+
+def _action_set(document: Mapping[str, Any]) -> set[str]:
+    return set(_allowed([document]))
+
+
+def _without_sid(statement: Mapping[str, Any]) -> Document:
+    return {key: value for key, value in statement.items() if key != "Sid"}
+
+
 def _required() -> tuple[str, ...]:
     def no_aws() -> boto3.Session:
         raise AssertionError("building AwsProvider or listing its permissions called AWS")
@@ -214,21 +299,38 @@ def test_the_manifests_allow_every_action_the_provider_needs() -> None:
 
 
 def test_each_role_carries_what_its_caller_uses() -> None:
-    """Member roles split discovery from grants; the Leash role works its own account too."""
+    """Member roles split reading (discovery, usage) from writing (grants, enforcement)."""
     read, grant, management = (
         _policy(READ_POLICY),
         _policy(GRANT_POLICY),
         _policy(MANAGEMENT_POLICY),
     )
-    assert sorted(_allowed([read])) == sorted(DISCOVERY_PERMISSIONS)
-    assert sorted(_allowed([grant])) == sorted(GRANT_PERMISSIONS)
-    expected = (
+    assert _action_set(read) == set(READ_ROLE_PERMISSIONS)
+    assert _action_set(grant) == set(GRANT_ROLE_PERMISSIONS)
+    expected = {
         *ACCOUNT_PERMISSIONS,
         *ORGANIZATIONS_PERMISSIONS,
-        *DISCOVERY_PERMISSIONS,
-        *GRANT_PERMISSIONS,
-    )
-    assert sorted(_allowed([management])) == sorted(expected)
+        *READ_ROLE_PERMISSIONS,
+        *GRANT_ROLE_PERMISSIONS,
+    }
+    assert _action_set(management) == expected
+
+
+def test_the_leash_role_works_its_own_account_as_the_member_roles_do() -> None:
+    """In its home account the Leash role has the member roles' statements, no looser ones."""
+    own = [_without_sid(statement) for statement in _statements(_policy(MANAGEMENT_POLICY))]
+    members = [
+        _without_sid(statement)
+        for name in (READ_POLICY, GRANT_POLICY)
+        for statement in _statements(_policy(name))
+    ]
+    missing = [statement for statement in members if statement not in own]
+    assert not missing, f"{MANAGEMENT_POLICY} lacks member-role statements: {missing}"
+    account_actions = {*ACCOUNT_PERMISSIONS, *ORGANIZATIONS_PERMISSIONS}
+    for statement in own:
+        if statement not in members:
+            assert statement["Effect"] == "Allow"
+            assert set(_strings(statement["Action"])) <= account_actions, statement
 
 
 # (b) nothing the provider does not need.
@@ -247,6 +349,66 @@ def test_no_role_can_mint_credentials_or_take_over_identities() -> None:
     policies = [_policy(name) for name in PERMISSION_POLICIES]
     for action in ESCALATION_ACTIONS:
         assert not _allows(policies, action), action
+    for name, policy in zip(PERMISSION_POLICIES, policies, strict=True):
+        assert not _attachments_of_any_policy(policy), name
+
+
+def test_leash_attaches_and_detaches_only_its_own_policies() -> None:
+    """Attach/detach is allowed, but only with `iam:PolicyARN` under Leash's policy path."""
+    assert _attachments_of_any_policy(_policy(READ_POLICY)) == []
+    assert not any(_allows([_policy(READ_POLICY)], action) for action in ATTACH_ACTIONS)
+    for name in (GRANT_POLICY, MANAGEMENT_POLICY):
+        policy = _policy(name)
+        for action in ATTACH_ACTIONS:
+            statements = _allowing(policy, action)
+            assert statements, f"{name}: {action} is not allowed, restrict/quarantine need it"
+            for statement in statements:
+                condition = statement["Condition"]
+                assert set(condition) == {"ArnLike"}, f"{name}: {statement['Sid']}"
+                assert condition["ArnLike"] == {"iam:PolicyARN": LEASH_POLICY_ARNS}, name
+        assert _attachments_of_any_policy(policy) == [], name
+
+        # The check itself: without the condition, or with a wider one, it reports the statement.
+        loosened, widened = copy.deepcopy(policy), copy.deepcopy(policy)
+        for statement in _allowing(loosened, "iam:AttachRolePolicy"):
+            del statement["Condition"]
+        for statement in _allowing(widened, "iam:AttachRolePolicy"):
+            statement["Condition"]["ArnLike"]["iam:PolicyARN"] = [
+                LEASH_POLICY_ARNS,
+                "arn:aws:iam::aws:policy/AdministratorAccess",
+            ]
+        for broken in (loosened, widened):
+            assert "iam:AttachRolePolicy" in " ".join(_attachments_of_any_policy(broken)), name
+    negated = {"ArnNotLike": {"iam:PolicyARN": LEASH_POLICY_ARNS}}
+    if_exists = {"ArnLikeIfExists": {"iam:PolicyARN": LEASH_POLICY_ARNS}}
+    for condition in (negated, if_exists):
+        assert not _only_leash_policies({"Condition": condition}), condition
+
+
+def test_policy_writes_are_scoped_to_the_leash_path() -> None:
+    for name in (GRANT_POLICY, MANAGEMENT_POLICY):
+        policy = _policy(name)
+        for action in POLICY_WRITE_ACTIONS:
+            resources = _resources_of(policy, action)
+            assert resources == [LEASH_POLICY_ARNS], f"{name}: {action} on {resources}"
+    grant = _policy(GRANT_POLICY)
+    for action in LEASH_POLICY_READS:
+        assert _resources_of(grant, action) == [LEASH_POLICY_ARNS], action
+    for action in POLICY_WRITE_ACTIONS:
+        assert not _allows([_policy(READ_POLICY)], action), action
+
+
+def test_tag_writes_touch_only_leash_tags() -> None:
+    """Quarantine writes leash:* tags; other tags may drive access (ABAC) and stay untouched."""
+    assert all(key.startswith("leash:") for key in QUARANTINE_TAGS)
+    for name in (GRANT_POLICY, MANAGEMENT_POLICY):
+        policy = _policy(name)
+        for action in ("iam:TagRole", "iam:UntagRole", "iam:TagUser", "iam:UntagUser"):
+            statements = _allowing(policy, action)
+            assert statements, f"{name}: {action} is not allowed, quarantine needs it"
+            for statement in statements:
+                condition = statement["Condition"]
+                assert condition == {"ForAllValues:StringLike": {"aws:TagKeys": "leash:*"}}, name
 
 
 def test_leash_assumes_only_its_two_member_roles() -> None:
@@ -274,8 +436,8 @@ def test_grant_writers_may_not_change_leash_roles() -> None:
                     for action in _strings(statement["Action"])
                     for resource in _strings(statement["Resource"])
                 )
-        for arn in protected:
-            for action in ("iam:putrolepolicy", "iam:deleterolepolicy"):
+        for arn in (*protected, _role_arn("*", "aws-reserved/*")):
+            for action in map(str.lower, ROLE_WRITE_ACTIONS):
                 assert (action, arn) in denied, f"{name}: {action} on {arn} is not denied"
 
 
