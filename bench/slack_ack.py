@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -103,6 +103,10 @@ class SlowProvider:
 
     def required_permissions(self) -> tuple[str, ...]:
         return self._inner.required_permissions()
+
+    def __getattr__(self, name: str) -> Any:
+        # Usage, restriction, quarantine and guardrails pass straight through.
+        return getattr(self._inner, name)
 
 
 # The workload
@@ -488,7 +492,8 @@ async def run_with(
             await fake.wait_for("response_url", count=len(warmup))
 
         aws = leash.providers["aws"]
-        leash.lifecycle.ctx.providers = {"aws": SlowProvider(aws, args.cloud_latency)}
+        slow = cast(CloudProvider, SlowProvider(aws, args.cloud_latency))
+        leash.lifecycle.ctx.providers = {"aws": slow}
         tally.counts.clear()
         tally.first.clear()
         progress = Progress()

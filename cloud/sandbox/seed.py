@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from cloud.aws.provider import DISCOVERY_PERMISSIONS, GRANT_PERMISSIONS
-from cloud.aws.usage import USAGE_PERMISSIONS
+from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS
 from cloud.base import IdentityKind
 from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
 from cloud.sandbox.cross_account import ORGANIZATION_ACCESS_ROLE
@@ -200,8 +199,7 @@ def _seed(
 
 def _leash_roles(iam: IAMClient, management_account: str) -> None:
     trust = _trust({"AWS": f"arn:aws:iam::{management_account}:root"})
-    read = tuple(dict.fromkeys((*DISCOVERY_PERMISSIONS, *USAGE_PERMISSIONS)))
-    for role, actions in ((READ_ROLE, read), (GRANT_ROLE, GRANT_PERMISSIONS)):
+    for role, actions in ((READ_ROLE, READ_ROLE_PERMISSIONS), (GRANT_ROLE, GRANT_ROLE_PERMISSIONS)):
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust, Tags=[_tag("team", "leash")])
         iam.put_role_policy(RoleName=role, PolicyName="leash", PolicyDocument=_allow(actions))
 

@@ -25,17 +25,9 @@ from tests.cloud.conftest import FAST_LOOKUPS, IamIn, ref
 WINDOW = timedelta(days=90)
 S3_TRACKED = {f"s3:{name}" for name in ACTION_LEVEL["s3"]}
 TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
+    {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]}
+)  # fmt: skip
 
 
 def allow(*actions: str, effect: str = "Allow", key: str = "Action") -> str:

@@ -86,7 +86,8 @@ async def test_nightly_groups_findings_per_owner_and_stays_quiet_when_nothing_ch
     leash: Leash, fresh_sandbox: Sandbox, notifier: RecordingNotifier
 ) -> None:
     report = await leash.lifecycle.least_privilege.nightly()
-    assert report.scan.scanned > 10 and not report.scan.failures
+    assert report.scan.scanned > 10
+    assert not report.scan.failures
     messages = notifier.of_kind(NoticeKind.SCAN_FINDINGS)
     assert sorted(m.recipients for m in messages) == [("owner-a",), ("owner-b",)]
     to_b = next(m for m in messages if m.recipients == ("owner-b",)).reply
@@ -126,7 +127,8 @@ async def test_restrict_previews_then_denies_exactly_the_unused_and_undo_restore
     await leash.lifecycle.least_privilege.scanner.scan()
     before = role_state(fresh_sandbox, "code-review-agent")
     refused = await say(leash, "restrict code-review-agent", STRANGER)
-    assert not refused.ok and "owner" in refused.text
+    assert not refused.ok
+    assert "owner" in refused.text
     preview = await say(leash, "restrict code-review-agent", OWNER_B)
     assert preview.ok, preview.text
     assert any(line.startswith("Deny (1, inline policy): iam:*") for line in preview.lines)
@@ -139,14 +141,16 @@ async def test_restrict_previews_then_denies_exactly_the_unused_and_undo_restore
     (statement,) = written["Statement"]
     assert (statement["Effect"], statement["Action"]) == ("Deny", ["iam:*"])
     again = await say(leash, confirm.command, OWNER_B)
-    assert not again.ok and "already restricted" in again.text
+    assert not again.ok
+    assert "already restricted" in again.text
     assert len(await enforcements(leash, "restrict")) == 1
 
     undone = await say(leash, "unrestrict code-review-agent", OWNER_B)
     assert undone.ok, undone.text
     assert role_state(fresh_sandbox, "code-review-agent") == before
     twice = await say(leash, "unrestrict code-review-agent", OWNER_B)
-    assert not twice.ok and "not restricted" in twice.text
+    assert not twice.ok
+    assert "not restricted" in twice.text
     assert [e.event_type for e in await audited(leash, "restrict.applied")] == ["restrict.applied"]
     assert len(await audited(leash, "restrict.lifted")) == 1
     assert len(await audited(leash, "restrict.refused")) >= 1
@@ -171,7 +175,8 @@ async def test_a_change_between_preview_and_confirm_writes_nothing(
     stale = await say(leash, preview.choices[0].command, OWNER_B)
     assert not stale.ok
     assert "changed since that preview" in stale.text
-    assert stale.choices and stale.choices[0].command != preview.choices[0].command
+    assert stale.choices
+    assert stale.choices[0].command != preview.choices[0].command
     assert "leash-restrict" not in inline_policy_names(fresh_sandbox, "code-review-agent")
     assert await enforcements(leash, "restrict") == []
 
@@ -195,15 +200,18 @@ async def test_quarantine_and_release_leave_the_role_byte_identical(
     )
     # A second press changes nothing; no access is granted to a quarantined agent.
     second = await say(leash, "quarantine notebook-helper-agent because zombie agent", OWNER_A)
-    assert not second.ok and "already quarantined" in second.text
+    assert not second.ok
+    assert "already quarantined" in second.text
     asked = await say(leash, "request notebook-helper-agent s3-read for 10m because need data", DEV)
-    assert not asked.ok and "quarantined" in asked.text
+    assert not asked.ok
+    assert "quarantined" in asked.text
 
     released = await say(leash, "release notebook-helper-agent", OWNER_A)
     assert released.ok, released.text
     assert role_state(fresh_sandbox, "notebook-helper-agent") == before
     again = await say(leash, "release notebook-helper-agent", OWNER_A)
-    assert not again.ok and "not quarantined" in again.text
+    assert not again.ok
+    assert "not quarantined" in again.text
     rows = await enforcements(leash, "quarantine")
     assert [(row.state, row.active_key) for row in rows] == [("released", None)]
     assert len(await audited(leash, "quarantine.refused")) == 2
@@ -218,7 +226,8 @@ async def test_a_privileged_grant_opens_a_self_expiring_exemption_and_revoke_clo
     guard = document(fresh_sandbox, "code-review-agent", "leash-guardrail")
     assert guard is not None
     main = next(s for s in guard["Statement"] if s["Sid"] == "LeashGuardrail")
-    assert "iam:PassRole" in main["Action"] and "Condition" not in main
+    assert "iam:PassRole" in main["Action"]
+    assert "Condition" not in main
 
     asked = await say(
         leash, "request code-review-agent iam:PassRole for 10m because deploy the model", DEV
@@ -264,7 +273,8 @@ async def test_report_only_mode_shows_and_audits_but_writes_nothing(
     preview = await say(leash, "restrict code-review-agent", OWNER_B)
     assert "Report-only" in preview.lines[-1]
     confirmed = await say(leash, preview.choices[0].command, OWNER_B)
-    assert confirmed.ok and "Nothing was written" in confirmed.text
+    assert confirmed.ok
+    assert "Nothing was written" in confirmed.text
     quarantined = await say(leash, "quarantine code-review-agent because test", OWNER_B)
     assert "Nothing was written" in quarantined.text
     assert role_state(fresh_sandbox, "code-review-agent") == before
@@ -285,7 +295,8 @@ async def test_unknown_usage_is_shown_and_never_restricted(
     assert any("Usage unknown" in line for line in shown.lines)
     assert "restrict" not in [c.command.split()[0] for c in shown.choices]
     refused = await say(leash, "restrict code-review-agent", OWNER_B)
-    assert not refused.ok and "unknown" in refused.text
+    assert not refused.ok
+    assert "unknown" in refused.text
     assert "leash-restrict" not in inline_policy_names(fresh_sandbox, "code-review-agent")
 
 
@@ -305,7 +316,8 @@ async def test_an_inactive_agent_whose_owner_stays_silent_is_quarantined(
     assert second.auto_quarantined == 1
     assert "leash-quarantine" in inline_policy_names(fresh_sandbox, "notebook-helper-agent")
     (row,) = await enforcements(leash, "quarantine")
-    assert row.created_by == "leash" and "did not answer" in (row.reason or "")
+    assert row.created_by == "leash"
+    assert "did not answer" in (row.reason or "")
 
 
 @pytest.mark.parametrize(
@@ -331,7 +343,8 @@ async def test_not_mine_makes_the_agent_unowned_and_alerts_security(
     leash: Leash, notifier: RecordingNotifier
 ) -> None:
     said = await say(leash, "disown code-review-agent", OWNER_B)
-    assert said.ok and "no owner" in said.text
+    assert said.ok
+    assert "no owner" in said.text
     alerts = [
         n for n in notifier.of_kind(NoticeKind.UNOWNED) if "code-review-agent" in n.reply.text
     ]
