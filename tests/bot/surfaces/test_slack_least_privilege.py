@@ -6,7 +6,7 @@ from bot.app import Leash
 from bot.domain.audit import Actor
 from bot.domain.lifecycle import OwnerChange
 from bot.domain.models import ActorKind
-from tests.bot.surfaces.conftest import ADMIN, OWNER, OWNER_EMAIL, block_text, buttons
+from tests.bot.surfaces.conftest import ADMIN, OWNER_EMAIL, block_text, buttons
 from tests.fakes.slack_api import FakeSlackApi
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -17,14 +17,6 @@ async def _own(leash: Leash, *agents: str) -> None:
         await leash.lifecycle.owners.set(
             agent, OwnerChange(OWNER_EMAIL), actor=Actor(ADMIN, ActorKind.USER, "test")
         )
-
-
-def _dm_posts(slack_api: FakeSlackApi) -> list[dict[str, object]]:
-    return [
-        message
-        for message in slack_api.messages
-        if message["channel"] == f"D{OWNER}" or message["channel"] == OWNER
-    ]
 
 
 async def test_one_grouped_message_per_owner_per_night_and_none_when_nothing_changed(
@@ -43,7 +35,8 @@ async def test_one_grouped_message_per_owner_per_night_and_none_when_nothing_cha
     assert len(findings) == 1  # one message for both agents, not one per agent
     (message,) = findings
     text = block_text(message.args)
-    assert "code-review-agent" in text and "data-pipeline-agent" in text
+    assert "code-review-agent" in text
+    assert "data-pipeline-agent" in text
     values = [button["value"] for button in buttons(message.args)]
     assert sum(value.startswith("restrict ") for value in values) == 2
     assert sum(value.startswith("keep ") for value in values) == 2
@@ -72,7 +65,8 @@ async def test_the_weekly_digest_is_posted_to_the_team_channel_with_its_chart(
     ]
     assert digest["channel"] == "#ml-platform"
     text = block_text(digest)
-    assert "Unused permissions:" in text and "Inactive agents:" in text
+    assert "Unused permissions:" in text
+    assert "Inactive agents:" in text
     (upload,) = slack_api.uploads
     assert upload.content.startswith(PNG)
     assert (upload.channel, upload.thread_ts) == (digest["channel"], digest["ts"])
