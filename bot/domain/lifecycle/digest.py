@@ -90,6 +90,20 @@ class DigestService:
                 )
             ).all()
             ids = [identity.id for identity, _ in rows]
+            # Unowned identities often have no ownership row at all: their team is a tag.
+            loose = (
+                await session.exec(
+                    select(Identity)
+                    .join(Ownership, col(Ownership.identity_id) == col(Identity.id), isouter=True)
+                    .where(col(Identity.present), col(Ownership.identity_id).is_(None))
+                    .order_by(col(Identity.name))
+                )
+            ).all()
+            tagged = [
+                identity.name
+                for identity in loose
+                if any(identity.tags.get(key) == team for key in ctx.rules.ownership.team_tags)
+            ]
             grants = (
                 await session.exec(
                     select(Grant, AccessRequest)
@@ -130,7 +144,7 @@ class DigestService:
             owned=len(owned),
             agents=sum(1 for i, _ in rows if i.classification == Classification.AI_AGENT),
             new=tuple(i.name for i, _ in rows if i.created_at and i.created_at >= week_ago),
-            unowned=tuple(i.name for i, o in rows if not o.primary_owner),
+            unowned=(*(i.name for i, o in rows if not o.primary_owner), *tagged),
             grants=len(grants),
             privileged_grants=sum(1 for _, r in grants if r.tier != Tier.NORMAL),
             top_requesters=tuple(Counter(g.requester for g, _ in grants).most_common(3)),

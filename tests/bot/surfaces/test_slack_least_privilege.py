@@ -66,6 +66,7 @@ async def test_the_weekly_digest_is_posted_to_the_team_channel_with_its_chart(
     assert digest["channel"] == "#ml-platform"
     text = block_text(digest)
     assert "Unused permissions:" in text
+    assert "Unowned: forecast-agent" in text  # no owner; its team comes from its tag
     assert "Inactive agents:" in text
     (upload,) = slack_api.uploads
     assert upload.content.startswith(PNG)
