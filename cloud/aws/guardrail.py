@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from cloud.aws import inline
@@ -137,30 +138,26 @@ class _Chunk:
         self.pieces: list[tuple[int, list[str]]] = []
         self.room = budget - _size({"Version": POLICY_VERSION, "Statement": []})
 
-    def room_for(self, overhead: int) -> int:
-        """Characters left for action names once a statement of `overhead` is added."""
-        return self.room - overhead - (1 if self.pieces else 0)
+    def fitting(self, actions: Sequence[str], overhead: int) -> int:
+        """Count the first `actions` that fit here in a statement `overhead` long without them."""
+        left = self.room - overhead - (1 if self.pieces else 0) + 1  # no comma before the first
+        sizes = accumulate(len(json.dumps(action)) + 1 for action in actions)
+        return sum(1 for size in sizes if size <= left)  # sizes only grow: a prefix
 
     def add(self, index: int, actions: list[str], overhead: int) -> None:
-        self.room = self.room_for(overhead) - _actions_size(actions)
+        names = sum(len(json.dumps(action)) + 1 for action in actions) - 1
+        self.room -= overhead + (1 if self.pieces else 0) + names
         self.pieces.append((index, actions))
+
+    def document(self, statements: Sequence[dict[str, Any]]) -> PolicyDocument:
+        """Build the document: the pieces in the order of the full guardrail's statements."""
+        pieces = sorted(self.pieces, key=lambda piece: piece[0])
+        chosen = [{**statements[index], "Action": actions} for index, actions in pieces]
+        return {"Version": POLICY_VERSION, "Statement": chosen}
 
 
 def _size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":")))
-
-
-def _actions_size(actions: Sequence[str]) -> int:
-    """Characters the names add to an action list: quoted names and the commas between."""
-    return sum(len(json.dumps(action)) for action in actions) + max(len(actions) - 1, 0)
-
-
-def _fitting(actions: Sequence[str], room: int) -> int:
-    """Count how many of `actions`, from the first, fit in `room` characters."""
-    count = 0
-    while count < len(actions) and _actions_size(actions[: count + 1]) <= room:
-        count += 1
-    return count
 
 
 def _pack(statements: list[dict[str, Any]], count: int, budget: int) -> list[_Chunk] | None:
@@ -169,16 +166,12 @@ def _pack(statements: list[dict[str, Any]], count: int, budget: int) -> list[_Ch
     main_last = sorted(range(len(statements)), key=lambda i: statements[i]["Sid"] == GUARDRAIL_SID)
     for index in main_last:
         statement = statements[index]
-        actions = list(statement["Action"])
+        actions: list[str] = list(statement["Action"])
         overhead = _size({**statement, "Action": []})
-        if statement["Sid"] != GUARDRAIL_SID:
-            room = (c for c in chunks if _actions_size(actions) <= c.room_for(overhead))
-            whole = next(room, None)
-            if whole is not None:
-                whole.add(index, actions, overhead)
-                continue
-        for chunk in chunks:  # split the action list over the documents in turn
-            take = _fitting(actions, chunk.room_for(overhead)) if actions else 0
+        whole = [chunk for chunk in chunks if chunk.fitting(actions, overhead) == len(actions)]
+        split = statement["Sid"] == GUARDRAIL_SID or not whole
+        for chunk in chunks if split else whole[:1]:  # a split goes over the documents in turn
+            take = chunk.fitting(actions, overhead)
             if take:
                 chunk.add(index, actions[:take], overhead)
                 actions = actions[take:]
@@ -200,17 +193,7 @@ def chunk_documents(
     for count in range(1, MAX_CHUNKS + 1):
         packed = _pack(statements, count, budget)
         if packed is not None:
-            return [
-                {
-                    "Version": POLICY_VERSION,
-                    "Statement": [
-                        {**statements[index], "Action": actions}
-                        for index, actions in sorted(chunk.pieces, key=lambda piece: piece[0])
-                    ],
-                }
-                for chunk in packed
-                if chunk.pieces
-            ]
+            return [chunk.document(statements) for chunk in packed if chunk.pieces]
     raise CloudLimitError(
         f"the guardrail does not fit in {MAX_CHUNKS} managed policies of {budget} characters",
         code="ManagedPolicyBudget",
@@ -221,7 +204,7 @@ def chunk_policy_name(identity: IdentityRef, number: int) -> str:
     """Name the customer-managed policy holding part `number` of the identity's guardrail."""
     suffix = f"-{number}"
     base = inline.artefact_policy_name(GUARDRAIL_ARTEFACT, identity)
-    return base[: MAX_POLICY_NAME - len(suffix)] + suffix
+    return base[: inline.MAX_POLICY_NAME - len(suffix)] + suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,29 +218,24 @@ class _Slot:
     existing: ManagedPolicy | None = None
     attached: bool = False
 
-    @property
-    def orphan(self) -> bool:
-        """A managed chunk nobody uses any more: attached to no identity, wanted by none."""
-        return self.after is None and self.existing is not None and self.existing.attachments == 0
-
     def needs_write(self) -> bool:
-        return self.before != self.after or self.orphan
+        """Say whether the slot changes, or is a managed chunk left attached to nobody."""
+        orphan = self.after is None and self.existing is not None and not self.existing.attachments
+        return self.before != self.after or orphan
 
 
 def _render(inline_document: str | None, chunks: Sequence[str]) -> str | None:
     """Spell where the guardrail is as one comparable string: a document or a JSON list."""
     listed = "[" + ",".join(chunks) + "]"
-    if not chunks:
-        return inline_document
-    if inline_document is None:
-        return listed
-    return f'{{"inline":{inline_document},"managed":{listed}}}'
+    if chunks and inline_document is not None:
+        return f'{{"inline":{inline_document},"managed":{listed}}}'
+    return listed if chunks else inline_document
 
 
 def _chunk_slots(
     iam: IAMClient, identity: IdentityRef, wanted: Sequence[str], attached: Sequence[str]
 ) -> list[_Slot]:
-    """Pair each wanted chunk, and each chunk still on IAM, with what it holds now."""
+    """Pair each wanted chunk, and each chunk policy IAM still has, with what it holds now."""
     arns = {
         number: inline.managed_policy_arn(identity, chunk_policy_name(identity, number))
         for number in range(1, MAX_CHUNKS + 1)
@@ -267,19 +245,12 @@ def _chunk_slots(
     slots: list[_Slot] = []
     for number, arn in arns.items():
         existing = inline.get_managed(iam, identity, arn)
-        if existing is None and number > top:  # chunks are made in order: no more beyond
+        if existing is None and number > top:  # chunks are made in order: none beyond
             break
         mine = number in ours and existing is not None
-        slots.append(
-            _Slot(
-                number,
-                existing.document if mine and existing else None,
-                wanted[number - 1] if number <= len(wanted) else None,
-                arn,
-                existing,
-                mine,
-            )
-        )
+        before = existing.document if mine and existing else None
+        after = wanted[number - 1] if number <= len(wanted) else None
+        slots.append(_Slot(number, before, after, arn, existing, mine))
     return slots
 
 
@@ -308,52 +279,55 @@ def guardrail(
     slots = _chunk_slots(iam, identity, wanted, attached)
     current = documents.get(GUARDRAIL_ARTEFACT)
     before = _render(current, [slot.before for slot in slots if slot.before is not None])
-    after = single if fits_inline else _render(None, wanted)
+    after = single if fits_inline else f"[{','.join(wanted)}]"
     mechanism = MECHANISM if fits_inline else f"{MANAGED_MECHANISM}:{len(wanted)}"
-    change = GuardrailChange(
-        identity=identity, before=before, after=after or "", mechanism=mechanism
-    )
+    change = GuardrailChange(identity=identity, before=before, after=after, mechanism=mechanism)
     if before == after:
         return change
-    for slot in slots:
-        if slot.existing and slot.after and slot.before != slot.after:
-            if slot.existing.attachments > int(slot.attached):
-                raise CloudConflictError(
-                    f"managed policy {slot.arn} is attached to other identities than "
-                    f"{describe(identity)}; Leash will not change it",
-                    code="SharedLeashPolicy",
-                )
-    foreign = len([arn for arn in attached if arn not in {slot.arn for slot in slots}])
-    if foreign + len(wanted) > MAX_ATTACHED_POLICIES:
+    shared = [
+        slot.arn
+        for slot in slots
+        if slot.existing
+        and slot.after
+        and slot.before != slot.after
+        # a role and a user of one name, say: changing the policy would change the other
+        and slot.existing.attachments > slot.attached
+    ]
+    if shared:
+        raise CloudConflictError(
+            f"managed policy {shared[0]} is attached to other identities than "
+            f"{describe(identity)}; Leash will not change it",
+            code="SharedLeashPolicy",
+        )
+    foreign = len(set(attached) - {slot.arn for slot in slots})
+    if wanted and foreign + len(wanted) > MAX_ATTACHED_POLICIES:
         raise CloudLimitError(
-            f"the guardrail of {describe(identity)} needs {len(single)} characters: more than "
-            f"its inline policies have left ({max(budget - others, 0)} of {budget}), so it needs "
-            f"{len(wanted)} managed policies, but {foreign} other managed policies are attached "
-            f"and IAM attaches at most {MAX_ATTACHED_POLICIES} to one {identity.kind}",
+            f"the guardrail of {describe(identity)} needs {len(single)} characters, more than "
+            f"its inline policies have left ({max(budget - others, 0)} of {budget}); as managed "
+            f"policies it needs {len(wanted)}, but {foreign} others are attached and IAM "
+            f"attaches at most {MAX_ATTACHED_POLICIES} to one {identity.kind}",
             code="AttachedPolicyLimit",
         )
     if not dry_run:
-        inline_slot = _Slot(0, current, single if fits_inline else None)
-        _apply(iam, identity, [inline_slot, *slots])
+        _apply(iam, identity, [_Slot(0, current, single if fits_inline else None), *slots])
     return change
 
 
 def _actions(document: str | None) -> set[str]:
-    if document is None:
-        return set()
-    statements = decode(document).get("Statement", [])
-    return {str(a).lower() for s in statements for a in _as_list(s.get("Action", []))}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    """Name (lower case) every action a policy document lists."""
+    statements: Any = json.loads(document)["Statement"] if document else []
+    found: set[str] = set()
+    for statement in statements if isinstance(statements, list) else [statements]:
+        action = statement.get("Action", [])
+        found.update(name.lower() for name in ([action] if isinstance(action, str) else action))
+    return found
 
 
 def _write_order(slots: Sequence[_Slot]) -> list[_Slot]:
     """Order the writes so an action a slot stops denying is first denied by its new slot.
 
-    Writes come before removals; when two chunks trade actions both ways (a cycle no order
-    can satisfy), the lower-numbered one goes first.
+    Writes come before removals; should two chunks trade actions both ways (a cycle no order
+    satisfies), the lower-numbered one goes first.
     """
     pending = [slot for slot in slots if slot.needs_write()]
     removed = {slot.number: _actions(slot.before) - _actions(slot.after) for slot in pending}
@@ -363,10 +337,7 @@ def _write_order(slots: Sequence[_Slot]) -> list[_Slot]:
         ready = [
             slot
             for slot in pending
-            if not any(
-                other is not slot and removed[slot.number] & added[other.number]
-                for other in pending
-            )
+            if not any(removed[slot.number] & added[other.number] for other in pending)
         ]
         slot = min(ready or pending, key=lambda s: (s.after is None, s.number))
         ordered.append(slot)
@@ -375,68 +346,47 @@ def _write_order(slots: Sequence[_Slot]) -> list[_Slot]:
 
 
 def _apply(iam: IAMClient, identity: IdentityRef, slots: Sequence[_Slot]) -> None:
-    """Write every slot that changes, all or nothing."""
+    """Write every slot that changes in a safe order, all or nothing."""
     undo = UndoLog()
     try:
         for slot in _write_order(slots):
-            if slot.arn is None:
-                _write_inline(iam, identity, slot, undo)
-            elif slot.after is not None:
-                _write_chunk(iam, identity, slot, slot.arn, slot.after, undo)
-            else:
-                _remove_chunk(iam, identity, slot, slot.arn, undo)
+            _write(iam, identity, slot, undo)
     except CloudError as error:
         undo.rollback(error)
         raise
 
 
-def _write_inline(iam: IAMClient, identity: IdentityRef, slot: _Slot, undo: UndoLog) -> None:
-    before = slot.before
-
-    def put_back() -> None:
-        if before is None:
+def _write(iam: IAMClient, identity: IdentityRef, slot: _Slot, undo: UndoLog) -> None:
+    """Make one slot hold what it should, remembering how to undo that."""
+    before, after, arn, existing = slot.before, slot.after, slot.arn, slot.existing
+    if arn is None:
+        if after is None:
             inline.delete_document(iam, identity, GUARDRAIL_ARTEFACT)
         else:
-            inline.put_document(iam, identity, GUARDRAIL_ARTEFACT, before)
-
-    if slot.after is None:
-        inline.delete_document(iam, identity, GUARDRAIL_ARTEFACT)
-    else:
-        inline.put_document(iam, identity, GUARDRAIL_ARTEFACT, slot.after)
-    undo.add(put_back)
-
-
-def _write_chunk(
-    iam: IAMClient, identity: IdentityRef, slot: _Slot, arn: str, document: str, undo: UndoLog
-) -> None:
-    if slot.existing is None:
-        name = chunk_policy_name(identity, slot.number)
-        created = inline.create_managed(iam, identity, name, document)
-        undo.add(lambda: inline.delete_managed(iam, identity, created))
-    elif slot.existing.document != document:
-        previous = slot.existing.document
-        inline.update_managed(iam, identity, arn, document)  # keeps one version: never five
-        undo.add(lambda: inline.update_managed(iam, identity, arn, previous))
+            inline.put_document(iam, identity, GUARDRAIL_ARTEFACT, after)
+        undo.add(
+            lambda: (
+                inline.delete_document(iam, identity, GUARDRAIL_ARTEFACT)
+                if before is None
+                else inline.put_document(iam, identity, GUARDRAIL_ARTEFACT, before)
+            )
+        )
+        return
+    name = chunk_policy_name(identity, slot.number)
+    if after is None:  # a surplus chunk: detach it, and delete it unless others use it
+        if slot.attached:
+            inline.detach(iam, identity, arn)
+            undo.add(lambda: inline.attach(iam, identity, arn))
+        if existing is not None and existing.attachments <= slot.attached:
+            inline.delete_managed(iam, identity, arn)
+            undo.add(lambda: inline.create_managed(iam, identity, name, existing.document))
+        return
+    if existing is None:
+        inline.create_managed(iam, identity, name, after)
+        undo.add(lambda: inline.delete_managed(iam, identity, arn))
+    elif existing.document != after:  # a new default version; older ones are deleted
+        inline.update_managed(iam, identity, arn, after)
+        undo.add(lambda: inline.update_managed(iam, identity, arn, existing.document))
     if not slot.attached:
-        try:
-            inline.attach(iam, identity, arn)
-        except CloudLimitError as error:
-            raise CloudLimitError(
-                f"cannot attach the guardrail's managed policy {arn} to {describe(identity)}: "
-                f"IAM allows no more managed policies on it ({error})",
-                code="AttachedPolicyLimit",
-            ) from error
+        inline.attach(iam, identity, arn)
         undo.add(lambda: inline.detach(iam, identity, arn))
-
-
-def _remove_chunk(
-    iam: IAMClient, identity: IdentityRef, slot: _Slot, arn: str, undo: UndoLog
-) -> None:
-    if slot.attached:
-        inline.detach(iam, identity, arn)
-        undo.add(lambda: inline.attach(iam, identity, arn))
-    existing = slot.existing
-    if existing is not None and existing.attachments <= int(slot.attached):
-        name = chunk_policy_name(identity, slot.number)
-        inline.delete_managed(iam, identity, arn)
-        undo.add(lambda: inline.create_managed(iam, identity, name, existing.document))

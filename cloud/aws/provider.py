@@ -23,12 +23,7 @@ from cloud.aws.permissions import GRANT_PERMISSIONS as GRANT_PERMISSIONS
 from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS, unique
 from cloud.aws.permissions import ORGANIZATIONS_PERMISSIONS as ORGANIZATIONS_PERMISSIONS
 from cloud.aws.permissions import PROVENANCE_PERMISSIONS as PROVENANCE_PERMISSIONS
-from cloud.aws.policy_document import (
-    EXPIRY_MECHANISM,
-    INLINE_POLICY_BUDGET,
-    compact,
-    grant_document,
-)
+from cloud.aws.policy_document import EXPIRY_MECHANISM, compact, grant_document
 from cloud.aws.provenance import (
     LOOKUP_RATE,
     MAX_PAGES,
@@ -304,10 +299,11 @@ class AwsProvider:
         iam = self._iam_for(identity)
         name = spec.artefact_name
         size = inline.inline_size(iam, identity, excluding={name}) + len(document)
-        if size > INLINE_POLICY_BUDGET:
+        budget = inline.inline_budget(identity)  # a role has 10,240 characters, a user 2,048
+        if size > budget:
             raise CloudLimitError(
                 f"grant {spec.grant_id} would bring the inline policies of {target} to {size} "
-                f"characters, over the AWS budget of {INLINE_POLICY_BUDGET}",
+                f"characters, over the AWS budget of {budget}",
                 code="InlinePolicyBudget",
             )
         operation = "PutRolePolicy" if identity.kind is IdentityKind.ROLE else "PutUserPolicy"
