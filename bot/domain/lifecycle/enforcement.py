@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit
+from bot.domain import audit, registry
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError, NotAllowedError
-from bot.domain.lifecycle.context import Context, compare_and_set, new_id
+from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, new_id
 from bot.domain.models import (
     ActorKind,
     Enforcement,
@@ -24,6 +25,7 @@ from bot.domain.models import (
     Ownership,
 )
 from bot.domain.rules import Enforcement as Mode
+from cloud.base import CloudError, CloudProvider, IdentityRef, Snapshot
 
 LIVE_STATES = (EnforcementState.APPLYING, EnforcementState.ACTIVE)
 
@@ -52,6 +54,58 @@ async def check_may_act(
     owners = [ownership.primary_owner, ownership.backup_owner] if ownership else []
     if not actor.is_one_of([*admins, *owners]):
         raise NotAllowedError(f"Only an owner of {identity.name} or an admin can {what} it.")
+
+
+async def load(ctx: Context, reference: str, *, actor: Actor, what: str) -> Identity:
+    """Resolve the identity and check that the actor may `what` it (see check_may_act)."""
+    async with ctx.sessions() as session:
+        identity = await registry.resolve(reference, session=session)
+        await check_may_act(
+            identity, actor=actor, session=session, admins=ctx.rules.admins, what=what
+        )
+    return identity
+
+
+UndoInCloud = Callable[[CloudProvider, IdentityRef, Snapshot], Awaitable[bool]]
+
+
+async def undo(
+    ctx: Context,
+    reference: str,
+    kind: EnforcementKind,
+    *,
+    actor: Actor,
+    verb: str,
+    not_enforced: str,
+    in_cloud: UndoInCloud,
+    event_type: str,
+) -> tuple[Identity, bool]:
+    """Undo the identity's live enforcement of `kind` in the cloud, then free its slot.
+
+    `verb` names the action in refusal events (`<verb>.refused`, `<verb>.failed`);
+    `not_enforced` (formatted with `name`) is the error when nothing is live. Returns the
+    identity and False when someone else released it first.
+    """
+    try:
+        identity = await load(ctx, reference, actor=actor, what=verb)
+        async with ctx.sessions() as session:
+            row = await live(session, identity.id, kind)
+        if row is None or row.state != EnforcementState.ACTIVE:
+            raise NotEnforcedError(not_enforced.format(name=identity.name))
+    except LeashError as error:
+        raise await ctx.refuse(
+            error, actor=actor, event_type=f"{verb}.refused", detail={"identity": reference}
+        ) from None
+    try:
+        await in_cloud(ctx.provider_for(identity), identity_ref(identity), row.snapshot)
+    except CloudError as error:
+        raise await ctx.refuse(
+            LeashError(f"Could not {verb} {identity.name}: {error}"),
+            actor=actor,
+            event_type=f"{verb}.failed",
+            identity_id=identity.id,
+        ) from None
+    return identity, await release_slot(ctx, row, identity, actor=actor, event_type=event_type)
 
 
 async def live(

@@ -29,8 +29,8 @@ from cloud.base import CloudError, Exemption, GuardrailChange
 
 log = logging.getLogger("leash.guardrails")
 
-# Grants whose exemption must stay open: being written, live, or being (re)tried for revoke
-# is not among them — a revoking grant's exemption is closed first.
+# Grants whose exemption stays open: being written or live. A grant being revoked (or
+# failing to be) is not among them: its exemption closes first.
 _OPEN = (GrantState.APPLYING, GrantState.ACTIVE)
 
 

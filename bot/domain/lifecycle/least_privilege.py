@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError, NotAllowedError
 from bot.domain.lifecycle import enforcement
@@ -67,11 +66,7 @@ class LeastPrivilege:
                         f"Failed: {n}: {e}" for n, e in list(summary.failures.items())[:10]
                     ),
                 )
-            async with ctx.sessions() as session:
-                identity = await registry.resolve(reference, session=session)
-                await enforcement.check_may_act(
-                    identity, actor=actor, session=session, admins=ctx.rules.admins, what="scan"
-                )
+            identity = await enforcement.load(ctx, reference, actor=actor, what="scan")
         except LeashError as error:
             raise await ctx.refuse(
                 error, actor=actor, event_type="scan.refused", detail={"identity": reference}

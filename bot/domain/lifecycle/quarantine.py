@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot.domain import registry
 from bot.domain.audit import SYSTEM, Actor
 from bot.domain.errors import InvalidInputError, LeashError
 from bot.domain.lifecycle import enforcement
@@ -24,14 +23,6 @@ class QuarantineFlow:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def _load(self, reference: str, *, actor: Actor, what: str) -> Identity:
-        async with self._ctx.sessions() as session:
-            identity = await registry.resolve(reference, session=session)
-            await enforcement.check_may_act(
-                identity, actor=actor, session=session, admins=self._ctx.rules.admins, what=what
-            )
-        return identity
-
     async def quarantine(self, reference: str, *, actor: Actor, reason: str) -> Reply:
         """Deny the identity everything now, older sessions included, until released."""
         ctx = self._ctx
@@ -41,7 +32,7 @@ class QuarantineFlow:
                 raise InvalidInputError("Say why (quarantine <identity> because <reason>).")
             if len(reason) > MAX_REASON:
                 raise InvalidInputError(f"Keep the reason under {MAX_REASON} characters.")
-            identity = await self._load(reference, actor=actor, what="quarantine")
+            identity = await enforcement.load(ctx, reference, actor=actor, what="quarantine")
             if ctx.rules.least_privilege.enforcement is Mode.REPORT:
                 await enforcement.record_report(
                     ctx,
@@ -118,31 +109,17 @@ class QuarantineFlow:
 
     async def release(self, reference: str, *, actor: Actor) -> Reply:
         """Remove exactly what the quarantine added."""
-        ctx = self._ctx
-        try:
-            identity = await self._load(reference, actor=actor, what="release")
-            async with ctx.sessions() as session:
-                row = await enforcement.live(session, identity.id, EnforcementKind.QUARANTINE)
-            if row is None or row.state != EnforcementState.ACTIVE:
-                raise enforcement.NotEnforcedError(
-                    f"{identity.name} is not quarantined; nothing to release."
-                )
-        except LeashError as error:
-            raise await ctx.refuse(
-                error, actor=actor, event_type="release.refused", detail={"identity": reference}
-            ) from None
-        try:
-            await ctx.provider_for(identity).release(identity_ref(identity), row.snapshot)
-        except CloudError as error:
-            raise await ctx.refuse(
-                LeashError(f"Could not release {identity.name}: {error}"),
-                actor=actor,
-                event_type="release.failed",
-                identity_id=identity.id,
-            ) from None
-        if not await enforcement.release_slot(
-            ctx, row, identity, actor=actor, event_type="quarantine.released"
-        ):
+        identity, released = await enforcement.undo(
+            self._ctx,
+            reference,
+            EnforcementKind.QUARANTINE,
+            actor=actor,
+            verb="release",
+            not_enforced="{name} is not quarantined; nothing to release.",
+            in_cloud=lambda provider, ref, snapshot: provider.release(ref, snapshot),
+            event_type="quarantine.released",
+        )
+        if not released:
             return Reply(text=f"{identity.name} was already released.")
         reply = Reply(text=f"Released {identity.name}; it is exactly as before the quarantine.")
         await self._tell_owner(identity, actor, reply)

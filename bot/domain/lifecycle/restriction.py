@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.lifecycle import enforcement
@@ -37,16 +36,7 @@ class RestrictionFlow:
         self._ctx = ctx
 
     async def _load(self, reference: str, *, actor: Actor) -> Identity:
-        async with self._ctx.sessions() as session:
-            identity = await registry.resolve(reference, session=session)
-            await enforcement.check_may_act(
-                identity,
-                actor=actor,
-                session=session,
-                admins=self._ctx.rules.admins,
-                what="restrict",
-            )
-        return identity
+        return await enforcement.load(self._ctx, reference, actor=actor, what="restrict")
 
     async def _plan(self, identity: Identity) -> tuple[UsageScan, RestrictionPlan]:
         scan = (await latest_scans(self._ctx, [identity.id])).get(identity.id)
@@ -174,28 +164,16 @@ class RestrictionFlow:
 
     async def lift(self, reference: str, *, actor: Actor) -> Reply:
         """Remove the restriction, restoring the identity's previous policies exactly."""
-        ctx = self._ctx
-        try:
-            identity = await self._load(reference, actor=actor)
-            async with ctx.sessions() as session:
-                row = await enforcement.live(session, identity.id, EnforcementKind.RESTRICT)
-            if row is None or row.state != "active":
-                raise enforcement.NotEnforcedError(f"{identity.name} is not restricted by Leash.")
-        except LeashError as error:
-            raise await ctx.refuse(
-                error, actor=actor, event_type="unrestrict.refused", detail={"identity": reference}
-            ) from None
-        try:
-            await ctx.provider_for(identity).unrestrict(identity_ref(identity), row.snapshot)
-        except CloudError as error:
-            raise await ctx.refuse(
-                LeashError(f"Could not lift the restriction of {identity.name}: {error}"),
-                actor=actor,
-                event_type="unrestrict.failed",
-                identity_id=identity.id,
-            ) from None
-        if not await enforcement.release_slot(
-            ctx, row, identity, actor=actor, event_type="restrict.lifted"
-        ):
+        identity, released = await enforcement.undo(
+            self._ctx,
+            reference,
+            EnforcementKind.RESTRICT,
+            actor=actor,
+            verb="unrestrict",
+            not_enforced="{name} is not restricted by Leash.",
+            in_cloud=lambda provider, ref, snapshot: provider.unrestrict(ref, snapshot),
+            event_type="restrict.lifted",
+        )
+        if not released:
             return Reply(text=f"The restriction of {identity.name} was already lifted.")
         return Reply(text=f"Lifted the restriction of {identity.name}; its policies are as before.")
