@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench teams-package clean
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ bench: install
 	$(BIN)/python -m bench.slack_ack
 	$(BIN)/python -m bench.discovery --quick
 	$(BIN)/python -m bench.scan --quick
+
+teams-package: install
+	$(BIN)/leash teams-package --out dist/leash-teams.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

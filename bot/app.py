@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.charts import TrendCharts
 from bot.commands.handler import CommandHandler
-from bot.config import CloudMode, Settings, load_rules, policy_path
+from bot.config import CloudMode, Settings, check_teams, load_rules, policy_path
 from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
 from bot.store import create_engine, migrate, session_factory
 from bot.surfaces.slack import SlackSurface
+from bot.surfaces.teams import TeamsAuth, TeamsSurface
 from cloud.base import CloudProvider
 from cloud.sandbox import Sandbox
 from scheduler.runner import Runner
@@ -48,6 +49,7 @@ class Leash:
     owns_sandbox: bool = False
     inventory: InventoryReport | None = None
     slack: SlackSurface | None = None
+    teams: TeamsSurface | None = None
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
         """Migrate the schema, start the scheduler (revocations first), refresh the inventory."""
@@ -70,6 +72,8 @@ class Leash:
         await self.runner.stop()
         if self.slack is not None:
             await self.slack.drain()
+        if self.teams is not None:
+            await self.teams.drain()
         await self.engine.dispose()
         if self.sandbox is not None and self.owns_sandbox:
             self.sandbox.stop()
@@ -109,6 +113,29 @@ def _slack_surface(
     )
 
 
+def _teams_surface(
+    settings: Settings, lifecycle: Lifecycle, handler: CommandHandler
+) -> TeamsSurface | None:
+    if not settings.teams_enabled:
+        return None
+    password = settings.microsoft_app_password
+    auth = TeamsAuth(
+        app_id=settings.microsoft_app_id or "",
+        app_password=password.get_secret_value() if password else "",
+        tenant_id=settings.microsoft_app_tenant_id or "",
+        openid_metadata_url=settings.teams_openid_metadata_url,
+        token_issuer=settings.teams_token_issuer,
+    )
+    return TeamsSurface(
+        lifecycle=lifecycle,
+        handler=handler,
+        auth=auth,
+        retry_seconds=settings.teams_retry_seconds,
+        # With Slack on too, someone Teams cannot reach is most likely a Slack user.
+        report_unreachable=not settings.slack_enabled,
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -125,6 +152,7 @@ def build(
         running_sandbox = sandbox
     elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
         running_sandbox, owns_sandbox = Sandbox.start(), True
+    check_teams(settings, real_cloud=running_sandbox is None)
     providers = {"aws": _aws_provider(settings, running_sandbox)}
     engine = create_engine(settings.database_url)
     runner = Runner(sweep_seconds=settings.sweep_seconds)
@@ -143,6 +171,9 @@ def build(
     slack = _slack_surface(settings, lifecycle, handler)
     if slack is not None:
         notifier.add(slack)
+    teams = _teams_surface(settings, lifecycle, handler)
+    if teams is not None:
+        notifier.add(teams)
     return Leash(
         settings=settings,
         rules=rules,
@@ -150,6 +181,7 @@ def build(
         lifecycle=lifecycle,
         handler=handler,
         slack=slack,
+        teams=teams,
         runner=runner,
         notifier=notifier,
         sandbox=running_sandbox,

@@ -12,7 +12,7 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
-from bot import cli_least_privilege, inventory_report
+from bot import cli_least_privilege, cli_teams, inventory_report
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain import audit, queries, registry
@@ -84,7 +84,12 @@ async def _serve(
         surface = ConsoleSurface(leash.handler)
         leash.notifier.add(surface)
     runner = web.AppRunner(
-        build_web_app(leash.lifecycle, max_body_bytes=settings.max_body_bytes, slack=leash.slack)
+        build_web_app(
+            leash.lifecycle,
+            max_body_bytes=settings.max_body_bytes,
+            slack=leash.slack,
+            teams=leash.teams,
+        )
     )
     try:
         # Revocations due while Leash was down come first; HTTP answers while discovery runs.
@@ -301,3 +306,4 @@ def migrate_command() -> None:
 main.add_command(cli_least_privilege.scan)
 main.add_command(cli_least_privilege.digest)
 main.add_command(cli_least_privilege.guardrail)
+main.add_command(cli_teams.teams_package)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import tomllib
+import uuid
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.domain.rules import Rules
@@ -52,9 +53,48 @@ class Settings(BaseSettings):
     # Slack asks apps for at most one message per second per channel.
     slack_pace_seconds: float = Field(default=1.0, ge=0, le=60)
 
+    # Microsoft Teams: enabled by MICROSOFT_APP_ID (authentication on), or by LEASH_TEAMS=true
+    # without one (authentication off: the sandbox and the Bot Framework Emulator only).
+    teams: bool = False
+    microsoft_app_id: str | None = Field(default=None, validation_alias="MICROSOFT_APP_ID")
+    microsoft_app_password: SecretStr | None = Field(
+        default=None, validation_alias="MICROSOFT_APP_PASSWORD"
+    )
+    microsoft_app_tenant_id: str | None = Field(
+        default=None, validation_alias="MICROSOFT_APP_TENANT_ID"
+    )
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant"] = Field(
+        default="MultiTenant", validation_alias="MICROSOFT_APP_TYPE"
+    )
+    # Overrides of the Bot Framework's token validation (sovereign clouds, tests).
+    teams_openid_metadata_url: str | None = None
+    teams_token_issuer: str | None = None
+    # First wait before retrying a throttled or failed Bot Connector call; it doubles.
+    teams_retry_seconds: float = Field(default=1.0, gt=0, le=60)
+
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def teams_enabled(self) -> bool:
+        return self.teams or bool(self.microsoft_app_id)
+
+    @field_validator("microsoft_app_id", "microsoft_app_tenant_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return str(uuid.UUID(value.strip()))
+        except ValueError:
+            raise ValueError("not an Entra id (a GUID such as 00000000-0000-…)") from None
+
+    @model_validator(mode="after")
+    def _single_tenant_needs_tenant(self) -> Self:
+        if self.microsoft_app_type == "SingleTenant" and not self.microsoft_app_tenant_id:
+            raise ValueError("MICROSOFT_APP_TENANT_ID is required for a SingleTenant bot")
+        return self
 
     @field_validator("aws_accounts", mode="before")
     @classmethod
@@ -86,8 +126,32 @@ def load_settings() -> Settings:
         raise ConfigError(f"LEASH_*: {error}") from None
     except ValidationError as error:
         first = error.errors()[0]
-        name = "LEASH_" + str(first["loc"][0]).upper() if first["loc"] else "LEASH_*"
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:
+            raise ConfigError(message) from None
+        raise ConfigError(f"{_variable(first['loc'])}: {message}") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error is about."""
+    name = str(loc[0])
+    if name.isupper():
+        return name  # already the variable's own name (e.g. MICROSOFT_APP_ID)
+    field = Settings.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else "LEASH_" + name.upper()
+
+
+def check_teams(settings: Settings, *, real_cloud: bool) -> None:
+    """Refuse Teams without authentication when Leash holds keys to a real cloud."""
+    if settings.teams_enabled and not settings.microsoft_app_id and real_cloud:
+        raise ConfigError(
+            "MICROSOFT_APP_ID: Teams is enabled against a real cloud without an app id, so "
+            "anyone could post to /api/messages; set MICROSOFT_APP_ID and "
+            "MICROSOFT_APP_PASSWORD (LEASH_TEAMS=true alone is for the sandbox)"
+        )
+    if settings.microsoft_app_id and not settings.microsoft_app_password:
+        raise ConfigError("MICROSOFT_APP_PASSWORD: required with MICROSOFT_APP_ID")
 
 
 def policy_path(settings: Settings) -> Path:

@@ -1,4 +1,5 @@
-"""The one aiohttp Application: /api/v1, /healthz and, when configured, /slack/events."""
+"""The one aiohttp Application: /api/v1, /healthz and, when configured, /slack/events and
+/api/messages (Teams)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from bot import api
 from bot.domain.lifecycle import Lifecycle
 from bot.surfaces.slack import SlackSurface, slack_route
+from bot.surfaces.teams import TeamsSurface
 
 log = logging.getLogger("leash.web")
 
@@ -47,11 +49,17 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 def build_web_app(
-    lifecycle: Lifecycle, *, max_body_bytes: int, slack: SlackSurface | None = None
+    lifecycle: Lifecycle,
+    *,
+    max_body_bytes: int,
+    slack: SlackSurface | None = None,
+    teams: TeamsSurface | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
     app.router.add_get("/healthz", healthz)
     app.add_subapp("/api/v1", api.routes(lifecycle))
     if slack is not None:
         app.router.add_post("/slack/events", slack_route(slack))
+    if teams is not None:
+        app.router.add_post("/api/messages", teams.route())
     return app

@@ -72,6 +72,7 @@ class NoticeKind(StrEnum):
     SCAN_FINDINGS = "scan_findings"
     ENFORCEMENT = "enforcement"
     DIGEST = "digest"
+    UNDELIVERED = "undelivered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +85,5 @@ class Notice:
     request_id: str | None = None
     grant_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Set when only one chat platform may deliver it (a team's digest goes to its own channel).
+    platform: str | None = None

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -220,6 +220,22 @@ class ChatMessage(SQLModel, table=True):
     channel: str = Field(max_length=256)
     ref: str = Field(max_length=256)
     created_at: datetime
+
+
+class ChatContact(SQLModel, table=True):
+    """How to reach someone (or a channel) on a chat platform later, keyed by each of their names.
+
+    `address` is the platform's own opaque data (for Teams, a conversation reference as JSON).
+    """
+
+    __table_args__ = (UniqueConstraint("platform", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    key: str = Field(max_length=320)
+    address: str = Field(sa_type=Text)
+    label: str = Field(default="", max_length=256)
+    updated_at: datetime
 
 
 class EnforcementKind(StrEnum):

@@ -37,6 +37,7 @@ class TeamDigest:
 
     team: str
     channel: str
+    platform: str
     week_ending: datetime
     owned: int
     agents: int
@@ -140,6 +141,7 @@ class DigestService:
         return TeamDigest(
             team=team,
             channel=rule.channel,
+            platform=rule.platform.value,
             week_ending=now,
             owned=len(owned),
             agents=sum(1 for i, _ in rows if i.classification == Classification.AI_AGENT),
@@ -213,7 +215,12 @@ class DigestService:
         digest = await self.build(team)
         reply = self.render(digest)
         await self._ctx.tell(
-            Notice(kind=NoticeKind.DIGEST, recipients=(digest.channel,), reply=reply)
+            Notice(
+                kind=NoticeKind.DIGEST,
+                recipients=(digest.channel,),
+                reply=reply,
+                platform=digest.platform,
+            )
         )
         return reply
 

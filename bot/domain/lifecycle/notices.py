@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from bot.domain.catalog import matches
 from bot.domain.durations import format_duration
 from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply
-from bot.domain.models import AccessRequest, Grant, Identity
+from bot.domain.models import AccessRequest, Grant, Identity, RequestState
 
 
 def _when(at: datetime) -> str:
@@ -141,3 +141,26 @@ def irrevocable(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -
         ok=False,
     )
     return Notice(NoticeKind.IRREVOCABLE, recipients, reply, grant_id=grant.id)
+
+
+def current_card(request: AccessRequest, identity: Identity) -> tuple[Reply, Reply | None]:
+    """A request's card as it stands now: (the card, the outcome that closed it, if any).
+
+    Surfaces that redraw a card on demand (e.g. a Teams card refreshed by another viewer)
+    show the decision buttons only while the request is pending.
+    """
+    if request.state == RequestState.PENDING:
+        card = Reply(
+            text=f"Request {request.id} for {identity.name} is waiting "
+            f"(decide by {_when(request.decide_by)})",
+            lines=request_lines(request, identity),
+            choices=decision_choices(request),
+        )
+        return card, None
+    closed = Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
+    if request.state == RequestState.EXPIRED:
+        return closed, request_expired(request, identity, ()).reply
+    if request.state == RequestState.CANCELLED:
+        by = f" by {request.decided_by}" if request.decided_by else ""
+        return closed, Reply(text=f"Request {request.id} was cancelled{by}", ok=False)
+    return closed, decided(request, identity, ()).reply

@@ -37,6 +37,8 @@ class Outbound:
         self._pacer = pacer
 
     async def deliver(self, notice: Notice) -> None:
+        if notice.platform not in (None, PLATFORM):
+            return  # meant for another platform's channel (e.g. a Teams team's digest)
         try:
             if notice.kind in CLOSING_KINDS and notice.request_id:
                 await self._close_cards(notice.request_id, notice.reply)

@@ -18,9 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands.handler import CommandHandler
 from bot.domain import queries, registry
 from bot.domain.audit import Actor
-from bot.domain.durations import parse_duration
 from bot.domain.errors import LeashError
-from bot.domain.lifecycle import Lifecycle, RequestInput
+from bot.domain.forms import request_from_form
+from bot.domain.lifecycle import Lifecycle
 from bot.domain.messages import Notice, Reply
 from bot.domain.models import ActorKind
 from bot.surfaces.slack import views
@@ -170,25 +170,9 @@ class SlackSurface:
     ) -> None:
         values = _form_values(view)
         user_id = str(body["user"]["id"])
-        errors: dict[str, str] = {}
-        if values.get("permission_set") and values.get("actions"):
-            errors["actions"] = "Choose a permission set or type actions, not both."
-        if not values.get("permission_set") and not values.get("actions"):
-            errors["permission_set"] = "Choose a permission set or type custom actions."
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
         try:
             request = await self._lifecycle.requests.submit(
-                RequestInput(
-                    identity=values.get("identity", ""),
-                    duration=parse_duration(values.get("duration", "")),
-                    reason=values.get("reason", ""),
-                    permission_set=values.get("permission_set") or None,
-                    actions=_listed(values.get("actions", "")),
-                    resources=_listed(values.get("resources", "")),
-                ),
-                actor=await self.actor(user_id),
+                request_from_form(values), actor=await self.actor(user_id)
             )
         except LeashError as error:
             block = views.FIELD_BLOCKS.get(error.field or "", "reason")
@@ -320,7 +304,3 @@ def _form_values(view: dict[str, Any]) -> dict[str, str]:
             )
             flat[str(block_id)] = str(value or "").strip()
     return flat
-
-
-def _listed(text: str) -> tuple[str, ...]:
-    return tuple(part for part in re.split(r"[\s,]+", text) if part)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.domain.durations import format_duration
+from bot.domain.forms import duration_choices
 from bot.domain.messages import Choice, ChoiceStyle
 from bot.domain.models import AccessRequest, Grant, Identity, Ownership
 from bot.domain.rules import Rules
@@ -20,19 +21,12 @@ IDENTITY_ACTION = "identity_select"
 FIELD_BLOCKS = {
     "identity": "identity",
     "permissions": "permission_set",
+    "permission_set": "permission_set",
+    "actions": "actions",
     "resources": "resources",
     "duration": "duration",
     "reason": "reason",
 }
-_DURATIONS = (
-    timedelta(minutes=5),
-    timedelta(minutes=15),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-    timedelta(hours=2),
-    timedelta(hours=4),
-    timedelta(hours=8),
-)
 
 
 def _text(value: str) -> dict[str, Any]:
@@ -41,13 +35,6 @@ def _text(value: str) -> dict[str, Any]:
 
 def _option(label: str, value: str) -> dict[str, Any]:
     return {"text": _text(label[:75]), "value": value[:150]}
-
-
-def duration_choices(rules: Rules) -> list[timedelta]:
-    """Durations offered in forms: from the minimum up to the longest any tier allows."""
-    longest = max(rule.max_duration for rule in rules.tiers.values())
-    offered = [d for d in _DURATIONS if rules.grants.min_duration <= d <= longest]
-    return offered or [rules.grants.min_duration]
 
 
 def _duration_input(rules: Rules, label: str) -> Block:

@@ -113,3 +113,14 @@ def block_text(call_args: dict[str, Any]) -> str:
 def is_request_card(call: SlackCall) -> bool:
     """A posted approval card (request, reminder or escalation), not another message."""
     return bool(buttons(call.args)) and "request r-" in str(call.args.get("text", ""))
+
+
+# Teams: its fixtures live beside its helpers.
+from tests.bot.surfaces.teams_world import (  # noqa: E402
+    connector,
+    teams_client,
+    teams_leash,
+    teams_rules,
+)
+
+__all__ = ["connector", "teams_client", "teams_leash", "teams_rules"]

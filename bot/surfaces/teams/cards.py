@@ -1,0 +1,230 @@
+"""Adaptive Cards (1.4, Universal Actions) for Leash's replies and notices; text is escaped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from bot.domain.messages import Choice, ChoiceStyle, Reply, Section
+
+Card = dict[str, Any]
+Element = dict[str, Any]
+
+CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.4"  # the first version with Action.Execute
+REFRESH_VERB = "refresh"
+MAX_SECTIONS = 25  # keeps a grouped message well under Teams' ~28 KB card limit
+TEXT_LIMIT = 2000
+# Only what Adaptive Card markdown acts on: emphasis, links, code; lists at a line's start.
+_MARKDOWN = re.compile(r"([\\`*_\[\]~])")
+_LIST_START = re.compile(r"^(\s*)(-|\d+)(\.?\s)")
+_STYLES = {ChoiceStyle.PRIMARY: "positive", ChoiceStyle.DANGER: "destructive"}
+
+
+def escape(text: str) -> str:
+    """Make user text literal in a card's markdown: no emphasis, links, lists or headings."""
+    clipped = text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+    escaped = _MARKDOWN.sub(r"\\\1", clipped)
+    return _LIST_START.sub(_unlist, escaped)
+
+
+def _unlist(found: re.Match[str]) -> str:
+    """`- x` and `1. x` at a line's start would become a list: escape the marker."""
+    indent, marker, rest = found.groups()
+    if marker == "-":
+        return f"{indent}\\-{rest}"
+    return f"{indent}{marker}\\{rest}" if rest.startswith(".") else found.group(0)
+
+
+def text_block(text: str, **style: Any) -> Element:
+    """A wrapping TextBlock; `text` must already be escaped."""
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def _lines(lines: Iterable[str]) -> list[Element]:
+    """Detail lines: runs of `Label: value` become a fact table, the rest plain text."""
+    elements: list[Element] = []
+    facts: list[dict[str, str]] = []
+    for line in lines:
+        label, colon, value = line.partition(": ")
+        if colon and 0 < len(label) <= 24 and "\n" not in label:
+            facts.append({"title": escape(label), "value": escape(value)})
+            continue
+        if facts:
+            elements.append({"type": "FactSet", "facts": facts})
+            facts = []
+        elements.append(text_block(escape(line), spacing="Small"))
+    if facts:
+        elements.append({"type": "FactSet", "facts": facts})
+    return elements
+
+
+def action(choice: Choice, *, request_id: str | None = None) -> Element:
+    """A button that runs `choice.command` as whoever presses it; asks for input when needed."""
+    verb = choice.command.split(" ", 1)[0]
+    data: dict[str, str] = {"command": choice.command[:2000]}
+    if request_id:
+        data["request"] = request_id
+    form = _form_for(choice.command)
+    if form is not None:
+        fields, title = form
+        return {
+            "type": "Action.ShowCard",
+            "title": choice.label[:60],
+            "card": {
+                "type": "AdaptiveCard",
+                "body": fields,
+                "actions": [
+                    {
+                        "type": "Action.Execute",
+                        "title": title,
+                        "verb": verb,
+                        "data": {**data, "form": verb},
+                        **_style(choice.style),
+                    }
+                ],
+            },
+        }
+    return {
+        "type": "Action.Execute",
+        "title": choice.label[:60],
+        "verb": verb,
+        "data": data,
+        **_style(choice.style),
+    }
+
+
+def _style(style: ChoiceStyle) -> dict[str, str]:
+    return {"style": _STYLES[style]} if style in _STYLES else {}
+
+
+def _form_for(command: str) -> tuple[list[Element], str] | None:
+    """The inputs a button needs before its command can run (Slack opens a modal for these)."""
+    verb, _, rest = command.partition(" ")
+    if verb == "deny" and " because " not in f" {rest} ":
+        return [_input("reason", "Why deny? (the requester sees this)", multiline=True)], "Deny"
+    if verb == "extend" and len(rest.split()) == 1:
+        return [
+            _input("duration", "How much longer (e.g. 30m, 1h)", required=True),
+            _input("reason", "Why does it need longer?", multiline=True),
+        ], "Ask to extend"
+    if verb == "owner" and rest.startswith("assign "):
+        return [
+            _input("owner", "Owner (e-mail)", required=True),
+            _input("backup", "Backup owner (e-mail, optional)", required=False),
+            _input("team", "Team (optional)", required=False),
+        ], "Assign"
+    return None
+
+
+def _input(name: str, label: str, *, multiline: bool = False, required: bool = True) -> Element:
+    element: Element = {
+        "type": "Input.Text",
+        "id": name,
+        "label": label,
+        "isMultiline": multiline,
+        "isRequired": required,
+        "maxLength": 500,
+    }
+    if required:
+        element["errorMessage"] = f"{label.split(' (')[0]} is required."
+    return element
+
+
+def command_from_action(data: dict[str, Any]) -> str:
+    """The command a pressed button runs, with what its form asked for appended."""
+    command = str(data.get("command", "")).strip()
+    form = data.get("form")
+    if not form:
+        return command
+
+    def field(name: str) -> str:
+        return " ".join(str(data.get(name, "")).split())
+
+    if form == "deny":
+        return f"{command} because {field('reason')}" if field("reason") else command
+    if form == "extend":
+        return f"{command} {field('duration')} because {field('reason')}"
+    if form == "owner":
+        identity = command.removeprefix("owner assign ").strip()
+        assigned = f"owner set {identity} {field('owner')}"
+        if field("backup"):
+            assigned += f" backup {field('backup')}"
+        if field("team"):
+            assigned += f" team {'-'.join(field('team').split())}"
+        return assigned
+    return command
+
+
+def _section(item: Section, *, request_id: str | None) -> Element:
+    items: list[Element] = [text_block(f"**{escape(item.title)}**"), *_lines(item.lines)]
+    if item.choices:
+        items.append(
+            {
+                "type": "ActionSet",
+                "actions": [action(choice, request_id=request_id) for choice in item.choices],
+            }
+        )
+    return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
+
+
+def reply_card(
+    reply: Reply,
+    *,
+    with_actions: bool = True,
+    request_id: str | None = None,
+    note: Reply | None = None,
+    refresh_for: tuple[str, ...] = (),
+    more_hint: str | None = None,
+) -> Card:
+    """Render a reply: headline, details, sections with their buttons, then its buttons.
+
+    `note` is shown above it (e.g. why a click was refused); `request_id` ties the card to a
+    request so it can be redrawn (`refresh`) for other viewers as the request changes.
+    """
+    body: list[Element] = []
+    if note is not None:
+        body.append(text_block(escape(note.text), color="Attention" if not note.ok else "Good"))
+    body.append(
+        text_block(
+            escape(reply.text),
+            weight="Bolder",
+            size="Medium",
+            **({} if reply.ok else {"color": "Attention"}),
+        )
+    )
+    body.extend(_lines(reply.lines))
+    shown = reply.sections[:MAX_SECTIONS]
+    body.extend(_section(item, request_id=request_id) for item in shown)
+    if hidden := len(reply.sections) - len(shown):
+        more = f"…and {hidden} more" + (f" — type `{escape(more_hint)}`" if more_hint else "")
+        body.append(text_block(more, isSubtle=True))
+    card: Card = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body}
+    if with_actions and reply.choices:
+        card["actions"] = [action(choice, request_id=request_id) for choice in reply.choices]
+    if request_id:
+        refresh = {"type": "Action.Execute", "verb": REFRESH_VERB, "data": {"request": request_id}}
+        card["refresh"] = {"action": refresh, "userIds": list(refresh_for[:60])}
+    return card
+
+
+def outcome_card(outcome: Reply, card: Reply) -> Card:
+    """A decided or expired request: the outcome and who decided first, no buttons left."""
+    rendered = reply_card(card, with_actions=False)
+    headline = text_block(
+        f"**{escape(outcome.text)}**", color="Good" if outcome.ok else "Attention", size="Medium"
+    )
+    rendered["body"] = [headline, *rendered["body"]]
+    return rendered
+
+
+def attachment(card: Card) -> dict[str, Any]:
+    """A card as a message attachment."""
+    return {"contentType": CONTENT_TYPE, "content": card}
+
+
+def summary(reply: Reply) -> str:
+    """The plain text Teams shows in notifications and the activity feed."""
+    return reply.text if len(reply.text) <= 300 else reply.text[:299] + "…"

@@ -1,0 +1,216 @@
+"""Teams messages Leash sends on its own: cards to stored conversations, and their updates."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain import cards as posted_cards
+from bot.domain import contacts
+from bot.domain.lifecycle import Context
+from bot.domain.lifecycle.notices import current_card
+from bot.domain.messages import Notice, NoticeKind, Reply
+from bot.domain.models import AccessRequest, Identity
+from bot.surfaces.teams import cards
+from bot.surfaces.teams.connector import ConnectorRetry
+from bot.surfaces.teams.people import PLATFORM, load_reference
+
+log = logging.getLogger("leash.teams")
+
+CARD_KINDS = (NoticeKind.APPROVAL_NEEDED, NoticeKind.REMINDER, NoticeKind.ESCALATED)
+CLOSING_KINDS = (NoticeKind.DECIDED, NoticeKind.REQUEST_EXPIRED)
+MORE_HINTS = {NoticeKind.SCAN_FINDINGS: "unused", NoticeKind.UNOWNED: "identities"}
+
+
+def message(reply: Reply, card: cards.Card) -> Activity:
+    """A message activity carrying one Adaptive Card, with plain text for notifications."""
+    return Activity(
+        type=ActivityTypes.message,
+        summary=cards.summary(reply),
+        text=None,
+        attachments=[Attachment(content_type=cards.CONTENT_TYPE, content=card)],
+    )
+
+
+def image_message(reply: Reply) -> list[Activity]:
+    """Each attached file (the digest's chart) as an inline image message of its own."""
+    return [
+        Activity(
+            type=ActivityTypes.message,
+            text=attachment.title,
+            attachments=[
+                Attachment(
+                    content_type=attachment.mime,
+                    content_url=f"data:{attachment.mime};base64,"
+                    + base64.b64encode(attachment.content).decode("ascii"),
+                    name=attachment.filename,
+                )
+            ],
+        )
+        for attachment in reply.attachments
+    ]
+
+
+class Outbound:
+    """Posts notices to stored conversations; remembers and closes approval cards."""
+
+    def __init__(
+        self,
+        *,
+        ctx: Context,
+        adapter: CloudAdapter,
+        app_id: str,
+        retry: ConnectorRetry,
+        report_unreachable: bool,
+    ) -> None:
+        self._ctx = ctx
+        self._adapter = adapter
+        self._app_id = app_id
+        self._retry = retry
+        self._report_unreachable = report_unreachable
+
+    async def deliver(self, notice: Notice) -> None:
+        if notice.platform not in (None, PLATFORM):
+            return  # a Slack team's digest
+        try:
+            if notice.kind in CLOSING_KINDS and notice.request_id:
+                await self._close_cards(notice.request_id)
+            missed = await self._send(notice, notice.recipients)
+            if missed:
+                await self._unreachable(notice, missed)
+        except Exception:
+            log.exception("could not deliver %s notice on Teams", notice.kind)
+
+    async def _send(self, notice: Notice, recipients: tuple[str, ...]) -> list[str]:
+        """Post to each recipient Leash has a conversation with; return those it has none for."""
+        missed: list[str] = []
+        for recipient in recipients:
+            async with self._ctx.sessions() as session:
+                contact = await contacts.find(recipient, session=session, platform=PLATFORM)
+            if contact is None:
+                missed.append(recipient)
+                continue
+            card = cards.reply_card(
+                notice.reply,
+                request_id=notice.request_id if notice.kind in CARD_KINDS else None,
+                more_hint=MORE_HINTS.get(notice.kind),
+            )
+            sent = await self.post(load_reference(contact.address), notice.reply, card)
+            if sent is None:
+                missed.append(recipient)
+                continue
+            if notice.kind in CARD_KINDS and notice.request_id:
+                async with self._ctx.transaction() as session:
+                    await posted_cards.remember(
+                        session=session,
+                        platform=PLATFORM,
+                        kind=notice.kind,
+                        channel=contact.key,
+                        ref=sent,
+                        at=self._ctx.clock.now(),
+                        request_id=notice.request_id,
+                    )
+        return missed
+
+    async def _unreachable(self, notice: Notice, missed: list[str]) -> None:
+        """Never lose a message silently: approvals go to the admins, the rest is reported."""
+        admins = tuple(sorted(self._ctx.rules.admins))
+        log.warning(
+            "no Teams conversation with %s for a %s notice (the app is not installed for them)",
+            ", ".join(missed),
+            notice.kind,
+        )
+        if not self._report_unreachable or set(missed) <= set(admins):
+            return
+        if notice.kind in CARD_KINDS:
+            reached = len(missed) < len(notice.recipients)
+            if not reached:
+                await self._send(notice, admins)
+            return
+        report = Reply(
+            text=f"Leash could not reach {', '.join(missed)} on Teams "
+            "(the app is not installed for them). They missed this message:",
+            lines=(notice.reply.text, *notice.reply.lines[:10]),
+            ok=False,
+        )
+        await self._send(Notice(NoticeKind.UNDELIVERED, admins, report), admins)
+
+    async def post(
+        self, reference: ConversationReference, reply: Reply, card: cards.Card
+    ) -> str | None:
+        """Post a card (then its attached images) to a conversation; return its activity id."""
+        sent: list[str] = []
+
+        async def send(context: TurnContext) -> None:
+            response = await self._send_one(context, message(reply, card))
+            sent.append(str(getattr(response, "id", "") or ""))
+            for image in image_message(reply):
+                try:
+                    await self._send_one(context, image)
+                except Exception as error:
+                    log.warning("the chart of %r was not posted: %s", reply.text[:60], error)
+
+        try:
+            await self._adapter.continue_conversation(reference, send, bot_app_id=self._app_id)
+        except Exception as error:
+            log.warning("posting to %s failed: %s", reference.conversation.id, error)
+            return None
+        return sent[0] if sent else None
+
+    async def _send_one(self, context: TurnContext, activity: Activity) -> Any:
+        """Post a new message (not a reply to the SDK's made-up continuation activity)."""
+        reference = TurnContext.get_conversation_reference(context.activity)
+        TurnContext.apply_conversation_reference(activity, reference)
+        activity.reply_to_id = None
+        responses = await self._retry(lambda: context.adapter.send_activities(context, [activity]))
+        return responses[0] if responses else None
+
+    async def update(
+        self, reference: ConversationReference, activity_id: str, card: cards.Card
+    ) -> None:
+        """Replace a posted card in place."""
+
+        async def replace(context: TurnContext) -> None:
+            activity = message(Reply(text="Leash"), card)
+            activity.id = activity_id
+            activity.conversation = reference.conversation
+            await self._retry(lambda: context.update_activity(activity))
+
+        try:
+            await self._adapter.continue_conversation(reference, replace, bot_app_id=self._app_id)
+        except Exception as error:
+            log.warning("updating card %s failed: %s", activity_id, error)
+
+    async def _close_cards(self, request_id: str) -> None:
+        """Replace every copy of a request's card: the outcome, who decided, no buttons left."""
+        async with self._ctx.sessions() as session:
+            posted = await posted_cards.for_request(request_id, session=session, platform=PLATFORM)
+            closed = await closed_card(request_id, session=session)
+            addresses: dict[str, str] = {}
+            for card in posted:
+                contact = await contacts.find(card.channel, session=session, platform=PLATFORM)
+                if contact is not None:
+                    addresses[card.channel] = contact.address
+        if closed is None:
+            return
+        for card in posted:
+            if card.channel in addresses:
+                await self.update(load_reference(addresses[card.channel]), card.ref, closed)
+
+
+async def closed_card(request_id: str, *, session: AsyncSession) -> cards.Card | None:
+    """The card of a request as it stands now (outcome on top once decided), or None."""
+    request = await session.get(AccessRequest, request_id)
+    identity = await session.get(Identity, request.identity_id) if request else None
+    if request is None or identity is None:
+        return None
+    card, outcome = current_card(request, identity)
+    if outcome is None:
+        return cards.reply_card(card, request_id=request.id)
+    return cards.outcome_card(outcome, card)

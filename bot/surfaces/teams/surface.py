@@ -1,0 +1,68 @@
+"""The Teams surface: the Bot Framework bot at `/api/messages` and notices as Adaptive Cards."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.commands.handler import CommandHandler
+from bot.domain.lifecycle import Lifecycle
+from bot.domain.messages import Notice
+from bot.surfaces.teams.bot import TeamsBot
+from bot.surfaces.teams.connector import (
+    ConnectorRetry,
+    TeamsAuth,
+    build_adapter,
+    messages_route,
+    on_turn_error,
+)
+from bot.surfaces.teams.outbound import Outbound
+from bot.surfaces.teams.people import PLATFORM, People
+
+
+class TeamsSurface:
+    """Translates Teams activities into commands and notices into cards; no domain logic."""
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        *,
+        lifecycle: Lifecycle,
+        handler: CommandHandler,
+        auth: TeamsAuth,
+        retry_seconds: float = 1.0,
+        report_unreachable: bool = True,
+    ) -> None:
+        self.auth = auth
+        self._adapter = build_adapter(auth)
+        on_turn_error(self._adapter)
+        retry = ConnectorRetry(base_seconds=retry_seconds)
+        self._bot = TeamsBot(
+            lifecycle=lifecycle, handler=handler, people=People(retry), retry=retry
+        )
+        self._outbound = Outbound(
+            ctx=lifecycle.ctx,
+            adapter=self._adapter,
+            app_id=auth.app_id,
+            retry=retry,
+            report_unreachable=report_unreachable,
+        )
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    def route(self) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """The aiohttp handler for `POST /api/messages`."""
+        return messages_route(self._adapter, self._bot.on_turn)
+
+    async def notify(self, notice: Notice) -> None:
+        """Deliver in the background so no lifecycle step waits on the Bot Connector."""
+        task = asyncio.create_task(self._outbound.deliver(notice))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def drain(self) -> None:
+        """Wait for every delivery in flight (shutdown, tests)."""
+        while self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)

@@ -1,0 +1,124 @@
+"""A Leash with Teams enabled against the fake Bot Connector, and helpers to talk to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
+
+from bot.app import Leash, build
+from bot.config import Settings
+from bot.domain.audit import Actor
+from bot.domain.lifecycle import OwnerChange
+from bot.domain.models import ActorKind
+from bot.domain.rules import Rules
+from bot.web import build_web_app
+from cloud.sandbox import Sandbox
+from tests.conftest import make_rules
+from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
+from tests.fakes.teams_activities import BOT_ID, TeamsUser, conversation_update, message
+
+TeamsClient = TestClient[Request, Application]
+
+OWNER = TeamsUser.named("alice", email="alice@example.com", name="Alice Owner")
+BACKUP = TeamsUser.named("bob", email="bob@example.com", name="Bob Backup")
+DEV = TeamsUser.named("dev", email="dev@example.com", name="Dev Eloper")
+ADMIN = TeamsUser.named("secops", email="secops@example.com", name="Sec Ops")
+STRANGER = TeamsUser.named("mallory", email="mallory@example.com", name="Mallory")
+EVERYONE = (OWNER, BACKUP, DEV, ADMIN, STRANGER)
+
+
+@pytest.fixture
+def teams_rules(request: pytest.FixtureRequest) -> Rules:
+    """Rules with a Teams admin (by e-mail); parametrize indirectly with overrides."""
+    return make_rules(**({"admins": [ADMIN.email]} | getattr(request, "param", {})))
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeBotConnector]:
+    async with FakeBotConnector() as fake:
+        for user in EVERYONE:
+            fake.add_member(user)
+        yield fake
+
+
+@pytest.fixture
+async def teams_leash(
+    database_url: str, fresh_sandbox: Sandbox, teams_rules: Rules, connector: FakeBotConnector
+) -> AsyncIterator[Leash]:
+    """Leash with Teams (auth off); it closes, draining its deliveries, before the fake stops."""
+    settings = Settings(database_url=database_url, teams=True, teams_retry_seconds=0.01)
+    app = build(settings, sandbox=fresh_sandbox, rules=teams_rules)
+    assert app.teams is not None
+    await app.start(scheduler=False)
+    await app.lifecycle.owners.set(
+        "support-triage-agent",
+        OwnerChange(OWNER.email, BACKUP.email, "support-bots"),
+        actor=Actor(ADMIN.email, ActorKind.USER, "test"),
+    )
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+async def teams_client(teams_leash: Leash) -> AsyncIterator[TeamsClient]:
+    app = build_web_app(teams_leash.lifecycle, max_body_bytes=1024 * 1024, teams=teams_leash.teams)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def post(
+    client: TeamsClient, activity: Mapping[str, Any], *, authorization: str | None = None
+) -> ClientResponse:
+    """POST an activity to /api/messages as the Bot Framework does."""
+    headers = {"Authorization": authorization} if authorization else {}
+    return await client.post("/api/messages", json=dict(activity), headers=headers)
+
+
+async def install(client: TeamsClient, fake: FakeBotConnector, *users: TeamsUser) -> None:
+    """Install the app in each user's personal scope (Teams posts a conversationUpdate)."""
+    for user in users:
+        response = await post(
+            client,
+            conversation_update(
+                members_added=[BOT_ID],
+                service_url=fake.service_url,
+                conversation_id=user.personal_conversation_id,
+                user=user,
+            ),
+        )
+        assert response.status in (200, 201), await response.text()
+    await fake.wait_for("send", count=len(users))  # each got the welcome card
+
+
+async def say(
+    client: TeamsClient, fake: FakeBotConnector, user: TeamsUser, text: str
+) -> ConnectorCall:
+    """Type a command in the user's personal chat; return Leash's reply."""
+    before = len(fake.calls_to("reply"))
+    activity = message(text, user=user, service_url=fake.service_url)
+    response = await post(client, activity)
+    assert response.status in (200, 201), await response.text()
+    replies = await fake.wait_for("reply", count=before + 1)
+    return replies[before]
+
+
+def card_text(call: ConnectorCall) -> str:
+    """Every text in a call's cards (headline, facts, inputs), for assertions."""
+    import json
+
+    return json.dumps(FakeBotConnector.cards(call))
+
+
+def actions_of(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every action of a card: its own, and those in its sections' action sets."""
+    found = list(card.get("actions") or [])
+    for element in card.get("body") or []:
+        for item in element.get("items") or []:
+            if item.get("type") == "ActionSet":
+                found.extend(item["actions"])
+    return found

@@ -1,0 +1,152 @@
+"""Teams notices: reminders and escalation, nightly owner cards, the team digest, people Leash
+cannot reach, and a throttled Bot Connector."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.app import Leash
+from bot.domain.audit import Actor
+from bot.domain.lifecycle import OwnerChange
+from bot.domain.models import ActorKind
+from tests.bot.surfaces.teams_world import (
+    ADMIN,
+    BACKUP,
+    DEV,
+    OWNER,
+    TeamsClient,
+    actions_of,
+    card_text,
+    install,
+    post,
+)
+from tests.bot.surfaces.test_teams import card_of, press, request_card
+from tests.fakes.bot_connector import FakeBotConnector
+from tests.fakes.teams_activities import BOT_ID, TeamsChannel, conversation_update
+
+ML = TeamsChannel.named("ML Platform")
+
+
+@pytest.mark.parametrize(
+    "teams_rules",
+    [{"requests": {"remind_after": "1s", "escalate_after": "1s"}}],
+    indirect=True,
+    ids=["fast nudges"],
+)
+async def test_reminder_then_escalation_and_every_card_is_replaced_on_decision(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    await install(teams_client, connector, OWNER, BACKUP, DEV)
+    request_id, _ = await request_card(teams_client, connector)
+    deadlines = teams_leash.lifecycle.deadlines
+    await asyncio.sleep(1.1)
+    assert await deadlines.nudge_due() == 1
+    await asyncio.sleep(1.1)
+    assert await deadlines.nudge_due() == 1
+    cards = await connector.wait_for(
+        "send",
+        count=3,
+        where=lambda c: request_id in card_text(c) and bool(actions_of(card_of(c))),
+    )
+    assert [c.conversation_id for c in cards] == [
+        OWNER.personal_conversation_id,
+        OWNER.personal_conversation_id,
+        BACKUP.personal_conversation_id,
+    ]
+    assert "Reminder: request" in card_text(cards[1])
+    assert "Escalated to you" in card_text(cards[2])
+
+    await press(teams_client, connector, card_of(cards[2]), "Approve", user=BACKUP)
+    updates = await connector.wait_for("update", count=3)
+    assert {u.activity_id for u in updates} == {c.answered_id for c in cards}
+    assert all("approved by bob@example.com" in card_text(u) for u in updates)
+    assert all(actions_of(card_of(u)) == [] for u in updates)
+
+
+async def test_an_owner_without_the_app_is_not_lost_the_admins_get_the_card_and_a_report(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    await install(teams_client, connector, ADMIN, DEV)  # the owner never installed Leash
+    _, card = await request_card(teams_client, connector, to=ADMIN)
+    assert [a["title"] for a in actions_of(card_of(card))] == ["Approve", "Deny"]
+    await press(teams_client, connector, card_of(card), "Approve", user=ADMIN)
+    # The owner cannot be told about the grant either: the admins hear who missed what.
+    report = await connector.wait_for(
+        "send",
+        where=lambda c: (
+            c.conversation_id == ADMIN.personal_conversation_id
+            and "could not reach" in card_text(c)
+        ),
+    )
+    assert "Leash could not reach alice@example.com on Teams" in card_text(report[0])
+    assert "support-triage-agent" in card_text(report[0])
+
+
+async def test_nightly_findings_reach_the_owner_as_one_card_with_a_section_per_agent(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    await install(teams_client, connector, OWNER)
+    for agent in ("code-review-agent", "data-pipeline-agent"):
+        await teams_leash.lifecycle.owners.set(
+            agent, OwnerChange(OWNER.email), actor=Actor(ADMIN.email, ActorKind.USER, "test")
+        )
+    await teams_leash.lifecycle.least_privilege.nightly()
+    assert teams_leash.teams is not None
+    await teams_leash.teams.drain()
+    (found,) = [c for c in connector.calls_to("send") if "Nightly scan" in card_text(c)]
+    assert found.conversation_id == OWNER.personal_conversation_id
+    card = card_of(found)
+    sections = [e for e in card["body"] if e["type"] == "Container"]
+    titles = [s["items"][0]["text"] for s in sections]
+    assert titles == ["**code-review-agent**", "**data-pipeline-agent**"]
+    verbs = [a["verb"] for a in actions_of(card)]
+    assert verbs.count("restrict") == 2
+    assert verbs.count("keep") == 2
+
+
+@pytest.mark.parametrize(
+    "teams_rules",
+    [{"teams": {"ml-platform": {"channel": "ML Platform", "platform": "teams"}}}],
+    indirect=True,
+    ids=["digest on Teams"],
+)
+async def test_the_weekly_digest_goes_to_the_teams_channel_with_its_chart(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    response = await post(
+        teams_client,
+        conversation_update(
+            members_added=[BOT_ID],
+            service_url=connector.service_url,
+            conversation_id=ML.channel_id,
+            channel=ML,
+            user=OWNER,
+        ),
+    )
+    assert response.status == 201
+    await teams_leash.lifecycle.least_privilege.digests.send("ml-platform")
+    assert teams_leash.teams is not None
+    await teams_leash.teams.drain()
+    (digest,) = [c for c in connector.calls_to("send") if "Weekly Leash digest" in card_text(c)]
+    assert digest.conversation_id == ML.channel_id
+    assert '"title": "Unowned", "value": "forecast-agent"' in card_text(digest)
+    (chart,) = [
+        c
+        for c in connector.calls_to("send")
+        if any(a.get("contentType") == "image/png" for a in c.body.get("attachments") or [])
+    ]
+    assert chart.conversation_id == ML.channel_id
+    assert chart.body["attachments"][0]["contentUrl"].startswith("data:image/png;base64,iVBOR")
+
+
+async def test_a_throttled_connector_is_retried_and_the_card_arrives_once(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    await install(teams_client, connector, OWNER, DEV)
+    connector.fail_next(2, 429, kind="send", retry_after=0)
+    request_id, _ = await request_card(teams_client, connector)
+    assert connector.fault_count == 2
+    delivered = [c for c in connector.calls_to("send") if c.ok and request_id in card_text(c)]
+    assert len(delivered) == 1
