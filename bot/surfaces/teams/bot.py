@@ -161,14 +161,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         reply = await self._handler.handle_text(command, actor=actor)
         request_id = str(data.get("request") or "")
         if request_id:
-            # Redraw the request as it now stands; say why if the click did not count.
+            # What the click did (or why it did not count), above the card as it now stands.
             async with self._lifecycle.ctx.sessions() as session:
                 card = await closed_card(request_id, session=session)
             if card is not None:
-                if not reply.ok:
-                    card["body"].insert(
-                        0, cards.text_block(cards.escape(reply.text), color="Attention")
-                    )
+                said = cards.text_block(
+                    cards.mark(reply), color="Good" if reply.ok else "Attention"
+                )
+                card["body"].insert(0, said)
                 return card_response(card)
         return card_response(cards.reply_card(reply))
 

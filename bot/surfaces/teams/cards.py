@@ -38,6 +38,11 @@ def _unlist(found: re.Match[str]) -> str:
     return f"{indent}{marker}\\{rest}" if rest.startswith(".") else found.group(0)
 
 
+def mark(reply: Reply) -> str:
+    """A reply's headline, escaped, marked ✗ when it is a refusal (not only by its colour)."""
+    return escape(reply.text) if reply.ok else f"✗ {escape(reply.text)}"
+
+
 def text_block(text: str, **style: Any) -> Element:
     """A wrapping TextBlock; `text` must already be escaped."""
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
@@ -175,27 +180,18 @@ def reply_card(
     *,
     with_actions: bool = True,
     request_id: str | None = None,
-    note: Reply | None = None,
     refresh_for: tuple[str, ...] = (),
     more_hint: str | None = None,
 ) -> Card:
     """Render a reply: headline, details, sections with their buttons, then its buttons.
 
-    `note` is shown above it (e.g. why a click was refused); `request_id` ties the card to a
-    request so it can be redrawn (`refresh`) for other viewers as the request changes.
+    `request_id` ties the card to a request so it can be redrawn (`refresh`) for other viewers
+    as the request changes.
     """
-    body: list[Element] = []
-    if note is not None:
-        body.append(text_block(escape(note.text), color="Attention" if not note.ok else "Good"))
-    body.append(
-        text_block(
-            escape(reply.text),
-            weight="Bolder",
-            size="Medium",
-            **({} if reply.ok else {"color": "Attention"}),
-        )
+    headline = text_block(
+        mark(reply), weight="Bolder", size="Medium", **({} if reply.ok else {"color": "Attention"})
     )
-    body.extend(_lines(reply.lines))
+    body: list[Element] = [headline, *_lines(reply.lines)]
     shown = reply.sections[:MAX_SECTIONS]
     body.extend(_section(item, request_id=request_id) for item in shown)
     if hidden := len(reply.sections) - len(shown):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -16,7 +17,7 @@ from bot.domain import contacts
 from bot.domain.lifecycle import Context
 from bot.domain.lifecycle.notices import current_card
 from bot.domain.messages import Notice, NoticeKind, Reply
-from bot.domain.models import AccessRequest, Identity
+from bot.domain.models import AccessRequest, ChatContact, Identity
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.connector import ConnectorRetry
 from bot.surfaces.teams.people import PLATFORM, load_reference
@@ -89,23 +90,28 @@ class Outbound:
 
     async def _send(self, notice: Notice, recipients: tuple[str, ...]) -> list[str]:
         """Post to each recipient Leash has a conversation with; return those it has none for."""
+        async with self._ctx.sessions() as session:
+            found = {
+                recipient: await contacts.find(recipient, session=session, platform=PLATFORM)
+                for recipient in recipients
+            }
+        tied = notice.kind in CARD_KINDS and notice.request_id is not None
+        card = cards.reply_card(
+            notice.reply,
+            request_id=notice.request_id if tied else None,
+            # Teams redraws the card for these viewers by itself when they open it.
+            refresh_for=_viewers(found.values()) if tied else (),
+            more_hint=MORE_HINTS.get(notice.kind),
+        )
         missed: list[str] = []
-        for recipient in recipients:
-            async with self._ctx.sessions() as session:
-                contact = await contacts.find(recipient, session=session, platform=PLATFORM)
-            if contact is None:
+        for recipient, contact in found.items():
+            sent = None
+            if contact is not None:
+                sent = await self.post(load_reference(contact.address), notice.reply, card)
+            if contact is None or sent is None:
                 missed.append(recipient)
                 continue
-            card = cards.reply_card(
-                notice.reply,
-                request_id=notice.request_id if notice.kind in CARD_KINDS else None,
-                more_hint=MORE_HINTS.get(notice.kind),
-            )
-            sent = await self.post(load_reference(contact.address), notice.reply, card)
-            if sent is None:
-                missed.append(recipient)
-                continue
-            if notice.kind in CARD_KINDS and notice.request_id:
+            if tied:
                 async with self._ctx.transaction() as session:
                     await posted_cards.remember(
                         session=session,
@@ -202,6 +208,19 @@ class Outbound:
         for card in posted:
             if card.channel in addresses:
                 await self.update(load_reference(addresses[card.channel]), card.ref, closed)
+
+
+def _viewers(found: Iterable[ChatContact | None]) -> tuple[str, ...]:
+    """The Teams user ids of the people among `found` (channels have no single viewer)."""
+    ids: list[str] = []
+    for contact in found:
+        if contact is None:
+            continue
+        reference = load_reference(contact.address)
+        kind = getattr(reference.conversation, "conversation_type", None)
+        if reference.user is not None and reference.user.id and kind == "personal":
+            ids.append(reference.user.id)
+    return tuple(dict.fromkeys(ids))
 
 
 async def closed_card(request_id: str, *, session: AsyncSession) -> cards.Card | None:

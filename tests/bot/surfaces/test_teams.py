@@ -100,9 +100,11 @@ async def test_request_approved_on_the_card_grant_applied_cards_replaced_then_re
     assert [a["title"] for a in actions_of(card)] == ["Approve", "Deny"]
     assert "alice@example.com owns support-triage-agent" in card_text(posted)
     assert card["refresh"]["action"]["data"] == {"request": request_id}
+    assert card["refresh"]["userIds"] == [OWNER.teams_id]  # redrawn for her when she opens it
 
     answered = await press(teams_client, connector, card, "Approve", user=OWNER)
     assert answered["type"] == CARD
+    assert f"Approved {request_id}: grant g-" in str(answered["value"])
     assert "approved by alice@example.com" in str(answered["value"])
     assert actions_of(answered["value"]) == []
     # Every copy of the card is replaced in place: outcome on top, no buttons left.
