@@ -21,8 +21,9 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 run: install
 	$(BIN)/leash serve --sandbox --console
 
+# Two workers: CI machines have two cores; each worker has its own sandbox and database.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: install
 	$(BIN)/ruff check bot cloud scheduler tests bench

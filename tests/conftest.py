@@ -33,6 +33,35 @@ def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
+def _worker_database(url: str, worker: str) -> str:
+    """Each pytest-xdist worker gets its own database (`test_gw0`, ...) so they never meet."""
+    if worker == "master":
+        return url
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name}_{worker}"
+
+
+_CREATED: set[str] = set()
+
+
+async def _create_database(url: str, worker: str) -> str:
+    """Create this worker's database once, from a connection to the configured one."""
+    target = _worker_database(url, worker)
+    if target == url or target in _CREATED:
+        return target
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    name = target.rpartition("/")[2]
+    async with engine.connect() as connection:
+        exists = await connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        )
+        if not exists:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    _CREATED.add(target)
+    return target
+
+
 async def _reset_postgres(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as connection:
@@ -46,8 +75,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'leash.db'}"
     assert PG_URL is not None
-    await _reset_postgres(PG_URL)
-    return PG_URL
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
+    url = await _create_database(PG_URL, worker)
+    await _reset_postgres(url)
+    return url
 
 
 def make_rules(**overrides: Any) -> Rules:

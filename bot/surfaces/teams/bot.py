@@ -10,6 +10,7 @@ from botbuilder.schema import Activity, ChannelAccount
 
 from bot.commands.handler import CommandHandler
 from bot.domain import contacts, registry
+from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.forms import request_from_form
 from bot.domain.lifecycle import Lifecycle
@@ -180,7 +181,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             return text_response(OUTDATED)
         return card_response(card)
 
-    async def _submit_request(self, values: dict[str, str], *, actor: Any) -> dict[str, Any]:
+    async def _submit_request(self, values: dict[str, str], *, actor: Actor) -> dict[str, Any]:
         try:
             request = await self._lifecycle.requests.submit(request_from_form(values), actor=actor)
         except LeashError as error:

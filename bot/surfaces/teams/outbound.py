@@ -104,13 +104,17 @@ class Outbound:
             more_hint=MORE_HINTS.get(notice.kind),
         )
         missed: list[str] = []
+        posted: set[str] = set()  # one person named twice (id and e-mail) gets one message
         for recipient, contact in found.items():
+            if contact is not None and contact.address in posted:
+                continue
             sent = None
             if contact is not None:
                 sent = await self.post(load_reference(contact.address), notice.reply, card)
             if contact is None or sent is None:
                 missed.append(recipient)
                 continue
+            posted.add(contact.address)
             if tied:
                 async with self._ctx.transaction() as session:
                     await posted_cards.remember(

@@ -8,9 +8,11 @@ import asyncio
 import pytest
 
 from bot.app import Leash
+from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.lifecycle import OwnerChange
 from bot.domain.models import ActorKind
+from cloud.sandbox import Sandbox
 from tests.bot.surfaces.teams_world import (
     ADMIN,
     BACKUP,
@@ -24,7 +26,12 @@ from tests.bot.surfaces.teams_world import (
 )
 from tests.bot.surfaces.test_teams import card_of, press, request_card
 from tests.fakes.bot_connector import FakeBotConnector
-from tests.fakes.teams_activities import BOT_ID, TeamsChannel, conversation_update
+from tests.fakes.teams_activities import (
+    BOT_ID,
+    TeamsChannel,
+    conversation_update,
+    installation_update,
+)
 
 ML = TeamsChannel.named("ML Platform")
 
@@ -150,3 +157,80 @@ async def test_a_throttled_connector_is_retried_and_the_card_arrives_once(
     assert connector.fault_count == 2
     delivered = [c for c in connector.calls_to("send") if c.ok and request_id in card_text(c)]
     assert len(delivered) == 1
+
+
+SECURITY = TeamsChannel.named("Security", "Alerts")
+TRUST = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",'
+    ' "Principal": {"Service": "bedrock.amazonaws.com"}}]}'
+)
+
+
+@pytest.mark.parametrize(
+    "teams_rules",
+    [{"ownership": {"security_channel": "Security/Alerts"}}],
+    indirect=True,
+    ids=["security channel on Teams"],
+)
+async def test_unowned_agents_are_alerted_in_the_security_channel_and_assigned_from_the_card(
+    teams_leash: Leash,
+    teams_client: TeamsClient,
+    connector: FakeBotConnector,
+    fresh_sandbox: Sandbox,
+) -> None:
+    added = await post(
+        teams_client,
+        conversation_update(
+            members_added=[BOT_ID],
+            service_url=connector.service_url,
+            conversation_id=SECURITY.channel_id,
+            channel=SECURITY,
+            user=ADMIN,
+        ),
+    )
+    assert added.status == 201
+    # A new agent nobody owns appears (start-up alerts went out before Leash joined the team).
+    iam = fresh_sandbox.session().client("iam", endpoint_url=fresh_sandbox.endpoint_url)
+    iam.create_role(RoleName="triage-helper-agent", AssumeRolePolicyDocument=TRUST)
+    await teams_leash.discover()
+    assert teams_leash.teams is not None
+    await teams_leash.teams.drain()
+    alerts = [
+        c
+        for c in connector.calls_to("send")
+        if c.conversation_id == SECURITY.channel_id and "triage-helper-agent" in card_text(c)
+    ]
+    assert len(alerts) == 1
+    alert = card_of(alerts[0])
+    assert [a["title"] for a in actions_of(alert)] == ["Claim", "Assign to…"]
+    assign = next(a for a in actions_of(alert) if a["title"] == "Assign to…")
+    assert [i["id"] for i in assign["card"]["body"]] == ["owner", "backup", "team"]
+
+    answered = await press(
+        teams_client,
+        connector,
+        alert,
+        "Assign to…",
+        user=ADMIN,
+        inputs={"owner": OWNER.email, "backup": "", "team": "ml platform"},
+    )
+    assert "triage-helper-agent" in str(answered["value"])
+    async with teams_leash.lifecycle.ctx.sessions() as session:
+        owned = [i.name for i, _ in await registry.owned_by(OWNER.email, session=session)]
+    assert "triage-helper-agent" in owned
+
+
+async def test_installing_the_app_personally_lets_leash_message_that_person(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    installed = await post(
+        teams_client,
+        installation_update(
+            user=OWNER,
+            service_url=connector.service_url,
+            conversation_id=OWNER.personal_conversation_id,
+        ),
+    )
+    assert installed.status == 201
+    await install(teams_client, connector, DEV)
+    await request_card(teams_client, connector)  # the owner's approval card reaches her
