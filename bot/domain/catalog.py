@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
-from bot.domain import catalog_data
+from bot.domain import catalog_data, catalog_gcp
 
 
 class ActionCategory(StrEnum):
@@ -140,7 +140,24 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.IGNORECASE | re.ASCII)
 
 
+@cache
+def _gcp_roles() -> dict[str, CatalogEntry]:
+    categories = {
+        ActionCategory.ESCALATION: catalog_gcp.ESCALATION_ROLES,
+        ActionCategory.CREDENTIAL: catalog_gcp.CREDENTIAL_ROLES,
+        ActionCategory.PRIVILEGED: catalog_gcp.PRIVILEGED_ROLES,
+    }
+    return {
+        role: CatalogEntry(action=role, category=category, source=catalog_gcp.SOURCE)
+        for category, roles in categories.items()
+        for role in roles
+    }
+
+
 def _covered(requested: str) -> list[CatalogEntry]:
+    if catalog_gcp.is_role(requested):
+        entry = _gcp_roles().get(requested)
+        return [] if entry is None else [entry]
     if is_full_wildcard(requested):
         return list(entries())
     if not is_valid_action(requested):
@@ -175,14 +192,16 @@ def _allows(approved: str, action: str) -> bool:
 
 
 def allows(approved: Sequence[str], action: str) -> bool:
-    """Say whether any approved pattern (IAM wildcards, any case) covers the exact action."""
+    """Say whether any approved pattern (IAM wildcards, any case) covers the exact action.
+
+    A Google Cloud permission is allowed by an approved role that carries it.
+    """
+    if catalog_gcp.is_permission(action):
+        return catalog_gcp.grants_permission(list(approved), action)
     return any(_allows(pattern, action) for pattern in approved)
 
 
-def persistence_denies(approved: Sequence[str]) -> tuple[str, ...]:
-    """Return the persistence actions to deny during a grant of the approved actions."""
-    return tuple(
-        action
-        for action in PERSISTENCE_ACTIONS
-        if not any(_allows(pattern, action) for pattern in approved)
-    )
+def persistence_denies(approved: Sequence[str], *, provider: str = "aws") -> tuple[str, ...]:
+    """Return the persistence actions (or GCP permissions) to deny during a grant."""
+    withheld = catalog_gcp.PERSISTENCE_PERMISSIONS if provider == "gcp" else PERSISTENCE_ACTIONS
+    return tuple(action for action in withheld if not allows(approved, action))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain import catalog
+from bot.domain import catalog, catalog_gcp
 from bot.domain.catalog import ActionCategory
 from bot.domain.models import Grant, Identity, UsageScan
 from bot.domain.rules import LeastPrivilegeRules
@@ -155,8 +155,14 @@ def judge(
     )
 
 
-def guardrail_actions(rules: LeastPrivilegeRules) -> tuple[str, ...]:
-    """The exact actions every agent's guardrail denies, from the catalogue and the policy."""
+def guardrail_actions(rules: LeastPrivilegeRules, *, provider: str = "aws") -> tuple[str, ...]:
+    """The exact actions every agent's guardrail denies, from the catalogue and the policy.
+
+    On Google Cloud these are IAM permissions (denied with an IAM deny policy).
+    """
+    if provider == "gcp":
+        extra = [a for a in rules.guardrail_extra_actions if catalog_gcp.is_permission(a)]
+        return tuple(dict.fromkeys([*catalog_gcp.GUARDRAIL_PERMISSIONS, *extra]))
     categories = {ActionCategory(category) for category in rules.guardrail_categories}
     services = {service.lower() for service in rules.guardrail_privileged_services}
     chosen = [
@@ -165,7 +171,11 @@ def guardrail_actions(rules: LeastPrivilegeRules) -> tuple[str, ...]:
         if entry.category in categories
         or (entry.category is ActionCategory.PRIVILEGED and _service(entry.action) in services)
     ]
-    chosen += [catalog.normalize_action(action) for action in rules.guardrail_extra_actions]
+    chosen += [
+        catalog.normalize_action(action)
+        for action in rules.guardrail_extra_actions
+        if not catalog_gcp.is_permission(action)
+    ]
     return tuple(sorted(dict.fromkeys(chosen), key=str.lower))
 
 

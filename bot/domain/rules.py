@@ -9,6 +9,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bot.domain.catalog import ActionCategory, is_valid_action
+from bot.domain.catalog_gcp import is_permission, is_role
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidDurationError
 from bot.domain.models import Tier
@@ -58,17 +59,29 @@ def _default_tiers() -> dict[Tier, TierRule]:
 
 
 class PermissionSet(_Frozen):
+    """Named permissions: AWS actions, and the Google Cloud roles that mean the same."""
+
     description: str = ""
-    actions: tuple[str, ...] = Field(min_length=1)
+    actions: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
+    gcp_roles: tuple[str, ...] = ()
     tier: Tier | None = None
 
     @model_validator(mode="after")
     def _actions_are_valid(self) -> Self:
+        if not self.actions and not self.gcp_roles:
+            raise ValueError("name actions (AWS) or gcp_roles (Google Cloud), or both")
         bad = [a for a in self.actions if not is_valid_action(a)]
         if bad:
             raise ValueError(f"invalid action(s): {', '.join(bad)}")
+        bad = [r for r in self.gcp_roles if not is_role(r)]
+        if bad:
+            raise ValueError(f"not GCP role names (roles/…): {', '.join(bad)}")
         return self
+
+    def for_provider(self, provider: str) -> tuple[str, ...]:
+        """What this set grants on one cloud (empty when it says nothing for that cloud)."""
+        return self.gcp_roles if provider == "gcp" else self.actions
 
 
 class RequestTimings(_Frozen):
@@ -171,7 +184,11 @@ class LeastPrivilegeRules(_Frozen):
                 f"guardrail_categories: unknown {', '.join(unknown)} "
                 f"(choose from {', '.join(sorted(categories))})"
             )
-        bad = [a for a in self.guardrail_extra_actions if not is_valid_action(a) or "*" in a]
+        bad = [
+            a
+            for a in self.guardrail_extra_actions
+            if not (is_valid_action(a) or is_permission(a)) or "*" in a
+        ]
         if bad:
             raise ValueError(f"guardrail_extra_actions: not exact actions: {', '.join(bad)}")
         return self

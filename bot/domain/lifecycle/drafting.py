@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.catalog import is_valid_action, normalize_action
+from bot.domain.catalog_gcp import is_role
 from bot.domain.errors import (
     DurationTooLongError,
     InvalidDurationError,
@@ -85,7 +86,7 @@ async def draft_request(
             f"{identity.name} is quarantined: no access can be granted until it is released.",
             field="identity",
         )
-    actions, resources, forced = _permissions(data, rules)
+    actions, resources, forced = _permissions(data, rules, provider=identity.provider)
     ownership = await session.get(Ownership, identity.id)
     owners = Owners(
         primary=ownership.primary_owner if ownership else None,
@@ -132,8 +133,27 @@ async def draft_request(
     return identity, request
 
 
+def _gcp_permissions(roles: tuple[str, ...], resources: tuple[str, ...]) -> tuple[str, ...]:
+    """Google Cloud grants are project-level bindings of roles (resources are not scoped yet)."""
+    if len(roles) > MAX_ITEMS:
+        raise InvalidInputError(f"At most {MAX_ITEMS} roles.", field="permissions")
+    bad = [r for r in roles if not is_role(r)]
+    if bad:
+        raise InvalidInputError(
+            f"Not a GCP role: {', '.join(b[:60] for b in bad)} (expected roles/… on Google "
+            "Cloud, e.g. roles/storage.objectViewer).",
+            field="permissions",
+        )
+    if resources:
+        raise InvalidInputError(
+            "On Google Cloud, Leash grants roles on the identity's project; leave out `on …`.",
+            field="resources",
+        )
+    return tuple(dict.fromkeys(roles))
+
+
 def _permissions(
-    data: RequestInput, rules: Rules
+    data: RequestInput, rules: Rules, *, provider: str
 ) -> tuple[tuple[str, ...], tuple[str, ...], Tier | None]:
     forced: Tier | None = None
     if data.permission_set is not None:
@@ -144,7 +164,13 @@ def _permissions(
                 f"There is no permission set '{data.permission_set[:60]}' (known: {known}).",
                 field="permissions",
             )
-        actions = permission_set.actions
+        actions = permission_set.for_provider(provider)
+        if not actions:
+            raise InvalidInputError(
+                f"Permission set '{data.permission_set}' names nothing for {provider.upper()}: "
+                f"add {'gcp_roles' if provider == 'gcp' else 'actions'} to it in the policy.",
+                field="permissions",
+            )
         resources = data.resources or permission_set.resources
         forced = permission_set.tier
     else:
@@ -153,6 +179,8 @@ def _permissions(
         raise InvalidInputError(
             "Name a permission set or at least one action.", field="permissions"
         )
+    if provider == "gcp":
+        return _gcp_permissions(actions, resources), (), forced
     if len(actions) > MAX_ITEMS:
         raise InvalidInputError(f"At most {MAX_ITEMS} actions.", field="permissions")
     if len(resources) > MAX_ITEMS:

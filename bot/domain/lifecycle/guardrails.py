@@ -50,9 +50,9 @@ class GuardrailFlow:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    @property
-    def actions(self) -> tuple[str, ...]:
-        return guardrail_actions(self._ctx.rules.least_privilege)
+    def actions(self, identity: Identity) -> tuple[str, ...]:
+        """What the guardrail denies this identity, in its own cloud's terms."""
+        return guardrail_actions(self._ctx.rules.least_privilege, provider=identity.provider)
 
     async def exemptions(
         self, identity: Identity, *, extra: Sequence[Grant] = (), without: str | None = None
@@ -72,7 +72,7 @@ class GuardrailFlow:
                 ).all()
             )
         chosen = {grant.id: grant for grant in [*grants, *extra] if grant.id != without}
-        return exemptions_for(chosen.values(), self.actions)
+        return exemptions_for(chosen.values(), self.actions(identity))
 
     async def _guarded(self, identity: Identity) -> Enforcement | None:
         async with self._ctx.sessions() as session:
@@ -91,7 +91,7 @@ class GuardrailFlow:
             return False
         exemptions = await self.exemptions(identity, extra=extra, without=without)
         provider = self._ctx.provider_for(identity)
-        await provider.guardrail(identity_ref(identity), self.actions, exemptions)
+        await provider.guardrail(identity_ref(identity), self.actions(identity), exemptions)
         return True
 
     async def show(self, reference: str) -> Reply:
@@ -107,8 +107,8 @@ class GuardrailFlow:
         mode = self._ctx.rules.least_privilege.guardrail
         state = "enforced" if row is not None else "not applied"
         lines = [
-            f"Guardrail: {state} (nightly mode: {mode}) · {len(self.actions)} privileged actions "
-            f"denied · {change.mechanism}",
+            f"Guardrail: {state} (nightly mode: {mode}) · "
+            f"{len(self.actions(identity))} privileged actions denied · {change.mechanism}",
             *(
                 f"Exempt until {e.expires_at:%Y-%m-%d %H:%M} UTC: {e.action} (grant {e.grant_id})"
                 for e in exemptions
@@ -127,7 +127,7 @@ class GuardrailFlow:
     ) -> GuardrailChange:
         provider = self._ctx.provider_for(identity)
         return await provider.guardrail(
-            identity_ref(identity), self.actions, exemptions, dry_run=dry_run
+            identity_ref(identity), self.actions(identity), exemptions, dry_run=dry_run
         )
 
     async def apply(
@@ -198,7 +198,7 @@ class GuardrailFlow:
                 identity,
                 EnforcementKind.GUARDRAIL,
                 actor=actor,
-                actions=list(self.actions),
+                actions=list(self.actions(identity)),
                 detail=detail,
                 reason=None,
             )
@@ -246,7 +246,7 @@ class GuardrailFlow:
             identity,
             EnforcementKind.GUARDRAIL,
             actor=actor,
-            actions=list(self.actions),
+            actions=list(self.actions(identity)),
             detail={"mechanism": change.mechanism, "size": len(change.after)},
             reason=None,
             event_type="guardrail.reported",

@@ -195,6 +195,8 @@ class RequestFlow:
         duration = timedelta(seconds=request.duration_seconds)
         if request.extends_grant_id:
             return await session.get(Grant, request.extends_grant_id)
+        identity = await session.get(Identity, request.identity_id)
+        provider = identity.provider if identity is not None else "aws"
         grant = Grant(
             id=new_id("g"),
             request_id=request.id,
@@ -202,7 +204,7 @@ class RequestFlow:
             requester=request.requester,
             actions=list(request.actions),
             resources=list(request.resources),
-            deny_actions=list(persistence_denies(request.actions)),
+            deny_actions=list(persistence_denies(request.actions, provider=provider)),
             state=GrantState.APPLYING,
             created_at=now,
             expires_at=now + duration,
