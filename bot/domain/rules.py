@@ -106,6 +106,8 @@ class ClassificationRules(_Frozen):
         "bedrock.amazonaws.com",
         "bedrock-agentcore.amazonaws.com",
         "sagemaker.amazonaws.com",
+        # Vertex AI (and its Agent Engine) service agents on Google Cloud
+        "aiplatform.googleapis.com",
     )
     # fnmatch patterns on the identity's name, e.g. "*-agent".
     agent_name_patterns: tuple[str, ...] = ()

@@ -160,7 +160,11 @@ def test_bundled_example_loads() -> None:
         "dynamodb-read",
         "pass-role",
         "break-glass-admin",
+        "bigquery-read",
+        "gcp-token-creator",
     }
+    assert rules.permission_sets["s3-read"].gcp_roles == ("roles/storage.objectViewer",)
+    assert rules.permission_sets["bigquery-read"].actions == ()  # a GCP-only set
     assert rules.permission_sets["break-glass-admin"].tier is Tier.BREAK_GLASS
     assert rules.permission_sets["pass-role"].actions == ("iam:PassRole",)
 
