@@ -98,6 +98,27 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
     )
 
 
+def _gcp_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider | None:
+    """The GCP provider: against the sandbox's emulator, or the configured scope; else none."""
+    from cloud.gcp import GcpProvider
+
+    if sandbox is not None:
+        if sandbox.gcp is None:
+            return None
+        return GcpProvider(
+            organization=sandbox.gcp.organization,
+            rest_endpoint=sandbox.gcp.rest_endpoint,
+            grpc_target=sandbox.gcp.grpc_target,
+        )
+    if not settings.gcp_enabled:
+        return None
+    return GcpProvider(
+        projects=tuple(settings.gcp_projects),
+        organization=settings.gcp_organization,
+        folders=tuple(settings.gcp_folders),
+    )
+
+
 def _slack_surface(
     settings: Settings, lifecycle: Lifecycle, handler: CommandHandler
 ) -> SlackSurface | None:
@@ -151,9 +172,12 @@ def build(
     if isinstance(sandbox, Sandbox):
         running_sandbox = sandbox
     elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
-        running_sandbox, owns_sandbox = Sandbox.start(), True
+        running_sandbox, owns_sandbox = Sandbox.start(gcp=True), True
     check_teams(settings, real_cloud=running_sandbox is None)
     providers = {"aws": _aws_provider(settings, running_sandbox)}
+    gcp = _gcp_provider(settings, running_sandbox)
+    if gcp is not None:
+        providers["gcp"] = gcp
     engine = create_engine(settings.database_url)
     runner = Runner(sweep_seconds=settings.sweep_seconds)
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])

@@ -150,11 +150,20 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
             click.echo(f"  could not read {scope}: {why}")
     if leash.slack is not None:
         click.echo("Slack: enabled; point the app's request URLs at <this server>/slack/events.")
+    if leash.teams is not None:
+        auth = "on" if leash.teams.auth.enabled else "OFF (sandbox only)"
+        click.echo(f"Teams: enabled at <this server>/api/messages; authentication {auth}.")
     if leash.sandbox is not None:
         click.echo(
             f"Sandbox AWS (moto) at {leash.sandbox.endpoint_url} with "
             f"{len(leash.sandbox.accounts)} accounts (AWS_ENDPOINT_URL for the aws CLI / boto3)."
         )
+        if leash.sandbox.gcp is not None:
+            gcp = leash.sandbox.gcp
+            click.echo(
+                f"Sandbox GCP at {gcp.rest_endpoint} (REST) and {gcp.grpc_target} (gRPC) with "
+                f"{len(gcp.project_ids)} projects."
+            )
         click.echo(
             "Try:  as dev  →  request support-triage-agent s3-read for 2m because checking tickets"
         )

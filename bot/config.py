@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import uuid
 from enum import StrEnum
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from bot.domain.rules import Rules
 
 BUNDLED_POLICY = Path(__file__).parent / "leash.example.toml"
+_PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 
 
 class CloudMode(StrEnum):
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
     aws_read_role: str = "LeashReadOnly"
     aws_grant_role: str = "LeashGrantManager"
     aws_use_organizations: bool = True
+    # Google Cloud: projects to scan, or an organization / folders whose projects are scanned.
+    gcp_projects: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    gcp_organization: str | None = None
+    gcp_folders: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -96,7 +102,37 @@ class Settings(BaseSettings):
             raise ValueError("MICROSOFT_APP_TENANT_ID is required for a SingleTenant bot")
         return self
 
-    @field_validator("aws_accounts", mode="before")
+    @property
+    def gcp_enabled(self) -> bool:
+        return bool(self.gcp_projects or self.gcp_organization or self.gcp_folders)
+
+    @field_validator("gcp_projects")
+    @classmethod
+    def _project_ids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _PROJECT_ID.fullmatch(v)]
+        if bad:
+            raise ValueError(f"not GCP project ids (6-30 lowercase letters, digits, -): {bad}")
+        return value
+
+    @field_validator("gcp_organization")
+    @classmethod
+    def _organization(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        number = value.removeprefix("organizations/")
+        if not number.isdigit():
+            raise ValueError("write organizations/123456789012 (or just the number)")
+        return f"organizations/{number}"
+
+    @field_validator("gcp_folders")
+    @classmethod
+    def _folders(cls, value: list[str]) -> list[str]:
+        numbers = [v.removeprefix("folders/") for v in value]
+        if not all(n.isdigit() for n in numbers):
+            raise ValueError("write folders/123456789012 (or just the numbers), comma-separated")
+        return [f"folders/{n}" for n in numbers]
+
+    @field_validator("aws_accounts", "gcp_projects", "gcp_folders", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """Accept `111111111111,222222222222` as well as a JSON list."""

@@ -10,6 +10,7 @@ from cloud.base import CloudConfigurationError, CloudProvider
 # name -> (module, class); modules are imported lazily so an unused cloud's SDK never loads.
 PROVIDERS: dict[str, tuple[str, str]] = {
     "aws": ("cloud.aws", "AwsProvider"),
+    "gcp": ("cloud.gcp", "GcpProvider"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The embedded AWS sandbox: moto in this process, extended and seeded with a demo organisation.
+"""The embedded sandbox: moto (AWS) in this process, extended and seeded with a demo
+organisation, and optionally the GCP emulator beside it.
 
 moto keeps its state in module globals, so every sandbox in one process shares it: run one.
 """
@@ -14,6 +15,7 @@ import boto3
 
 from cloud.sandbox import access_advisor, cloudtrail, cross_account
 from cloud.sandbox.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
+from cloud.sandbox.gcp import GcpEmulator
 from cloud.sandbox.seed import (
     DemoOrganization,
     SeededAccount,
@@ -44,14 +46,20 @@ class Sandbox:
 
     region = REGION
 
-    def __init__(self, *, server: MotoServer, activity: ActivityLog) -> None:
+    def __init__(
+        self, *, server: MotoServer, activity: ActivityLog, gcp: GcpEmulator | None = None
+    ) -> None:
         self._server = server
         self.activity = activity
         self.organization: DemoOrganization | None = None
+        self.gcp = gcp
 
     @classmethod
-    def start(cls, *, seed: bool = True) -> Sandbox:
-        """Start moto on a free loopback port, extend it, and seed the demo organisation."""
+    def start(cls, *, seed: bool = True, gcp: bool = False) -> Sandbox:
+        """Start moto on a free loopback port, extend it, and seed the demo organisation.
+
+        With `gcp`, the GCP emulator starts too (seeded the same way) and `self.gcp` holds it.
+        """
         if "MOTO_ACCOUNT_ID" in os.environ:
             # moto would then put every request in that one account, whatever the credentials.
             raise RuntimeError("unset MOTO_ACCOUNT_ID: the sandbox needs moto's multi-account mode")
@@ -61,12 +69,14 @@ class Sandbox:
         access_advisor.install(activity)
         cloudtrail.install(activity)
         sandbox = cls(server=MotoServer.start(), activity=activity)
-        if seed:
-            try:
+        try:
+            if gcp:
+                sandbox.gcp = GcpEmulator.start(seed=seed)
+            if seed:
                 sandbox.seed()
-            except BaseException:
-                sandbox.stop()
-                raise
+        except BaseException:
+            sandbox.stop()
+            raise
         return sandbox
 
     @property
@@ -147,11 +157,15 @@ class Sandbox:
         self._server.reset()
         self.activity.clear()
         self.organization = None
+        if self.gcp is not None:
+            self.gcp.reset()
         if seed:
             self.seed()
 
     def stop(self) -> None:
-        """Stop the server."""
+        """Stop the servers."""
+        if self.gcp is not None:
+            self.gcp.stop()
         self._server.stop()
 
     def __enter__(self) -> Sandbox:

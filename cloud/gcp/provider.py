@@ -1,0 +1,361 @@
+"""GcpProvider: conditional IAM bindings that expire by themselves, and project discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from google.auth.credentials import Credentials
+
+from cloud.base import (
+    AppliedGrant,
+    CloudConfigurationError,
+    CloudError,
+    DiscoveredIdentity,
+    DiscoveryResult,
+    Exemption,
+    GrantArtefact,
+    GrantSpec,
+    GuardrailChange,
+    IdentityKind,
+    IdentityRef,
+    RestrictionPlan,
+    Snapshot,
+    UsageReport,
+    grant_artefact_name,
+    grant_id_from_artefact,
+)
+from cloud.gcp import bindings as policies
+from cloud.gcp import deny
+from cloud.gcp import guardrail as guardrails
+from cloud.gcp import quarantine as quarantines
+from cloud.gcp import restriction as restrictions
+from cloud.gcp.bindings import EXPIRY_MECHANISM, AllowPolicy, Binding, member_of
+from cloud.gcp.clients import GcpClients
+from cloud.gcp.discovery import PROVIDER, Project, describe, list_projects, scan_project
+from cloud.gcp.errors import is_not_found
+from cloud.gcp.permissions import (
+    ORGANIZATION_PERMISSIONS,
+    READ_PERMISSIONS,
+    WRITE_PERMISSIONS,
+    unique,
+)
+from cloud.gcp.restriction import is_role
+from cloud.gcp.usage import RoleCatalog, read_usage
+
+PROJECT_RESOURCE_PREFIXES = ("projects/", "//cloudresourcemanager.googleapis.com/projects/")
+_OTHER_CLOUD_ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?]+")  # `iam:PassRole` and the like
+
+
+def _parent(kind: str, value: str) -> str:
+    """Spell an organization or folder as `organizations/<n>` / `folders/<n>`."""
+    prefix = f"{kind}/"
+    name = value if value.startswith(prefix) else f"{prefix}{value}"
+    if not re.fullmatch(rf"{kind}/\d+", name):
+        raise CloudConfigurationError(f"{value!r} is not a GCP {kind[:-1]} (`{kind}/<number>`)")
+    return name
+
+
+class GcpProvider:
+    """Leash's view of Google Cloud: the service accounts of the configured projects.
+
+    Projects are the configured ones, else every active project under `folders` and
+    `organization` (sub-folders included), else the project of the default credentials.
+    Credentials default to `google.auth.default()`, resolved at first use; `rest_endpoint`
+    and `grpc_target` point the clients at the sandbox emulator instead. `role_permissions`
+    names the permissions of roles (custom ones, say) so usage need not ask IAM `roles.get`.
+    """
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        projects: Sequence[str] = (),
+        organization: str | None = None,
+        folders: Sequence[str] = (),
+        rest_endpoint: str | None = None,
+        grpc_target: str | None = None,
+        credentials: Credentials | None = None,
+        max_attempts: int = 4,
+        conflict_attempts: int = 8,
+        backoff: float = 0.2,
+        max_concurrency: int = 8,
+        role_permissions: Mapping[str, Sequence[str]] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if max_attempts < 1 or conflict_attempts < 1 or max_concurrency < 1:
+            raise CloudConfigurationError(
+                "max_attempts, conflict_attempts and max_concurrency must be at least 1"
+            )
+        if backoff < 0:
+            raise CloudConfigurationError("backoff must not be negative")
+        self._projects = tuple(dict.fromkeys(projects))
+        self._parents = tuple(
+            dict.fromkeys(
+                [
+                    *(_parent("folders", folder) for folder in folders),
+                    *([_parent("organizations", organization)] if organization else []),
+                ]
+            )
+        )
+        self._clients = GcpClients(
+            credentials=credentials,
+            rest_endpoint=rest_endpoint,
+            grpc_target=grpc_target,
+            max_attempts=max_attempts,
+            conflict_attempts=conflict_attempts,
+            backoff=backoff,
+        )
+        self._roles = RoleCatalog(self._clients, known=role_permissions)
+        self._max_concurrency = max_concurrency
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def discover(self) -> DiscoveryResult:
+        """List service accounts in every project; a failing project is reported, not fatal."""
+        failures: dict[str, str] = {}
+        projects = await asyncio.to_thread(self._projects_to_scan, failures)
+        semaphore = asyncio.Semaphore(self._max_concurrency)
+
+        async def scan(project: Project) -> list[DiscoveredIdentity]:
+            async with semaphore:
+                try:
+                    return await asyncio.to_thread(scan_project, self._clients, project)
+                except CloudError as error:
+                    failures[project.project_id] = str(error)
+                    return []
+
+        found = await asyncio.gather(*(scan(project) for project in projects))
+        identities = tuple(identity for batch in found for identity in batch)
+        return DiscoveryResult(identities=identities, failures=failures)
+
+    async def grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
+        """Bind each role under the condition `leash-grant-<id>` that ends at expiry."""
+        return await asyncio.to_thread(self._grant, identity, spec)
+
+    async def revoke(self, identity: IdentityRef, grant_id: str) -> bool:
+        """Remove the grant's bindings and deny policy; False when they were already gone."""
+        return await asyncio.to_thread(self._revoke, identity, grant_id)
+
+    async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
+        """List the `leash-grant-*` bindings and deny policies of a service account."""
+        return await asyncio.to_thread(self._grant_artefacts, identity)
+
+    async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
+        """Compare granted roles with what the IAM recommender saw used (see `cloud.gcp.usage`)."""
+        self._check(identity)
+        return await asyncio.to_thread(
+            lambda: read_usage(
+                self._clients,
+                identity,
+                since,
+                role_permissions=self._roles.permissions,
+                now=self._clock(),
+            )
+        )
+
+    async def plan_restrict(
+        self, identity: IdentityRef, unused: Sequence[str], keep: Sequence[str]
+    ) -> RestrictionPlan:
+        """Plan the removal of unused roles and the deny of unused permissions."""
+        self._check(identity)
+        return await asyncio.to_thread(
+            restrictions.plan_restriction, self._clients, identity, unused, keep
+        )
+
+    async def restrict(self, identity: IdentityRef, plan: RestrictionPlan) -> Snapshot:
+        """Apply the plan unless the account's bindings changed since it was made."""
+        self._check(identity)
+        return await asyncio.to_thread(restrictions.restrict, self._clients, identity, plan)
+
+    async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Give back the removed bindings and lift the deny; False when nothing was left."""
+        self._check(identity)
+        return await asyncio.to_thread(restrictions.unrestrict, self._clients, identity, snapshot)
+
+    async def quarantine(self, identity: IdentityRef, *, at: datetime, reason: str) -> Snapshot:
+        """Disable the service account: its tokens stop working at once; nothing is deleted."""
+        self._check(identity)
+        return await asyncio.to_thread(
+            lambda: quarantines.quarantine(self._clients, identity, at=at, reason=reason)
+        )
+
+    async def release(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Enable the service account again; False when it was not disabled."""
+        self._check(identity)
+        return await asyncio.to_thread(quarantines.release, self._clients, identity, snapshot)
+
+    async def guardrail(
+        self,
+        identity: IdentityRef,
+        actions: Sequence[str],
+        exemptions: Sequence[Exemption] = (),
+        *,
+        dry_run: bool = False,
+    ) -> GuardrailChange:
+        """Write `leash-guardrail-<hash>`: deny the GCP permissions in `actions`, bar exemptions."""
+        self._check(identity)
+        return await asyncio.to_thread(
+            lambda: guardrails.guardrail(
+                self._clients, identity, actions, exemptions, dry_run=dry_run, now=self._clock()
+            )
+        )
+
+    def required_permissions(self) -> tuple[str, ...]:
+        """Name every GCP permission Leash calls: reads (discovery, usage), then writes."""
+        read = tuple(
+            permission
+            for permission in READ_PERMISSIONS
+            if not self._projects or permission not in ORGANIZATION_PERMISSIONS
+        )
+        return unique(read, WRITE_PERMISSIONS)
+
+    # Blocking parts, run in worker threads.
+
+    def _projects_to_scan(self, failures: dict[str, str]) -> list[Project]:
+        projects = self._projects
+        if not projects and not self._parents:
+            default = self._clients.default_project()
+            if default is None:
+                raise CloudConfigurationError(
+                    "no GCP projects, folders or organization configured, and the default "
+                    "credentials name no project"
+                )
+            projects = (default,)
+        return list_projects(
+            self._clients, projects=projects, parents=self._parents, failures=failures
+        )
+
+    def _grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
+        self._check(identity)
+        roles, permissions = _validated(identity, spec)
+        title = spec.artefact_name
+        if permissions:
+            deny.check_policy_id(title)
+        project, member = identity.account, member_of(identity.native_id)
+        condition = policies.expiry_condition(
+            title=title,
+            expires_at=spec.expires_at,
+            description=f"Leash grant {spec.grant_id} to {identity.native_id}",
+        )
+        now = self._clock()
+
+        def bind(policy: AllowPolicy) -> tuple[Binding, ...]:
+            return policies.within_limits(
+                policy,
+                lambda current: policies.with_grant(current, member, roles, condition),
+                member=member,
+                now=now,
+                what=f"grant {spec.grant_id} for {describe(identity)}",
+            )
+
+        previous: deny.DenyPolicy | None = None
+        if permissions:  # the deny comes first: the roles never work without it
+            rule = deny.DenyRule(
+                (deny.principal_of(identity.native_id),),
+                tuple(sorted(dict.fromkeys(deny.deny_permission(p) for p in permissions))),
+            )
+            previous = deny.put(
+                self._clients,
+                project,
+                title,
+                display_name=f"Leash grant {spec.grant_id}: no lasting credentials",
+                rules=[rule],
+            )
+        try:
+            policies.modify(self._clients, project, bind)
+        except CloudError as error:
+            if permissions and previous is None:
+                try:
+                    deny.delete(self._clients, project, title)
+                except CloudError as undo_error:
+                    error.add_note(f"removing deny policy {title} also failed: {undo_error}")
+            raise
+        return AppliedGrant(artefact=title, mechanism=EXPIRY_MECHANISM)
+
+    def _revoke(self, identity: IdentityRef, grant_id: str) -> bool:
+        self._check(identity)
+        title = grant_artefact_name(grant_id)
+        member = member_of(identity.native_id)
+        try:
+            _, written = policies.modify(
+                self._clients,
+                identity.account,
+                lambda policy: policies.without_member(
+                    policy.bindings,
+                    member,
+                    lambda b: b.condition is not None and b.condition.title == title,
+                ),
+            )
+        except CloudError as error:
+            if is_not_found(error):  # the project is gone: nothing grants access
+                return False
+            raise
+        removed = written is not None
+        if deny.POLICY_ID_PATTERN.fullmatch(title):
+            removed = deny.delete(self._clients, identity.account, title) or removed
+        return removed
+
+    def _grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
+        self._check(identity)
+        member = member_of(identity.native_id)
+        policy = policies.read(self._clients, identity.account)
+        titles = {t for b in policy.of(member) if (t := b.leash_grant) is not None}
+        principal = deny.principal_of(identity.native_id)
+        for policy_id in deny.list_ids(self._clients, identity.account, prefix="leash-grant-"):
+            found = deny.get(self._clients, identity.account, policy_id)
+            if found is not None and any(principal in rule.principals for rule in found.rules):
+                titles.add(policy_id)
+        return tuple(
+            GrantArtefact(identity=identity, grant_id=grant_id, artefact=title)
+            for title in sorted(titles)
+            if (grant_id := grant_id_from_artefact(title)) is not None
+        )
+
+    def _check(self, identity: IdentityRef) -> None:
+        if identity.provider != PROVIDER:
+            raise CloudConfigurationError(
+                f"the gcp provider cannot act on {identity.provider} identity {identity.name}"
+            )
+        if identity.kind is not IdentityKind.SERVICE_ACCOUNT:
+            raise CloudConfigurationError(
+                f"the gcp provider cannot act on a {identity.kind} ({identity.name})"
+            )
+
+
+def _validated(identity: IdentityRef, spec: GrantSpec) -> tuple[list[str], list[str]]:
+    """Return the grant's roles and the permissions to deny, refusing what GCP cannot hold."""
+    target = describe(identity)
+    if not spec.actions:
+        raise CloudError(f"grant {spec.grant_id} for {target} names no roles", code="NoActions")
+    bad = [action for action in spec.actions if not is_role(action)]
+    if bad:
+        raise CloudError(
+            f"grant {spec.grant_id} for {target}: not GCP role names (roles/...): "
+            + ", ".join(bad),
+            code="BadRole",
+        )
+    project = identity.account
+    allowed = {f"{prefix}{project}" for prefix in PROJECT_RESOURCE_PREFIXES}
+    outside = [resource for resource in spec.resources if resource not in allowed]
+    if outside:
+        raise CloudError(
+            f"grant {spec.grant_id} for {target}: only project-level grants on project "
+            f"{project} are supported yet, not {', '.join(outside)}",
+            code="UnsupportedResource",
+        )
+    if spec.expires_at.tzinfo is None:
+        raise CloudError(
+            f"grant {spec.grant_id}: the expiry must be timezone-aware", code="BadInput"
+        )
+    # Another cloud's persistence actions (`iam:CreateAccessKey`) mean nothing here.
+    wanted = [p for p in spec.deny_actions if not _OTHER_CLOUD_ACTION.fullmatch(p)]
+    bad = [p for p in wanted if not deny.is_permission(p)]
+    if bad:
+        raise CloudError(
+            f"grant {spec.grant_id} for {target}: not GCP permission names: {', '.join(bad)}",
+            code="BadPermission",
+        )
+    return list(dict.fromkeys(spec.actions)), list(dict.fromkeys(wanted))

@@ -1,0 +1,254 @@
+"""IAM v2 deny policies over REST, with writes answered as finished long-running operations."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+import uuid
+from urllib.parse import quote
+
+from cloud.sandbox.gcp.cel_eval import syntax_error
+from cloud.sandbox.gcp.rest import RestCall, Route, route
+from cloud.sandbox.gcp.state import ApiError, GcpState, JsonObject, Status, World, page, timestamp
+
+SERVICE = "iam"
+CRM = "cloudresourcemanager.googleapis.com"
+KIND = "denypolicies"
+MAX_RULES = 500
+POLICY_TYPE = "type.googleapis.com/google.iam.v2.Policy"
+METADATA_TYPE = "type.googleapis.com/google.iam.v2.PolicyOperationMetadata"
+PRINCIPAL_PREFIXES = ("principal://", "principalSet://", "deleted:principal://")
+_PERMISSION = re.compile(r"\*|[a-z0-9.-]+\.googleapis\.com/(\*|[A-Za-z0-9*]+(\.[A-Za-z0-9*]+)+)")
+_POLICY_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+_ATTACHMENT = r"(?P<attachment>[^/]+)"
+_BASE = rf"/v2/policies/{_ATTACHMENT}/(?P<kind>[^/]+)"
+_ONE = rf"{_BASE}/(?P<policy>[^/]+)"
+
+
+def _resolve(world: World, attachment: str) -> tuple[str, str]:
+    """Return the storage key ("projects/{id}") and the attachment point as names show it."""
+    service, _, resource = attachment.partition("/")
+    collection, _, ref = resource.partition("/")
+    if service != CRM or collection not in ("projects", "folders", "organizations") or not ref:
+        raise ApiError(
+            Status.INVALID_ARGUMENT,
+            f"Invalid attachment point {attachment!r}: expected "
+            f"{CRM}/projects/PROJECT_ID (URL-encoded in the policy name).",
+        )
+    if collection == "projects":
+        project = world.project(ref)
+        if project is None:
+            raise _denied(attachment)
+        # Names come back with the project number, whichever the caller sent.
+        return f"projects/{project.project_id}", f"{CRM}/projects/{project.number}"
+    key = f"{collection}/{ref}"
+    if key not in world.folders and key != world.organization.name:
+        raise _denied(attachment)
+    return key, f"{CRM}/{key}"
+
+
+def _denied(attachment: str) -> ApiError:
+    return ApiError(
+        Status.PERMISSION_DENIED,
+        f"Permission denied on attachment point {attachment!r} (or it may not exist).",
+    )
+
+
+def _check_kind(call: RestCall) -> None:
+    if call.params["kind"] != KIND:
+        raise ApiError(Status.INVALID_ARGUMENT, f"Unsupported policy kind: {call.params['kind']}.")
+
+
+def deny_etag(state: GcpState) -> str:
+    """Return a fresh deny-policy etag (base64 text, as IAM v2's look)."""
+    return base64.b64encode(str(1_700_000_000_000_000_000 + state.sequence()).encode()).decode()
+
+
+def _operation(world: World, policy: JsonObject, at: str) -> JsonObject:
+    name = f"{policy['name']}/operations/{uuid.uuid4().hex}"
+    operation = {
+        "name": name,
+        "metadata": {"@type": METADATA_TYPE, "createTime": at},
+        "done": True,
+        "response": {"@type": POLICY_TYPE, **copy.deepcopy(policy)},
+    }
+    world.operations[name] = operation
+    return operation
+
+
+def _checked_rules(rules: object) -> list[JsonObject]:
+    if not isinstance(rules, list):
+        raise ApiError(Status.INVALID_ARGUMENT, "rules must be a list.")
+    if len(rules) > MAX_RULES:
+        raise ApiError(
+            Status.INVALID_ARGUMENT,
+            f"A deny policy has at most {MAX_RULES} rules; this one has {len(rules)}.",
+        )
+    for number, rule in enumerate(rules, start=1):
+        deny = rule.get("denyRule") if isinstance(rule, dict) else None
+        if not isinstance(deny, dict):
+            raise ApiError(Status.INVALID_ARGUMENT, f"Rule {number} has no denyRule.")
+        if not deny.get("deniedPrincipals") or not deny.get("deniedPermissions"):
+            raise ApiError(
+                Status.INVALID_ARGUMENT,
+                f"Rule {number} needs deniedPrincipals and deniedPermissions.",
+            )
+        for principal in [*deny["deniedPrincipals"], *deny.get("exceptionPrincipals", [])]:
+            if not str(principal).startswith(PRINCIPAL_PREFIXES):
+                raise ApiError(
+                    Status.INVALID_ARGUMENT,
+                    f"Invalid principal {principal!r} in rule {number}: deny policies use "
+                    "principal identifiers such as "
+                    "principal://iam.googleapis.com/projects/-/serviceAccounts/EMAIL.",
+                )
+        for permission in [*deny["deniedPermissions"], *deny.get("exceptionPermissions", [])]:
+            if not _PERMISSION.fullmatch(str(permission)):
+                raise ApiError(
+                    Status.INVALID_ARGUMENT,
+                    f"Invalid permission {permission!r} in rule {number}: deny policies name "
+                    "permissions as SERVICE.googleapis.com/RESOURCE.ACTION, e.g. "
+                    "iam.googleapis.com/serviceAccountKeys.create.",
+                )
+        expression = (deny.get("denialCondition") or {}).get("expression")
+        problem = syntax_error(expression) if expression else None
+        if problem:
+            raise ApiError(
+                Status.INVALID_ARGUMENT, f"Rule {number} has an invalid denialCondition: {problem}"
+            )
+    return copy.deepcopy(rules)
+
+
+def _list(state: GcpState, call: RestCall) -> JsonObject:
+    _check_kind(call)
+    with state.locked() as world:
+        key, _ = _resolve(world, call.params["attachment"])
+        stored = sorted(world.deny_policies.get(key, {}).items())
+        # ListPolicies shows metadata only: rules are left out.
+        items = [{k: v for k, v in p.items() if k != "rules"} for _, p in stored]
+    chunk, following = page(
+        items,
+        size=call.query.get("pageSize"),
+        token=call.query.get("pageToken"),
+        default=100,
+        maximum=1000,
+    )
+    answer: JsonObject = {"policies": chunk}
+    if following:
+        answer["nextPageToken"] = following
+    return answer
+
+
+def _get(state: GcpState, call: RestCall) -> JsonObject:
+    _check_kind(call)
+    with state.locked() as world:
+        return copy.deepcopy(_stored(world, call))
+
+
+def _stored(world: World, call: RestCall) -> JsonObject:
+    key, _ = _resolve(world, call.params["attachment"])
+    policy = world.deny_policies.get(key, {}).get(call.params["policy"])
+    if policy is None:
+        raise ApiError(Status.NOT_FOUND, f"Policy {call.params['policy']!r} not found.")
+    return policy
+
+
+def _create(state: GcpState, call: RestCall) -> JsonObject:
+    _check_kind(call)
+    policy_id = call.query.get("policyId", "")
+    if not _POLICY_ID.fullmatch(policy_id):
+        raise ApiError(
+            Status.INVALID_ARGUMENT,
+            f"Invalid policy_id {policy_id!r}: 1-63 lowercase letters, digits, '-' or '.'.",
+        )
+    rules = _checked_rules(call.body.get("rules", []))
+    at = timestamp(state.now())
+    with state.locked() as world:
+        key, attachment = _resolve(world, call.params["attachment"])
+        policies = world.deny_policies.setdefault(key, {})
+        if policy_id in policies:
+            raise ApiError(Status.ALREADY_EXISTS, f"Policy {policy_id!r} already exists.")
+        policy: JsonObject = {
+            "name": f"policies/{quote(attachment, safe='')}/{KIND}/{policy_id}",
+            "uid": str(uuid.uuid4()),
+            "kind": "DenyPolicy",
+            "displayName": str(call.body.get("displayName", "")),
+            "etag": deny_etag(state),
+            "createTime": at,
+            "updateTime": at,
+            "rules": rules,
+        }
+        if call.body.get("annotations"):
+            policy["annotations"] = dict(call.body["annotations"])
+        policies[policy_id] = policy
+        return _operation(world, policy, at)
+
+
+def _update(state: GcpState, call: RestCall) -> JsonObject:
+    _check_kind(call)
+    rules = _checked_rules(call.body.get("rules", []))
+    at = timestamp(state.now())
+    with state.locked() as world:
+        policy = _stored(world, call)
+        etag = call.body.get("etag")
+        if etag and etag != policy["etag"]:
+            raise ApiError(
+                Status.ABORTED,
+                "The policy was changed since it was read (etag mismatch); read it again.",
+            )
+        policy["displayName"] = str(call.body.get("displayName", ""))
+        policy["rules"] = rules
+        if call.body.get("annotations"):
+            policy["annotations"] = dict(call.body["annotations"])
+        else:
+            policy.pop("annotations", None)
+        policy["etag"] = deny_etag(state)
+        policy["updateTime"] = at
+        return _operation(world, policy, at)
+
+
+def _delete(state: GcpState, call: RestCall) -> JsonObject:
+    _check_kind(call)
+    at = timestamp(state.now())
+    with state.locked() as world:
+        policy = _stored(world, call)
+        etag = call.query.get("etag")
+        if etag and etag != policy["etag"]:
+            raise ApiError(
+                Status.ABORTED,
+                "The policy was changed since it was read (etag mismatch); read it again.",
+            )
+        key, _ = _resolve(world, call.params["attachment"])
+        del world.deny_policies[key][call.params["policy"]]
+        return _operation(world, {**policy, "deleteTime": at}, at)
+
+
+def _get_operation(state: GcpState, call: RestCall) -> JsonObject:
+    with state.locked() as world:
+        _, attachment = _resolve(world, call.params["attachment"])
+        name = (
+            f"policies/{quote(attachment, safe='')}/{call.params['kind']}/"
+            f"{call.params['policy']}/operations/{call.params['operation']}"
+        )
+        if name not in world.operations:
+            raise ApiError(Status.NOT_FOUND, f"Operation {name!r} not found.")
+        return copy.deepcopy(world.operations[name])
+
+
+_RESOURCE = "policies/{attachment}/{kind}"
+
+ROUTES: list[Route] = [
+    route("GET", _BASE, SERVICE, "policies.listPolicies", _RESOURCE, _list),
+    route("POST", _BASE, SERVICE, "policies.createPolicy", _RESOURCE, _create),
+    route("GET", _ONE, SERVICE, "policies.get", f"{_RESOURCE}/{{policy}}", _get),
+    route("PUT", _ONE, SERVICE, "policies.update", f"{_RESOURCE}/{{policy}}", _update),
+    route("DELETE", _ONE, SERVICE, "policies.delete", f"{_RESOURCE}/{{policy}}", _delete),
+    route(
+        "GET",
+        rf"{_ONE}/operations/(?P<operation>[^/]+)",
+        SERVICE,
+        "policies.operations.get",
+        f"{_RESOURCE}/{{policy}}/operations/{{operation}}",
+        _get_operation,
+    ),
+]
