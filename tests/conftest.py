@@ -15,6 +15,7 @@ from bot.app import Leash, build
 from bot.config import BUNDLED_POLICY, Settings, load_rules
 from bot.domain.rules import Rules
 from cloud.sandbox import Sandbox
+from cloud.sandbox.gcp import GcpEmulator
 from tests.fakes.notifier import RecordingNotifier
 
 PG_URL = os.environ.get("LEASH_TEST_DATABASE_URL")
@@ -31,6 +32,22 @@ def sandbox() -> Iterator[Sandbox]:
 def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
     sandbox.reset()
     return sandbox
+
+
+@pytest.fixture(scope="session")
+def gcp_emulator() -> Iterator[GcpEmulator]:
+    running = GcpEmulator.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def gcp_sandbox(fresh_sandbox: Sandbox, gcp_emulator: GcpEmulator) -> Iterator[Sandbox]:
+    """The sandbox with the (freshly reset) GCP emulator beside it, as `leash serve` runs it."""
+    gcp_emulator.reset()
+    fresh_sandbox.gcp = gcp_emulator
+    yield fresh_sandbox
+    fresh_sandbox.gcp = None
 
 
 def _worker_database(url: str, worker: str) -> str:

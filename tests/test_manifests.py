@@ -628,3 +628,14 @@ def test_the_policy_file_is_mounted_where_leash_reads_it(tmp_path: Path) -> None
 def test_the_build_context_leaves_out_local_state(pattern: str) -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert pattern in {line.strip() for line in lines if not line.startswith("#")}
+
+
+def test_the_gcp_custom_role_lists_exactly_what_the_gcp_provider_calls() -> None:
+    from cloud.gcp import GcpProvider
+
+    role = yaml.safe_load((ROOT / "manifests" / "gcp" / "leash-role.yaml").read_text())
+    listed = set(role["includedPermissions"])
+    scoped = GcpProvider(organization="organizations/1").required_permissions()
+    assert set(scoped) - listed == set(), "the provider calls permissions the role lacks"
+    assert listed - set(scoped) == set(), "the role grants permissions Leash never uses"
+    assert not any("*" in permission for permission in listed)

@@ -296,6 +296,11 @@ class AwsProvider:
             raise CloudError(
                 f"grant {spec.grant_id} for {target}: {error}", code="BadGrant"
             ) from error
+        if spec.expires_at <= datetime.now(UTC):
+            raise CloudError(
+                f"grant {spec.grant_id} for {target} expired before it could be applied",
+                code="Expired",
+            )
         iam = self._iam_for(identity)
         name = spec.artefact_name
         size = inline.inline_size(iam, identity, excluding={name}) + len(document)

@@ -350,6 +350,10 @@ def _validated(identity: IdentityRef, spec: GrantSpec) -> tuple[list[str], list[
         raise CloudError(
             f"grant {spec.grant_id}: the expiry must be timezone-aware", code="BadInput"
         )
+    if spec.expires_at <= datetime.now(UTC):
+        raise CloudError(
+            f"grant {spec.grant_id} expired before it could be applied", code="Expired"
+        )
     # Another cloud's persistence actions (`iam:CreateAccessKey`) mean nothing here.
     wanted = [p for p in spec.deny_actions if not _OTHER_CLOUD_ACTION.fullmatch(p)]
     bad = [p for p in wanted if not deny.is_permission(p)]

@@ -132,15 +132,19 @@ async def test_replayed_clicks_and_a_second_owner_make_one_grant(
     assert [r.status for r in responses] == [200] * 11
 
     async def settled() -> bool:
+        """Ten clicks refused and the winner's grant applied (both happen after the acks)."""
         async with slack_leash.lifecycle.ctx.sessions() as session:
-            refused = (
-                await session.exec(
-                    select(func.count())
-                    .select_from(AuditEvent)
-                    .where(col(AuditEvent.event_type) == "request.approve_refused")
-                )
-            ).one()
-            return refused == 10
+            counts = {
+                kind: (
+                    await session.exec(
+                        select(func.count())
+                        .select_from(AuditEvent)
+                        .where(col(AuditEvent.event_type) == kind)
+                    )
+                ).one()
+                for kind in ("request.approve_refused", "grant.applied")
+            }
+            return counts == {"request.approve_refused": 10, "grant.applied": 1}
 
     assert await eventually(settled, within=10)
     async with slack_leash.lifecycle.ctx.sessions() as session:
