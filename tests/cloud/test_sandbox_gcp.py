@@ -596,3 +596,10 @@ def test_an_unseeded_emulator_holds_only_the_organization() -> None:
         bare.add_project("scratch-project")
         email = bare.add_service_account("scratch-project", "scratch-agent", disabled=True)
         assert bare.service_account(email)["disabled"]
+
+
+def test_predefined_roles_are_read_over_grpc(clients: GcpClients) -> None:
+    role = clients.iam.get_role(request={"name": "roles/storage.objectViewer"})
+    assert list(role.included_permissions) == ["storage.objects.get", "storage.objects.list"]
+    with pytest.raises(exceptions.NotFound):
+        clients.iam.get_role(request={"name": "roles/no.suchRole"})

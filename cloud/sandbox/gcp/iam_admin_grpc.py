@@ -9,6 +9,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 from google.cloud.iam_admin_v1 import types
 
+from cloud.sandbox.gcp.roles import PREDEFINED_ROLES
 from cloud.sandbox.gcp.state import (
     ApiCall,
     ApiError,
@@ -110,6 +111,19 @@ class IamAdminService:
         with self._state.locked() as world:
             self._account(world, request.name).disabled = False
 
+    def get_role(self, request: types.GetRoleRequest) -> types.Role:
+        """Return a predefined role with the permissions it includes."""
+        self._state.record(ApiCall(SERVICE, "roles.get", request.name))
+        permissions = PREDEFINED_ROLES.get(request.name)
+        if permissions is None:
+            raise ApiError(Status.NOT_FOUND, f"Role {request.name} not found.")
+        return types.Role(
+            name=request.name,
+            title=request.name.removeprefix("roles/"),
+            included_permissions=list(permissions),
+            stage=types.Role.RoleLaunchStage.GA,
+        )
+
     def list_service_account_keys(
         self, request: types.ListServiceAccountKeysRequest
     ) -> types.ListServiceAccountKeysResponse:
@@ -165,6 +179,7 @@ def _handler(service: IamAdminService) -> Any:
             "EnableServiceAccount": _unary(
                 service.enable_service_account, types.EnableServiceAccountRequest, _empty
             ),
+            "GetRole": _unary(service.get_role, types.GetRoleRequest, types.Role.serialize),
             "ListServiceAccountKeys": _unary(
                 service.list_service_account_keys,
                 types.ListServiceAccountKeysRequest,
