@@ -233,6 +233,14 @@ class CloudProvider(Protocol):
         """
         ...
 
+    async def grant_mechanism(self, identity: IdentityRef) -> str:
+        """Say how a grant on this identity would end: the mechanism `grant` would report.
+
+        Args:
+            identity: the principal a request is about.
+        """
+        ...
+
     async def revoke(self, identity: IdentityRef, grant_id: str) -> bool:
         """Remove a grant. Returns False when it was already gone (which is success)."""
         ...

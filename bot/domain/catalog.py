@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
-from bot.domain import catalog_data, catalog_gcp
+from bot.domain import catalog_azure, catalog_data, catalog_gcp
 
 
 class ActionCategory(StrEnum):
@@ -154,7 +154,22 @@ def _gcp_roles() -> dict[str, CatalogEntry]:
     }
 
 
+@cache
+def _azure_roles() -> dict[str, CatalogEntry]:
+    categories = {
+        ActionCategory.ESCALATION: catalog_azure.ESCALATION_ROLES,
+        ActionCategory.PRIVILEGED: catalog_azure.PRIVILEGED_ROLES,
+    }
+    return {
+        role.lower(): CatalogEntry(action=role, category=category, source=catalog_azure.SOURCE)
+        for category, roles in categories.items()
+        for role in roles
+    }
+
+
 def _covered(requested: str) -> list[CatalogEntry]:
+    if requested.lower() in _azure_roles():
+        return [_azure_roles()[requested.lower()]]
     if catalog_gcp.is_role(requested):
         entry = _gcp_roles().get(requested)
         return [] if entry is None else [entry]
@@ -198,10 +213,17 @@ def allows(approved: Sequence[str], action: str) -> bool:
     """
     if catalog_gcp.is_permission(action):
         return catalog_gcp.grants_permission(list(approved), action)
+    if catalog_azure.is_action(action):
+        return catalog_azure.grants_action(list(approved), action)
     return any(_allows(pattern, action) for pattern in approved)
 
 
 def persistence_denies(approved: Sequence[str], *, provider: str = "aws") -> tuple[str, ...]:
-    """Return the persistence actions (or GCP permissions) to deny during a grant."""
+    """Return the persistence actions (or GCP permissions) to deny during a grant.
+
+    Azure role assignments cannot deny anything, so there is nothing to withhold there.
+    """
+    if provider == "azure":
+        return ()
     withheld = catalog_gcp.PERSISTENCE_PERMISSIONS if provider == "gcp" else PERSISTENCE_ACTIONS
     return tuple(action for action in withheld if not allows(approved, action))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain import catalog, catalog_gcp
+from bot.domain import catalog, catalog_azure, catalog_gcp
 from bot.domain.catalog import ActionCategory
 from bot.domain.models import Grant, Identity, UsageScan
 from bot.domain.rules import LeastPrivilegeRules
@@ -163,6 +163,9 @@ def guardrail_actions(rules: LeastPrivilegeRules, *, provider: str = "aws") -> t
     if provider == "gcp":
         extra = [a for a in rules.guardrail_extra_actions if catalog_gcp.is_permission(a)]
         return tuple(dict.fromkeys([*catalog_gcp.GUARDRAIL_PERMISSIONS, *extra]))
+    if provider == "azure":
+        extra = [a for a in rules.guardrail_extra_actions if catalog_azure.is_action(a)]
+        return tuple(dict.fromkeys([*catalog_azure.GUARDRAIL_ACTIONS, *extra]))
     categories = {ActionCategory(category) for category in rules.guardrail_categories}
     services = {service.lower() for service in rules.guardrail_privileged_services}
     chosen = [
@@ -174,7 +177,7 @@ def guardrail_actions(rules: LeastPrivilegeRules, *, provider: str = "aws") -> t
     chosen += [
         catalog.normalize_action(action)
         for action in rules.guardrail_extra_actions
-        if not catalog_gcp.is_permission(action)
+        if not (catalog_gcp.is_permission(action) or catalog_azure.is_action(action))
     ]
     return tuple(sorted(dict.fromkeys(chosen), key=str.lower))
 

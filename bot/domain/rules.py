@@ -9,6 +9,8 @@ from typing import Annotated, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bot.domain.catalog import ActionCategory, is_valid_action
+from bot.domain.catalog_azure import is_action as is_azure_action
+from bot.domain.catalog_azure import is_role as is_azure_role
 from bot.domain.catalog_gcp import is_permission, is_role
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidDurationError
@@ -65,23 +67,28 @@ class PermissionSet(_Frozen):
     actions: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     gcp_roles: tuple[str, ...] = ()
+    azure_roles: tuple[str, ...] = ()
     tier: Tier | None = None
 
     @model_validator(mode="after")
     def _actions_are_valid(self) -> Self:
-        if not self.actions and not self.gcp_roles:
-            raise ValueError("name actions (AWS) or gcp_roles (Google Cloud), or both")
+        if not (self.actions or self.gcp_roles or self.azure_roles):
+            raise ValueError("name actions (AWS), gcp_roles (Google Cloud) or azure_roles")
         bad = [a for a in self.actions if not is_valid_action(a)]
         if bad:
             raise ValueError(f"invalid action(s): {', '.join(bad)}")
         bad = [r for r in self.gcp_roles if not is_role(r)]
         if bad:
             raise ValueError(f"not GCP role names (roles/…): {', '.join(bad)}")
+        bad = [r for r in self.azure_roles if not is_azure_role(r)]
+        if bad:
+            raise ValueError(f"not Azure role names or definition ids: {', '.join(bad)}")
         return self
 
     def for_provider(self, provider: str) -> tuple[str, ...]:
         """What this set grants on one cloud (empty when it says nothing for that cloud)."""
-        return self.gcp_roles if provider == "gcp" else self.actions
+        by_provider = {"gcp": self.gcp_roles, "azure": self.azure_roles}
+        return by_provider.get(provider, self.actions)
 
 
 class RequestTimings(_Frozen):
@@ -189,7 +196,8 @@ class LeastPrivilegeRules(_Frozen):
         bad = [
             a
             for a in self.guardrail_extra_actions
-            if not (is_valid_action(a) or is_permission(a)) or "*" in a
+            if not (is_valid_action(a) or is_permission(a) or is_azure_action(a))
+            or ("*" in a and not is_azure_action(a))
         ]
         if bad:
             raise ValueError(f"guardrail_extra_actions: not exact actions: {', '.join(bad)}")

@@ -212,6 +212,10 @@ class AwsProvider:
             )
         )
 
+    async def grant_mechanism(self, identity: IdentityRef) -> str:
+        """Grants end by themselves: a DateLessThan condition in the inline policy."""
+        return EXPIRY_MECHANISM
+
     def required_permissions(self) -> tuple[str, ...]:
         """Name every AWS action Leash calls: account access, then the read and grant roles'."""
         organizations = ORGANIZATIONS_PERMISSIONS if self._use_organizations else ()

@@ -203,6 +203,10 @@ class GcpProvider:
             )
         )
 
+    async def grant_mechanism(self, identity: IdentityRef) -> str:
+        """Grants end by themselves: an IAM condition on request.time."""
+        return EXPIRY_MECHANISM
+
     def required_permissions(self) -> tuple[str, ...]:
         """Name every GCP permission Leash calls: reads (discovery, usage), then writes."""
         read = tuple(

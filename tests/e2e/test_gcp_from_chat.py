@@ -12,6 +12,7 @@ from bot.app import Leash, build
 from bot.config import Settings
 from bot.domain.audit import Actor
 from bot.domain.lifecycle import OwnerChange, RequestInput
+from bot.domain.messages import NoticeKind
 from bot.domain.models import ActorKind, GrantState
 from cloud.sandbox import Sandbox
 from tests.conftest import make_rules
@@ -51,7 +52,7 @@ def _leash_bindings(sandbox: Sandbox) -> list[dict[str, object]]:
 
 
 async def test_request_approve_binding_present_then_expiry_then_binding_gone(
-    gcp_leash: Leash, gcp_sandbox: Sandbox
+    gcp_leash: Leash, gcp_sandbox: Sandbox, notifier: RecordingNotifier
 ) -> None:
     assert gcp_sandbox.gcp is not None
     reply = await gcp_leash.handler.handle_text(
@@ -61,6 +62,8 @@ async def test_request_approve_binding_present_then_expiry_then_binding_gone(
     request_id = reply.text.split()[1]
     # The owner comes from the service account's description, as tags do on AWS.
     assert "alice@example.com" in reply.text
+    (card,) = notifier.of_kind(NoticeKind.APPROVAL_NEEDED)
+    assert "Why: expiry: Google Cloud ends it by itself (an IAM condition)" in card.reply.lines
     approved = await gcp_leash.handler.handle_text(f"approve {request_id}", actor=OWNER)
     assert approved.ok, approved.text
     grant_id = next(word for word in approved.text.split() if word.startswith("g-"))

@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.catalog import is_valid_action, normalize_action
+from bot.domain.catalog_azure import is_role as is_azure_role
+from bot.domain.catalog_azure import is_scope as is_azure_scope
 from bot.domain.catalog_gcp import is_role
 from bot.domain.errors import (
     DurationTooLongError,
@@ -133,6 +135,34 @@ async def draft_request(
     return identity, request
 
 
+_SET_FIELD = {"gcp": "gcp_roles", "azure": "azure_roles"}
+
+
+def _azure_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """Azure grants are role assignments: built-in role names or role definition ids."""
+    if len(roles) > MAX_ITEMS:
+        raise InvalidInputError(f"At most {MAX_ITEMS} roles.", field="permissions")
+    bad = [r for r in roles if not is_azure_role(r)]
+    if bad:
+        raise InvalidInputError(
+            f"Not an Azure role: {', '.join(b[:60] for b in bad)} (expected a role name such as "
+            '"Storage Blob Data Reader" or a role definition id).',
+            field="permissions",
+        )
+    return tuple(dict.fromkeys(roles))
+
+
+def _azure_scopes(resources: tuple[str, ...]) -> tuple[str, ...]:
+    """Scopes under a subscription (`/subscriptions/…/resourceGroups/…`); none: all of it."""
+    bad = [r for r in resources if not is_azure_scope(r)]
+    if bad:
+        raise InvalidInputError(
+            f"Not an Azure scope: {', '.join(b[:80] for b in bad)} (expected /subscriptions/…).",
+            field="resources",
+        )
+    return tuple(dict.fromkeys(resources))
+
+
 def _gcp_permissions(roles: tuple[str, ...], resources: tuple[str, ...]) -> tuple[str, ...]:
     """Google Cloud grants are project-level bindings of roles (resources are not scoped yet)."""
     if len(roles) > MAX_ITEMS:
@@ -168,7 +198,7 @@ def _permissions(
         if not actions:
             raise InvalidInputError(
                 f"Permission set '{data.permission_set}' names nothing for {provider.upper()}: "
-                f"add {'gcp_roles' if provider == 'gcp' else 'actions'} to it in the policy.",
+                f"add {_SET_FIELD.get(provider, 'actions')} to it in the policy.",
                 field="permissions",
             )
         resources = data.resources or permission_set.resources
@@ -181,6 +211,8 @@ def _permissions(
         )
     if provider == "gcp":
         return _gcp_permissions(actions, resources), (), forced
+    if provider == "azure":
+        return _azure_roles(actions), _azure_scopes(resources), forced
     if len(actions) > MAX_ITEMS:
         raise InvalidInputError(f"At most {MAX_ITEMS} actions.", field="permissions")
     if len(resources) > MAX_ITEMS:

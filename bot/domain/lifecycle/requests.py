@@ -21,7 +21,7 @@ from bot.domain.errors import (
     UnknownRequestError,
 )
 from bot.domain.lifecycle import notices
-from bot.domain.lifecycle.context import Context, close_request, new_id
+from bot.domain.lifecycle.context import Context, close_request, identity_ref, new_id
 from bot.domain.lifecycle.deadlines import approval_route
 from bot.domain.lifecycle.drafting import MAX_REASON, RequestInput, draft_request
 from bot.domain.messages import NoticeKind
@@ -35,9 +35,21 @@ from bot.domain.models import (
     RequestState,
 )
 from bot.domain.policy import may_approve
+from cloud.base import CloudError
 
 # How long an approver's process may hold a grant in `applying` before the sweep resumes it.
 APPLY_LEASE = timedelta(seconds=60)
+
+
+# How each cloud ends a grant, as the approval card says it.
+EXPIRY_MECHANISMS = {
+    "aws-inline-policy-with-DateLessThan": "AWS ends it by itself (a policy condition on the time)",
+    "gcp-iam-condition-request-time": "Google Cloud ends it by itself (an IAM condition)",
+    "azure-pim-schedule": "Azure ends it by itself (a PIM schedule with an expiration)",
+    "azure-role-assignment-leash-revoked": (
+        "Leash ends it (a plain role assignment: no PIM licence here), by its scheduler and sweep"
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,10 @@ class RequestFlow:
                 identity, request = await draft_request(
                     data, actor=actor, rules=ctx.rules, now=ctx.clock.now(), session=session
                 )
+                request.decision_reasons = [
+                    *request.decision_reasons,
+                    await self._expiry_reason(identity),
+                ]
                 session.add(request)
                 await session.flush()
                 await audit.append(
@@ -93,6 +109,16 @@ class RequestFlow:
             notices.approval_needed(request, identity, recipients, NoticeKind.APPROVAL_NEEDED)
         )
         return request
+
+    async def _expiry_reason(self, identity: Identity) -> str:
+        """Say who ends the grant on this identity's cloud (the approval card shows it)."""
+        try:
+            mechanism = await self._ctx.provider_for(identity).grant_mechanism(
+                identity_ref(identity)
+            )
+        except CloudError as error:
+            return f"expiry: how the cloud would end it is unknown ({error})"
+        return f"expiry: {EXPIRY_MECHANISMS.get(mechanism, mechanism)}"
 
     async def _load(self, request_id: str, *, session: AsyncSession) -> AccessRequest:
         request = await session.get(AccessRequest, request_id.strip()[:16])

@@ -74,3 +74,16 @@ def test_a_permission_set_may_name_gcp_roles_and_must_name_something() -> None:
     with pytest.raises(ValidationError, match="not GCP role names"):
         PermissionSet(gcp_roles=("storage.objectViewer",))
     assert make_rules().permission_sets  # the bundled policy still loads
+
+
+def test_azure_roles_decide_tiers_and_the_azure_guardrail_keeps_control_plane_writes() -> None:
+    (owner,) = catalog.matches(["Owner"])
+    assert owner.entry.category is ActionCategory.ESCALATION
+    assert catalog.matches(["Storage Blob Data Reader"]) == ()
+    assert catalog.persistence_denies(["Reader"], provider="azure") == ()
+    guarded = guardrail_actions(LeastPrivilegeRules(), provider="azure")
+    assert "Microsoft.Authorization/roleAssignments/write" in guarded
+    assert catalog.allows(["User Access Administrator"], guarded[0])
+    azure_set = PermissionSet(azure_roles=("Storage Blob Data Reader",))
+    assert azure_set.for_provider("azure") == ("Storage Blob Data Reader",)
+    assert azure_set.for_provider("aws") == ()
