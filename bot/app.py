@@ -119,6 +119,24 @@ def _gcp_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider 
     )
 
 
+def _azure_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider | None:
+    """The Azure provider: against the sandbox's emulator, or the configured subscriptions."""
+    from cloud.azure import AzureProvider
+
+    if sandbox is not None:
+        if sandbox.azure is None:
+            return None
+        return AzureProvider(
+            credential=sandbox.azure.credential(),
+            base_url=sandbox.azure.endpoint,
+            graph_url=sandbox.azure.endpoint,
+            connection_verify=sandbox.azure.cert_path,
+        )
+    if not settings.azure_enabled:
+        return None
+    return AzureProvider(subscriptions=tuple(settings.azure_subscriptions), pim=settings.azure_pim)
+
+
 def _slack_surface(
     settings: Settings, lifecycle: Lifecycle, handler: CommandHandler
 ) -> SlackSurface | None:
@@ -172,12 +190,15 @@ def build(
     if isinstance(sandbox, Sandbox):
         running_sandbox = sandbox
     elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
-        running_sandbox, owns_sandbox = Sandbox.start(gcp=True), True
+        running_sandbox, owns_sandbox = Sandbox.start(gcp=True, azure=True), True
     check_teams(settings, real_cloud=running_sandbox is None)
     providers = {"aws": _aws_provider(settings, running_sandbox)}
     gcp = _gcp_provider(settings, running_sandbox)
     if gcp is not None:
         providers["gcp"] = gcp
+    azure = _azure_provider(settings, running_sandbox)
+    if azure is not None:
+        providers["azure"] = azure
     engine = create_engine(settings.database_url)
     runner = Runner(sweep_seconds=settings.sweep_seconds)
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])

@@ -164,6 +164,12 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
                 f"Sandbox GCP at {gcp.rest_endpoint} (REST) and {gcp.grpc_target} (gRPC) with "
                 f"{len(gcp.project_ids)} projects."
             )
+        if leash.sandbox.azure is not None:
+            azure = leash.sandbox.azure
+            click.echo(
+                f"Sandbox Azure at {azure.endpoint} (https, self-signed) with "
+                f"{len(azure.subscription_ids)} subscriptions."
+            )
         click.echo(
             "Try:  as dev  →  request support-triage-agent s3-read for 2m because checking tickets"
         )

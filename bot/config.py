@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     gcp_projects: Annotated[list[str], NoDecode] = Field(default_factory=list)
     gcp_organization: str | None = None
     gcp_folders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Azure: on when `azure` is true or subscriptions are listed (empty list: all visible ones).
+    azure: bool = False
+    azure_subscriptions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Without an Entra ID P2 licence there is no PIM: grants are plain role assignments.
+    azure_pim: bool = True
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -106,6 +111,18 @@ class Settings(BaseSettings):
     def gcp_enabled(self) -> bool:
         return bool(self.gcp_projects or self.gcp_organization or self.gcp_folders)
 
+    @property
+    def azure_enabled(self) -> bool:
+        return self.azure or bool(self.azure_subscriptions)
+
+    @field_validator("azure_subscriptions")
+    @classmethod
+    def _subscription_ids(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(uuid.UUID(v)) for v in value]
+        except ValueError:
+            raise ValueError("not Azure subscription ids (GUIDs), comma-separated") from None
+
     @field_validator("gcp_projects")
     @classmethod
     def _project_ids(cls, value: list[str]) -> list[str]:
@@ -132,7 +149,9 @@ class Settings(BaseSettings):
             raise ValueError("write folders/123456789012 (or just the numbers), comma-separated")
         return [f"folders/{n}" for n in numbers]
 
-    @field_validator("aws_accounts", "gcp_projects", "gcp_folders", mode="before")
+    @field_validator(
+        "aws_accounts", "gcp_projects", "gcp_folders", "azure_subscriptions", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """Accept `111111111111,222222222222` as well as a JSON list."""

@@ -11,6 +11,7 @@ from cloud.base import CloudConfigurationError, CloudProvider
 PROVIDERS: dict[str, tuple[str, str]] = {
     "aws": ("cloud.aws", "AwsProvider"),
     "gcp": ("cloud.gcp", "GcpProvider"),
+    "azure": ("cloud.azure", "AzureProvider"),
 }
 
 

@@ -15,6 +15,7 @@ from bot.app import Leash, build
 from bot.config import BUNDLED_POLICY, Settings, load_rules
 from bot.domain.rules import Rules
 from cloud.sandbox import Sandbox
+from cloud.sandbox.azure import AzureEmulator
 from cloud.sandbox.gcp import GcpEmulator
 from tests.fakes.notifier import RecordingNotifier
 
@@ -39,6 +40,22 @@ def gcp_emulator() -> Iterator[GcpEmulator]:
     running = GcpEmulator.start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_emulator() -> Iterator[AzureEmulator]:
+    running = AzureEmulator.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def azure_sandbox(fresh_sandbox: Sandbox, azure_emulator: AzureEmulator) -> Iterator[Sandbox]:
+    """The sandbox with the (freshly reset) Azure emulator beside it."""
+    azure_emulator.reset()
+    fresh_sandbox.azure = azure_emulator
+    yield fresh_sandbox
+    fresh_sandbox.azure = None
 
 
 @pytest.fixture

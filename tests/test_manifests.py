@@ -639,3 +639,16 @@ def test_the_gcp_custom_role_lists_exactly_what_the_gcp_provider_calls() -> None
     assert set(scoped) - listed == set(), "the provider calls permissions the role lacks"
     assert listed - set(scoped) == set(), "the role grants permissions Leash never uses"
     assert not any("*" in permission for permission in listed)
+
+
+def test_the_azure_custom_role_lists_exactly_what_the_azure_provider_calls() -> None:
+    from cloud.azure import AzureProvider
+
+    role = json.loads((ROOT / "manifests" / "azure" / "leash-role.json").read_text())
+    needed = AzureProvider().required_permissions()
+    arm = {action for action in needed if not action.startswith("graph:")}
+    assert set(role["Actions"]) == arm
+    assert not role["DataActions"]
+    graph = [action.removeprefix("graph:") for action in needed if action.startswith("graph:")]
+    assert all(permission in role["Description"] for permission in graph)
+    assert not any("*" in action for action in role["Actions"])

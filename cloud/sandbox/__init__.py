@@ -15,6 +15,7 @@ import boto3
 
 from cloud.sandbox import access_advisor, cloudtrail, cross_account
 from cloud.sandbox.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
+from cloud.sandbox.azure import AzureEmulator
 from cloud.sandbox.gcp import GcpEmulator
 from cloud.sandbox.seed import (
     DemoOrganization,
@@ -47,18 +48,25 @@ class Sandbox:
     region = REGION
 
     def __init__(
-        self, *, server: MotoServer, activity: ActivityLog, gcp: GcpEmulator | None = None
+        self,
+        *,
+        server: MotoServer,
+        activity: ActivityLog,
+        gcp: GcpEmulator | None = None,
+        azure: AzureEmulator | None = None,
     ) -> None:
         self._server = server
         self.activity = activity
         self.organization: DemoOrganization | None = None
         self.gcp = gcp
+        self.azure = azure
 
     @classmethod
-    def start(cls, *, seed: bool = True, gcp: bool = False) -> Sandbox:
+    def start(cls, *, seed: bool = True, gcp: bool = False, azure: bool = False) -> Sandbox:
         """Start moto on a free loopback port, extend it, and seed the demo organisation.
 
-        With `gcp`, the GCP emulator starts too (seeded the same way) and `self.gcp` holds it.
+        With `gcp` / `azure`, that cloud's emulator starts too (seeded the same way) and
+        `self.gcp` / `self.azure` holds it.
         """
         if "MOTO_ACCOUNT_ID" in os.environ:
             # moto would then put every request in that one account, whatever the credentials.
@@ -72,6 +80,8 @@ class Sandbox:
         try:
             if gcp:
                 sandbox.gcp = GcpEmulator.start(seed=seed)
+            if azure:
+                sandbox.azure = AzureEmulator.start(seed=seed)
             if seed:
                 sandbox.seed()
         except BaseException:
@@ -159,6 +169,8 @@ class Sandbox:
         self.organization = None
         if self.gcp is not None:
             self.gcp.reset()
+        if self.azure is not None:
+            self.azure.reset()
         if seed:
             self.seed()
 
@@ -166,6 +178,8 @@ class Sandbox:
         """Stop the servers."""
         if self.gcp is not None:
             self.gcp.stop()
+        if self.azure is not None:
+            self.azure.stop()
         self._server.stop()
 
     def __enter__(self) -> Sandbox:

@@ -60,8 +60,8 @@ async def test_provider_is_registered_and_meets_the_contract(provider: AwsProvid
     assert load_provider_class("aws") is AwsProvider
     assert isinstance(provider, CloudProvider)
     assert provider.name == "aws"
-    with pytest.raises(CloudConfigurationError, match="unknown cloud provider 'azure'"):
-        load_provider_class("azure")
+    with pytest.raises(CloudConfigurationError, match="unknown cloud provider 'oracle'"):
+        load_provider_class("oracle")
 
 
 async def test_grant_writes_exact_self_expiring_policy(

@@ -1,0 +1,5 @@
+"""The Microsoft Azure provider."""
+
+from cloud.azure.provider import AzureProvider
+
+__all__ = ["AzureProvider"]

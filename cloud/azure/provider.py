@@ -1,0 +1,234 @@
+"""AzureProvider: PIM schedules that expire by themselves, else Leash-revoked role assignments."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from azure.core.credentials import TokenCredential
+
+from cloud.azure import guardrail as guardrails
+from cloud.azure import quarantine as quarantines
+from cloud.azure import restriction as restrictions
+from cloud.azure.clients import AzureClients
+from cloud.azure.context import Context
+from cloud.azure.discovery import (
+    PROVIDER,
+    Directory,
+    Subscription,
+    describe,
+    list_subscriptions,
+    scan_subscription,
+)
+from cloud.azure.grants import PLAIN_MECHANISM, apply_grant, revoke_grant
+from cloud.azure.permissions import READ_PERMISSIONS, WRITE_PERMISSIONS, unique
+from cloud.azure.pim import EXPIRY_MECHANISM
+from cloud.azure.roles import RoleCatalog
+from cloud.azure.usage import read_usage
+from cloud.base import (
+    AppliedGrant,
+    CloudConfigurationError,
+    CloudError,
+    DiscoveredIdentity,
+    DiscoveryResult,
+    Exemption,
+    GrantArtefact,
+    GrantSpec,
+    GuardrailChange,
+    IdentityKind,
+    IdentityRef,
+    RestrictionPlan,
+    Snapshot,
+    UsageReport,
+    grant_artefact_name,
+)
+
+_T = TypeVar("_T")
+SUBSCRIPTIONS_SCOPE = "subscriptions"  # failures key when the subscriptions cannot be listed
+AZURE_KINDS = (IdentityKind.SERVICE_PRINCIPAL, IdentityKind.MANAGED_IDENTITY)
+
+
+class AzureProvider:
+    """Leash's view of Azure: the service principals and managed identities of subscriptions.
+
+    Subscriptions are the configured ones, else every enabled one the credential can see. The
+    credential defaults to `DefaultAzureCredential`, built at first use; `base_url`, `graph_url`
+    and `connection_verify` point the clients at the sandbox emulator instead. With `pim` a
+    grant is a PIM schedule Azure ends by itself (`azure-pim-schedule`); without it, or in a
+    tenant whose PIM answers that it has no licence, a grant is a plain role assignment that
+    Leash's scheduler and sweep remove (`azure-role-assignment-leash-revoked`):
+    `grant_mechanism` says which applies to an identity before anything is written, so the
+    approval card can say it. Azure has no deny a customer can write, so a grant's
+    `deny_actions` cannot be enforced and are not (the grant carries only its roles).
+    """
+
+    name = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        subscriptions: Sequence[str] = (),
+        credential: TokenCredential | None = None,
+        base_url: str | None = None,
+        graph_url: str | None = None,
+        connection_verify: str | bool = True,
+        pim: bool = True,
+        max_attempts: int = 4,
+        backoff: float = 0.5,
+        max_concurrency: int = 8,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if max_attempts < 1 or max_concurrency < 1:
+            raise CloudConfigurationError("max_attempts and max_concurrency must be at least 1")
+        if backoff < 0:
+            raise CloudConfigurationError("backoff must not be negative")
+        self._subscriptions = tuple(dict.fromkeys(s.strip() for s in subscriptions if s.strip()))
+        clients = AzureClients(
+            credential=credential,
+            base_url=base_url,
+            graph_url=graph_url,
+            connection_verify=connection_verify,
+            max_attempts=max_attempts,
+            backoff=backoff,
+        )
+        self._ctx = Context(
+            clients=clients,
+            roles=RoleCatalog(clients),
+            use_pim=pim,
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+        self._directory = Directory(clients)
+        self._max_concurrency = max_concurrency
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _run(self, call: Callable[[], _T]) -> _T:
+        """Run one blocking SDK call in a worker thread, at most `max_concurrency` at once."""
+        loop = asyncio.get_running_loop()
+        limit = self._limits.setdefault(loop, asyncio.Semaphore(self._max_concurrency))
+        async with limit:
+            return await asyncio.to_thread(call)
+
+    async def discover(self) -> DiscoveryResult:
+        """List principals in every subscription; a failing subscription is reported, not fatal."""
+        failures: dict[str, str] = {}
+        try:
+            subscriptions = await self._run(
+                lambda: list_subscriptions(
+                    self._ctx.clients, wanted=self._subscriptions, failures=failures
+                )
+            )
+        except CloudError as error:  # not even the list of subscriptions could be read
+            return DiscoveryResult(identities=(), failures={SUBSCRIPTIONS_SCOPE: str(error)})
+
+        async def scan(subscription: Subscription) -> list[DiscoveredIdentity]:
+            try:
+                return await self._run(
+                    lambda: scan_subscription(
+                        self._ctx, self._directory, subscription, failures=failures
+                    )
+                )
+            except CloudError as error:
+                failures[subscription.subscription_id] = str(error)
+                return []
+
+        found = await asyncio.gather(*(scan(s) for s in subscriptions))
+        identities = tuple(identity for batch in found for identity in batch)
+        return DiscoveryResult(identities=identities, failures=failures)
+
+    async def grant_mechanism(self, identity: IdentityRef) -> str:
+        """Say whether a grant to the identity would be a PIM schedule or a plain assignment."""
+        self._check(identity)
+        available = await self._run(lambda: self._ctx.pim_available(identity.account))
+        return EXPIRY_MECHANISM if available else PLAIN_MECHANISM
+
+    async def grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
+        """Assign each role at each scope until expiry, through PIM when it can."""
+        self._check(identity)
+        return await self._run(lambda: apply_grant(self._ctx, identity, spec))
+
+    async def revoke(self, identity: IdentityRef, grant_id: str) -> bool:
+        """End the grant's PIM schedules and delete its assignments; False when already gone."""
+        self._check(identity)
+        return await self._run(lambda: revoke_grant(self._ctx, identity, grant_id))
+
+    async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
+        """List the identity's live `leash-grant-*` assignments and PIM schedules."""
+        self._check(identity)
+        holdings = await self._run(lambda: self._ctx.holdings(identity))
+        grant_ids = {a.grant_id for a in holdings.grant_assignments if a.grant_id}
+        grant_ids |= {grant.grant_id for grant in holdings.pim_grants}
+        return tuple(
+            GrantArtefact(
+                identity=identity, grant_id=grant_id, artefact=grant_artefact_name(grant_id)
+            )
+            for grant_id in sorted(grant_ids)
+        )
+
+    async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
+        """Compare the identity's roles with its activity log (see `cloud.azure.usage`)."""
+        self._check(identity)
+        return await self._run(lambda: read_usage(self._ctx, identity, since))
+
+    async def plan_restrict(
+        self, identity: IdentityRef, unused: Sequence[str], keep: Sequence[str]
+    ) -> RestrictionPlan:
+        """Plan the removal of the unused roles' assignments."""
+        self._check(identity)
+        return await self._run(
+            lambda: restrictions.plan_restriction(self._ctx, identity, unused, keep)
+        )
+
+    async def restrict(self, identity: IdentityRef, plan: RestrictionPlan) -> Snapshot:
+        """Remove the planned assignments unless they changed since the plan."""
+        self._check(identity)
+        return await self._run(lambda: restrictions.restrict(self._ctx, identity, plan))
+
+    async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Recreate the removed assignments exactly; False when they are all back already."""
+        self._check(identity)
+        return await self._run(lambda: restrictions.unrestrict(self._ctx, identity, snapshot))
+
+    async def quarantine(self, identity: IdentityRef, *, at: datetime, reason: str) -> Snapshot:
+        """Remove every role assignment of the identity in its subscription; delete nothing."""
+        self._check(identity)
+        return await self._run(
+            lambda: quarantines.quarantine(self._ctx, identity, at=at, reason=reason)
+        )
+
+    async def release(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
+        """Recreate the assignments the quarantine removed; False when it was not quarantined."""
+        self._check(identity)
+        return await self._run(lambda: quarantines.release(self._ctx, identity, snapshot))
+
+    async def guardrail(
+        self,
+        identity: IdentityRef,
+        actions: Sequence[str],
+        exemptions: Sequence[Exemption] = (),
+        *,
+        dry_run: bool = False,
+    ) -> GuardrailChange:
+        """Remove the identity's assignments that confer guarded actions, bar exemptions."""
+        self._check(identity)
+        return await self._run(
+            lambda: guardrails.guardrail(self._ctx, identity, actions, exemptions, dry_run=dry_run)
+        )
+
+    def required_permissions(self) -> tuple[str, ...]:
+        """Name every Azure permission Leash calls: reads (discovery, usage), then writes."""
+        return unique(READ_PERMISSIONS, WRITE_PERMISSIONS)
+
+    def _check(self, identity: IdentityRef) -> None:
+        if identity.provider != PROVIDER:
+            raise CloudConfigurationError(
+                f"the azure provider cannot act on {identity.provider} identity {identity.name}"
+            )
+        if identity.kind not in AZURE_KINDS:
+            raise CloudConfigurationError(
+                f"the azure provider cannot act on a {identity.kind} ({describe(identity)})"
+            )
