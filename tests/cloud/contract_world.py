@@ -2,9 +2,10 @@
 
 A world names the identity the contract tests act on and the provider-specific facts they need
 (what to grant, what to deny, what the guardrail guards), and reads the cloud's own state
-directly (boto3 IAM on the AWS sandbox, the GCP emulator's helpers), never through the
-provider under test. `allows` and `denies` judge the cloud's state the way the cloud would:
-a small IAM evaluator on AWS, the emulator's effective roles and deny policies on GCP.
+directly (boto3 IAM on the AWS sandbox, the GCP and Azure emulators' helpers and APIs), never
+through the provider under test. `allows` and `denies` judge the cloud's state the way the cloud
+would: a small IAM evaluator on AWS, the emulator's effective roles and deny policies on GCP,
+the role assignments in force and their role definitions on Azure (which has no deny).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from cloud.base import (
 )
 from cloud.gcp import GcpProvider
 from cloud.sandbox import Sandbox, ServiceUse
+from cloud.sandbox.azure import AzureEmulator
+from cloud.sandbox.azure.roles import BUILT_IN_ROLES
+from cloud.sandbox.azure.state import RoleDefinition
 from cloud.sandbox.gcp import GcpEmulator
 from tests.cloud.aws_world import World as AwsSandbox
 from tests.cloud.aws_world import attached, inline_policies, leash_policies, managed_document
 from tests.cloud.aws_world import state as aws_state
+from tests.cloud.azure_fixtures import AzureClients
+from tests.cloud.azure_world import SUPPORT_GROUP as AZURE_SUPPORT_GROUP
+from tests.cloud.azure_world import TRIAGE as AZURE_TRIAGE
+from tests.cloud.azure_world import World as AzureSandbox
 from tests.cloud.conftest import FAST_LOOKUPS
 from tests.cloud.gcp_world import TRIAGE
 from tests.cloud.gcp_world import World as GcpSandbox
@@ -48,6 +56,7 @@ class ContractWorld(Protocol):
     deny_actions: tuple[str, ...]  # the persistence actions a grant withholds
     guarded: tuple[str, ...]  # the guardrail's catalogue, in this cloud's terms
     unused: str  # what `usage` reports as not used once `set_usage` ran
+    restricted: str  # how a restriction plan of `unused` names what it takes away
     unused_grant: str  # what the identity holds that restricting `unused` must take away
     kept: str  # what the identity holds and uses, which no restriction here may touch
 
@@ -134,6 +143,7 @@ class AwsWorld:
     deny_actions: tuple[str, ...] = ("iam:CreateAccessKey",)
     guarded: tuple[str, ...] = ("iam:CreateAccessKey", "iam:PassRole", "iam:PutRolePolicy")
     unused: str = "glue:*"  # Access Advisor tracks glue per service
+    restricted: str = "glue:*"
     unused_grant: str = "glue:StartJobRun"
     kept: str = "s3:GetObject"
     # Every action the agent holds: quarantined, it may use none of them.
@@ -259,6 +269,7 @@ class GcpWorld:
         "iam.serviceAccounts.getAccessToken",
     )
     unused: str = LOG_WRITER  # the recommender will say: remove it
+    restricted: str = LOG_WRITER
     unused_grant: str = LOG_WRITER
     kept: str = VERTEX_USER
     _world: GcpSandbox = field(init=False)
@@ -333,3 +344,194 @@ class GcpWorld:
                     name = str(policy["name"]).rsplit("/", 1)[-1]
                     found.setdefault(name, set()).update(deny.get("deniedPermissions", []))
         return found
+
+
+# Azure
+
+BLOB_READER = "Storage Blob Data Reader"
+RBAC_ADMIN = "Role Based Access Control Administrator"  # roleAssignments write and delete
+ACCESS_ADMIN = "User Access Administrator"  # Microsoft.Authorization/*
+ASSIGN_ROLES = "Microsoft.Authorization/roleAssignments/write"
+DEFINE_ROLES = "Microsoft.Authorization/roleDefinitions/write"
+DEPLOY = "Microsoft.Resources/deployments/write"
+AZURE_FORECAST_GROUP = AZURE_SUPPORT_GROUP.replace("rg-support-bots", "rg-forecast")
+# The emulator's role definitions (it serves the built-in roles), by GUID and by name.
+AZURE_ROLES = {role.guid: role for role in BUILT_IN_ROLES}
+AZURE_ROLE_NAMES = {role.role_name.lower() for role in BUILT_IN_ROLES}
+# The assignment a role assignment written in the activity log stands for (any GUID will do).
+LOGGED_ASSIGNMENT = "0f1e2d3c-4b5a-4697-8877-665544332211"
+
+
+def _azure_matches(patterns: tuple[str, ...], action: str) -> bool:
+    """Match an action against Azure's (case-insensitive, `*` wildcard) action patterns."""
+    return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
+
+
+def _azure_permits(role: RoleDefinition, action: str) -> bool:
+    """Say whether a role definition allows an action or data action (`not*` subtracted)."""
+    return (
+        _azure_matches(role.actions, action) and not _azure_matches(role.not_actions, action)
+    ) or (
+        _azure_matches(role.data_actions, action)
+        and not _azure_matches(role.not_data_actions, action)
+    )
+
+
+def _marks(text: str | None, artefact: str) -> bool:
+    """Say whether a description or justification carries the grant's artefact name."""
+    return artefact in (text or "").split()
+
+
+def _role_guid(role_definition_id: str | None) -> str:
+    return str(role_definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@dataclass
+class AzureWorld:
+    """The seeded support-triage-az-agent in leash-demo-agents (PIM on), on the Azure emulator.
+
+    Besides its seeded Contributor on rg-support-bots the world gives it Role Based Access
+    Control Administrator there too (it assigns roles, as `set_usage` logs) and User Access
+    Administrator on rg-forecast (never used): both confer guarded role-assignment writes, only
+    the latter role-definition writes. Azure has no deny a customer can write, so nothing here is
+    ever denied: a grant's deny actions are not enforced (`deny_actions` is empty) and the
+    guardrail takes privileged role assignments away instead.
+    """
+
+    emulator: AzureEmulator
+    provider: CloudProvider = field(init=False)
+    identity: IdentityRef = field(init=False)
+    attached: tuple[str, ...] = (
+        f"Contributor @ {AZURE_SUPPORT_GROUP}",
+        f"{RBAC_ADMIN} @ {AZURE_SUPPORT_GROUP}",
+        f"{ACCESS_ADMIN} @ {AZURE_FORECAST_GROUP}",
+    )
+    grantable: tuple[str, ...] = (BLOB_READER,)  # Azure grants roles
+    deny_actions: tuple[str, ...] = ()
+    guarded: tuple[str, ...] = (ASSIGN_ROLES, DEFINE_ROLES)
+    unused: str = ACCESS_ADMIN  # usage names roles
+    restricted: str = f"{ACCESS_ADMIN} @ {AZURE_FORECAST_GROUP}"  # a plan names assignments
+    unused_grant: str = ACCESS_ADMIN
+    kept: str = DEPLOY  # through its Contributor
+    _world: AzureSandbox = field(init=False)
+    _clients: AzureClients = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._world = AzureSandbox(self.emulator)
+        self.provider = self._world.provider()
+        self.identity = self._world.ref(AZURE_TRIAGE)
+        self._world.assign(self.identity, RBAC_ADMIN, AZURE_SUPPORT_GROUP)
+        self._world.assign(self.identity, ACCESS_ADMIN, AZURE_FORECAST_GROUP)
+        self._clients = AzureClients.connect(self.emulator)
+
+    @property
+    def _scope(self) -> str:
+        return f"/subscriptions/{self.identity.account}"
+
+    @property
+    def _who(self) -> str:
+        return f"principalId eq '{self.identity.native_id}'"
+
+    async def set_usage(self) -> None:
+        """Yesterday it deployed and assigned a role in rg-support-bots; rg-forecast: never."""
+        when = datetime.now(UTC) - timedelta(days=1)
+        for operation, resource in (
+            (DEPLOY, "Microsoft.Resources/deployments/triage-contract"),
+            (ASSIGN_ROLES, f"Microsoft.Authorization/roleAssignments/{LOGGED_ASSIGNMENT}"),
+        ):
+            self.emulator.add_activity(
+                self.identity.account,
+                self.identity.native_id,
+                operation,
+                when,
+                resource_id=f"{AZURE_SUPPORT_GROUP}/providers/{resource}",
+            )
+
+    async def holds_grant(self, grant_id: str) -> bool:
+        return bool(await asyncio.to_thread(self._grant_keys, grant_id))
+
+    async def grant_copies(self, grant_id: str) -> int:
+        keys = set(await asyncio.to_thread(self._grant_keys, grant_id))
+        held = [(_role_guid(a["roleDefinitionId"]), a["scope"].lower()) for a in self._held()]
+        return max((held.count(key) for key in keys), default=0)
+
+    async def allows(self, action: str, at: datetime | None = None) -> bool:
+        """A role is allowed when it is assigned at `at`; an action when an assigned role allows it.
+
+        Scopes are not judged: an action is allowed when the identity may use it anywhere.
+        """
+        held = self._held(at)
+        if action.lower() in AZURE_ROLE_NAMES:
+            return any(a["roleName"].lower() == action.lower() for a in held)
+        return any(
+            _azure_permits(AZURE_ROLES[_role_guid(a["roleDefinitionId"])], action) for a in held
+        )
+
+    async def denies(self, action: str) -> bool:
+        """Azure has no deny a customer can write: nothing is ever explicitly denied."""
+        return False
+
+    async def is_quarantined(self) -> bool:
+        return not self._held()
+
+    async def state(self) -> Any:
+        """Every assignment in force (PIM's with their end), with description and condition."""
+        written = {
+            str(a.name).lower(): {"description": a.description, "condition": a.condition}
+            for a in await asyncio.to_thread(self._arm_assignments)
+        }
+        return sorted(
+            json.dumps({**a, **written.get(a["name"].lower(), {})}, sort_keys=True)
+            for a in self._held()
+        )
+
+    def _held(self, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Return the identity's assignments in force at `at` in, or above, its subscription."""
+        if at is not None:
+            self.emulator.set_now(at)
+        try:
+            found = self.emulator.role_assignments()
+        finally:
+            if at is not None:
+                self.emulator.set_now(None)
+        root = self._scope.lower()
+        return [
+            a
+            for a in found
+            if a["principalId"].lower() == self.identity.native_id.lower()
+            and (
+                (scope := a["scope"].lower().rstrip("/")) in ("", root)
+                or root.startswith(f"{scope}/")
+                or scope.startswith(f"{root}/")
+            )
+        ]
+
+    def _arm_assignments(self) -> list[Any]:
+        client = self._clients.authorization(self.identity.account)
+        return list(client.role_assignments.list_for_scope(self._scope, filter=self._who))
+
+    def _grant_keys(self, grant_id: str) -> list[tuple[str, str]]:
+        """Return the (role GUID, scope) of each live assignment or PIM schedule of the grant."""
+        artefact = grant_artefact_name(grant_id)
+        client = self._clients.authorization(self.identity.account)
+        keys = [
+            (_role_guid(a.role_definition_id), str(a.scope).lower())
+            for a in self._arm_assignments()
+            if _marks(a.description, artefact)
+        ]
+        requests = {
+            str(request.name).lower()
+            for request in client.role_assignment_schedule_requests.list_for_scope(
+                self._scope, filter=self._who
+            )
+            if str(request.request_type).lower() == "adminassign"
+            and _marks(request.justification, artefact)
+        }
+        keys += [
+            (_role_guid(schedule.role_definition_id), str(schedule.scope).lower())
+            for schedule in client.role_assignment_schedules.list_for_scope(
+                self._scope, filter=self._who
+            )  # only schedules that have not ended are listed
+            if _role_guid(schedule.role_assignment_schedule_request_id) in requests
+        ]
+        return keys
