@@ -18,6 +18,7 @@ from bot.surfaces.slack import SlackSurface
 from bot.surfaces.teams import TeamsAuth, TeamsSurface
 from cloud.base import CloudProvider
 from cloud.sandbox import Sandbox
+from scheduler.leadership import Leadership
 from scheduler.runner import Runner
 
 log = logging.getLogger("leash.app")
@@ -43,6 +44,7 @@ class Leash:
     lifecycle: Lifecycle
     handler: CommandHandler
     runner: Runner
+    leadership: Leadership
     notifier: FanoutNotifier
     sandbox: Sandbox | None = None
     providers: dict[str, CloudProvider] = field(default_factory=dict)
@@ -52,10 +54,10 @@ class Leash:
     teams: TeamsSurface | None = None
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
-        """Migrate the schema, start the scheduler (revocations first), refresh the inventory."""
+        """Migrate, run the scheduler if this process leads (revocations first), discover."""
         await migrate(self.engine)
         if scheduler:
-            await self.runner.start(self.lifecycle)
+            await self.leadership.start(self._elected, self.runner.stop)
         if discover:
             await self.discover()
 
@@ -68,7 +70,12 @@ class Leash:
             log.warning("inventory: %s could not be read: %s", scope, why)
         return report
 
+    async def _elected(self) -> None:
+        """Now the leader: rebuild the timers from the database and sweep what fell due."""
+        await self.runner.start(self.lifecycle)
+
     async def close(self) -> None:
+        await self.leadership.stop()
         await self.runner.stop()
         if self.slack is not None:
             await self.slack.drain()
@@ -228,6 +235,7 @@ def build(
         slack=slack,
         teams=teams,
         runner=runner,
+        leadership=Leadership(settings.database_url),
         notifier=notifier,
         sandbox=running_sandbox,
         providers=providers,

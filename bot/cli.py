@@ -89,6 +89,7 @@ async def _serve(
             max_body_bytes=settings.max_body_bytes,
             slack=leash.slack,
             teams=leash.teams,
+            leader=leash.leadership.describe,
         )
     )
     try:

@@ -7,8 +7,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,3 +62,19 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to `revision` (Alembic is the only way the schema changes)."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
+
+
+def head_revision() -> str:
+    """The newest migration this build of Leash knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return head or ""
+
+
+async def schema_revision(session: AsyncSession) -> str | None:
+    """The migration the database is at (None before the first)."""
+    try:
+        result = await session.exec(text("SELECT version_num FROM alembic_version"))  # type: ignore[call-overload]
+    except SQLAlchemyError:
+        return None
+    row = result.first()
+    return str(row[0]) if row else None

@@ -1,5 +1,5 @@
-"""The one aiohttp Application: /api/v1, /healthz and, when configured, /slack/events and
-/api/messages (Teams)."""
+"""The one aiohttp Application: /api/v1, /healthz, /readyz, /metrics and, when configured,
+/slack/events and /api/messages (Teams)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot import api
 from bot.domain.lifecycle import Lifecycle
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.metrics import HttpMetrics
+from bot.metrics import render as render_metrics
+from bot.store import head_revision, schema_revision
 from bot.surfaces.slack import SlackSurface, slack_route
 from bot.surfaces.teams import TeamsSurface
 
@@ -48,15 +53,80 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")
 
 
+def _readyz(
+    lifecycle: Lifecycle, surfaces: list[str], leader: Callable[[], str]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def readyz(_: web.Request) -> web.Response:
+        """Ready when the database answers and is migrated to this build's schema."""
+        checks: dict[str, object] = {"surfaces": surfaces, "scheduler": leader()}
+        try:
+            async with lifecycle.ctx.sessions() as session:
+                revision = await schema_revision(session)
+        except Exception as error:  # the database is down or refuses us
+            checks["database"] = f"unreachable: {type(error).__name__}"
+            return web.json_response({"status": "not ready", **checks}, status=503)
+        checks["database"] = "ok"
+        checks["schema"] = revision or "none"
+        ready = revision == head_revision()
+        if not ready:
+            checks["schema"] = f"{revision or 'none'} (this build needs {head_revision()})"
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", **checks}, status=200 if ready else 503
+        )
+
+    return readyz
+
+
+def _metrics(
+    lifecycle: Lifecycle, http: HttpMetrics, leader: Callable[[], str]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def metrics(_: web.Request) -> web.Response:
+        async with lifecycle.ctx.sessions() as session:
+            body = await render_metrics(
+                session=session,
+                now=lifecycle.ctx.clock.now(),
+                http=http,
+                leader=lambda: leader().startswith("leader"),
+            )
+        response = web.Response(body=body)
+        response.content_type = "text/plain"
+        response.headers["Content-Type"] = METRICS_CONTENT_TYPE
+        return response
+
+    return metrics
+
+
+def _counting(http: HttpMetrics) -> Middleware:
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:
+            http.observe(name, error.status)
+            raise
+        http.observe(name, response.status)
+        return response
+
+    return count
+
+
 def build_web_app(
     lifecycle: Lifecycle,
     *,
     max_body_bytes: int,
     slack: SlackSurface | None = None,
     teams: TeamsSurface | None = None,
+    leader: Callable[[], str] = lambda: "leader (single process)",
 ) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=max_body_bytes)
+    """The HTTP app; `leader` says whether this replica runs the scheduler (for probes)."""
+    http = HttpMetrics()
+    app = web.Application(middlewares=[_counting(http), _errors], client_max_size=max_body_bytes)
+    surfaces = ["agent-api", *(["slack"] if slack else []), *(["teams"] if teams else [])]
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", _readyz(lifecycle, surfaces, leader))
+    app.router.add_get("/metrics", _metrics(lifecycle, http, leader))
     app.add_subapp("/api/v1", api.routes(lifecycle))
     if slack is not None:
         app.router.add_post("/slack/events", slack_route(slack))

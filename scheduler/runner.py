@@ -28,6 +28,14 @@ def revoke_job_id(grant_id: str) -> str:
     return f"revoke:{grant_id}"
 
 
+def _new_scheduler() -> AsyncIOScheduler:
+    # In memory on purpose: the database is the source of truth and timers are rebuilt from it.
+    return AsyncIOScheduler(
+        timezone=UTC,
+        job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+    )
+
+
 class Runner:
     """Owns the one AsyncIOScheduler of this process; implements the domain's Timers port."""
 
@@ -35,11 +43,7 @@ class Runner:
         self._sweep_seconds = sweep_seconds
         self._lifecycle: Lifecycle | None = None
         self._active: set[asyncio.Task[Any]] = set()
-        # In memory on purpose: the database is the source of truth and timers are rebuilt from it.
-        self._scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
-        )
+        self._scheduler = _new_scheduler()
 
     @property
     def running(self) -> bool:
@@ -80,7 +84,11 @@ class Runner:
 
     async def start(self, lifecycle: Lifecycle) -> None:
         """Start, re-arm every live grant's timer, and sweep at once to catch up on downtime."""
+        if self._scheduler.running:
+            return
         self._lifecycle = lifecycle
+        # A fresh scheduler per start, so a process that lost leadership can lead again.
+        self._scheduler = _new_scheduler()
         self._scheduler.start()
         for grant_id, expires_at in await lifecycle.sweep.timers_to_rebuild():
             self.schedule_revoke(grant_id, expires_at)
@@ -127,6 +135,7 @@ class Runner:
         """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""
         if not self._scheduler.running:
             return
+        self._lifecycle = None  # a stopped runner arms no timers: the leader's sweep has them
         # Pause first: shutting the executor down would cancel jobs mid-transaction.
         self._scheduler.pause()
         if self._active:

@@ -91,7 +91,8 @@ async def test_without_pim_the_plain_assignment_is_removed_by_the_sweep_after_a_
         (assignment,) = _grants_of(emulator, ETL)
         assert assignment["viaPim"] is False
     finally:
-        await first.runner.stop()  # killed before the expiry: nothing revokes it now
+        # Killed before the expiry: nothing revokes it now, and its scheduler lock goes with it.
+        await first.leadership.stop()
         await first.engine.dispose()
 
     await asyncio.sleep(2.2)  # past the grant's expiry, with no Leash running

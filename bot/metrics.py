@@ -1,0 +1,121 @@
+"""`/metrics` in Prometheus format: what the database says (the same on every replica) and
+what this process served (its own HTTP requests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain.models import AccessRequest, Grant, GrantState, UsageScan
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WINDOW = timedelta(days=1)  # durations are observed over the last day's rows
+MAX_ROWS = 5000
+SECONDS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+@dataclass
+class HttpMetrics:
+    """Requests this process answered, by route and status class (per replica)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "leash_http_requests",
+            "HTTP requests this replica answered",
+            ("route", "status"),
+            registry=self.registry,
+        )
+
+    def observe(self, route: str, status: int) -> None:
+        self.requests.labels(route=route, status=f"{status // 100}xx").inc()
+
+
+def _histogram(registry: CollectorRegistry, name: str, help_text: str) -> Histogram:
+    return Histogram(name, help_text, buckets=SECONDS, registry=registry)
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return max((later - earlier).total_seconds(), 0.0)
+
+
+async def render(
+    *, session: AsyncSession, now: datetime, http: HttpMetrics, leader: Callable[[], bool]
+) -> bytes:
+    """Every metric, read now: database state plus this replica's counters."""
+    registry = CollectorRegistry(auto_describe=True)
+    since = now - WINDOW
+    requests = Gauge("leash_requests", "Access requests by state", ("state",), registry=registry)
+    for state, count in (
+        await session.exec(
+            select(AccessRequest.state, func.count()).group_by(col(AccessRequest.state))
+        )
+    ).all():
+        requests.labels(state=state).set(count)
+    grants = Gauge("leash_grants", "Grants by state", ("state",), registry=registry)
+    by_state = dict(
+        (await session.exec(select(Grant.state, func.count()).group_by(col(Grant.state)))).all()
+    )
+    for state in GrantState:
+        grants.labels(state=state.value).set(by_state.get(state.value, 0))
+    Gauge("leash_active_grants", "Grants in force now", registry=registry).set(
+        by_state.get(GrantState.ACTIVE.value, 0)
+    )
+    Gauge(
+        "leash_irrevocable_grants", "Grants Leash could not revoke (alerted)", registry=registry
+    ).set(by_state.get(GrantState.IRREVOCABLE.value, 0))
+
+    wait = _histogram(
+        registry, "leash_approval_wait_seconds", "Request created to decided (last day)"
+    )
+    decided = await session.exec(
+        select(AccessRequest.created_at, AccessRequest.decided_at)
+        .where(col(AccessRequest.decided_at) >= since)
+        .limit(MAX_ROWS)
+    )
+    for created, decided_at in decided.all():
+        if (value := _seconds(decided_at, created)) is not None:
+            wait.observe(value)
+    apply = _histogram(registry, "leash_grant_apply_seconds", "Approval to cloud grant (last day)")
+    lag = _histogram(
+        registry, "leash_revoke_lag_seconds", "Expiry to revocation, expired grants (last day)"
+    )
+    rows = await session.exec(
+        select(Grant.created_at, Grant.applied_at, Grant.expires_at, Grant.revoked_at)
+        .where(col(Grant.created_at) >= since - timedelta(days=1))
+        .limit(MAX_ROWS)
+    )
+    for created, applied, expires, revoked in rows.all():
+        if (value := _seconds(applied, created)) is not None:
+            apply.observe(value)
+        if revoked is not None and revoked >= expires and revoked >= since:
+            lag.observe((revoked - expires).total_seconds())
+
+    scans = Gauge(
+        "leash_scans", "Usage scans of the last day by status", ("status",), registry=registry
+    )
+    for status, count in (
+        await session.exec(
+            select(UsageScan.status, func.count())
+            .where(col(UsageScan.scanned_at) >= since)
+            .group_by(col(UsageScan.status))
+        )
+    ).all():
+        scans.labels(status=status).set(count)
+    last = (await session.exec(select(func.max(UsageScan.scanned_at)))).one()
+    last_scan = Gauge(
+        "leash_last_scan_timestamp_seconds", "When the last usage scan ran", registry=registry
+    )
+    last_scan.set(last.timestamp() if last else 0)
+    Gauge("leash_leader", "1 when this replica runs the scheduler", registry=registry).set(
+        1 if leader() else 0
+    )
+    return generate_latest(registry) + generate_latest(http.registry)

@@ -1,0 +1,263 @@
+"""One scheduler per database: SQLite file locks, PostgreSQL advisory locks, failover."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.app import Leash, build
+from bot.config import Settings
+from bot.domain.audit import Actor
+from bot.domain.models import ActorKind, GrantState
+from bot.domain.rules import Rules
+from cloud.sandbox import Sandbox
+from scheduler.leadership import ADVISORY_KEY, Leadership, advisory_key
+from tests.conftest import PG_URL
+from tests.e2e.helpers import audit_types, eventually, grant, inline_policy
+
+FAST = {"retry_seconds": 0.2, "check_seconds": 0.2}
+DEV = Actor("dev", ActorKind.USER, "console")
+OWNER = Actor("owner-a", ActorKind.USER, "console")
+ROLE = "support-triage-agent"
+
+
+class Hooks:
+    """Records elections and depositions of one Leadership."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def elected(self) -> None:
+        self.events.append("elected")
+
+    async def deposed(self) -> None:
+        self.events.append("deposed")
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Leadership, Leadership]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'leash.db'}"
+    first, second = Leadership(url, **FAST), Leadership(url, **FAST)
+    yield first, second
+    await first.stop()
+    await second.stop()
+
+
+def test_the_advisory_key_is_derived_from_the_name() -> None:
+    assert advisory_key() == ADVISORY_KEY == advisory_key("leash-scheduler")
+
+
+async def test_sqlite_one_leader_the_other_says_why_then_takes_over(
+    pair: tuple[Leadership, Leadership], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = pair
+    one, two = Hooks(), Hooks()
+    caplog.set_level(logging.WARNING, logger="leash.leadership")
+    await first.start(one.elected, one.deposed)
+    await second.start(two.elected, two.deposed)  # a second open file conflicts, same process
+    assert (first.is_leader, second.is_leader) == (True, False)
+    assert first.describe() == "leader"
+    lock = tmp_path / "leash.db.scheduler.lock"
+    assert second.describe() == f"follower (sqlite lock {lock} held by pid {os.getpid()})"
+    assert lock.read_text().strip() == str(os.getpid())
+    await asyncio.sleep(0.5)  # several retries: still one warning
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"another Leash process (pid {os.getpid()}) runs the scheduler for {tmp_path / 'leash.db'}"
+        "; this one serves HTTP only — on SQLite run a single process, use PostgreSQL for replicas"
+    ]
+    assert (one.events, two.events) == (["elected"], [])
+
+    await first.stop()
+    assert one.events == ["elected", "deposed"]
+    assert not first.is_leader
+
+    async def took_over() -> bool:
+        return second.is_leader
+
+    assert await eventually(took_over, within=1.0)
+    assert two.events == ["elected"]
+
+
+@pytest.fixture
+def other_process(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    holder = (
+        "import fcntl, os, sys\n"
+        "f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "f.write(f'{os.getpid()}\\n'); f.flush(); print('held', flush=True); sys.stdin.read()\n"
+    )
+    lock = tmp_path / "leash.db.scheduler.lock"
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", holder, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "held"
+    yield process
+    process.kill()
+    process.wait()
+
+
+async def test_sqlite_a_second_process_refuses_to_run_the_scheduler(
+    tmp_path: Path, other_process: subprocess.Popen[str]
+) -> None:
+    leadership = Leadership(f"sqlite+aiosqlite:///{tmp_path / 'leash.db'}", **FAST)
+    hooks = Hooks()
+    await leadership.start(hooks.elected, hooks.deposed)
+    try:
+        assert not leadership.is_leader
+        assert f"held by pid {other_process.pid}" in leadership.describe()
+        other_process.kill()
+        other_process.wait()
+
+        async def took_over() -> bool:
+            return leadership.is_leader
+
+        assert await eventually(took_over, within=1.0)
+        assert hooks.events == ["elected"]
+    finally:
+        await leadership.stop()
+
+
+async def test_in_memory_sqlite_always_leads() -> None:
+    leadership = Leadership("sqlite+aiosqlite:///:memory:")
+    hooks = Hooks()
+    assert leadership.describe() == "not started"
+    await leadership.start(hooks.elected, hooks.deposed)
+    assert leadership.is_leader
+    await leadership.stop()
+    assert hooks.events == ["elected", "deposed"]
+
+
+async def test_a_failed_election_releases_the_lock(pair: tuple[Leadership, Leadership]) -> None:
+    first, second = pair
+    hooks = Hooks()
+
+    async def broken() -> None:
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError):
+        await first.start(broken, hooks.deposed)
+    assert not first.is_leader
+    assert hooks.events == ["deposed"]
+    await second.start(hooks.elected, hooks.deposed)
+    assert second.is_leader
+
+
+def _leash(url: str, sandbox: Sandbox, rules: Rules) -> Leash:
+    app = build(Settings(database_url=url, sweep_seconds=0.5), sandbox=sandbox, rules=rules)
+    app.leadership = Leadership(url, retry_seconds=0.3, check_seconds=0.3)
+    return app
+
+
+async def _approved(leash: Leash, duration: str) -> str:
+    reply = await leash.handler.handle_text(
+        f"request {ROLE} s3-read for {duration} because leader drill", actor=DEV
+    )
+    assert reply.ok, reply.text
+    approved = await leash.handler.handle_text(f"approve {reply.text.split()[1]}", actor=OWNER)
+    assert approved.ok, approved.text
+    return next(word for word in approved.text.split() if word.startswith("g-"))
+
+
+async def test_replicas_share_one_database_and_the_survivor_revokes(
+    database_url: str, fresh_sandbox: Sandbox, rules: Rules
+) -> None:
+    a, b = _leash(database_url, fresh_sandbox, rules), _leash(database_url, fresh_sandbox, rules)
+    await a.start()
+    await b.start(discover=False)
+    try:
+        assert (a.runner.running, b.runner.running) == (True, False)
+        assert b.leadership.describe().startswith("follower (")
+        leader, follower = a, b
+
+        # Approved on the follower (which arms no timer): the leader's sweep revokes it.
+        first = await _approved(follower, "2s")
+
+        async def revoked(grant_id: str) -> bool:
+            return (await grant(follower, grant_id)).state == GrantState.REVOKED
+
+        assert await eventually(lambda: revoked(first), within=6)
+        assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{first}") is None
+
+        # Approved on the leader, which then goes before the expiry: the survivor takes over.
+        second = await _approved(leader, "3s")
+        await leader.close()
+        assert await eventually(lambda: revoked(second), within=8)
+        assert follower.leadership.is_leader
+        assert follower.runner.running
+        assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{second}") is None
+        assert (await audit_types(follower, grant_id=second)).count("grant.revoked") == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+if PG_URL:  # PostgreSQL cases exist only when a test database is configured
+
+    async def _advisory_holders(url: str) -> list[int]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text(
+                        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND database = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database())"
+                    )
+                )
+                return [int(row[0]) for row in rows]
+        finally:
+            await engine.dispose()
+
+    async def _terminate(url: str, pid: int) -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            await engine.dispose()
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    async def test_postgres_failover_when_the_leaders_connection_is_killed(
+        database_url: str,
+    ) -> None:
+        first = Leadership(database_url, retry_seconds=0.3, check_seconds=0.3)
+        second = Leadership(database_url, retry_seconds=0.3, check_seconds=0.3)
+        one, two = Hooks(), Hooks()
+        try:
+            await first.start(one.elected, one.deposed)
+            await second.start(two.elected, two.deposed)
+            assert (first.is_leader, second.is_leader) == (True, False)
+            assert second.describe() == "follower (postgresql advisory lock held elsewhere)"
+            (holder,) = await _advisory_holders(database_url)
+
+            await _terminate(database_url, holder)
+
+            async def failed_over() -> bool:
+                return second.is_leader and not first.is_leader
+
+            assert await eventually(failed_over, within=5)
+            assert one.events == ["elected", "deposed"]
+            assert two.events == ["elected"]
+            (new_holder,) = await _advisory_holders(database_url)
+            assert new_holder != holder
+            # The deposed one keeps trying and stays a follower while the other leads.
+            await asyncio.sleep(0.7)
+            assert not first.is_leader
+            assert first.describe() == "follower (postgresql advisory lock held elsewhere)"
+        finally:
+            await first.stop()
+            await second.stop()
+        assert await _advisory_holders(database_url) == []
