@@ -578,11 +578,12 @@ def test_the_pod_and_the_image_agree_on_user_port_and_command() -> None:
     assert "wget" not in healthcheck
 
 
-def test_probes_hit_healthz_on_the_serving_port() -> None:
+def test_probes_hit_healthz_and_readyz_on_the_serving_port() -> None:
     container = _container()
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    paths = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+    for probe, path in paths.items():
         check = container[probe]["httpGet"]
-        assert check["path"] == "/healthz", probe
+        assert check["path"] == path, probe
         assert check["port"] in ("http", container["ports"][0]["containerPort"]), probe
 
 
