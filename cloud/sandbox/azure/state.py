@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from cloud.sandbox.emulator_state import EmulatorState
 
 JsonObject = dict[str, Any]
 
@@ -257,51 +256,8 @@ class World:
 WorldFactory = Callable[["AzureState"], World]
 
 
-class AzureState:
+class AzureState(EmulatorState[World, ApiCall]):
     """The world, the clock and the call log, shared by the server thread and the test thread."""
-
-    def __init__(self, factory: WorldFactory) -> None:
-        self.lock = threading.RLock()
-        self._factory = factory
-        self._sequence = itertools.count(1)
-        self._now: datetime | None = None
-        self.requests: list[ApiCall] = []
-        self.world = factory(self)
-
-    @contextmanager
-    def locked(self) -> Iterator[World]:
-        """Hold the lock and yield the current world."""
-        with self.lock:
-            yield self.world
-
-    def reset(self) -> None:
-        """Return to real time, forget the calls, and rebuild the world from the factory."""
-        with self.lock:
-            self._now = None
-            self.requests.clear()
-            self.world = self._factory(self)
-
-    def now(self) -> datetime:
-        """Return the emulator's time (real time unless set)."""
-        with self.lock:
-            return self._now or datetime.now(UTC)
-
-    def set_now(self, at: datetime | None) -> None:
-        """Fix the emulator's clock at `at` (timezone-aware), or return to real time."""
-        if at is not None and at.tzinfo is None:
-            raise ValueError("the emulator's clock needs a timezone-aware datetime")
-        with self.lock:
-            self._now = at
-
-    def record(self, call: ApiCall) -> None:
-        """Append one call to the log."""
-        with self.lock:
-            self.requests.append(call)
-
-    def sequence(self) -> int:
-        """Return the next number of a counter that never repeats in this process."""
-        with self.lock:
-            return next(self._sequence)
 
 
 def new_guid() -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import itertools
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
+
+from cloud.sandbox.emulator_state import EmulatorState
 
 JsonObject = dict[str, Any]
 
@@ -198,55 +197,17 @@ class World:
 WorldFactory = Callable[["GcpState"], World]
 
 
-class GcpState:
+class GcpState(EmulatorState[World, ApiCall]):
     """The world, the clock and the call log, shared by the REST and gRPC servers under one lock."""
 
     def __init__(self, factory: WorldFactory) -> None:
-        self.lock = threading.RLock()
-        self._factory = factory
-        self._sequence = itertools.count(1)
-        self._now: datetime | None = None
-        self.requests: list[ApiCall] = []
         self.sets_without_etag = 0
         self.pending_conflicts = 0
-        self.world = factory(self)
+        super().__init__(factory)
 
-    @contextmanager
-    def locked(self) -> Iterator[World]:
-        """Hold the lock and yield the current world."""
-        with self.lock:
-            yield self.world
-
-    def reset(self) -> None:
-        """Rebuild the world from the factory and forget calls, counters and the set clock."""
-        with self.lock:
-            self._now = None
-            self.requests.clear()
-            self.sets_without_etag = 0
-            self.pending_conflicts = 0
-            self.world = self._factory(self)
-
-    def now(self) -> datetime:
-        """Return the emulator's time (real time unless set)."""
-        with self.lock:
-            return self._now or datetime.now(UTC)
-
-    def set_now(self, at: datetime | None) -> None:
-        """Fix the emulator's clock at `at` (timezone-aware), or return to real time."""
-        if at is not None and at.tzinfo is None:
-            raise ValueError("the emulator's clock needs a timezone-aware datetime")
-        with self.lock:
-            self._now = at
-
-    def record(self, call: ApiCall) -> None:
-        """Append one call to the log."""
-        with self.lock:
-            self.requests.append(call)
-
-    def sequence(self) -> int:
-        """Return the next number of a counter that never repeats in this process."""
-        with self.lock:
-            return next(self._sequence)
+    def _forget(self) -> None:
+        self.sets_without_etag = 0
+        self.pending_conflicts = 0
 
     def next_etag(self) -> str:
         """Return a fresh allow-policy etag: 8 bytes, base64, as Resource Manager's look."""
