@@ -12,7 +12,7 @@ from typing import TypeVar
 import click
 from aiohttp import web
 
-from bot import cli_least_privilege, cli_teams, inventory_report
+from bot import cli_least_privilege, cli_teams, inventory_report, logs
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain import audit, queries, registry
@@ -59,10 +59,10 @@ def serve(host: str | None, port: int | None, console: bool | None, sandbox: boo
     """Run Leash: HTTP API, scheduler, and the console chat."""
     settings = _settings()
     with_console = sys.stdin.isatty() if console is None else console
-    logging.basicConfig(
-        level=logging.WARNING if with_console else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
+    # With the console chat on the terminal, only warnings: logs must not bury the chat.
+    logs.configure(
+        level=logging.WARNING if with_console else settings.log_level,
+        fmt=settings.log_format,
     )
     _run(
         lambda: _serve(

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     azure_pim: bool = True
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = "INFO"
+    # json: one object per line (timestamp, level, logger, message, request and grant ids).
+    log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Slack is enabled when both of the SDK's own variables are set.
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")

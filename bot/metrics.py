@@ -3,20 +3,23 @@ what this process served (its own HTTP requests)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.models import AccessRequest, Grant, GrantState, UsageScan
+from bot.domain.models import AccessRequest, AuditEvent, Grant, GrantState, UsageScan
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WINDOW = timedelta(days=1)  # durations are observed over the last day's rows
 MAX_ROWS = 5000
 SECONDS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+SCAN_COMPLETED = "scan.completed"
 
 
 @dataclass
@@ -39,6 +42,17 @@ class HttpMetrics:
 
 def _histogram(registry: CollectorRegistry, name: str, help_text: str) -> Histogram:
     return Histogram(name, help_text, buckets=SECONDS, registry=registry)
+
+
+class _Read(Collector):
+    """Metric families read from the database for this scrape (no `_created` sample, which
+    would be this scrape's time rather than when the count began)."""
+
+    def __init__(self, *families: Metric) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
@@ -115,7 +129,36 @@ async def render(
         "leash_last_scan_timestamp_seconds", "When the last usage scan ran", registry=registry
     )
     last_scan.set(last.timestamp() if last else 0)
+    await _scan_runs(registry, session=session, since=since)
     Gauge("leash_leader", "1 when this replica runs the scheduler", registry=registry).set(
         1 if leader() else 0
     )
     return generate_latest(registry) + generate_latest(http.registry)
+
+
+async def _scan_runs(
+    registry: CollectorRegistry, *, session: AsyncSession, since: datetime
+) -> None:
+    """Scan runs as their `scan.completed` audit events record them (by whichever replica)."""
+    completed = col(AuditEvent.event_type) == SCAN_COMPLETED
+    detail = col(AuditEvent.detail)
+    duration = _histogram(
+        registry, "leash_scan_duration_seconds", "Usage scan runs by duration (last day)"
+    )
+    rows = await session.exec(
+        select(detail["duration_seconds"].as_float())
+        .where(completed, col(AuditEvent.at) >= since)
+        .limit(MAX_ROWS)
+    )
+    for seconds in rows.all():
+        if seconds is not None:  # runs recorded before durations were
+            duration.observe(seconds)
+    failed = (
+        await session.exec(select(func.sum(detail["failed"].as_integer())).where(completed))
+    ).one()
+    errors = CounterMetricFamily(
+        "leash_scan_errors",
+        "Identities whose usage a scan could not read, over all scan runs",
+        value=failed or 0,
+    )
+    registry.register(_Read(errors))

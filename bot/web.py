@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from bot import api
+from bot.domain import log_context
 from bot.domain.lifecycle import Lifecycle
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import HttpMetrics
@@ -23,6 +26,25 @@ from bot.surfaces.teams import TeamsSurface
 log = logging.getLogger("leash.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+@web.middleware
+async def _request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag the request's log lines with the caller's X-Request-Id (or a new one); echo it."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    with log_context.http_request(request_id):
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:
+            error.headers[REQUEST_ID_HEADER] = request_id
+            raise
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
 
 
 @web.middleware
@@ -122,7 +144,9 @@ def build_web_app(
 ) -> web.Application:
     """The HTTP app; `leader` says whether this replica runs the scheduler (for probes)."""
     http = HttpMetrics()
-    app = web.Application(middlewares=[_counting(http), _errors], client_max_size=max_body_bytes)
+    app = web.Application(
+        middlewares=[_request_id, _counting(http), _errors], client_max_size=max_body_bytes
+    )
     surfaces = ["agent-api", *(["slack"] if slack else []), *(["teams"] if teams else [])]
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", _readyz(lifecycle, surfaces, leader))

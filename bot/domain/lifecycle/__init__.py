@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.domain import log_context
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.lifecycle.context import Context, new_id
@@ -59,6 +60,10 @@ class Lifecycle:
         self, request_id: str, *, actor: Actor, note: str | None = None
     ) -> ApprovalResult:
         """Approve; when the approval completes the request, apply (or extend) its grant."""
+        with log_context.about(request_id=request_id.strip()[:16]):
+            return await self._approve(request_id, actor=actor, note=note)
+
+    async def _approve(self, request_id: str, *, actor: Actor, note: str | None) -> ApprovalResult:
         result = await self.requests.approve(request_id, actor=actor, note=note)
         if result.grant is None:
             return result

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.domain import audit
+from bot.domain import audit, log_context
 from bot.domain.audit import SYSTEM
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.context import Context, close_request, compare_and_set
 from bot.domain.messages import NoticeKind
 from bot.domain.models import AccessRequest, Identity, Ownership, RequestState
 from bot.domain.rules import RequestTimings
+
+log = logging.getLogger("leash.requests")
 
 
 def approval_route(
@@ -70,29 +73,37 @@ class RequestDeadlines:
             ).all()
         expired = 0
         for request_id in due:
-            async with ctx.transaction() as session:
-                if not await close_request(
-                    session, request_id, RequestState.EXPIRED, decided_at=now, decided_by="leash"
-                ):
-                    continue
-                request = await session.get(AccessRequest, request_id)
-                assert request is not None
-                await session.refresh(request)
-                await audit.append(
-                    session=session,
-                    actor=SYSTEM,
-                    event_type="request.expired",
-                    at=now,
-                    identity_id=request.identity_id,
-                    request_id=request.id,
-                )
-                identity = await session.get(Identity, request.identity_id)
-            expired += 1
-            assert identity is not None
-            await ctx.tell(
-                notices.request_expired(request, identity, (request.requester, *request.approvers))
-            )
+            with log_context.about(request_id=request_id):
+                expired += await self._expire(request_id, now=now)
         return expired
+
+    async def _expire(self, request_id: str, *, now: datetime) -> int:
+        """Expire one request unless someone decided it first; 1 when this call expired it."""
+        ctx = self._ctx
+        async with ctx.transaction() as session:
+            if not await close_request(
+                session, request_id, RequestState.EXPIRED, decided_at=now, decided_by="leash"
+            ):
+                return 0
+            request = await session.get(AccessRequest, request_id)
+            assert request is not None
+            await session.refresh(request)
+            await audit.append(
+                session=session,
+                actor=SYSTEM,
+                event_type="request.expired",
+                at=now,
+                identity_id=request.identity_id,
+                request_id=request.id,
+            )
+            identity = await session.get(Identity, request.identity_id)
+        assert identity is not None
+        log_context.add(identity=identity.native_id)
+        log.info("request %s expired undecided", request.id)
+        await ctx.tell(
+            notices.request_expired(request, identity, (request.requester, *request.approvers))
+        )
+        return 1
 
     async def nudge_due(self) -> int:
         """Remind the first approver once, then escalate one step per `escalate_after`."""

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit
+from bot.domain import audit, log_context
 from bot.domain.audit import SYSTEM, Actor
 from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
 from bot.domain.lifecycle import notices
@@ -79,9 +79,14 @@ class GrantFlow:
 
     async def apply(self, grant_id: str) -> Grant:
         """Write the grant to the cloud and mark it active (or failed, cleaning up)."""
+        with log_context.about(grant_id=grant_id):
+            return await self._apply(grant_id)
+
+    async def _apply(self, grant_id: str) -> Grant:
         ctx = self._ctx
         async with ctx.sessions() as session:
             grant, identity = await self.load(grant_id, session=session)
+        log_context.add(request_id=grant.request_id, identity=identity.native_id)
         spec = GrantSpec(
             grant_id=grant.id,
             actions=tuple(grant.actions),
@@ -127,7 +132,14 @@ class GrantFlow:
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self.people(grant, session=session)
-        ctx.timers.schedule_revoke(grant.id, grant.expires_at)
+        log.info(
+            "grant %s applied to %s (%s) until %s",
+            grant.id,
+            identity.name,
+            applied.mechanism,
+            grant.expires_at.isoformat(),
+        )
+        log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
 
@@ -172,11 +184,17 @@ class GrantFlow:
         self, grant_id: str, *, actor: Actor = SYSTEM, reason: str = "expired"
     ) -> Grant:
         """Remove a grant from the cloud; retry with backoff, then mark it irrevocable."""
+        # A revoke timer runs in whatever context armed it: it names its own grant.
+        with log_context.about(grant_id=grant_id[:16]):
+            return await self._revoke(grant_id, actor=actor, reason=reason)
+
+    async def _revoke(self, grant_id: str, *, actor: Actor, reason: str) -> Grant:
         ctx = self._ctx
         now = ctx.clock.now()
         try:
             async with ctx.transaction() as session:
                 grant, identity = await self.load(grant_id, session=session)
+                log_context.add(request_id=grant.request_id, identity=identity.native_id)
                 if actor is not SYSTEM:
                     await self._check_may_revoke(grant, identity, actor=actor, session=session)
                 claimed = await compare_and_set(
@@ -193,7 +211,7 @@ class GrantFlow:
             if actor is not SYSTEM and grant.state in (GrantState.REVOKED, GrantState.FAILED):
                 raise GrantStateError(f"Grant {grant.id} is already {grant.state}.")
             return grant
-        ctx.timers.cancel_revoke(grant.id)
+        log_context.detached(ctx.timers.cancel_revoke, grant.id)
         try:
             existed = await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
         except CloudError as error:
@@ -246,6 +264,9 @@ class GrantFlow:
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self.people(grant, session=session)
+        log.info(
+            "grant %s revoked from %s (%s, by %s)", grant.id, identity.name, reason, actor.name
+        )
         await ctx.tell(notices.revoked(grant, identity, people))
         return grant
 
@@ -292,10 +313,15 @@ class GrantFlow:
 
     async def extend(self, request: AccessRequest) -> Grant:
         """Apply an approved extension: rewrite the cloud expiry, then the record."""
-        ctx = self._ctx
         assert request.extends_grant_id is not None
+        with log_context.about(grant_id=request.extends_grant_id, request_id=request.id):
+            return await self._extend(request, request.extends_grant_id)
+
+    async def _extend(self, request: AccessRequest, grant_id: str) -> Grant:
+        ctx = self._ctx
         async with ctx.sessions() as session:
-            grant, identity = await self.load(request.extends_grant_id, session=session)
+            grant, identity = await self.load(grant_id, session=session)
+        log_context.add(identity=identity.native_id)
         if grant.state != GrantState.ACTIVE:
             raise GrantStateError(
                 f"Grant {grant.id} is {grant.state}; only an active grant can be extended."
@@ -337,7 +363,10 @@ class GrantFlow:
             )
             grant, _ = await self.load(grant.id, session=session)
             people = await self.people(grant, session=session)
-        ctx.timers.schedule_revoke(grant.id, grant.expires_at)
+        log.info(
+            "grant %s on %s extended until %s", grant.id, identity.name, new_expiry.isoformat()
+        )
+        log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlmodel import col, select
 
+from bot.domain import log_context
 from bot.domain.audit import SYSTEM, Actor
 from bot.domain.errors import InvalidInputError, LeashError
 from bot.domain.lifecycle import enforcement
@@ -13,6 +16,8 @@ from bot.domain.messages import Choice, Notice, NoticeKind, Reply
 from bot.domain.models import Enforcement, EnforcementKind, EnforcementState, Identity, Ownership
 from bot.domain.rules import Enforcement as Mode
 from cloud.base import CloudConflictError, CloudError
+
+log = logging.getLogger("leash.quarantine")
 
 MAX_REASON = 500
 
@@ -25,6 +30,10 @@ class QuarantineFlow:
 
     async def quarantine(self, reference: str, *, actor: Actor, reason: str) -> Reply:
         """Deny the identity everything now, older sessions included, until released."""
+        with log_context.about(identity=reference.strip()[:512]):
+            return await self._quarantine(reference, actor=actor, reason=reason)
+
+    async def _quarantine(self, reference: str, *, actor: Actor, reason: str) -> Reply:
         ctx = self._ctx
         reason = " ".join(reason.split())
         try:
@@ -33,6 +42,7 @@ class QuarantineFlow:
             if len(reason) > MAX_REASON:
                 raise InvalidInputError(f"Keep the reason under {MAX_REASON} characters.")
             identity = await enforcement.load(ctx, reference, actor=actor, what="quarantine")
+            log_context.add(identity=identity.native_id)
             if ctx.rules.least_privilege.enforcement is Mode.REPORT:
                 await enforcement.record_report(
                     ctx,
@@ -83,6 +93,7 @@ class QuarantineFlow:
             event_type="quarantine.applied",
             detail={"reason": reason},
         )
+        log.info("quarantined %s (by %s): %s", identity.name, actor.name, reason)
         reply = Reply(
             text=f"Quarantined {identity.name}: every call it makes is denied, "
             "including sessions issued before now.",

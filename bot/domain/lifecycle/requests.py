@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit
+from bot.domain import audit, log_context
 from bot.domain.audit import Actor
 from bot.domain.catalog import persistence_denies
 from bot.domain.errors import (
@@ -36,6 +37,8 @@ from bot.domain.models import (
 )
 from bot.domain.policy import may_approve
 from cloud.base import CloudError
+
+log = logging.getLogger("leash.requests")
 
 # How long an approver's process may hold a grant in `applying` before the sweep resumes it.
 APPLY_LEASE = timedelta(seconds=60)
@@ -130,6 +133,12 @@ class RequestFlow:
         self, request_id: str, *, actor: Actor, note: str | None = None
     ) -> ApprovalResult:
         """Record one approval; the last needed one turns the request into a grant."""
+        with log_context.about(request_id=request_id.strip()[:16]):
+            return await self._record_approval(request_id, actor=actor, note=note)
+
+    async def _record_approval(
+        self, request_id: str, *, actor: Actor, note: str | None
+    ) -> ApprovalResult:
         ctx = self._ctx
         try:
             async with ctx.transaction() as session:
@@ -144,10 +153,19 @@ class RequestFlow:
                 error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]
             ) from None
         if result.grant is None:
+            log.info(
+                "request %s: approval %d of %d by %s",
+                result.request.id,
+                result.approvals,
+                result.request.approvals_required,
+                actor.name,
+            )
             return result
         async with ctx.sessions() as session:
             identity = await session.get(Identity, result.request.identity_id)
         assert identity is not None
+        log_context.add(grant_id=result.grant.id, identity=identity.native_id)
+        log.info("request %s approved by %s", result.request.id, actor.name)
         await ctx.tell(notices.decided(result.request, identity, (result.request.requester,)))
         return result
 
@@ -254,6 +272,10 @@ class RequestFlow:
 
     async def deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
         """Refuse a request, with a reason the requester will read."""
+        with log_context.about(request_id=request_id.strip()[:16]):
+            return await self._deny(request_id, actor=actor, reason=reason)
+
+    async def _deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
         ctx = self._ctx
         try:
             async with ctx.transaction() as session:
@@ -301,6 +323,8 @@ class RequestFlow:
                 error, actor=actor, event_type="request.deny_refused", request_id=request_id[:16]
             ) from None
         assert identity is not None
+        log_context.add(identity=identity.native_id)
+        log.info("request %s denied by %s", request.id, actor.name)
         await ctx.tell(notices.decided(request, identity, (request.requester,)))
         return request
 

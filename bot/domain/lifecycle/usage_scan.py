@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bot.domain import audit
+from bot.domain import audit, log_context
 from bot.domain.audit import SYSTEM
 from bot.domain.findings import judge
 from bot.domain.lifecycle.context import Context, identity_ref
@@ -60,8 +61,14 @@ class UsageScanner:
         self._backoff = backoff_seconds
 
     async def scan(self, identity_ids: Sequence[str] | None = None) -> ScanSummary:
-        """Scan the given present identities (all when None) and store one result each."""
+        """Scan the given present identities (all when None) and store one result each.
+
+        The run's `scan.completed` audit event records how long it took and how many
+        identities failed: /metrics reads them from there, so every replica reports them.
+        """
         ctx = self._ctx
+        started_at = ctx.clock.now()
+        started = time.monotonic()
         async with ctx.sessions() as session:
             query = select(Identity).where(col(Identity.present)).order_by(col(Identity.name))
             if identity_ids is not None:
@@ -72,23 +79,25 @@ class UsageScanner:
         limit = asyncio.Semaphore(ctx.rules.least_privilege.scan_concurrency)
 
         async def one(identity: Identity) -> None:
-            async with limit:
-                try:
-                    report = await self._usage(identity)
-                except CloudError as error:
-                    log.warning("usage of %s could not be read: %s", identity.name, error)
-                    summary.failures[identity.name] = str(error)
-                    return
-                except LookupError as error:  # no provider configured for it
-                    summary.failures[identity.name] = str(error)
-                    return
-            scan = await self._store(identity, report, previous.get(identity.id))
+            with log_context.about(identity=identity.native_id):
+                async with limit:
+                    try:
+                        report = await self._usage(identity)
+                    except CloudError as error:
+                        log.warning("usage of %s could not be read: %s", identity.name, error)
+                        summary.failures[identity.name] = str(error)
+                        return
+                    except LookupError as error:  # no provider configured for it
+                        summary.failures[identity.name] = str(error)
+                        return
+                scan = await self._store(identity, report, previous.get(identity.id))
             summary.scanned += 1
             summary.unknown += scan.status == "unknown"
             summary.unused_total += scan.unused_count
             summary.inactive += scan.inactive
 
         await asyncio.gather(*(one(identity) for identity in identities))
+        duration = time.monotonic() - started
         async with ctx.transaction() as session:
             await audit.append(
                 session=session,
@@ -100,9 +109,18 @@ class UsageScanner:
                     "usage_unknown": summary.unknown,
                     "unused_total": summary.unused_total,
                     "inactive": summary.inactive,
+                    "failed": len(summary.failures),
                     "failures": dict(list(summary.failures.items())[:50]),
+                    "started_at": started_at.isoformat(),
+                    "duration_seconds": round(duration, 3),
                 },
             )
+        log.info(
+            "usage scan: %d scanned, %d failed, in %.1f s",
+            summary.scanned,
+            len(summary.failures),
+            duration,
+        )
         return summary
 
     async def _usage(self, identity: Identity) -> UsageReport:

@@ -1,0 +1,225 @@
+"""Logs: JSON or text lines naming the request, grant, identity and HTTP request they are about."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application, Request
+
+from bot import logs
+from bot.app import Leash
+from bot.config import ConfigError, load_settings
+from bot.domain import log_context
+from bot.domain.audit import Actor
+from bot.domain.models import ActorKind, GrantState
+from bot.web import REQUEST_ID_HEADER, build_web_app
+from tests.e2e.helpers import GRANT_ID, REQUEST_ID, eventually, grant
+
+DEV = Actor("dev", ActorKind.USER, "console")
+OWNER_A = Actor("owner-a", ActorKind.USER, "console")
+OWNER_B = Actor("owner-b", ActorKind.USER, "console")
+
+
+def _lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """Every line written, each parsed as JSON (a line that is not fails the test)."""
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+@pytest.fixture
+def probe() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger of its own writing JSON to a buffer."""
+    buffer = io.StringIO()
+    logger = logging.getLogger("leash.test-logs")
+    handler = logs.handler("json", buffer)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, buffer
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Everything Leash logs at INFO and above, as `leash serve` with LEASH_LOG_FORMAT=json."""
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    logs.configure(level="info", fmt="json", stream=buffer)
+    yield buffer
+    for handler in [h for h in root.handlers if h.get_name() == logs.HANDLER_NAME]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_a_json_line_has_time_level_logger_message_and_only_the_ids_bound(
+    probe: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, buffer = probe
+    logger.warning("before %s", "anything")
+    with (
+        log_context.http_request("lb-77"),
+        log_context.about(request_id="r-abc", identity="arn:aws:iam::1:role/a"),
+    ):
+        log_context.add(grant_id="g-def")
+        logger.info("inside")
+    logger.info("after")
+
+    before, inside, after = _lines(buffer)
+    assert before == {
+        "timestamp": before["timestamp"],
+        "level": "WARNING",
+        "logger": "leash.test-logs",
+        "message": "before anything",
+    }
+    assert datetime.fromisoformat(before["timestamp"]).utcoffset() == timedelta(0)
+    assert inside["request_id"] == "r-abc"
+    assert inside["grant_id"] == "g-def"
+    assert inside["identity"] == "arn:aws:iam::1:role/a"
+    assert inside["http_request_id"] == "lb-77"
+    assert set(after) == {"timestamp", "level", "logger", "message"}
+
+
+def test_an_exception_stays_inside_its_json_line(
+    probe: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, buffer = probe
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logger.exception("it failed")
+    (line,) = _lines(buffer)
+    assert line["level"] == "ERROR"
+    assert "RuntimeError: boom" in line["exc_info"]
+
+
+def test_a_text_line_names_the_bound_ids_after_the_message() -> None:
+    buffer = io.StringIO()
+    logger = logging.getLogger("leash.test-logs.text")
+    handler = logs.handler("text", buffer)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("plain")
+        with log_context.about(request_id="r-123", grant_id="g-456"):
+            logger.warning("bound")
+    finally:
+        logger.removeHandler(handler)
+    plain, bound = buffer.getvalue().splitlines()
+    assert plain.endswith(" WARNING leash.test-logs.text plain")
+    assert bound.endswith(" WARNING leash.test-logs.text bound [request=r-123 grant=g-456]")
+
+
+async def test_work_ids_stay_with_their_work() -> None:
+    with log_context.about(grant_id="g-outer", request_id="r-outer"):
+        with log_context.about(grant_id="g-inner"):
+            # The outer request is another piece of work: not this grant's.
+            assert log_context.current() == {"grant_id": "g-inner"}
+            log_context.add(request_id="r-inner")
+            assert log_context.current() == {"grant_id": "g-inner", "request_id": "r-inner"}
+        assert log_context.current() == {"grant_id": "g-outer", "request_id": "r-outer"}
+        assert log_context.detached(log_context.current) == {}
+        child = asyncio.create_task(asyncio.sleep(0, log_context.current()))
+    assert await child == {"grant_id": "g-outer", "request_id": "r-outer"}
+    assert log_context.current() == {}
+    log_context.add(grant_id="g-stray")  # outside any work: ignored, it would never be undone
+    assert log_context.current() == {}
+
+
+def test_log_format_is_read_from_leash_log_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().log_format == "text"
+    monkeypatch.setenv("LEASH_LOG_FORMAT", "json")
+    assert load_settings().log_format == "json"
+    monkeypatch.setenv("LEASH_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="LEASH_LOG_FORMAT"):
+        load_settings()
+
+
+async def _approved(leash: Leash, identity: str, owner: Actor) -> tuple[str, str]:
+    """Ask as dev and approve as the owner: (request id, grant id)."""
+    asked = await leash.handler.handle_text(
+        f"request {identity} s3-read for 2s because checking logs", actor=DEV
+    )
+    request_match = REQUEST_ID.search(asked.text)
+    assert request_match, asked.text
+    approved = await leash.handler.handle_text(f"approve {request_match[1]}", actor=owner)
+    grant_match = GRANT_ID.search(approved.text)
+    assert grant_match, approved.text
+    return request_match[1], grant_match[1]
+
+
+async def test_each_grants_lines_carry_its_ids_through_apply_and_the_timers_revoke(
+    leash: Leash, captured: io.StringIO
+) -> None:
+    await leash.runner.start(leash.lifecycle)
+    first = await _approved(leash, "support-triage-agent", OWNER_A)
+    second = await _approved(leash, "code-review-agent", OWNER_B)
+
+    async def both_revoked() -> bool:
+        states = [(await grant(leash, grant_id)).state for _, grant_id in (first, second)]
+        return states == [GrantState.REVOKED, GrantState.REVOKED]
+
+    assert await eventually(both_revoked, within=15)
+    await asyncio.sleep(0.2)  # the timer job logs its line after the revoke returns
+    lines = _lines(captured)
+    for request_id, grant_id in (first, second):
+        about_grant = [line for line in lines if grant_id in line["message"]]
+        applied = next(line for line in about_grant if " applied to " in line["message"])
+        revoked = next(line for line in about_grant if " revoked from " in line["message"])
+        for line in (applied, revoked):
+            assert line["grant_id"] == grant_id
+            assert line["request_id"] == request_id
+            assert line["identity"].startswith("arn:aws:iam::")
+            assert line["logger"] == "leash.grants"
+        assert "(expired, by leash)" in revoked["message"]
+        approved = next(line for line in lines if f"{request_id} approved" in line["message"])
+        assert approved["grant_id"] == grant_id
+        # No line about this grant is labelled with the other grant's ids (timers copy context).
+        assert all(line.get("grant_id") in (None, grant_id) for line in about_grant)
+    grant_ids = {line["grant_id"] for line in lines if "grant_id" in line}
+    assert grant_ids == {first[1], second[1]}
+    assert all("http_request_id" not in line for line in lines)  # nothing came over HTTP
+
+
+@pytest.fixture
+async def client(leash: Leash) -> AsyncIterator[TestClient[Request, Application]]:
+    app = build_web_app(leash.lifecycle, max_body_bytes=64 * 1024)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def test_lines_logged_while_answering_http_carry_its_request_id(
+    leash: Leash, client: TestClient[Request, Application], captured: io.StringIO
+) -> None:
+    issued = await leash.lifecycle.tokens.issue("support-triage-agent", actor=OWNER_A)
+    headers = {"Authorization": f"Bearer {issued.token}"}
+    created = await client.post(
+        "/api/v1/requests",
+        json={"permission_set": "s3-read", "duration": "10m", "reason": "summarise ticket 42"},
+        headers=headers | {REQUEST_ID_HEADER: "agent-create-1"},
+    )
+    assert created.status == 201, await created.text()
+    request_id = (await created.json())["id"]
+    result = await leash.lifecycle.approve(request_id, actor=OWNER_A)
+    assert result.grant is not None
+    grant_id = result.grant.id
+
+    released = await client.post(
+        f"/api/v1/grants/{grant_id}/release",
+        headers=headers | {REQUEST_ID_HEADER: "agent-release-9"},
+    )
+    assert released.status == 200
+    assert released.headers[REQUEST_ID_HEADER] == "agent-release-9"
+    lines = _lines(captured)
+    applied = next(line for line in lines if f"grant {grant_id} applied" in line["message"])
+    revoked = next(line for line in lines if f"grant {grant_id} revoked" in line["message"])
+    assert "http_request_id" not in applied  # approved in chat, not over HTTP
+    assert revoked["http_request_id"] == "agent-release-9"
+    assert (revoked["grant_id"], revoked["request_id"]) == (grant_id, request_id)
