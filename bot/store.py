@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Replicas starting together on one PostgreSQL database migrate one at a time: the first takes
+# this transaction-scoped advisory lock and upgrades; the others wait, then find nothing to do.
+# (The first 8 bytes of sha256("leash-migrations"), as a signed 64-bit int.)
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"leash-migrations").digest()[:8], "big", signed=True
+)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -53,6 +60,8 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
