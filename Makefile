@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff format --check bot cloud scheduler tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@if command -v hadolint >/dev/null 2>&1; then hadolint Dockerfile; else echo "hadolint not installed: Dockerfile not linted"; fi
 
 bench: install
 	$(BIN)/python -m bench.grant_latency

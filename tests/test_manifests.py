@@ -1,4 +1,7 @@
-"""The deployment files agree with the code: least-privilege IAM, a hardened pod, the image."""
+"""The cloud IAM manifests agree with the code: least privilege on AWS, GCP and Azure.
+
+The Kubernetes manifests and the Dockerfile: tests/test_k8s_manifests.py.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,14 @@ import copy
 import inspect
 import json
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 import yaml
-from sqlalchemy.engine import make_url
 
-from bot.config import load_rules
 from cloud.aws import AwsProvider
 from cloud.aws.inline import LEASH_POLICY_PATH
 from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS
@@ -27,7 +26,7 @@ from cloud.base import GRANT_ARTEFACT_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 AWS_DIR = ROOT / "manifests" / "aws"
-K8S_DIR = ROOT / "manifests" / "kubernetes"
+K8S_DIR = ROOT / "manifests" / "k8s"
 
 MANAGEMENT_POLICY = "leash-management-policy.json"
 READ_POLICY = "leash-read-only-role.json"
@@ -109,7 +108,7 @@ def _yaml_documents(path: Path) -> list[Document]:
 
 @cache
 def _kubernetes() -> dict[tuple[str, str], Document]:
-    """Every Kubernetes object in manifests/kubernetes, by (kind, name)."""
+    """Every Kubernetes object in manifests/k8s, by (kind, name)."""
     found: dict[tuple[str, str], Document] = {}
     for path in sorted(K8S_DIR.glob("*.yaml")):
         for document in _yaml_documents(path):
@@ -121,51 +120,6 @@ def _kubernetes() -> dict[tuple[str, str], Document]:
 
 def _k8s(kind: str, name: str = "leash") -> Document:
     return _kubernetes()[(kind, name)]
-
-
-def _pod_spec() -> Document:
-    spec: Document = _k8s("Deployment")["spec"]["template"]["spec"]
-    return spec
-
-
-def _container() -> Document:
-    containers = _pod_spec()["containers"]
-    assert len(containers) == 1
-    container: Document = containers[0]
-    return container
-
-
-def _env(container: Document) -> dict[str, Document]:
-    return {item["name"]: item for item in container.get("env", [])}
-
-
-def _runtime_stage() -> list[tuple[str, str]]:
-    """The Dockerfile's last stage as (INSTRUCTION, arguments), continuation lines joined."""
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    joined = re.sub(r"\\\n", " ", text)
-    instructions = [
-        (line.split(maxsplit=1)[0].upper(), line.split(maxsplit=1)[1].strip())
-        for line in (raw.strip() for raw in joined.splitlines())
-        if line and not line.startswith("#") and len(line.split(maxsplit=1)) == 2
-    ]
-    last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
-    return instructions[last_from:]
-
-
-def _dockerfile_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for op, args in _runtime_stage():
-        if op == "ENV":
-            for token in shlex.split(args):
-                key, _, value = token.partition("=")
-                env[key] = value
-    return env
-
-
-def _dockerfile_one(op: str) -> str:
-    values = [args for found, args in _runtime_stage() if found == op]
-    assert len(values) == 1, f"the runtime stage should have one {op}, has {len(values)}"
-    return values[0]
 
 
 # IAM semantics.
@@ -522,113 +476,6 @@ def test_every_yaml_manifest_parses() -> None:
     for path in paths:
         documents = _yaml_documents(path)
         assert documents, f"{path.name} is empty"
-        if path.parent == K8S_DIR:
-            for document in documents:
-                assert {"apiVersion", "kind"} <= set(document), path.name
-
-
-def test_kustomization_applies_every_manifest_but_the_example() -> None:
-    listed = set(_k8s("Kustomization", "")["resources"])
-    present = {
-        path.name
-        for path in K8S_DIR.glob("*.yaml")
-        if path.name != "kustomization.yaml" and not path.name.endswith(".example.yaml")
-    }
-    assert listed == present
-
-
-# (d) the pod is hardened and consistent with the image.
-
-
-def test_the_pod_runs_as_non_root_on_a_read_only_root_filesystem() -> None:
-    pod, container = _pod_spec(), _container()
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] != 0
-    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-    assert pod["automountServiceAccountToken"] is False
-    security = container["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["allowPrivilegeEscalation"] is False
-    assert security.get("privileged", False) is False
-    assert security["capabilities"]["drop"] == ["ALL"]
-    assert not security["capabilities"].get("add")
-    for kind in ("requests", "limits"):
-        assert {"cpu", "memory"} <= set(container["resources"][kind]), kind
-
-
-def test_the_pod_and_the_image_agree_on_user_port_and_command() -> None:
-    pod, container = _pod_spec(), _container()
-    user, _, group = _dockerfile_one("USER").partition(":")
-    assert user.isdigit(), "the image's USER must be a numeric uid (for runAsNonRoot)"
-    assert int(user) != 0
-    assert pod["securityContext"]["runAsUser"] == int(user)
-    assert pod["securityContext"]["runAsGroup"] == int(group or user)
-    image_env, env = _dockerfile_env(), _env(container)
-    assert image_env["LEASH_HOST"] == env["LEASH_HOST"]["value"] == "0.0.0.0"  # noqa: S104
-    port = int(env["LEASH_PORT"]["value"])
-    assert int(image_env["LEASH_PORT"]) == port == int(_dockerfile_one("EXPOSE"))
-    (http,) = container["ports"]
-    assert http["containerPort"] == port
-    assert _k8s("Service")["spec"]["ports"][0]["targetPort"] in (http["name"], port)
-    assert json.loads(_dockerfile_one("ENTRYPOINT")) == ["leash"]
-    assert json.loads(_dockerfile_one("CMD")) == container["args"] == ["serve", "--no-console"]
-    healthcheck = _dockerfile_one("HEALTHCHECK")
-    assert "/healthz" in healthcheck
-    assert "curl" not in healthcheck
-    assert "wget" not in healthcheck
-
-
-def test_probes_hit_healthz_and_readyz_on_the_serving_port() -> None:
-    container = _container()
-    paths = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
-    for probe, path in paths.items():
-        check = container[probe]["httpGet"]
-        assert check["path"] == path, probe
-        assert check["port"] in ("http", container["ports"][0]["containerPort"]), probe
-
-
-def test_the_sqlite_default_writes_to_a_mounted_volume() -> None:
-    """With a read-only root, the image's SQLite file must sit on a writable volume."""
-    container, pod = _container(), _pod_spec()
-    url = make_url(_dockerfile_env()["LEASH_DATABASE_URL"])
-    assert url.get_backend_name() == "sqlite"
-    directory = str(PurePosixPath(str(url.database)).parent)
-    writable = {
-        mount["mountPath"]: mount["name"]
-        for mount in container["volumeMounts"]
-        if not mount.get("readOnly", False)
-    }
-    assert directory in writable, f"{directory} is not a writable volume"
-    volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    assert writable[directory] in volumes
-    assert _dockerfile_one("WORKDIR") == directory
-    database = _env(container)["LEASH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
-    assert database["optional"] is True
-    secret = _k8s("Secret", database["name"])
-    assert database["key"] in secret["stringData"]
-
-
-def test_the_policy_file_is_mounted_where_leash_reads_it(tmp_path: Path) -> None:
-    container, pod = _container(), _pod_spec()
-    policy_file = PurePosixPath(_env(container)["LEASH_POLICY_FILE"]["value"])
-    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(policy_file.parent)]
-    assert mount["readOnly"] is True
-    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-    config_map = _k8s("ConfigMap", volume["configMap"]["name"])
-    paths = {item["path"]: item["key"] for item in volume["configMap"]["items"]}
-    text = config_map["data"][paths[policy_file.name]]
-    copy = tmp_path / "leash.toml"
-    copy.write_text(text, encoding="utf-8")
-    rules = load_rules(copy)
-    assert rules.permission_sets, "the policy in the ConfigMap defines no permission sets"
-
-
-@pytest.mark.parametrize(
-    "pattern", [".git", ".venv", "**/__pycache__", "*.db", "tests", "bench/results"]
-)
-def test_the_build_context_leaves_out_local_state(pattern: str) -> None:
-    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    assert pattern in {line.strip() for line in lines if not line.startswith("#")}
 
 
 def test_the_gcp_custom_role_lists_exactly_what_the_gcp_provider_calls() -> None:
