@@ -57,7 +57,9 @@ class Leash:
         """Migrate, run the scheduler if this process leads (revocations first), discover."""
         await migrate(self.engine)
         if scheduler:
-            await self.leadership.start(self._elected, self.runner.stop)
+            await self.leadership.start(
+                self._elected, self.runner.stop, on_timer=self.runner.schedule_revoke
+            )
         if discover:
             await self.discover()
 
@@ -207,7 +209,12 @@ def build(
     if azure is not None:
         providers["azure"] = azure
     engine = create_engine(settings.database_url)
-    runner = Runner(sweep_seconds=settings.sweep_seconds)
+    leadership = Leadership(
+        settings.database_url,
+        retry_seconds=settings.leader_retry_seconds,
+        check_seconds=settings.leader_check_seconds,
+    )
+    runner = Runner(sweep_seconds=settings.sweep_seconds, forward=leadership.forward)
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])
     ctx = Context(
         sessions=session_factory(engine),
@@ -235,7 +242,7 @@ def build(
         slack=slack,
         teams=teams,
         runner=runner,
-        leadership=Leadership(settings.database_url),
+        leadership=leadership,
         notifier=notifier,
         sandbox=running_sandbox,
         providers=providers,

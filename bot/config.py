@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # Without an Entra ID P2 licence there is no PIM: grants are plain role assignments.
     azure_pim: bool = True
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Replicas: how often a follower tries for the scheduler lock, and the leader checks it
+    # still holds it. A dead leader is replaced within about retry + 10 s (TCP keepalives).
+    leader_retry_seconds: float = Field(default=5.0, gt=0, le=60)
+    leader_check_seconds: float = Field(default=5.0, gt=0, le=60)
     log_level: str = "INFO"
     # json: one object per line (timestamp, level, logger, message, request and grant ids).
     log_format: Literal["text", "json"] = "text"

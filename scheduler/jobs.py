@@ -9,9 +9,9 @@ from bot.domain.lifecycle import Lifecycle
 log = logging.getLogger("leash.jobs")
 
 
-async def revoke_grant(lifecycle: Lifecycle, grant_id: str) -> None:
-    """The timer at a grant's expiry."""
-    grant = await lifecycle.grants.revoke(grant_id)
+async def expire_grant(lifecycle: Lifecycle, grant_id: str) -> None:
+    """The timer at a grant's expiry (re-armed instead if another replica extended it)."""
+    grant = await lifecycle.grants.expire(grant_id)
     log.info("timer for %s: grant is %s", grant_id, grant.state)
 
 

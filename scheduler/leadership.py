@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -30,7 +31,12 @@ KEEPALIVES = {
     "tcp_keepalives_count": "3",
 }
 
+# Followers tell the leader about timers they armed (a grant applied or extended here) on this
+# PostgreSQL channel, so it revokes on time rather than at its next sweep.
+TIMER_CHANNEL = "leash_timers"
+
 Hook = Callable[[], Awaitable[None]]
+TimerHook = Callable[[str, datetime], None]
 
 
 def advisory_key(name: str = LOCK_NAME) -> int:
@@ -51,8 +57,22 @@ class _Lock(Protocol):
 
     def follower_notice(self) -> str: ...
 
+    async def listen(self, on_timer: TimerHook) -> None: ...
 
-class _MemoryLock:
+    async def publish(self, grant_id: str, at: datetime) -> bool: ...
+
+
+class _NoChannel:
+    """No other process can be told about a timer: the leader's sweep is the backstop."""
+
+    async def listen(self, on_timer: TimerHook) -> None:
+        return None
+
+    async def publish(self, grant_id: str, at: datetime) -> bool:
+        return False
+
+
+class _MemoryLock(_NoChannel):
     """In-memory SQLite: no other process can share the database, so always leader."""
 
     async def try_acquire(self) -> bool:
@@ -71,7 +91,7 @@ class _MemoryLock:
         return ""
 
 
-class _FileLock:
+class _FileLock(_NoChannel):
     """SQLite: an exclusive, non-blocking flock on `<database>.scheduler.lock` holding our pid."""
 
     def __init__(self, database: Path) -> None:
@@ -133,6 +153,8 @@ class _PostgresLock:
         self._timeout = timeout
         self._connection: asyncpg.Connection[Any] | None = None
         self._unreachable: str | None = None
+        # One query at a time on the dedicated connection (asyncpg allows no more).
+        self._busy = asyncio.Lock()
 
     async def _connected(self) -> asyncpg.Connection[Any]:
         if self._connection is None or self._connection.is_closed():
@@ -150,10 +172,11 @@ class _PostgresLock:
 
     async def try_acquire(self) -> bool:
         try:
-            connection = await self._connected()
-            won = await connection.fetchval(
-                "SELECT pg_try_advisory_lock($1)", ADVISORY_KEY, timeout=self._timeout
-            )
+            async with self._busy:
+                connection = await self._connected()
+                won = await connection.fetchval(
+                    "SELECT pg_try_advisory_lock($1)", ADVISORY_KEY, timeout=self._timeout
+                )
         except Exception as error:  # any failure means this session cannot lead
             self._drop()
             self._unreachable = f"{type(error).__name__}: {error}"
@@ -166,7 +189,8 @@ class _PostgresLock:
         if connection is None or connection.is_closed():
             return False  # a new session would not hold the lock
         try:
-            await connection.fetchval("SELECT 1", timeout=self._timeout)
+            async with self._busy:
+                await connection.fetchval("SELECT 1", timeout=self._timeout)
         except Exception as error:  # any failure means this session cannot lead
             log.warning("scheduler lock connection failed: %s: %s", type(error).__name__, error)
             self._drop()
@@ -182,6 +206,37 @@ class _PostgresLock:
             await connection.close(timeout=self._timeout)
         except Exception:
             connection.terminate()
+
+    async def listen(self, on_timer: TimerHook) -> None:
+        """As leader: arm the timers other replicas publish (on the lock's own connection)."""
+
+        def received(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            grant_id, _, at = payload.partition(" ")
+            try:
+                on_timer(grant_id, datetime.fromisoformat(at))
+            except ValueError:
+                log.warning("ignored a malformed timer notice: %r", payload[:200])
+
+        connection = self._connection
+        if connection is not None and not connection.is_closed():
+            async with self._busy:
+                await connection.add_listener(TIMER_CHANNEL, received)
+
+    async def publish(self, grant_id: str, at: datetime) -> bool:
+        """As follower: tell the leader to arm this timer (delivered once it commits here)."""
+        try:
+            async with self._busy:
+                connection = await self._connected()
+                await connection.execute(
+                    "SELECT pg_notify($1, $2)",
+                    TIMER_CHANNEL,
+                    f"{grant_id} {at.isoformat()}",
+                    timeout=self._timeout,
+                )
+        except Exception as error:  # the leader's sweep will still find the grant
+            log.warning("could not tell the leader about %s's timer: %s", grant_id, error)
+            return False
+        return True
 
     def why_follower(self) -> str:
         if self._unreachable:
@@ -230,7 +285,9 @@ class Leadership:
         self._noticed = ""
         self._on_elected: Hook | None = None
         self._on_deposed: Hook | None = None
+        self._on_timer: TimerHook | None = None
         self._task: asyncio.Task[None] | None = None
+        self._publishing: set[asyncio.Task[bool]] = set()
 
     @property
     def is_leader(self) -> bool:
@@ -244,12 +301,18 @@ class Leadership:
             return "not started"
         return f"follower ({self._lock.why_follower()})"
 
-    async def start(self, on_elected: Hook, on_deposed: Hook) -> None:
-        """Try once now (so a lone process leads before this returns), then keep trying."""
+    async def start(
+        self, on_elected: Hook, on_deposed: Hook, on_timer: TimerHook | None = None
+    ) -> None:
+        """Try once now (so a lone process leads before this returns), then keep trying.
+
+        `on_timer` is called, while this process leads, for every timer another replica
+        `forward`s (PostgreSQL only).
+        """
         if self._started:
             return
         self._started = True
-        self._on_elected, self._on_deposed = on_elected, on_deposed
+        self._on_elected, self._on_deposed, self._on_timer = on_elected, on_deposed, on_timer
         try:
             await self._attempt()
         except BaseException:
@@ -268,10 +331,20 @@ class Leadership:
         log.info("elected: this process runs the scheduler")
         assert self._on_elected is not None
         try:
+            if self._on_timer is not None:
+                await self._lock.listen(self._on_timer)
             await self._on_elected()
         except BaseException:
             await self._demote()
             raise
+
+    def forward(self, grant_id: str, at: datetime) -> None:
+        """From a follower: ask the leader to arm a revoke timer (its sweep is the backstop)."""
+        if self._leader or not self._started:
+            return
+        task = asyncio.get_running_loop().create_task(self._lock.publish(grant_id, at))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def _demote(self) -> None:
         was_leader, self._leader = self._leader, False
@@ -304,5 +377,7 @@ class Leadership:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._publishing:
+            await asyncio.wait(set(self._publishing), timeout=QUERY_TIMEOUT_SECONDS)
         await self._demote()
         self._started = False

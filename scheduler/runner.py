@@ -39,8 +39,15 @@ def _new_scheduler() -> AsyncIOScheduler:
 class Runner:
     """Owns the one AsyncIOScheduler of this process; implements the domain's Timers port."""
 
-    def __init__(self, *, sweep_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        sweep_seconds: float,
+        forward: Callable[[str, datetime], None] | None = None,
+    ) -> None:
+        """`forward` hands timers armed while this process does not lead to the one that does."""
         self._sweep_seconds = sweep_seconds
+        self._forward = forward
         self._lifecycle: Lifecycle | None = None
         self._active: set[asyncio.Task[Any]] = set()
         self._scheduler = _new_scheduler()
@@ -64,9 +71,11 @@ class Runner:
 
     def schedule_revoke(self, grant_id: str, at: datetime) -> None:
         if self._lifecycle is None:
+            if self._forward is not None:
+                self._forward(grant_id, at)
             return
         self._add(
-            jobs.revoke_grant,
+            jobs.expire_grant,
             self._lifecycle,
             grant_id,
             trigger="date",
@@ -78,6 +87,11 @@ class Runner:
         job = self._scheduler.get_job(revoke_job_id(grant_id))
         if job is not None:
             job.remove()
+
+    def next_run(self, job_id: str) -> datetime | None:
+        """When a job runs next (None when there is no such job)."""
+        job = self._scheduler.get_job(job_id)
+        return None if job is None else job.next_run_time
 
     def job_ids(self) -> list[str]:
         return sorted(job.id for job in self._scheduler.get_jobs())
@@ -135,7 +149,7 @@ class Runner:
         """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""
         if not self._scheduler.running:
             return
-        self._lifecycle = None  # a stopped runner arms no timers: the leader's sweep has them
+        self._lifecycle = None  # a stopped runner forwards timers to the leader (its sweep too)
         # Pause first: shutting the executor down would cancel jobs mid-transaction.
         self._scheduler.pause()
         if self._active:

@@ -7,7 +7,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from bot.domain.rules import Rules
 from cloud.sandbox import Sandbox
 from scheduler.leadership import ADVISORY_KEY, Leadership, advisory_key
 from tests.conftest import PG_URL
-from tests.e2e.helpers import audit_types, eventually, grant, inline_policy
+from tests.e2e.helpers import REQUEST_ID, audit_types, eventually, grant, inline_policy
 
 FAST = {"retry_seconds": 0.2, "check_seconds": 0.2}
 DEV = Actor("dev", ActorKind.USER, "console")
@@ -155,10 +155,14 @@ async def test_a_failed_election_releases_the_lock(pair: tuple[Leadership, Leade
     assert second.is_leader
 
 
-def _leash(url: str, sandbox: Sandbox, rules: Rules) -> Leash:
-    app = build(Settings(database_url=url, sweep_seconds=0.5), sandbox=sandbox, rules=rules)
-    app.leadership = Leadership(url, retry_seconds=0.3, check_seconds=0.3)
-    return app
+def _leash(url: str, sandbox: Sandbox, rules: Rules, *, sweep_seconds: float = 0.5) -> Leash:
+    settings = Settings(
+        database_url=url,
+        sweep_seconds=sweep_seconds,
+        leader_retry_seconds=0.3,
+        leader_check_seconds=0.3,
+    )
+    return build(settings, sandbox=sandbox, rules=rules)
 
 
 async def _approved(leash: Leash, duration: str) -> str:
@@ -199,6 +203,40 @@ async def test_replicas_share_one_database_and_the_survivor_revokes(
         assert follower.runner.running
         assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{second}") is None
         assert (await audit_types(follower, grant_id=second)).count("grant.revoked") == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _extend_on(leash: Leash, grant_id: str, duration: str) -> None:
+    reply = await leash.handler.handle_text(
+        f"extend {grant_id} {duration} because the job is slow", actor=DEV
+    )
+    assert reply.ok, reply.text
+    request_id = REQUEST_ID.search(reply.text)
+    assert request_id, reply.text
+    approved = await leash.handler.handle_text(f"approve {request_id[1]}", actor=OWNER)
+    assert approved.ok, approved.text
+
+
+async def test_a_stale_timer_does_not_revoke_a_grant_extended_elsewhere(
+    tmp_path: Path, fresh_sandbox: Sandbox, rules: Rules
+) -> None:
+    """SQLite: the second process cannot tell the leader; the leader's old timer re-arms."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'leash.db'}"
+    a = _leash(url, fresh_sandbox, rules, sweep_seconds=3600)
+    b = _leash(url, fresh_sandbox, rules, sweep_seconds=3600)
+    await a.start()
+    await b.start(discover=False)
+    try:
+        granted = await _approved(a, "2s")
+        await _extend_on(b, granted, "1h")
+        later = (await grant(a, granted)).expires_at
+        await asyncio.sleep(3)  # the leader's timer for the first expiry has fired
+        assert (await grant(a, granted)).state == GrantState.ACTIVE
+        assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{granted}") is not None
+        assert a.runner.next_run(f"revoke:{granted}") == later
+        assert "grant.revoked" not in await audit_types(a, grant_id=granted)
     finally:
         await a.close()
         await b.close()
@@ -261,3 +299,44 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
             await first.stop()
             await second.stop()
         assert await _advisory_holders(database_url) == []
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    async def test_a_follower_hands_its_timers_to_the_leader(
+        database_url: str, fresh_sandbox: Sandbox, rules: Rules
+    ) -> None:
+        """Approved or extended on a follower: the leader's timers follow at once (no sweep)."""
+        hour = 3600.0  # the sweep cannot be what revokes here
+        a = _leash(database_url, fresh_sandbox, rules, sweep_seconds=hour)
+        b = _leash(database_url, fresh_sandbox, rules, sweep_seconds=hour)
+        await a.start()
+        await b.start(discover=False)
+        try:
+            assert (a.leadership.is_leader, b.leadership.is_leader) == (True, False)
+
+            async def state(grant_id: str) -> GrantState:
+                return (await grant(a, grant_id)).state
+
+            # Approved on the follower: the leader arms the timer and revokes on time.
+            short = await _approved(b, "2s")
+            assert await eventually(lambda: _armed(a, short), within=3)
+            assert await eventually(lambda: _is(state(short), GrantState.REVOKED), within=4)
+            assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{short}") is None
+
+            # Approved on the leader, extended on the follower: the old timer does not revoke.
+            extended = await _approved(a, "2s")
+            await _extend_on(b, extended, "1h")
+            await asyncio.sleep(3)  # past the first expiry
+            assert await state(extended) == GrantState.ACTIVE
+            assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{extended}") is not None
+            later = (await grant(a, extended)).expires_at
+            assert a.runner.job_ids().count(f"revoke:{extended}") == 1
+            assert a.runner.next_run(f"revoke:{extended}") == later
+        finally:
+            await a.close()
+            await b.close()
+
+    async def _armed(leash: Leash, grant_id: str) -> bool:
+        return f"revoke:{grant_id}" in leash.runner.job_ids()
+
+    async def _is(current: Awaitable[GrantState], expected: GrantState) -> bool:
+        return await current == expected

@@ -30,6 +30,8 @@ from cloud.base import CloudError, GrantSpec
 log = logging.getLogger("leash.grants")
 
 LEASE = timedelta(seconds=60)
+# A timer may fire a hair before the expiry it was armed for; that still counts as due.
+TIMER_SLACK = timedelta(seconds=1)
 _REVOCABLE = (GrantState.ACTIVE, GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE)
 
 
@@ -188,7 +190,21 @@ class GrantFlow:
         with log_context.about(grant_id=grant_id[:16]):
             return await self._revoke(grant_id, actor=actor, reason=reason)
 
-    async def _revoke(self, grant_id: str, *, actor: Actor, reason: str) -> Grant:
+    async def expire(self, grant_id: str) -> Grant:
+        """The timer at a grant's expiry: revoke it if, by the record, it is due.
+
+        Another replica may have extended the grant since this timer was armed; then the
+        timer is re-armed for the new expiry instead.
+        """
+        with log_context.about(grant_id=grant_id[:16]):
+            grant = await self._revoke(grant_id, actor=SYSTEM, reason="expired", due_only=True)
+        if grant.state == GrantState.ACTIVE and grant.expires_at > self._ctx.clock.now():
+            log_context.detached(self._ctx.timers.schedule_revoke, grant.id, grant.expires_at)
+        return grant
+
+    async def _revoke(
+        self, grant_id: str, *, actor: Actor, reason: str, due_only: bool = False
+    ) -> Grant:
         ctx = self._ctx
         now = ctx.clock.now()
         try:
@@ -197,10 +213,13 @@ class GrantFlow:
                 log_context.add(request_id=grant.request_id, identity=identity.native_id)
                 if actor is not SYSTEM:
                     await self._check_may_revoke(grant, identity, actor=actor, session=session)
+                claimable = _claimable(grant.id, _REVOCABLE, GrantState.REVOKING, now)
+                if due_only:
+                    claimable &= col(Grant.expires_at) <= now + TIMER_SLACK
                 claimed = await compare_and_set(
                     session,
                     update(Grant)
-                    .where(_claimable(grant.id, _REVOCABLE, GrantState.REVOKING, now))
+                    .where(claimable)
                     .values(state=GrantState.REVOKING, lease_until=now + LEASE),
                 )
         except LeashError as error:
