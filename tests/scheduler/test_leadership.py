@@ -313,7 +313,7 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
         try:
             assert (a.leadership.is_leader, b.leadership.is_leader) == (True, False)
 
-            async def state(grant_id: str) -> GrantState:
+            async def state(grant_id: str) -> str:
                 return (await grant(a, grant_id)).state
 
             # Approved on the follower: the leader arms the timer and revokes on time.
@@ -338,5 +338,5 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
     async def _armed(leash: Leash, grant_id: str) -> bool:
         return f"revoke:{grant_id}" in leash.runner.job_ids()
 
-    async def _is(current: Awaitable[GrantState], expected: GrantState) -> bool:
+    async def _is(current: Awaitable[str], expected: GrantState) -> bool:
         return await current == expected
