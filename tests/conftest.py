@@ -20,6 +20,8 @@ from cloud.sandbox.gcp import GcpEmulator
 from tests.fakes.notifier import RecordingNotifier
 
 PG_URL = os.environ.get("LEASH_TEST_DATABASE_URL")
+# Checks every cloud operation Leash calls during the run against manifests/.
+pytest_plugins = ("tests.cloud_operations",)
 
 
 @pytest.fixture(scope="session")

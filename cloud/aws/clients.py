@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 from cloud.aws.errors import translate
+from cloud.user_agent import leash_user_agent
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -70,10 +71,13 @@ class AccountClients:
         self._clients: dict[tuple[str, str, str, str], _CachedClient] = {}
 
     def _config_for(self, region: str) -> Config:
+        # botocore merges this over the session's default client config, if it has one.
         return Config(
             region_name=region,
             # botocore's `max_attempts` counts retries; `total_max_attempts` counts every try.
             retries={"mode": "standard", "total_max_attempts": self._max_attempts},
+            # CloudTrail's userAgent then names Leash (and the sandbox tells its calls apart).
+            user_agent_extra=leash_user_agent(),
         )
 
     def _base_session(self) -> boto3.Session:

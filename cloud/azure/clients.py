@@ -37,13 +37,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from cloud.azure.errors import retry_after, translate
 from cloud.base import CloudError
+from cloud.user_agent import leash_user_agent
 
 ARM_URL = "https://management.azure.com"
 GRAPH_URL = "https://graph.microsoft.com"
 ARM_SCOPE = "https://management.azure.com/.default"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
-USER_AGENT = "leash"
 _T = TypeVar("_T")
 
 
@@ -91,7 +91,7 @@ class AzureClients:
             "base_url": self._base_url,
             "connection_verify": self._verify,
             "retry_total": 0,
-            "user_agent": USER_AGENT,
+            "user_agent": leash_user_agent(),  # prefixed to the SDK's own
         }
 
     def _client(self, kind: str, subscription_id: str, build: Callable[[], _T]) -> _T:
@@ -137,7 +137,7 @@ class AzureClients:
             policies = [
                 RequestIdPolicy(),
                 HeadersPolicy({"Accept": "application/json"}),
-                UserAgentPolicy(base_user_agent=USER_AGENT),
+                UserAgentPolicy(user_agent=leash_user_agent()),
                 ContentDecodePolicy(),
                 RedirectPolicy(),
                 RetryPolicy(retry_total=0),

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import google.auth
 import grpc  # type: ignore[import-untyped]
+from google.api_core.gapic_v1.client_info import ClientInfo
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import iam_admin_v1, iam_v2, recommender_v1, resourcemanager_v3
 from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
@@ -26,11 +27,18 @@ from tenacity import (
 
 from cloud.base import CloudError
 from cloud.gcp.errors import translate
+from cloud.user_agent import leash_user_agent
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # Long-running deny-policy operations are awaited at most this long.
 OPERATION_TIMEOUT = 120.0
 _T = TypeVar("_T")
+
+
+def _client_info() -> ClientInfo:
+    """Return the client info that puts `leash/<version>` first in the user agent."""
+    # Both transports send it in x-goog-api-client, the header Google reads for client info.
+    return ClientInfo(user_agent=leash_user_agent())  # type: ignore[no-untyped-call]
 
 
 def _retryable(error: BaseException) -> bool:
@@ -99,7 +107,10 @@ class GcpClients:
         return self._client(
             "projects",
             lambda credentials: resourcemanager_v3.ProjectsClient(
-                credentials=credentials, transport="rest", client_options=self._rest_options()
+                credentials=credentials,
+                transport="rest",
+                client_options=self._rest_options(),
+                client_info=_client_info(),
             ),
         )
 
@@ -108,7 +119,10 @@ class GcpClients:
         return self._client(
             "folders",
             lambda credentials: resourcemanager_v3.FoldersClient(
-                credentials=credentials, transport="rest", client_options=self._rest_options()
+                credentials=credentials,
+                transport="rest",
+                client_options=self._rest_options(),
+                client_info=_client_info(),
             ),
         )
 
@@ -117,7 +131,10 @@ class GcpClients:
         return self._client(
             "policies",
             lambda credentials: iam_v2.PoliciesClient(
-                credentials=credentials, transport="rest", client_options=self._rest_options()
+                credentials=credentials,
+                transport="rest",
+                client_options=self._rest_options(),
+                client_info=_client_info(),
             ),
         )
 
@@ -126,7 +143,10 @@ class GcpClients:
         return self._client(
             "recommender",
             lambda credentials: recommender_v1.RecommenderClient(
-                credentials=credentials, transport="rest", client_options=self._rest_options()
+                credentials=credentials,
+                transport="rest",
+                client_options=self._rest_options(),
+                client_info=_client_info(),
             ),
         )
 
@@ -136,9 +156,13 @@ class GcpClients:
 
     def _build_iam(self, credentials: Credentials) -> iam_admin_v1.IAMClient:
         if self._grpc_target is None:
-            return iam_admin_v1.IAMClient(credentials=credentials)
-        channel = grpc.insecure_channel(self._grpc_target)
-        transport = IAMGrpcTransport(channel=channel, credentials=credentials)
+            return iam_admin_v1.IAMClient(credentials=credentials, client_info=_client_info())
+        channel = grpc.insecure_channel(
+            self._grpc_target, options=[("grpc.primary_user_agent", leash_user_agent())]
+        )
+        transport = IAMGrpcTransport(
+            channel=channel, credentials=credentials, client_info=_client_info()
+        )
         return iam_admin_v1.IAMClient(transport=transport)
 
     def call(self, operation: str, target: str, call: Callable[[], _T]) -> _T:

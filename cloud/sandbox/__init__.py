@@ -90,6 +90,11 @@ class Sandbox:
         return sandbox
 
     @property
+    def moto(self) -> MotoServer:
+        """Return the moto server: `moto.calls()` lists the AWS calls served since the reset."""
+        return self._server
+
+    @property
     def endpoint_url(self) -> str:
         return self._server.endpoint_url
 

@@ -1,4 +1,5 @@
-"""What every cloud emulator's state shares: one lock, the world, a settable clock, a call log."""
+"""What every cloud emulator's state shares: one lock, the world, a settable clock, a call log
+and the log of the operations it served, by the permission the real cloud checks for each."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+
+from cloud.sandbox.operation_log import CloudOperation, publish
 
 WorldT = TypeVar("WorldT")
 CallT = TypeVar("CallT")
@@ -22,6 +25,7 @@ class EmulatorState(Generic[WorldT, CallT]):
         self._sequence = itertools.count(1)
         self._now: datetime | None = None
         self.requests: list[CallT] = []
+        self.operations: list[CloudOperation] = []
         self.world = factory(self)
 
     @contextmanager
@@ -35,6 +39,7 @@ class EmulatorState(Generic[WorldT, CallT]):
         with self.lock:
             self._now = None
             self.requests.clear()
+            self.operations.clear()
             self._forget()
             self.world = self._factory(self)
 
@@ -57,6 +62,12 @@ class EmulatorState(Generic[WorldT, CallT]):
         """Append one call to the log."""
         with self.lock:
             self.requests.append(call)
+
+    def record_operation(self, operation: CloudOperation) -> None:
+        """Append one served operation to the log and hand it to the operation observers."""
+        with self.lock:
+            self.operations.append(operation)
+        publish(operation)
 
     def sequence(self) -> int:
         """Return the next number of a counter that never repeats in this process."""

@@ -1,4 +1,4 @@
-"""Run moto's server in this process on a free loopback port."""
+"""Run moto's server in this process on a free loopback port, recording the calls it serves."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cloud.sandbox.moto_calls import MotoCall, MotoCallLog, RecordingMiddleware
+
 if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 LOOPBACK = "127.0.0.1"
 
 
-def _quiet_server(host: str) -> ThreadedMotoServer:
-    """Return a ThreadedMotoServer that does not log every request to stderr."""
+def _quiet_server(host: str, log: MotoCallLog) -> ThreadedMotoServer:
+    """Return a ThreadedMotoServer that records each call in `log` but prints none."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -29,7 +31,7 @@ def _quiet_server(host: str) -> ThreadedMotoServer:
 
     class QuietMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
+            app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), log)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=QuietRequestHandler
             )
@@ -46,26 +48,37 @@ class MotoServer:
     host: str
     port: int
     _server: ThreadedMotoServer = field(repr=False)
+    _log: MotoCallLog = field(repr=False)
 
     @classmethod
     def start(cls, *, host: str = LOOPBACK) -> MotoServer:
         """Start moto on `host` and a free port, and wait until it listens."""
-        server = _quiet_server(host)
+        log = MotoCallLog()
+        server = _quiet_server(host, log)
         server.start()
         bound_host, port = server.get_host_and_port()
-        return cls(host=bound_host, port=port, _server=server)
+        return cls(host=bound_host, port=port, _server=server, _log=log)
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def calls(self) -> list[MotoCall]:
+        """Return every signed AWS call served since start, `reset` or `clear_calls`, in order."""
+        return self._log.calls()
+
+    def clear_calls(self) -> None:
+        """Forget the recorded calls (resources stay)."""
+        self._log.clear()
+
     def reset(self) -> None:
-        """Forget every AWS resource moto holds (`POST /moto-api/reset`)."""
+        """Forget every AWS resource moto holds (`POST /moto-api/reset`) and the calls."""
         request = urllib.request.Request(  # noqa: S310 - always our own http loopback URL
             f"{self.endpoint_url}/moto-api/reset", method="POST", data=b""
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             response.read()
+        self._log.clear()
 
     def stop(self) -> None:
         """Shut the server down and join its thread."""

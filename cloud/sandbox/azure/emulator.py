@@ -29,6 +29,7 @@ from cloud.sandbox.azure.state import (
     timestamp,
 )
 from cloud.sandbox.azure.tls import Certificate
+from cloud.sandbox.operation_log import CloudOperation
 
 TOKEN_LIFETIME_SECONDS = 3600
 
@@ -161,6 +162,12 @@ class AzureEmulator:
         """Return every call received since start or reset, oldest first (a copy)."""
         with self._state.lock:
             return list(self._state.requests)
+
+    @property
+    def operations(self) -> list[CloudOperation]:
+        """Return every operation served since start or reset, with its permission (a copy)."""
+        with self._state.lock:
+            return list(self._state.operations)
 
     def credential(self) -> EmulatorCredential:
         """Return a credential whose tokens the emulator accepts."""

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from cloud.sandbox.azure.permissions import azure_permission
 from cloud.sandbox.azure.state import (
     ApiCall,
     ArmError,
@@ -24,6 +25,7 @@ from cloud.sandbox.azure.state import (
     clean_scope,
 )
 from cloud.sandbox.azure.tls import LOOPBACK, Certificate
+from cloud.sandbox.operation_log import CloudOperation
 
 TOKEN = "emulator-token"  # noqa: S105 - the fixed fake bearer token the emulator accepts
 GRAPH_PREFIX = "/v1.0/"
@@ -144,6 +146,15 @@ class HttpsServer:
         is_graph = path.lower().startswith(GRAPH_PREFIX)
         api_version = request.query.get("api-version", "")
         self._state.record(ApiCall(request.method, path, api_version))
+        self._state.record_operation(
+            CloudOperation(
+                cloud="azure",
+                service="graph" if is_graph else "arm",
+                operation=f"{request.method} {path}",
+                permission=azure_permission(request.method, path, is_graph=is_graph),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        )
         error_type = GraphError if is_graph else ArmError
         try:
             _authenticate(request.headers.get("Authorization", ""), error_type)

@@ -26,6 +26,7 @@ from cloud.sandbox.gcp.state import (
     ServiceAccountKey,
     World,
 )
+from cloud.sandbox.operation_log import CloudOperation
 
 _ACCOUNT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 
@@ -94,6 +95,12 @@ class GcpEmulator:
         """Return every call received since start or reset, oldest first (a copy)."""
         with self._state.lock:
             return list(self._state.requests)
+
+    @property
+    def operations(self) -> list[CloudOperation]:
+        """Return every operation served since start or reset, with its permission (a copy)."""
+        with self._state.lock:
+            return list(self._state.operations)
 
     @property
     def sets_without_etag(self) -> int:

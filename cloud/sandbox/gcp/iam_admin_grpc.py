@@ -9,6 +9,7 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 from google.cloud.iam_admin_v1 import types
 
+from cloud.sandbox.gcp.permissions import grpc_permission
 from cloud.sandbox.gcp.roles import PREDEFINED_ROLES
 from cloud.sandbox.gcp.state import (
     ApiCall,
@@ -20,6 +21,7 @@ from cloud.sandbox.gcp.state import (
     World,
     page,
 )
+from cloud.sandbox.operation_log import CloudOperation
 
 SERVICE = "iam"
 GRPC_SERVICE = "google.iam.admin.v1.IAM"
@@ -144,10 +146,25 @@ def _empty(_: object) -> bytes:
     return b""  # google.protobuf.Empty has no fields
 
 
+def _user_agent(context: Any) -> str:
+    """Return the call's user-agent and x-goog-api-client metadata (the client info)."""
+    metadata = dict(context.invocation_metadata() or ())
+    sent = (metadata.get("user-agent", ""), metadata.get("x-goog-api-client", ""))
+    return " ".join(str(value) for value in sent if value)
+
+
 def _unary(
-    behaviour: Callable[[Any], Any], request_type: Any, serializer: Callable[[Any], bytes]
+    state: GcpState,
+    method: str,
+    behaviour: Callable[[Any], Any],
+    request_type: Any,
+    serializer: Callable[[Any], bytes],
 ) -> Any:
+    permission = grpc_permission(f"{GRPC_SERVICE}/{method}")
+
     def handle(request: Any, context: Any) -> Any:
+        operation = CloudOperation("gcp", SERVICE, method, permission, _user_agent(context))
+        state.record_operation(operation)
         try:
             return behaviour(request)
         except ApiError as error:
@@ -159,33 +176,39 @@ def _unary(
     )
 
 
-def _handler(service: IamAdminService) -> Any:
+def _handler(state: GcpState) -> Any:
+    service = IamAdminService(state)
+    methods: dict[str, tuple[Callable[[Any], Any], Any, Callable[[Any], bytes]]] = {
+        "ListServiceAccounts": (
+            service.list_service_accounts,
+            types.ListServiceAccountsRequest,
+            types.ListServiceAccountsResponse.serialize,
+        ),
+        "GetServiceAccount": (
+            service.get_service_account,
+            types.GetServiceAccountRequest,
+            types.ServiceAccount.serialize,
+        ),
+        "DisableServiceAccount": (
+            service.disable_service_account,
+            types.DisableServiceAccountRequest,
+            _empty,
+        ),
+        "EnableServiceAccount": (
+            service.enable_service_account,
+            types.EnableServiceAccountRequest,
+            _empty,
+        ),
+        "GetRole": (service.get_role, types.GetRoleRequest, types.Role.serialize),
+        "ListServiceAccountKeys": (
+            service.list_service_account_keys,
+            types.ListServiceAccountKeysRequest,
+            types.ListServiceAccountKeysResponse.serialize,
+        ),
+    }
     return grpc.method_handlers_generic_handler(
         GRPC_SERVICE,
-        {
-            "ListServiceAccounts": _unary(
-                service.list_service_accounts,
-                types.ListServiceAccountsRequest,
-                types.ListServiceAccountsResponse.serialize,
-            ),
-            "GetServiceAccount": _unary(
-                service.get_service_account,
-                types.GetServiceAccountRequest,
-                types.ServiceAccount.serialize,
-            ),
-            "DisableServiceAccount": _unary(
-                service.disable_service_account, types.DisableServiceAccountRequest, _empty
-            ),
-            "EnableServiceAccount": _unary(
-                service.enable_service_account, types.EnableServiceAccountRequest, _empty
-            ),
-            "GetRole": _unary(service.get_role, types.GetRoleRequest, types.Role.serialize),
-            "ListServiceAccountKeys": _unary(
-                service.list_service_account_keys,
-                types.ListServiceAccountKeysRequest,
-                types.ListServiceAccountKeysResponse.serialize,
-            ),
-        },
+        {name: _unary(state, name, *parts) for name, parts in methods.items()},
     )
 
 
@@ -200,7 +223,7 @@ class GrpcServer:
     def start(cls, *, state: GcpState) -> GrpcServer:
         """Start serving on a free loopback port."""
         server = grpc.server(ThreadPoolExecutor(max_workers=8, thread_name_prefix="gcp-grpc"))
-        server.add_generic_rpc_handlers((_handler(IamAdminService(state)),))
+        server.add_generic_rpc_handlers((_handler(state),))
         port = server.add_insecure_port(f"{LOOPBACK}:0")
         server.start()
         return cls(server, int(port))

@@ -14,7 +14,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from cloud.sandbox.gcp.permissions import rest_permission
 from cloud.sandbox.gcp.state import ApiCall, ApiError, GcpState, JsonObject, Status
+from cloud.sandbox.operation_log import CloudOperation
 
 LOOPBACK = "127.0.0.1"
 _log = logging.getLogger(__name__)
@@ -114,6 +116,15 @@ class RestServer:
                 names = _Blank({**request.query, **params})
                 resource = candidate.resource.format_map(names)
                 self._state.record(ApiCall(candidate.service, candidate.method, resource))
+                self._state.record_operation(
+                    CloudOperation(
+                        cloud="gcp",
+                        service=candidate.service,
+                        operation=candidate.method,
+                        permission=rest_permission(candidate.service, candidate.method, params),
+                        user_agent=_user_agent(request),
+                    )
+                )
                 try:
                     body = await _json_body(request)
                     call = RestCall(params=params, query=dict(request.query), body=body)
@@ -126,6 +137,12 @@ class RestServer:
         return _error(
             ApiError(Status.NOT_FOUND, f"The emulator has no API at {request.method} {raw_path}.")
         )
+
+
+def _user_agent(request: web.Request) -> str:
+    """Return the User-Agent and x-goog-api-client headers (the client info is in both)."""
+    sent = (request.headers.get("User-Agent", ""), request.headers.get("x-goog-api-client", ""))
+    return " ".join(value for value in sent if value)
 
 
 class _Blank(dict[str, str]):
