@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import click
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from bot import cli_least_privilege, cli_teams, inventory_report, logs
 from bot.app import Leash, build
@@ -140,7 +141,9 @@ async def _run_console(surface: ConsoleSurface) -> bool:
 def _announce(leash: Leash, runner: web.AppRunner) -> None:
     addresses = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses if len(a) >= 2)
     click.echo(f"Leash is serving on {addresses} (agent API at /api/v1, health at /healthz).")
-    click.echo(f"Database: {leash.settings.database_url}")
+    # Never the password: this line ends up in terminals and container logs.
+    database = make_url(leash.settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"Database: {database}")
     if leash.inventory is not None:
         report = leash.inventory
         click.echo(
