@@ -290,15 +290,25 @@ def verify() -> None:
 
 @audit_group.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-def export(fmt: str) -> None:
-    """Write every audit event to stdout, one JSON object per line."""
+@click.option(
+    "--after-seq",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Only events after this sequence number (the last `seq` of the previous export).",
+)
+def export(fmt: str, after_seq: int) -> None:
+    """Write audit events to stdout, one JSON object per line, in chain order.
+
+    Each line carries `seq`, `prev_hash` and `hash`, so exports shipped in pieces still chain.
+    """
     settings = _settings()
 
     async def work() -> None:
         engine = create_engine(settings.database_url)
         try:
             async with session_factory(engine)() as session:
-                async for event in audit.events(session=session):
+                async for event in audit.events(session=session, after_seq=after_seq):
                     click.echo(audit.to_json_line(event))
         finally:
             await engine.dispose()

@@ -127,9 +127,11 @@ async def append(
     return event
 
 
-async def events(*, session: AsyncSession, batch: int = 500) -> AsyncIterator[AuditEvent]:
-    """Yield every event in chain order, reading in batches."""
-    last = 0
+async def events(
+    *, session: AsyncSession, batch: int = 500, after_seq: int = 0
+) -> AsyncIterator[AuditEvent]:
+    """Yield every event after `after_seq` (all by default) in chain order, in batches."""
+    last = after_seq
     while True:
         rows = (
             await session.exec(

@@ -91,6 +91,21 @@ async def test_export_writes_one_json_line_per_event(leash: Leash, database_url:
     )
 
 
+async def test_an_incremental_export_continues_the_chain(leash: Leash, database_url: str) -> None:
+    count = await _history(leash)
+    whole = await _cli(database_url, "audit", "export")
+    first = [json.loads(line) for line in whole.output.splitlines()]
+    cut = first[count // 2]["seq"]
+    rest = await _cli(database_url, "audit", "export", "--after-seq", str(cut))
+    assert rest.exit_code == 0, rest.output
+    later = [json.loads(line) for line in rest.output.splitlines()]
+    assert [line["seq"] for line in later] == list(range(cut + 1, count + 1))
+    assert later[0]["prev_hash"] == first[cut - 1]["hash"]
+    bad = await _cli(database_url, "audit", "export", "--after-seq", "-1")
+    assert bad.exit_code == 2
+    assert "--after-seq" in bad.output
+
+
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
 async def test_identities_cli_lists_the_inventory(
     leash: Leash, database_url: str, fmt: str
