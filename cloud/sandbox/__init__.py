@@ -24,6 +24,7 @@ from cloud.sandbox.seed import (
     seed_demo_organization,
     set_identity_dates,
 )
+from cloud.sandbox.seed_snapshot import SeededState
 from cloud.sandbox.server import MotoServer
 
 __all__ = [
@@ -58,6 +59,7 @@ class Sandbox:
         self._server = server
         self.activity = activity
         self.organization: DemoOrganization | None = None
+        self._seed_copy: SeededState | None = None
         self.gcp = gcp
         self.azure = azure
 
@@ -176,8 +178,12 @@ class Sandbox:
             self.gcp.reset()
         if self.azure is not None:
             self.azure.reset()
-        if seed:
-            self.seed()
+        if not seed:
+            return
+        if self._seed_copy is not None and self._seed_copy.fresh:
+            self.organization = self._seed_copy.restore(self.activity)
+            return
+        self._seed_copy = SeededState.take(self.seed(), self.activity)
 
     def stop(self) -> None:
         """Stop the servers."""

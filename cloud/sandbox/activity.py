@@ -223,6 +223,21 @@ class ActivityLog:
     def _count(self, operation: str) -> None:
         self._advisor_calls[operation] = self._advisor_calls.get(operation, 0) + 1
 
+    def seeded_state(self) -> tuple[dict[str, dict[str, ServiceUse]], list[TrailEvent]]:
+        """A copy of what seeding records (uses and trail events), for `restore_seeded`."""
+        with self._lock:
+            return {arn: dict(uses) for arn, uses in self._uses.items()}, list(self._events)
+
+    def restore_seeded(
+        self, state: tuple[dict[str, dict[str, ServiceUse]], list[TrailEvent]]
+    ) -> None:
+        """Forget everything, then hold exactly what `seeded_state` copied."""
+        self.clear()
+        uses, events = state
+        with self._lock:
+            self._uses.update({arn: dict(by_namespace) for arn, by_namespace in uses.items()})
+            self._events.extend(events)
+
     def clear(self) -> None:
         """Forget everything (after a moto reset)."""
         with self._lock:

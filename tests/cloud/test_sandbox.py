@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from cloud.sandbox import Sandbox
 from tests.cloud.conftest import IamIn, as_dict
+from tests.e2e.helpers import account_iam
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudtrail.type_defs import LookupAttributeTypeDef
@@ -191,3 +192,38 @@ async def test_env_points_an_sdk_at_the_sandbox(demo: Sandbox) -> None:
     assert demo.endpoint_url.startswith("http://127.0.0.1:")
     assert env["AWS_DEFAULT_REGION"] == demo.region == "us-east-1"
     assert env["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+
+def _roles(sandbox: Sandbox) -> dict[str, list[str]]:
+    """Every account's role names, read with credentials issued after the last reset."""
+    return {
+        account.name: sorted(
+            r["RoleName"] for r in account_iam(sandbox, account.name).list_roles()["Roles"]
+        )
+        for account in sandbox.accounts
+    }
+
+
+async def test_a_reset_restores_exactly_the_seeded_organization(demo: Sandbox) -> None:
+    """Resets after the first copy the seed instead of replaying it; nothing leaks across."""
+    demo.reset()
+    seeded = _roles(demo)
+    events = {a.id: len(demo.activity.events(a.id)) for a in demo.accounts}
+    iam = account_iam(demo, "ml-prod")
+    policies = iam.list_role_policies(RoleName="invoice-reader-agent")["PolicyNames"]
+    iam.delete_role_policy(RoleName="invoice-reader-agent", PolicyName=policies[0])
+    iam.create_role(RoleName="intruder", AssumeRolePolicyDocument="{}")
+    assert "intruder" in _roles(demo)["ml-prod"]
+
+    demo.reset()
+    assert _roles(demo) == seeded
+    iam = account_iam(demo, "ml-prod")
+    assert iam.list_role_policies(RoleName="invoice-reader-agent")["PolicyNames"] == policies
+    assert {a.id: len(demo.activity.events(a.id)) for a in demo.accounts} == events
+
+    demo.reset(seed=False)
+    bare = demo.session().client("iam", endpoint_url=demo.endpoint_url)
+    assert bare.list_roles()["Roles"] == []
+    demo.reset()
+    assert _roles(demo) == seeded
