@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -201,8 +200,10 @@ async def test_lookups_keep_to_two_a_second_per_account(demo: Sandbox) -> None:
     for account in demo.accounts:
         times = demo.activity.lookup_times(account.id)
         assert len(times) == CALLS[account.name]
-        gaps = [later - earlier for earlier, later in pairwise(times)]
-        assert min(gaps) > 0.45, (account.name, gaps)
+        # Never three in one second (CloudTrail's limit is two a second per account); arrival
+        # times jitter (the first call also opens the connection), hence a quarter second of slack.
+        spans = [third - first for first, third in zip(times, times[2:], strict=False)]
+        assert min(spans) > 0.75, (account.name, spans)
 
 
 async def test_provenance_can_be_turned_off(demo: Sandbox) -> None:
