@@ -11,16 +11,10 @@ from cloud.aws.usage import USAGE_PERMISSIONS
 # Who created and who granted to each identity (`trace_provenance`), in every account.
 PROVENANCE_PERMISSIONS = ("cloudtrail:LookupEvents",)
 DISCOVERY_PERMISSIONS = (
-    "iam:ListRoles",
-    "iam:GetRole",
+    "iam:GetAccountAuthorizationDetails",
     "iam:ListUsers",
-    "iam:ListUserTags",
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-    "iam:ListAttachedUserPolicies",
-    "iam:ListUserPolicies",
     *PROVENANCE_PERMISSIONS,
 )
 GRANT_PERMISSIONS = (

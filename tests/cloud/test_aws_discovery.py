@@ -147,7 +147,7 @@ async def test_required_permissions_cover_what_the_provider_calls(provider: AwsP
     assert {
         "organizations:ListAccounts",
         "sts:AssumeRole",
-        "iam:ListRoles",
+        "iam:GetAccountAuthorizationDetails",
         "iam:GetRole",
         "iam:PutRolePolicy",
         "iam:DeleteRolePolicy",
@@ -157,3 +157,20 @@ async def test_required_permissions_cover_what_the_provider_calls(provider: AwsP
     } <= needed
     alone = AwsProvider(use_organizations=False)
     assert "organizations:ListAccounts" not in alone.required_permissions()
+
+
+async def test_discovery_reads_an_account_in_a_few_calls_not_four_per_role(
+    demo: Sandbox, provider: AwsProvider
+) -> None:
+    """Roles' tags, trust, last use and policies come from GetAccountAuthorizationDetails."""
+    demo.moto.clear_calls()
+    result = await provider.discover()
+    calls = [c for c in demo.moto.calls() if c.by_leash and c.service == "iam"]
+    per_role = {"GetRole", "ListRoles", "ListRolePolicies", "ListAttachedRolePolicies"}
+    assert [c.operation for c in calls if c.operation in per_role] == []
+    details = [c for c in calls if c.operation == "GetAccountAuthorizationDetails"]
+    assert len(details) == len(demo.accounts)
+    found = {i.ref.name: i for i in result.identities}
+    assert found["support-triage-agent"].inline_policies == ("agent-access",)
+    assert found["support-triage-agent"].tags["owner"] == "owner-a"
+    assert found["support-triage-agent"].last_used_at is not None
