@@ -103,6 +103,9 @@ class GrantTimings(_Frozen):
     revoke_attempts: int = Field(default=5, ge=1, le=50)
     revoke_backoff: Duration = timedelta(seconds=10)
     irrevocable_retry: Duration = timedelta(days=1)
+    # How long a grant being applied or revoked stays claimed: if the process holding it dies,
+    # the sweep of another (or the restarted) process resumes it once this has run out.
+    lease: Duration = Field(default=timedelta(seconds=60), ge=timedelta(seconds=1))
 
 
 class ClassificationRules(_Frozen):

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import audit, log_context
 from bot.domain.audit import SYSTEM, Actor
+from bot.domain.crash_points import crash_point
 from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
@@ -25,11 +26,10 @@ from bot.domain.models import (
     Outcome,
     Ownership,
 )
-from cloud.base import CloudError, GrantSpec
+from cloud.base import AppliedGrant, CloudError, GrantSpec
 
 log = logging.getLogger("leash.grants")
 
-LEASE = timedelta(seconds=60)
 # A timer may fire a hair before the expiry it was armed for; that still counts as due.
 TIMER_SLACK = timedelta(seconds=1)
 _REVOCABLE = (GrantState.ACTIVE, GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE)
@@ -103,6 +103,20 @@ class GrantFlow:
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)
+        crash_point("granted-in-cloud")
+        return await self._activate(grant, identity, applied)
+
+    async def adopt(self, grant_id: str, applied: AppliedGrant) -> Grant:
+        """Record as active a grant a dead process wrote to the cloud but never recorded."""
+        with log_context.about(grant_id=grant_id):
+            async with self._ctx.sessions() as session:
+                grant, identity = await self.load(grant_id, session=session)
+            return await self._activate(grant, identity, applied, adopted=True)
+
+    async def _activate(
+        self, grant: Grant, identity: Identity, applied: AppliedGrant, *, adopted: bool = False
+    ) -> Grant:
+        ctx = self._ctx
         now = ctx.clock.now()
         async with ctx.transaction() as session:
             if not await move_grant(
@@ -130,6 +144,7 @@ class GrantFlow:
                     "actions": grant.actions,
                     "resources": grant.resources,
                     "expires_at": grant.expires_at.isoformat(),
+                    **({"adopted": True} if adopted else {}),
                 },
             )
             grant, _ = await self.load(grant.id, session=session)
@@ -141,7 +156,9 @@ class GrantFlow:
             applied.mechanism,
             grant.expires_at.isoformat(),
         )
+        crash_point("grant-committed")
         log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
+        crash_point("timer-armed")
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
 
@@ -220,7 +237,7 @@ class GrantFlow:
                     session,
                     update(Grant)
                     .where(claimable)
-                    .values(state=GrantState.REVOKING, lease_until=now + LEASE),
+                    .values(state=GrantState.REVOKING, lease_until=now + ctx.rules.grants.lease),
                 )
         except LeashError as error:
             raise await ctx.refuse(
@@ -231,10 +248,12 @@ class GrantFlow:
                 raise GrantStateError(f"Grant {grant.id} is already {grant.state}.")
             return grant
         log_context.detached(ctx.timers.cancel_revoke, grant.id)
+        crash_point("revoke-claimed")
         try:
             existed = await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
         except CloudError as error:
             return await self._revoke_failed(grant, identity, error)
+        crash_point("revoked-in-cloud")
         await self._close_exemption(identity, grant.id)
         return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
 
@@ -286,6 +305,7 @@ class GrantFlow:
         log.info(
             "grant %s revoked from %s (%s, by %s)", grant.id, identity.name, reason, actor.name
         )
+        crash_point("revoke-committed")
         await ctx.tell(notices.revoked(grant, identity, people))
         return grant
 

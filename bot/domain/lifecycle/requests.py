@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain import audit, log_context
 from bot.domain.audit import Actor
 from bot.domain.catalog import persistence_denies
+from bot.domain.crash_points import crash_point
 from bot.domain.errors import (
     AlreadyDecidedError,
     InvalidInputError,
@@ -39,10 +40,6 @@ from bot.domain.policy import may_approve
 from cloud.base import CloudError
 
 log = logging.getLogger("leash.requests")
-
-# How long an approver's process may hold a grant in `applying` before the sweep resumes it.
-APPLY_LEASE = timedelta(seconds=60)
-
 
 # How each cloud ends a grant, as the approval card says it.
 EXPIRY_MECHANISMS = {
@@ -152,6 +149,8 @@ class RequestFlow:
             raise await ctx.refuse(
                 error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]
             ) from None
+        if result.grant is not None and not result.request.extends_grant_id:
+            crash_point("approved")
         if result.grant is None:
             log.info(
                 "request %s: approval %d of %d by %s",
@@ -252,7 +251,8 @@ class RequestFlow:
             state=GrantState.APPLYING,
             created_at=now,
             expires_at=now + duration,
-            lease_until=now + APPLY_LEASE,
+            # How long this process holds the apply before the sweep may resume it.
+            lease_until=now + self._ctx.rules.grants.lease,
         )
         session.add(grant)
         await session.flush()

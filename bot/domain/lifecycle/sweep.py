@@ -14,9 +14,9 @@ from bot.domain import audit
 from bot.domain.audit import SYSTEM
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
-from bot.domain.lifecycle.grants import LEASE, GrantFlow
+from bot.domain.lifecycle.grants import GrantFlow
 from bot.domain.models import LIVE_GRANT_STATES, Grant, GrantState, Identity
-from cloud.base import CloudError
+from cloud.base import AppliedGrant, CloudError
 
 log = logging.getLogger("leash.sweep")
 
@@ -93,14 +93,37 @@ class GrantSweep:
                         col(Grant.state) == GrantState.APPLYING,
                         col(Grant.lease_until) < now,
                     )
-                    .values(lease_until=now + LEASE),
+                    .values(lease_until=now + ctx.rules.grants.lease),
                 )
             if claimed:
                 resumed += 1
-                await self._guarded(self._grants.apply, grant_id)
+                await self._guarded(self._resume, grant_id)
         for grant_id in expiring:
             await self._warn(grant_id)
         return SweepReport(revoked=len(due), resumed=resumed, warned=len(expiring))
+
+    async def _resume(self, grant_id: str) -> Grant:
+        """Finish an apply whose process died: adopt what reached the cloud, else apply again.
+
+        Past its expiry a grant can no longer be written, but the dead process may have written
+        it in time, and then it was live in the cloud: record it applied, then revoke it, so the
+        audit trail shows the access that existed (not a failed apply that never did).
+        """
+        async with self._ctx.sessions() as session:
+            grant, identity = await self._grants.load(grant_id, session=session)
+        if grant.expires_at <= self._ctx.clock.now():
+            provider = self._ctx.provider_for(identity)
+            try:
+                artefacts = await provider.grant_artefacts(identity_ref(identity))
+                found = [a.artefact for a in artefacts if a.grant_id == grant.id]
+                mechanism = await provider.grant_mechanism(identity_ref(identity)) if found else ""
+            except CloudError as error:
+                log.warning("could not look for grant %s in the cloud: %s", grant.id, error)
+                found = []
+            if found:
+                await self._grants.adopt(grant.id, AppliedGrant(found[0], mechanism))
+                return await self._grants.revoke(grant.id)
+        return await self._grants.apply(grant_id)
 
     async def _warn(self, grant_id: str) -> None:
         ctx = self._ctx
@@ -126,18 +149,21 @@ class GrantSweep:
             ).all()
         return [(grant_id, expires_at) for grant_id, expires_at in rows]
 
+    async def _live(self, grant_ids: set[str]) -> set[str]:
+        """Those of `grant_ids` whose record is live (applying, active, revoking, failing)."""
+        async with self._ctx.sessions() as session:
+            found = await session.exec(
+                select(Grant.id).where(
+                    col(Grant.id).in_(grant_ids), col(Grant.state).in_(LIVE_GRANT_STATES)
+                )
+            )
+            return set(found.all())
+
     async def reconcile(self) -> int:
         """Remove `leash-grant-*` artefacts in the cloud that no live grant accounts for."""
         ctx = self._ctx
         async with ctx.sessions() as session:
             identities = (await session.exec(select(Identity).where(col(Identity.present)))).all()
-            live = set(
-                (
-                    await session.exec(
-                        select(Grant.id).where(col(Grant.state).in_(LIVE_GRANT_STATES))
-                    )
-                ).all()
-            )
         removed = 0
         for identity in identities:
             provider = ctx.providers.get(identity.provider)
@@ -148,13 +174,22 @@ class GrantSweep:
             except CloudError as error:
                 log.warning("reconcile could not list %s: %s", identity.name, error)
                 continue
+            if not artefacts:
+                continue
+            # Read the records after the cloud: a grant row is committed (`applying`) before its
+            # artefact is written, so an artefact listed here is accounted for by now if it is
+            # live. Records read before the listing would miss a grant approved in between and
+            # remove a live grant from the cloud.
+            live = await self._live({artefact.grant_id[:16] for artefact in artefacts})
             for artefact in artefacts:
-                if artefact.grant_id in live:
+                if artefact.grant_id[:16] in live:
                     continue
                 try:
-                    await provider.revoke(identity_ref(identity), artefact.grant_id)
+                    existed = await provider.revoke(identity_ref(identity), artefact.grant_id)
                 except CloudError as error:
                     log.warning("reconcile could not remove %s: %s", artefact.artefact, error)
+                    continue
+                if not existed:  # revoked by its own grant's flow meanwhile: not an orphan
                     continue
                 removed += 1
                 async with ctx.transaction() as session:

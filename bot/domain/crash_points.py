@@ -1,0 +1,40 @@
+"""Named crash points in the grant lifecycle: a fault-injection drill for tests and operators.
+
+Set `LEASH_CRASH_AT=<step>` and Leash kills itself with SIGKILL (no clean-up, no flush) the
+moment it reaches that step. Restart it without the variable and watch it recover: the grant
+must end up revoked in the cloud and in the database, with one `grant.applied` and one
+`grant.revoked` audit event. Operators can run the same drill against a staging cloud.
+
+The steps, in the order a grant passes them:
+
+- `approved`: the approval (request + grant row in `applying`) is committed; nothing in the cloud
+- `granted-in-cloud`: the cloud wrote the grant; the database still says `applying`
+- `grant-committed`: the database says `active`; no revoke timer armed yet
+- `timer-armed`: the revoke timer is armed
+- `revoke-claimed`: the revoke is claimed (`revoking`); the grant is still in the cloud
+- `revoked-in-cloud`: the cloud removed the grant; the database still says `revoking`
+- `revoke-committed`: the database says `revoked`
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENVIRONMENT_VARIABLE = "LEASH_CRASH_AT"
+STEPS = (
+    "approved",
+    "granted-in-cloud",
+    "grant-committed",
+    "timer-armed",
+    "revoke-claimed",
+    "revoked-in-cloud",
+    "revoke-committed",
+)
+
+
+def crash_point(name: str) -> None:
+    """Kill this process at once (SIGKILL) if `LEASH_CRASH_AT` names this step."""
+    assert name in STEPS, f"unknown crash point {name!r}"
+    if os.environ.get(ENVIRONMENT_VARIABLE) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
