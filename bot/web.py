@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from bot import api
+from bot.database_errors import UNREACHABLE_MESSAGE, database_unreachable
 from bot.domain import log_context
 from bot.domain.lifecycle import Lifecycle
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -29,6 +30,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# What a 503 asks a client to wait while the database is unreachable.
+RETRY_AFTER_SECONDS = 30
 
 
 @web.middleware
@@ -62,8 +65,24 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                 status=error.status,
             )
         raise
-    except Exception:
+    except Exception as error:
         correlation = secrets.token_hex(4)
+        if database_unreachable(error):
+            log.warning(
+                "database unreachable [%s] on %s %s: %s",
+                correlation,
+                request.method,
+                request.path,
+                error,
+            )
+            return web.json_response(
+                {
+                    "error": "database_unavailable",
+                    "message": f"{UNREACHABLE_MESSAGE} (reference {correlation})",
+                },
+                status=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         log.exception("unhandled error [%s] on %s %s", correlation, request.method, request.path)
         return web.json_response(
             {"error": "internal", "message": f"Internal error (reference {correlation})."},

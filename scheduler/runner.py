@@ -10,6 +10,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.database_errors import database_unreachable
 from bot.domain.lifecycle import Lifecycle
 from scheduler import jobs
 
@@ -51,6 +52,7 @@ class Runner:
         self._lifecycle: Lifecycle | None = None
         self._active: set[asyncio.Task[Any]] = set()
         self._scheduler = _new_scheduler()
+        self._database_down = False
 
     @property
     def running(self) -> bool:
@@ -63,8 +65,21 @@ class Runner:
         self._active.add(task)
         try:
             await job(*args)
+        except Exception as error:
+            if not database_unreachable(error):
+                raise
+            # Every job reads its work from the database: the next sweep catches up on it.
+            if not self._database_down:
+                log.warning(
+                    "database unreachable, %s waits for the next sweep: %s", job.__name__, error
+                )
+            self._database_down = True
+            return
         finally:
             self._active.discard(task)
+        if self._database_down:
+            self._database_down = False
+            log.warning("database reachable again: %s ran, the scheduler caught up", job.__name__)
 
     def _add(self, job: Callable[..., Awaitable[None]], *args: Any, **trigger: Any) -> None:
         self._scheduler.add_job(self._tracked, args=(job, *args), replace_existing=True, **trigger)

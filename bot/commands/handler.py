@@ -29,6 +29,7 @@ from bot.commands.grammar import (
     parse,
 )
 from bot.commands.least_privilege_grammar import LEAST_PRIVILEGE_COMMANDS
+from bot.database_errors import UNREACHABLE_MESSAGE, database_unreachable
 from bot.domain import queries, registry
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
@@ -49,16 +50,31 @@ class CommandHandler:
         try:
             command = parse(text)
         except LeashError as error:
-            await self._lifecycle.ctx.refuse(
-                error, actor=actor, event_type="command.refused", detail={"command": text[:200]}
-            )
+            try:
+                await self._lifecycle.ctx.refuse(
+                    error, actor=actor, event_type="command.refused", detail={"command": text[:200]}
+                )
+            except Exception as failure:
+                if not database_unreachable(failure):
+                    raise
+                # The user still learns what was wrong with the command; the audit misses it.
+                log.warning("could not audit a refused command, database unreachable: %s", failure)
             return Reply(text=str(error), ok=False)
         try:
             return await self.run(command, actor=actor)
         except LeashError as error:
             return Reply(text=str(error), ok=False)
-        except Exception:
+        except Exception as error:
             correlation = secrets.token_hex(4)
+            if database_unreachable(error):
+                log.warning(
+                    "command not run, database unreachable [%s]: %r by %s: %s",
+                    correlation,
+                    text[:200],
+                    actor.name,
+                    error,
+                )
+                return Reply(text=f"{UNREACHABLE_MESSAGE} (reference {correlation})", ok=False)
             log.exception("command failed [%s]: %r by %s", correlation, text[:200], actor.name)
             return Reply(
                 text=f"Something went wrong on our side (reference {correlation}). "

@@ -25,6 +25,10 @@ SESSION_NAME = "leash"
 # Assumed-role credentials are replaced this long before they expire.
 REFRESH_MARGIN = timedelta(minutes=5)
 AccountService = Literal["iam", "cloudtrail"]
+# botocore waits 60 s to connect and 60 s for each answer by default: a hung endpoint would hold
+# a grant (and the sweep behind it) for minutes. These bound every try; botocore retries them.
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,6 @@ class AccountClients:
         self._endpoint_url = endpoint_url
         self._region = region
         self._max_attempts = max_attempts
-        self._config = self._config_for(region)
         # boto3 sessions are not thread-safe: create clients under this lock only.
         self._lock = threading.Lock()
         self._session: boto3.Session | None = None
@@ -72,13 +75,23 @@ class AccountClients:
 
     def _config_for(self, region: str) -> Config:
         # botocore merges this over the session's default client config, if it has one.
-        return Config(
+        own = Config(
             region_name=region,
             # botocore's `max_attempts` counts retries; `total_max_attempts` counts every try.
             retries={"mode": "standard", "total_max_attempts": self._max_attempts},
             # CloudTrail's userAgent then names Leash (and the sandbox tells its calls apart).
             user_agent_extra=leash_user_agent(),
         )
+        return self._timeouts().merge(own)
+
+    def _timeouts(self) -> Config:
+        """Leash's timeouts, unless the session's default client config sets its own."""
+        defaults = Config(
+            connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS
+        )
+        # boto3 has no public accessor for its botocore session's default client config.
+        configured = self._base_session()._session.get_default_client_config()
+        return defaults if configured is None else defaults.merge(configured)
 
     def _base_session(self) -> boto3.Session:
         if self._session is None:
@@ -90,7 +103,7 @@ class AccountClients:
         with self._lock:
             if self._sts is None:
                 self._sts = self._base_session().client(
-                    "sts", endpoint_url=self._endpoint_url, config=self._config
+                    "sts", endpoint_url=self._endpoint_url, config=self._config_for(self._region)
                 )
             return self._sts
 
@@ -99,7 +112,9 @@ class AccountClients:
         with self._lock:
             if self._organizations is None:
                 self._organizations = self._base_session().client(
-                    "organizations", endpoint_url=self._endpoint_url, config=self._config
+                    "organizations",
+                    endpoint_url=self._endpoint_url,
+                    config=self._config_for(self._region),
                 )
             return self._organizations
 

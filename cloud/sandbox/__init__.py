@@ -170,7 +170,8 @@ class Sandbox:
         return self.organization
 
     def reset(self, *, seed: bool = True) -> None:
-        """Forget every resource and recorded activity, then seed again unless told not to."""
+        """Forget every resource, fault and recorded activity; seed again unless told not to."""
+        self._server.clear_faults()
         self._server.reset()
         self.activity.clear()
         self.organization = None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from cloud.sandbox.moto_calls import MotoCall, MotoCallLog, RecordingMiddleware
+from cloud.sandbox.moto_faults import FaultMiddleware, FaultRule, FaultRules, parse_operation
 
 if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -14,8 +17,11 @@ if TYPE_CHECKING:
 LOOPBACK = "127.0.0.1"
 
 
-def _quiet_server(host: str, log: MotoCallLog) -> ThreadedMotoServer:
-    """Return a ThreadedMotoServer that records each call in `log` but prints none."""
+def _quiet_server(host: str, log: MotoCallLog, faults: FaultRules) -> ThreadedMotoServer:
+    """Return a ThreadedMotoServer that records each call in `log` but prints none.
+
+    Calls are recorded before `faults` may answer them, so an injected error is a call too.
+    """
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -31,7 +37,8 @@ def _quiet_server(host: str, log: MotoCallLog) -> ThreadedMotoServer:
 
     class QuietMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), log)
+            moto = DomainDispatcherApplication(create_backend_app)
+            app = RecordingMiddleware(FaultMiddleware(moto, faults), log)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=QuietRequestHandler
             )
@@ -49,15 +56,16 @@ class MotoServer:
     port: int
     _server: ThreadedMotoServer = field(repr=False)
     _log: MotoCallLog = field(repr=False)
+    _faults: FaultRules = field(default_factory=FaultRules, repr=False)
 
     @classmethod
     def start(cls, *, host: str = LOOPBACK) -> MotoServer:
         """Start moto on `host` and a free port, and wait until it listens."""
-        log = MotoCallLog()
-        server = _quiet_server(host, log)
+        log, faults = MotoCallLog(), FaultRules()
+        server = _quiet_server(host, log, faults)
         server.start()
         bound_host, port = server.get_host_and_port()
-        return cls(host=bound_host, port=port, _server=server, _log=log)
+        return cls(host=bound_host, port=port, _server=server, _log=log, _faults=faults)
 
     @property
     def endpoint_url(self) -> str:
@@ -70,6 +78,40 @@ class MotoServer:
     def clear_calls(self) -> None:
         """Forget the recorded calls (resources stay)."""
         self._log.clear()
+
+    def inject(
+        self,
+        operation: str,
+        *,
+        code: str = "Throttling",
+        status: int = 400,
+        times: int | None = 1,
+        delay: float = 0,
+        match: Mapping[str, str] | None = None,
+    ) -> FaultRule:
+        """Answer the next `times` matching calls (None: all, until `clear_faults`) with an error.
+
+        `operation` is "PutRolePolicy", "iam:PutRolePolicy" or "iam:*". `match` narrows it to
+        calls whose parameters (or `account`, `access_key_id`: who signed it) have these values.
+        `delay` seconds pass before the answer; with `code=""` moto serves the call and only
+        its answer is late. Returns the rule (its `used` counts the calls it answered).
+        """
+        service, name = parse_operation(operation)
+        rule = FaultRule(
+            service=service,
+            operation=name,
+            code=code,
+            status=status,
+            remaining=times,
+            delay=delay,
+            match=MappingProxyType(dict(match or {})),
+        )
+        self._faults.add(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        """Stop injecting faults."""
+        self._faults.clear()
 
     def reset(self) -> None:
         """Forget every AWS resource moto holds (`POST /moto-api/reset`) and the calls."""

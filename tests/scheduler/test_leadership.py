@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,11 @@ async def test_replicas_share_one_database_and_the_survivor_revokes(
         await b.close()
 
 
+async def _until(moment: datetime) -> None:
+    """Sleep until a second after `moment`."""
+    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 1)
+
+
 async def _extend_on(leash: Leash, grant_id: str, duration: str) -> None:
     reply = await leash.handler.handle_text(
         f"extend {grant_id} {duration} because the job is slow", actor=DEV
@@ -229,10 +235,11 @@ async def test_a_stale_timer_does_not_revoke_a_grant_extended_elsewhere(
     await a.start()
     await b.start(discover=False)
     try:
-        granted = await _approved(a, "2s")
+        granted = await _approved(a, "6s")  # time enough to extend it first, even when busy
+        first_expiry = (await grant(a, granted)).expires_at
         await _extend_on(b, granted, "1h")
         later = (await grant(a, granted)).expires_at
-        await asyncio.sleep(3)  # the leader's timer for the first expiry has fired
+        await _until(first_expiry)  # the leader's timer for the first expiry has fired
         assert (await grant(a, granted)).state == GrantState.ACTIVE
         assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{granted}") is not None
         assert a.runner.next_run(f"revoke:{granted}") == later
@@ -317,15 +324,16 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
                 return (await grant(a, grant_id)).state
 
             # Approved on the follower: the leader arms the timer and revokes on time.
-            short = await _approved(b, "2s")
+            short = await _approved(b, "4s")
             assert await eventually(lambda: _armed(a, short), within=3)
-            assert await eventually(lambda: _is(state(short), GrantState.REVOKED), within=4)
+            assert await eventually(lambda: _is(state(short), GrantState.REVOKED), within=6)
             assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{short}") is None
 
             # Approved on the leader, extended on the follower: the old timer does not revoke.
-            extended = await _approved(a, "2s")
+            extended = await _approved(a, "6s")
+            first_expiry = (await grant(a, extended)).expires_at
             await _extend_on(b, extended, "1h")
-            await asyncio.sleep(3)  # past the first expiry
+            await _until(first_expiry)
             assert await state(extended) == GrantState.ACTIVE
             assert inline_policy(fresh_sandbox, ROLE, f"leash-grant-{extended}") is not None
             later = (await grant(a, extended)).expires_at
