@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,12 +15,14 @@ from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
 from bot.store import create_engine, migrate, session_factory
-from bot.surfaces.slack import SlackSurface
-from bot.surfaces.teams import TeamsAuth, TeamsSurface
 from cloud.base import CloudProvider
-from cloud.sandbox import Sandbox
 from scheduler.leadership import Leadership
 from scheduler.runner import Runner
+
+if TYPE_CHECKING:  # imported where used: a process without them starts seconds sooner
+    from bot.surfaces.slack import SlackSurface
+    from bot.surfaces.teams import TeamsSurface
+    from cloud.sandbox import Sandbox
 
 log = logging.getLogger("leash.app")
 
@@ -151,6 +154,8 @@ def _slack_surface(
 ) -> SlackSurface | None:
     if not (settings.slack_bot_token and settings.slack_signing_secret):
         return None
+    from bot.surfaces.slack import SlackSurface
+
     return SlackSurface(
         lifecycle=lifecycle,
         handler=handler,
@@ -166,6 +171,8 @@ def _teams_surface(
 ) -> TeamsSurface | None:
     if not settings.teams_enabled:
         return None
+    from bot.surfaces.teams import TeamsAuth, TeamsSurface
+
     password = settings.microsoft_app_password
     auth = TeamsAuth(
         app_id=settings.microsoft_app_id or "",
@@ -196,9 +203,11 @@ def build(
     rules = rules or load_rules(policy_path(settings))
     owns_sandbox = False
     running_sandbox: Sandbox | None = None
-    if isinstance(sandbox, Sandbox):
+    if sandbox is not None and not isinstance(sandbox, bool):
         running_sandbox = sandbox
     elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
+        from cloud.sandbox import Sandbox
+
         running_sandbox, owns_sandbox = Sandbox.start(gcp=True, azure=True), True
     check_teams(settings, real_cloud=running_sandbox is None)
     providers = {"aws": _aws_provider(settings, running_sandbox)}

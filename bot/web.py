@@ -9,6 +9,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -21,8 +22,10 @@ from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import HttpMetrics
 from bot.metrics import render as render_metrics
 from bot.store import head_revision, schema_revision
-from bot.surfaces.slack import SlackSurface, slack_route
-from bot.surfaces.teams import TeamsSurface
+
+if TYPE_CHECKING:  # imported where used, so a process without chat starts sooner
+    from bot.surfaces.slack import SlackSurface
+    from bot.surfaces.teams import TeamsSurface
 
 log = logging.getLogger("leash.web")
 
@@ -172,6 +175,8 @@ def build_web_app(
     app.router.add_get("/metrics", _metrics(lifecycle, http, leader))
     app.add_subapp("/api/v1", api.routes(lifecycle))
     if slack is not None:
+        from bot.surfaces.slack import slack_route
+
         app.router.add_post("/slack/events", slack_route(slack))
     if teams is not None:
         app.router.add_post("/api/messages", teams.route())
