@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlmodel import select
 
+from bot.commands.text_safety import refusal
 from bot.domain.audit import Actor
 from bot.domain.durations import parse_duration
 from bot.domain.errors import LeashError, NotAllowedError, UnknownGrantError, UnknownRequestError
@@ -37,6 +38,10 @@ class RequestBody(BaseModel):
     def _one_of(self) -> RequestBody:
         if bool(self.permission_set) == bool(self.actions):
             raise ValueError("give either permission_set or actions")
+        texts = [self.identity or "", self.permission_set or "", self.reason, self.duration]
+        unsafe = refusal("".join([*texts, *self.actions, *self.resources]), "the request")
+        if unsafe is not None:
+            raise ValueError(unsafe)
         return self
 
 

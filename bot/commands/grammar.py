@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.commands import least_privilege_grammar
 from bot.commands.least_privilege_grammar import LeastPrivilegeCommand
+from bot.commands.text_safety import refusal
 from bot.commands.usage_error import UsageError
 from bot.domain.durations import parse_duration
 
@@ -178,6 +179,9 @@ def parse(text: str) -> Command:
     """Parse one command line; raise UsageError with the right form when it does not fit."""
     if len(text) > MAX_COMMAND:
         raise UsageError(f"That command is longer than {MAX_COMMAND} characters.")
+    unsafe = refusal(text, "That command")
+    if unsafe is not None:
+        raise UsageError(unsafe)
     cleaned = " ".join(text.replace("\u00a0", " ").split())
     if cleaned == "/leash" or cleaned.startswith("/leash "):
         cleaned = cleaned.removeprefix("/leash").strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -22,6 +23,9 @@ def slack_route(surface: SlackSurface) -> Callable[[web.Request], Awaitable[web.
         # A body that is not UTF-8 cannot carry a valid signature; decoding it leniently lets
         # bolt's verification answer 401 instead of the server failing.
         body = raw.decode("utf-8", errors="replace")
+        problem = _unreadable(body, request.content_type)
+        if problem is not None:
+            return web.json_response({"error": "bad_request", "message": problem}, status=400)
         bolt_request = AsyncBoltRequest(
             body=body, query=request.query_string, headers=dict(request.headers)
         )
@@ -29,6 +33,24 @@ def slack_route(surface: SlackSurface) -> Callable[[web.Request], Awaitable[web.
         return await to_aiohttp_response(await surface.app.async_dispatch(bolt_request))
 
     return handle
+
+
+def _unreadable(body: str, content_type: str) -> str | None:
+    """Say why bolt could not read this body: it parses before it verifies, and would fail."""
+    try:
+        # The same choices as bolt's `parse_body`.
+        if content_type == "application/json" or body.startswith("{"):
+            parsed = json.loads(body) if body else {}
+        elif "payload" in body:
+            payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
+            parsed = {} if payload is None else json.loads(payload)
+        else:
+            return None
+    except (ValueError, RecursionError):
+        return "The body is not valid JSON, or it is nested too deeply."
+    if not isinstance(parsed, dict):
+        return "The body is not a Slack request."
+    return None
 
 
 def _repair_slash_command(bolt_request: AsyncBoltRequest, body: str) -> None:

@@ -141,8 +141,8 @@ def messages_route(
             return _problem(415, "unsupported_media_type", "Send a JSON Bot Framework activity.")
         try:
             body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return _problem(400, "bad_request", "The body is not JSON.")
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return _problem(400, "bad_request", "The body is not JSON (or is nested too deeply).")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             return _problem(400, "bad_request", "The body is not a Bot Framework activity.")
         try:
