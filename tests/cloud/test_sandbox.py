@@ -194,7 +194,6 @@ async def test_env_points_an_sdk_at_the_sandbox(demo: Sandbox) -> None:
     assert env["AWS_ACCESS_KEY_ID"] == "testing"
 
 
-
 def _roles(sandbox: Sandbox) -> dict[str, list[str]]:
     """Every account's role names, read with credentials issued after the last reset."""
     return {
