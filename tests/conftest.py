@@ -24,6 +24,28 @@ PG_URL = os.environ.get("LEASH_TEST_DATABASE_URL")
 pytest_plugins = ("tests.cloud_operations",)
 
 
+# Modules whose tests run `leash serve` processes or wait on real timers: collected first, so
+# pytest-xdist starts them at once instead of leaving them for the end of the run.
+SLOW_MODULES = (
+    "test_crash_points",
+    "test_replica_failover",
+    "test_restart",
+    "test_database_faults",
+    "test_leadership",
+    "test_azure_from_chat",
+    "test_least_privilege",
+    "test_store",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def slow_first(item: pytest.Item) -> int:
+        module = Path(item.nodeid.partition("::")[0]).stem
+        return SLOW_MODULES.index(module) if module in SLOW_MODULES else len(SLOW_MODULES)
+
+    items.sort(key=slow_first)
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     running = Sandbox.start()
