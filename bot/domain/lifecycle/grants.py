@@ -1,21 +1,22 @@
-"""Grants: apply in the cloud, revoke on time, retry, extend, sweep."""
+"""Grants: apply in the cloud, revoke on time, retry (extensions in grant_extension.py)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit, log_context
+from bot.domain import log_context
 from bot.domain.audit import SYSTEM, Actor
 from bot.domain.crash_points import crash_point
 from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
+from bot.domain.lifecycle.grant_audit import audit_grant
+from bot.domain.lifecycle.grant_extension import extend_grant
 from bot.domain.lifecycle.guardrails import GuardrailFlow
 from bot.domain.models import (
     AccessRequest,
@@ -51,6 +52,10 @@ class GrantFlow:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._guardrails = GuardrailFlow(ctx)
+
+    @property
+    def ctx(self) -> Context:
+        return self._ctx
 
     async def _close_exemption(self, identity: Identity, grant_id: str) -> None:
         """Restore the full guardrail deny once a grant is gone (it also lapses by itself)."""
@@ -131,7 +136,7 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await _audit_grant(
+            await audit_grant(
                 session,
                 grant,
                 identity,
@@ -184,7 +189,7 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await _audit_grant(
+            await audit_grant(
                 session,
                 grant,
                 identity,
@@ -291,7 +296,7 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await _audit_grant(
+            await audit_grant(
                 session,
                 grant,
                 identity,
@@ -332,7 +337,7 @@ class GrantFlow:
             ):
                 current, _ = await self.load(grant.id, session=session)
                 return current
-            await _audit_grant(
+            await audit_grant(
                 session,
                 grant,
                 identity,
@@ -354,84 +359,4 @@ class GrantFlow:
         """Apply an approved extension: rewrite the cloud expiry, then the record."""
         assert request.extends_grant_id is not None
         with log_context.about(grant_id=request.extends_grant_id, request_id=request.id):
-            return await self._extend(request, request.extends_grant_id)
-
-    async def _extend(self, request: AccessRequest, grant_id: str) -> Grant:
-        ctx = self._ctx
-        async with ctx.sessions() as session:
-            grant, identity = await self.load(grant_id, session=session)
-        log_context.add(identity=identity.native_id)
-        if grant.state != GrantState.ACTIVE:
-            raise GrantStateError(
-                f"Grant {grant.id} is {grant.state}; only an active grant can be extended."
-            )
-        new_expiry = grant.expires_at + timedelta(seconds=request.duration_seconds)
-        spec = GrantSpec(
-            grant.id,
-            tuple(grant.actions),
-            tuple(grant.resources),
-            new_expiry,
-            tuple(grant.deny_actions),
-        )
-        try:
-            longer = grant.model_copy(update={"expires_at": new_expiry})
-            await self._guardrails.refresh(identity, extra=[longer])
-            await ctx.provider_for(identity).grant(identity_ref(identity), spec)
-        except CloudError as error:
-            raise LeashError(f"The cloud refused the extension of {grant.id}: {error}") from error
-        now = ctx.clock.now()
-        async with ctx.transaction() as session:
-            if not await move_grant(
-                session,
-                grant.id,
-                from_state=GrantState.ACTIVE,
-                expires_at=new_expiry,
-                extensions=grant.extensions + 1,
-                expiry_warned=False,
-            ):
-                raise GrantStateError(f"Grant {grant.id} ended while it was being extended.")
-            await _audit_grant(
-                session,
-                grant,
-                identity,
-                actor=SYSTEM,
-                event_type="grant.extended",
-                at=now,
-                request_id=request.id,
-                detail={"expires_at": new_expiry.isoformat()},
-            )
-            grant, _ = await self.load(grant.id, session=session)
-            people = await self.people(grant, session=session)
-        log.info(
-            "grant %s on %s extended until %s", grant.id, identity.name, new_expiry.isoformat()
-        )
-        log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
-        await ctx.tell(notices.grant_active(grant, identity, people))
-        return grant
-
-
-async def _audit_grant(
-    session: AsyncSession,
-    grant: Grant,
-    identity: Identity,
-    *,
-    actor: Actor,
-    event_type: str,
-    at: datetime,
-    detail: dict[str, Any],
-    outcome: Outcome = Outcome.SUCCESS,
-    request_id: str | None = None,
-) -> None:
-    """Audit a grant event, naming the identity, the grant and the request it came from."""
-    await audit.append(
-        session=session,
-        actor=actor,
-        event_type=event_type,
-        at=at,
-        outcome=outcome,
-        identity_id=identity.id,
-        resource=identity.native_id,
-        request_id=request_id or grant.request_id,
-        grant_id=grant.id,
-        detail=detail,
-    )
+            return await extend_grant(self, self._guardrails, request, request.extends_grant_id)
