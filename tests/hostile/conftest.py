@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot.surfaces.chat_fixtures import chat, surface
 from tests.bot.surfaces.conftest import client, slack_api, slack_leash, slack_rules
 from tests.bot.surfaces.teams_world import connector, teams_client, teams_leash, teams_rules
 
@@ -17,11 +18,13 @@ def database_url(tmp_path: Path) -> str:
 
 
 __all__ = [
+    "chat",
     "client",
     "connector",
     "slack_api",
     "slack_leash",
     "slack_rules",
+    "surface",
     "teams_client",
     "teams_leash",
     "teams_rules",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,40 +14,13 @@ from bot.domain.audit import Actor
 from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Identity, Outcome
 from bot.web import build_web_app
 from cloud.sandbox import Sandbox
-from tests.bot.surfaces.chat_drivers import Chat, ConsoleChat, Role, SlackChat, TeamsChat
+from tests.bot.surfaces.chat_drivers import Chat, Role
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID
 from tests.hostile.world import audit_chain_ok, cloud_writes, rows
 
 REQUEST = "request support-triage-agent s3-read for 10m because triage"
 OWNER_A = Actor("owner-a", ActorKind.USER, "console")
 ADMIN = Actor("secops", ActorKind.USER, "console")
-
-
-@pytest.fixture(params=["console", "slack", "teams"])
-def surface(request: pytest.FixtureRequest, tmp_path: Path) -> Chat:
-    """Build the Leash of one surface, pulling only that surface's fixtures."""
-    sandbox: Sandbox = request.getfixturevalue("fresh_sandbox")
-    if request.param == "console":
-        return ConsoleChat(request.getfixturevalue("leash"), sandbox, tmp_path / "attached")
-    if request.param == "slack":
-        return SlackChat(
-            request.getfixturevalue("slack_leash"),
-            sandbox,
-            request.getfixturevalue("client"),
-            request.getfixturevalue("slack_api"),
-        )
-    return TeamsChat(
-        request.getfixturevalue("teams_leash"),
-        sandbox,
-        request.getfixturevalue("teams_client"),
-        request.getfixturevalue("connector"),
-    )
-
-
-@pytest.fixture
-async def chat(surface: Chat) -> Chat:
-    await surface.start()
-    return surface
 
 
 async def refusals(leash: Leash, event_type: str) -> list[AuditEvent]:

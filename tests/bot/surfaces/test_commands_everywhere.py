@@ -11,46 +11,22 @@ from sqlmodel import col, select
 from bot.app import Leash
 from bot.commands.grammar import USAGE
 from bot.domain.models import AccessRequest, Grant, GrantState, RequestState
-from cloud.sandbox import Sandbox
-from tests.bot.surfaces.chat_drivers import Chat, ConsoleChat, Role, SlackChat, TeamsChat
+from tests.bot.surfaces.chat_drivers import Chat, Role
+from tests.bot.surfaces.chat_fixtures import chat, surface
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, inline_policy
 
 REQUEST = "request support-triage-agent s3-read for 10m because triage"
 CORE_VERBS = {"request", "approve", "deny", "cancel", "revoke", "extend", "grants", "requests"}
 
 
+# The per-surface drivers, as fixtures.
+__all__ = ["chat", "surface"]
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """Use SQLite only: this suite checks the surfaces, the store has its own tests."""
     return f"sqlite+aiosqlite:///{tmp_path / 'leash.db'}"
-
-
-@pytest.fixture(params=["console", "slack", "teams"])
-def surface(request: pytest.FixtureRequest, tmp_path: Path) -> Chat:
-    """Build the Leash of one surface, pulling only that surface's fixtures."""
-    sandbox: Sandbox = request.getfixturevalue("fresh_sandbox")
-    if request.param == "console":
-        return ConsoleChat(request.getfixturevalue("leash"), sandbox, tmp_path / "attached")
-    if request.param == "slack":
-        return SlackChat(
-            request.getfixturevalue("slack_leash"),
-            sandbox,
-            request.getfixturevalue("client"),
-            request.getfixturevalue("slack_api"),
-        )
-    return TeamsChat(
-        request.getfixturevalue("teams_leash"),
-        sandbox,
-        request.getfixturevalue("teams_client"),
-        request.getfixturevalue("connector"),
-    )
-
-
-@pytest.fixture
-async def chat(surface: Chat) -> Chat:
-    """Return the surface's driver, with every role able to hear from Leash."""
-    await surface.start()
-    return surface
 
 
 async def all_requests(leash: Leash) -> list[AccessRequest]:
