@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -195,16 +196,20 @@ async def test_lookups_keep_to_two_a_second_per_account(demo: Sandbox) -> None:
         session_factory=demo.session, endpoint_url=demo.endpoint_url, max_attempts=1
     )
 
+    started = time.monotonic()
     await provider.discover()
+    elapsed = time.monotonic() - started
 
+    # Two a second per account (CloudTrail's limit): the busiest account's lookups need at
+    # least half a second between each, measured where they are sent.
+    assert elapsed >= (max(CALLS.values()) - 1) / 2, elapsed
     for account in demo.accounts:
         times = demo.activity.lookup_times(account.id)
         assert len(times) == CALLS[account.name]
-        # Two a second per account on average (CloudTrail's limit), and never a burst of three.
-        # Times are taken at the server, where arrivals jitter on a busy machine.
+        # Never a burst of three. Times are taken at the server, where arrivals jitter on a
+        # busy machine (one delayed arrival shortens a one-second span by up to half).
         spans = [third - first for first, third in zip(times, times[2:], strict=False)]
-        assert (times[-1] - times[0]) / (len(times) - 1) > 0.4, (account.name, times)
-        assert min(spans) > 0.5, (account.name, spans)
+        assert min(spans) > 0.3, (account.name, spans)
 
 
 async def test_provenance_can_be_turned_off(demo: Sandbox) -> None:
