@@ -10,12 +10,18 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlmodel import select
 
-from bot.commands.text_safety import refusal
 from bot.domain.audit import Actor
 from bot.domain.durations import parse_duration
-from bot.domain.errors import LeashError, NotAllowedError, UnknownGrantError, UnknownRequestError
+from bot.domain.errors import (
+    InvalidInputError,
+    LeashError,
+    NotAllowedError,
+    UnknownGrantError,
+    UnknownRequestError,
+)
 from bot.domain.lifecycle import Lifecycle, RequestInput
 from bot.domain.models import AccessRequest, ActorKind, Grant, Identity, RequestState
+from bot.domain.text_safety import refusal
 
 LIFECYCLE_KEY = web.AppKey("lifecycle", Lifecycle)
 MAX_WAIT_SECONDS = 60
@@ -106,15 +112,26 @@ def _actor(identity: Identity) -> Actor:
 async def create_request(request: web.Request) -> web.Response:
     identity = await _agent(request)
     lifecycle = request.app[LIFECYCLE_KEY]
+    refused: LeashError | None = None
     try:
         body = RequestBody.model_validate_json(await request.read())
         duration = parse_duration(body.duration)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        return _error(400, "invalid_input", f"{where}: {first['msg']}")
+        where = (".".join(str(p) for p in first["loc"]) or "body")[:100]
+        refused = InvalidInputError(f"{where}: {first['msg']}", field=where)
     except LeashError as error:
-        return _error(error.status, error.code, str(error))
+        refused = error
+    if refused is not None:
+        # Audited like any refused request: an agent probing its limits leaves a trail.
+        await lifecycle.ctx.refuse(
+            refused,
+            actor=_actor(identity),
+            event_type="request.refused",
+            identity_id=identity.id,
+            detail={"api": "POST /api/v1/requests"},
+        )
+        return _error(refused.status, refused.code, str(refused))
     try:
         created = await lifecycle.requests.submit(
             RequestInput(

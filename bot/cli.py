@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import click
 from aiohttp import web
@@ -93,18 +94,20 @@ async def _serve(
             leader=leash.leadership.describe,
         )
     )
+    # Signals are heard from the start: a SIGTERM while Leash starts stops it cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         # Revocations due while Leash was down come first; HTTP answers while discovery runs.
         await leash.start(discover=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        await leash.discover()
+        if not await _unless_stopped(leash.discover(), stop):
+            return
         _announce(leash, runner)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         if surface is not None:
             console_task = asyncio.create_task(_console(surface, stop))
             await stop.wait()
@@ -114,6 +117,21 @@ async def _serve(
     finally:
         await runner.cleanup()
         await leash.close()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, object], stop: asyncio.Event) -> bool:
+    """Run `work` unless a signal comes first, which cancels it; True when it finished."""
+    task = asyncio.create_task(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
 
 
 async def _console(surface: ConsoleSurface, stop: asyncio.Event) -> None:

@@ -162,7 +162,9 @@ class Runner:
 
     async def stop(self) -> None:
         """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""
-        if not self._scheduler.running:
+        # AsyncIOScheduler shuts down on the loop's next turn: until then it still says
+        # running, so a second stop (step-down, then close) is told apart by the lifecycle.
+        if self._lifecycle is None or not self._scheduler.running:
             return
         self._lifecycle = None  # a stopped runner forwards timers to the leader (its sweep too)
         # Pause first: shutting the executor down would cancel jobs mid-transaction.

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from bot.commands import least_privilege_grammar
 from bot.commands.least_privilege_grammar import LeastPrivilegeCommand
-from bot.commands.text_safety import refusal
 from bot.commands.usage_error import UsageError
 from bot.domain.durations import parse_duration
+from bot.domain.text_safety import refusal
 
 MAX_COMMAND = 4000
 

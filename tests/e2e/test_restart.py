@@ -84,3 +84,17 @@ async def test_grant_is_revoked_after_a_hard_kill_and_restart(
         ]
     finally:
         await engine.dispose()
+
+
+async def test_a_sigterm_while_starting_stops_leash_cleanly(
+    fresh_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    env = _environment(fresh_sandbox, tmp_path)
+    async with leash_process(env, console=False) as starting:
+        # The scheduler is elected before discovery and before Leash says it is serving.
+        await read_until(starting, "elected: this process runs the scheduler")
+        starting.send_signal(signal.SIGTERM)
+        assert starting.stdout is not None
+        rest = (await asyncio.wait_for(starting.stdout.read(), timeout=30)).decode()
+        assert await starting.wait() == 0, rest  # not killed by the signal (-15)
+    assert "Traceback" not in rest

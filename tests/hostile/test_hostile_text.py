@@ -130,5 +130,7 @@ async def test_agent_api_refuses_control_characters(
     answer = await response.json()
     assert answer["error"] == "invalid_input"
     assert "control or text-direction character" in answer["message"]
-    assert (await rows(leash)).changes == before.changes
+    after = await rows(leash)
+    assert after.changes == before.changes
+    assert after.refusals == before.refusals + 1, "the agent's refusal was not audited"
     assert cloud_writes(fresh_sandbox) == []

@@ -35,6 +35,7 @@ from bot.domain.models import (
 )
 from bot.domain.policy import Draft, Owners, decide
 from bot.domain.rules import Rules
+from bot.domain.text_safety import refusal
 
 MAX_REASON = 1000
 MAX_ITEMS = 50
@@ -60,6 +61,7 @@ async def draft_request(
     data: RequestInput, *, actor: Actor, rules: Rules, now: datetime, session: AsyncSession
 ) -> tuple[Identity, AccessRequest]:
     """Validate a request, let the policy decide, and return the row to store (not yet added)."""
+    _refuse_unsafe_text(data)
     reason = " ".join(data.reason.split())
     if not reason:
         raise InvalidInputError(
@@ -230,3 +232,21 @@ def _permissions(
         )
     normalized = tuple(dict.fromkeys(normalize_action(a) for a in actions))
     return normalized, tuple(dict.fromkeys(resources)), forced
+
+
+def _refuse_unsafe_text(data: RequestInput) -> None:
+    """Refuse control and text-direction characters in any field, whichever surface sent it.
+
+    Commands are checked as they are parsed; forms and the API arrive here field by field.
+    """
+    fields = {
+        "identity": (data.identity,),
+        "permission_set": (data.permission_set or "",),
+        "actions": data.actions,
+        "resources": data.resources,
+        "reason": (data.reason,),
+    }
+    for field, texts in fields.items():
+        unsafe = refusal("".join(texts), f"The {field.replace('_', ' ')}")
+        if unsafe is not None:
+            raise InvalidInputError(unsafe, field=field)
