@@ -14,10 +14,10 @@ import click
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from bot import cli_least_privilege, cli_teams, inventory_report, logs
+from bot import cli_least_privilege, cli_sandbox, cli_teams, inventory_report, logs
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain import audit, queries, registry
+from bot.domain import audit, crash_points, queries, registry
 from bot.store import create_engine, migrate, session_factory
 from bot.surfaces.console import ConsoleSurface
 from bot.web import build_web_app
@@ -60,6 +60,10 @@ def main() -> None:
 def serve(host: str | None, port: int | None, console: bool | None, sandbox: bool | None) -> None:
     """Run Leash: HTTP API, scheduler, and the console chat."""
     settings = _settings()
+    try:
+        crash_points.armed_step()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     with_console = sys.stdin.isatty() if console is None else console
     # With the console chat on the terminal, only warnings: logs must not bury the chat.
     logs.configure(
@@ -170,6 +174,12 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
         )
         for scope, why in report.failures.items():
             click.echo(f"  could not read {scope}: {why}")
+    drill = crash_points.armed_step()
+    if drill is not None:
+        click.echo(
+            f"Failure drill: {crash_points.ENVIRONMENT_VARIABLE}={drill}: Leash kills itself "
+            "(SIGKILL) when the next grant reaches that step; start it again without the variable."
+        )
     if leash.slack is not None:
         click.echo("Slack: enabled; point the app's request URLs at <this server>/slack/events.")
     if leash.teams is not None:
@@ -354,3 +364,4 @@ main.add_command(cli_least_privilege.scan)
 main.add_command(cli_least_privilege.digest)
 main.add_command(cli_least_privilege.guardrail)
 main.add_command(cli_teams.teams_package)
+main.add_command(cli_sandbox.sandbox)

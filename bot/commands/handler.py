@@ -175,22 +175,36 @@ class CommandHandler:
                     return render.grants(
                         await queries.grants(session=session, requesters=actor.names),
                         "your live grants",
+                        empty="You have no live grants.",
                     )
                 case ListGrantsCommand(scope="all"):
-                    return render.grants(await queries.grants(session=session), "all live grants")
+                    return render.grants(
+                        await queries.grants(session=session),
+                        "live grants",
+                        empty="No live grants.",
+                    )
                 case ListGrantsCommand():
                     identity = await registry.resolve(command.scope, session=session)
                     on_identity = await queries.grants(session=session, identity_id=identity.id)
-                    return render.grants(on_identity, f"live grants on {identity.name}")
+                    return render.grants(
+                        on_identity,
+                        f"live grants on {identity.name}",
+                        empty=f"No live grants on {identity.name}.",
+                    )
                 case ListRequestsCommand(scope="pending"):
                     admin = actor.is_one_of(lc.ctx.rules.admins)
                     waiting = await queries.pending_for(actor.names, session=session, admin=admin)
                     return render.requests(
-                        waiting, "requests waiting for your decision", now=datetime.now(UTC)
+                        waiting,
+                        "requests waiting for your decision",
+                        empty="No requests are waiting for your decision.",
+                        now=datetime.now(UTC),
                     )
                 case ListRequestsCommand():
                     mine = await queries.requests_by(actor.names, session=session)
-                    return render.requests(mine, "your requests", now=datetime.now(UTC))
+                    return render.requests(
+                        mine, "your requests", empty="You have no requests.", now=datetime.now(UTC)
+                    )
                 case OwnerShowCommand():
                     identity = await registry.resolve(command.identity, session=session)
                     return render.ownership(

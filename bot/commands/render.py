@@ -54,9 +54,9 @@ def grant_state(grant: Grant) -> Reply:
     return Reply(text=f"Grant {grant.id} is {grant.state}.", ok=grant.state == GrantState.REVOKED)
 
 
-def grants(rows: list[tuple[Grant, Identity]], title: str) -> Reply:
+def grants(rows: list[tuple[Grant, Identity]], title: str, *, empty: str) -> Reply:
     if not rows:
-        return Reply(text=f"No {title}.")
+        return Reply(text=empty)
     return Reply(
         text=f"{title.capitalize()} ({len(rows)}):",
         lines=tuple(
@@ -67,9 +67,11 @@ def grants(rows: list[tuple[Grant, Identity]], title: str) -> Reply:
     )
 
 
-def requests(rows: list[tuple[AccessRequest, Identity]], title: str, *, now: datetime) -> Reply:
+def requests(
+    rows: list[tuple[AccessRequest, Identity]], title: str, *, empty: str, now: datetime
+) -> Reply:
     if not rows:
-        return Reply(text=f"No {title}.")
+        return Reply(text=empty)
     lines = []
     for request, identity in rows:
         what = request.permission_set or ", ".join(request.actions)[:80]

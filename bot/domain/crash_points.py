@@ -33,8 +33,26 @@ STEPS = (
 )
 
 
-def crash_point(name: str) -> None:
+def armed_step() -> str | None:
+    """The step `LEASH_CRASH_AT` names, or None; a name that is not a step raises ValueError.
+
+    Checked when Leash starts, so a misspelt drill fails loudly instead of never crashing.
+    """
+    step = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
+    if not step:
+        return None
+    if step not in STEPS:
+        raise ValueError(
+            f"{ENVIRONMENT_VARIABLE}={step!r} is not a crash point; use one of: {', '.join(STEPS)}"
+        )
+    return step
+
+
+def crash_point(name: str, *, grant_id: str | None = None) -> None:
     """Kill this process at once (SIGKILL) if `LEASH_CRASH_AT` names this step."""
     assert name in STEPS, f"unknown crash point {name!r}"
-    if os.environ.get(ENVIRONMENT_VARIABLE) == name:
+    if os.environ.get(ENVIRONMENT_VARIABLE, "").strip() == name:
+        about = f" (grant {grant_id})" if grant_id else ""
+        # Unbuffered, so the line is out before the kill: a drill should say what it did.
+        os.write(2, f"{ENVIRONMENT_VARIABLE}: killing Leash at {name}{about}\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)

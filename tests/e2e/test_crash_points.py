@@ -117,7 +117,8 @@ async def _only_grant(engine: AsyncEngine) -> Grant:
 async def _crash(env: dict[str, str], step: str) -> None:
     """Request and approve a grant on a Leash that kills itself at `step`."""
     async with leash_process({**env, ENVIRONMENT_VARIABLE: step}, console=True) as doomed:
-        await read_until(doomed, READY, within=90)
+        # The banner, after READY, says the drill is armed.
+        await read_until(doomed, f"Failure drill: {ENVIRONMENT_VARIABLE}={step}:", within=90)
         await say(doomed, "as dev", f"request {ROLE} s3-read for {GRANT_SECONDS}s because drill")
         request_id = REQUEST_ID.search(await read_until(doomed, "is waiting for approval"))
         assert request_id
@@ -126,6 +127,7 @@ async def _crash(env: dict[str, str], step: str) -> None:
         assert doomed.stdout is not None
         output = (await asyncio.wait_for(doomed.stdout.read(), timeout=20)).decode()
         assert await doomed.wait() == -signal.SIGKILL, output
+        assert f"{ENVIRONMENT_VARIABLE}: killing Leash at {step} (grant g-" in output
 
 
 async def _recover(env: dict[str, str], engine: AsyncEngine, grant_id: str) -> None:

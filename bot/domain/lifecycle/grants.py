@@ -108,7 +108,7 @@ class GrantFlow:
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)
-        crash_point("granted-in-cloud")
+        crash_point("granted-in-cloud", grant_id=grant.id)
         return await self._activate(grant, identity, applied)
 
     async def adopt(self, grant_id: str, applied: AppliedGrant) -> Grant:
@@ -161,9 +161,9 @@ class GrantFlow:
             applied.mechanism,
             grant.expires_at.isoformat(),
         )
-        crash_point("grant-committed")
+        crash_point("grant-committed", grant_id=grant.id)
         log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
-        crash_point("timer-armed")
+        crash_point("timer-armed", grant_id=grant.id)
         await ctx.tell(notices.grant_active(grant, identity, people))
         return grant
 
@@ -253,12 +253,12 @@ class GrantFlow:
                 raise GrantStateError(f"Grant {grant.id} is already {grant.state}.")
             return grant
         log_context.detached(ctx.timers.cancel_revoke, grant.id)
-        crash_point("revoke-claimed")
+        crash_point("revoke-claimed", grant_id=grant.id)
         try:
             existed = await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
         except CloudError as error:
             return await self._revoke_failed(grant, identity, error)
-        crash_point("revoked-in-cloud")
+        crash_point("revoked-in-cloud", grant_id=grant.id)
         await self._close_exemption(identity, grant.id)
         return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
 
@@ -310,7 +310,7 @@ class GrantFlow:
         log.info(
             "grant %s revoked from %s (%s, by %s)", grant.id, identity.name, reason, actor.name
         )
-        crash_point("revoke-committed")
+        crash_point("revoke-committed", grant_id=grant.id)
         await ctx.tell(notices.revoked(grant, identity, people))
         return grant
 

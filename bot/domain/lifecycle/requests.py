@@ -150,7 +150,7 @@ class RequestFlow:
                 error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]
             ) from None
         if result.grant is not None and not result.request.extends_grant_id:
-            crash_point("approved")
+            crash_point("approved", grant_id=result.grant.id)
         if result.grant is None:
             log.info(
                 "request %s: approval %d of %d by %s",

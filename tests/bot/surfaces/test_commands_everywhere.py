@@ -115,3 +115,18 @@ async def test_typed_deny_tells_the_requester_why(chat: Chat) -> None:
     [request] = await all_requests(chat.leash)
     assert (request.state, request.decision_note) == (RequestState.DENIED, "not on a Friday")
     assert await grants_for(chat.leash, request_id) == []
+
+
+async def test_empty_lists_say_so_in_plain_words(chat: Chat) -> None:
+    assert "You have no live grants." in await chat.say(Role.DEV, "grants")
+    assert "No live grants." in await chat.say(Role.DEV, "grants all")
+    on_identity = await chat.say(Role.DEV, "grants support-triage-agent")
+    assert "No live grants on support-triage-agent." in on_identity
+    assert "You have no requests." in await chat.say(Role.DEV, "requests")
+    waiting = await chat.say(Role.OWNER, "requests pending")
+    assert "No requests are waiting for your decision." in waiting
+
+    request_id = await submit(chat)
+    listed = await chat.say(Role.OWNER, "requests pending")
+    assert "Requests waiting for your decision (1):" in listed
+    assert request_id in listed
