@@ -149,7 +149,11 @@ def scan(d: Json) -> list[Row]:
             str(leash["calls_per_identity"]),
             f"raw {raw['calls_per_identity']}",
         ),
-        (f"scan {size}: peak memory", f"{leash['traced_peak_mib']} MiB traced", "-"),
+        (
+            f"scan {size}: peak memory",
+            f"+{leash['peak_rss_growth_mib']} MiB RSS during the scan",
+            "-",
+        ),
     ]
 
 
