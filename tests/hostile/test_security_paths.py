@@ -54,6 +54,25 @@ async def test_requester_cannot_approve_or_deny_their_own_request(chat: Chat) ->
     assert await audit_chain_ok(chat.leash)
 
 
+async def test_a_stranger_learns_nothing_of_a_decided_request(chat: Chat) -> None:
+    request_id = await submit(chat, Role.DEV)
+    approved = await chat.say(Role.OWNER, f"approve {request_id}")
+    assert "is active until" in approved, approved
+    before = await rows(chat.leash)
+    for command in (f"approve {request_id}", f"deny {request_id} because no"):
+        said = await chat.say(Role.STRANGER, command)
+        assert "You are not an approver of this request" in said, said
+        assert "already" not in said, said  # neither the outcome nor who decided it
+    assert (await rows(chat.leash)).changes == before.changes
+    refused = await refusals(chat.leash, "request.approve_refused")
+    refused += await refusals(chat.leash, "request.deny_refused")
+    assert [e.outcome for e in refused] == [Outcome.FAILURE, Outcome.FAILURE]
+    # The approver who clicks late still hears what happened.
+    late = await chat.say(Role.OWNER, f"approve {request_id}")
+    assert f"Request {request_id} was already approved" in late, late
+    assert await audit_chain_ok(chat.leash)
+
+
 async def test_non_owner_cannot_quarantine_or_release(chat: Chat) -> None:
     quarantine = "quarantine support-triage-agent because suspicious"
     said = await chat.say(Role.STRANGER, quarantine)

@@ -174,7 +174,6 @@ class RequestFlow:
         ctx = self._ctx
         now = ctx.clock.now()
         request = await self._load(request_id, session=session)
-        self._check_open(request, now)
         approved_by = list(
             (
                 await session.exec(
@@ -182,17 +181,25 @@ class RequestFlow:
                 )
             ).all()
         )
-        verdict = may_approve(
-            approver=actor.name,
-            aliases=actor.aliases,
-            approver_kind=actor.kind,
-            requester=request.requester,
-            approvers=request.approvers,
-            already_approved=approved_by,
-            rules=ctx.rules,
-        )
-        if not verdict.allowed:
-            raise NotAllowedError(verdict.reason)
+
+        def verdict(already_approved: list[str]) -> None:
+            decision = may_approve(
+                approver=actor.name,
+                aliases=actor.aliases,
+                approver_kind=actor.kind,
+                requester=request.requester,
+                approvers=request.approvers,
+                already_approved=already_approved,
+                rules=ctx.rules,
+            )
+            if not decision.allowed:
+                raise NotAllowedError(decision.reason)
+
+        # Who may decide comes before the state, so a stranger learns nothing of the request;
+        # a second approval by the same person after that, so a late click hears the outcome.
+        verdict([])
+        self._check_open(request, now)
+        verdict(approved_by)
         session.add(Approval(request_id=request.id, approver=actor.name, note=note, created_at=now))
         await session.flush()
         count = len(approved_by) + 1
@@ -286,7 +293,6 @@ class RequestFlow:
                         "Say why you deny it: `deny <request-id> because <reason>`."
                     )
                 request = await self._load(request_id, session=session)
-                self._check_open(request, now)
                 verdict = may_approve(
                     approver=actor.name,
                     aliases=actor.aliases,
@@ -298,6 +304,7 @@ class RequestFlow:
                 )
                 if not verdict.allowed:
                     raise NotAllowedError(verdict.reason)
+                self._check_open(request, now)
                 if not await close_request(
                     session,
                     request.id,
