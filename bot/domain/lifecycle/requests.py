@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -181,25 +182,11 @@ class RequestFlow:
                 )
             ).all()
         )
-
-        def verdict(already_approved: list[str]) -> None:
-            decision = may_approve(
-                approver=actor.name,
-                aliases=actor.aliases,
-                approver_kind=actor.kind,
-                requester=request.requester,
-                approvers=request.approvers,
-                already_approved=already_approved,
-                rules=ctx.rules,
-            )
-            if not decision.allowed:
-                raise NotAllowedError(decision.reason)
-
         # Who may decide comes before the state, so a stranger learns nothing of the request;
         # a second approval by the same person after that, so a late click hears the outcome.
-        verdict([])
+        self._check_may_decide(request, actor)
         self._check_open(request, now)
-        verdict(approved_by)
+        self._check_may_decide(request, actor, already_approved=approved_by)
         session.add(Approval(request_id=request.id, approver=actor.name, note=note, created_at=now))
         await session.flush()
         count = len(approved_by) + 1
@@ -265,6 +252,21 @@ class RequestFlow:
         await session.flush()
         return grant
 
+    def _check_may_decide(
+        self, request: AccessRequest, actor: Actor, *, already_approved: Sequence[str] = ()
+    ) -> None:
+        verdict = may_approve(
+            approver=actor.name,
+            aliases=actor.aliases,
+            approver_kind=actor.kind,
+            requester=request.requester,
+            approvers=request.approvers,
+            already_approved=already_approved,
+            rules=self._ctx.rules,
+        )
+        if not verdict.allowed:
+            raise NotAllowedError(verdict.reason)
+
     @staticmethod
     def _check_open(request: AccessRequest, now: datetime) -> None:
         if request.state == RequestState.EXPIRED or (
@@ -293,17 +295,7 @@ class RequestFlow:
                         "Say why you deny it: `deny <request-id> because <reason>`."
                     )
                 request = await self._load(request_id, session=session)
-                verdict = may_approve(
-                    approver=actor.name,
-                    aliases=actor.aliases,
-                    approver_kind=actor.kind,
-                    requester=request.requester,
-                    approvers=request.approvers,
-                    already_approved=(),
-                    rules=ctx.rules,
-                )
-                if not verdict.allowed:
-                    raise NotAllowedError(verdict.reason)
+                self._check_may_decide(request, actor)
                 self._check_open(request, now)
                 if not await close_request(
                     session,
