@@ -3,6 +3,7 @@ and slow answers on grant, revoke, discovery and the usage scan."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +33,7 @@ from bot.domain.models import (
 from cloud.aws import AwsProvider
 from cloud.sandbox import Sandbox
 from cloud.sandbox.moto_calls import MotoCall
-from tests.e2e.helpers import audit_types, grant, inline_policy, inline_policy_names
+from tests.e2e.helpers import audit_types, eventually, grant, inline_policy, inline_policy_names
 from tests.fakes.notifier import RecordingNotifier
 
 # The faults are in the cloud; the database is not what these tests are about.
@@ -41,6 +42,8 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ROLE = "support-triage-agent"
 DEV = Actor("dev", ActorKind.USER, "console")
 OWNER = Actor("owner-a", ActorKind.USER, "console")
+ADMIN = Actor("secops", ActorKind.USER, "console")
+HELD = 10.0  # seconds the cloud holds an answer back
 
 
 async def approved(leash: Leash, *, seconds: float = 600) -> Grant:
@@ -118,6 +121,58 @@ async def test_throttled_grant_is_retried_and_applied_once(
     assert len(calls(fresh_sandbox, "PutRolePolicy", RoleName=ROLE, PolicyName=name)) == 3
     assert inline_policy(fresh_sandbox, ROLE, name) is not None
     assert (await audit_types(leash, grant_id=applied.id)).count("grant.applied") == 1
+
+
+async def test_a_sweep_revokes_identities_side_by_side_and_each_ones_grants_in_turn(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    async def grant_on(role: str) -> Grant:
+        request = await leash.lifecycle.requests.submit(
+            RequestInput(
+                identity=role,
+                permission_set="s3-read",
+                duration=timedelta(minutes=10),
+                reason="outage backlog",
+            ),
+            actor=DEV,
+        )
+        result = await leash.lifecycle.approve(request.id, actor=ADMIN)
+        assert result.grant is not None
+        return result.grant
+
+    first, second = await grant_on(ROLE), await grant_on(ROLE)
+    others = [await grant_on("knowledge-base-agent"), await grant_on("invoice-reader-agent")]
+    everything = [first, second, *others]
+    async with leash.lifecycle.ctx.transaction() as session:  # all due at once, as after an outage
+        await session.exec(
+            update(Grant)
+            .where(col(Grant.id).in_([g.id for g in everything]))
+            .values(expires_at=leash.lifecycle.ctx.clock.now())
+        )
+    # The cloud holds the answer to the first delete on support-triage-agent back for a while.
+    held = fresh_sandbox.moto.inject(
+        "iam:DeleteRolePolicy", code="", delay=HELD, match={"PolicyName": f"leash-grant-{first.id}"}
+    )
+    rules = {
+        g.id: fresh_sandbox.moto.inject(
+            "iam:DeleteRolePolicy", code="", match={"PolicyName": f"leash-grant-{g.id}"}
+        )
+        for g in (second, *others)
+    }
+    sweep = asyncio.create_task(leash.lifecycle.sweep.run())
+
+    async def others_arrived() -> bool:
+        return held.used == 1 and all(rules[g.id].used == 1 for g in others)
+
+    # The other identities' deletes reach the cloud while the held one waits...
+    assert await eventually(others_arrived, within=HELD - 2), "revokes ran one at a time"
+    # ...and support-triage-agent's second grant waits for its first.
+    assert rules[second.id].used == 0
+    assert not sweep.done()
+    report = await sweep
+    assert report.revoked == 4
+    assert [(await grant(leash, g.id)).state for g in everything] == [GrantState.REVOKED] * 4
+    assert leash_policies(fresh_sandbox) == []
 
 
 @SQLITE_ONLY

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +21,7 @@ from bot.domain.models import LIVE_GRANT_STATES, Grant, GrantState, Identity
 from cloud.base import AppliedGrant, CloudError
 
 log = logging.getLogger("leash.sweep")
+REVOKE_CONCURRENCY = 8  # identities revoked at once by one sweep
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class GrantSweep:
         async with ctx.sessions() as session:
             due = (
                 await session.exec(
-                    select(Grant.id).where(
+                    select(Grant.id, Grant.identity_id).where(
                         or_(
                             (col(Grant.state) == GrantState.ACTIVE)
                             & (col(Grant.expires_at) <= now),
@@ -80,8 +83,7 @@ class GrantSweep:
                     )
                 )
             ).all()
-        for grant_id in due:
-            await self._guarded(self._grants.revoke, grant_id)
+        await self._revoke_all(due)
         resumed = 0
         for grant_id in stuck:
             async with ctx.transaction() as session:
@@ -101,6 +103,25 @@ class GrantSweep:
         for grant_id in expiring:
             await self._warn(grant_id)
         return SweepReport(revoked=len(due), resumed=resumed, warned=len(expiring))
+
+    async def _revoke_all(self, due: Sequence[tuple[str, str]]) -> None:
+        """Revoke due grants: identities in parallel (bounded), each one's grants in turn.
+
+        After an outage hundreds may be due at once; one at a time, real cloud latency would
+        keep the last of them live for minutes. One identity's grants stay sequential so its
+        guardrail exemptions are rewritten one after another.
+        """
+        by_identity: dict[str, list[str]] = defaultdict(list)
+        for grant_id, identity_id in due:
+            by_identity[identity_id].append(grant_id)
+        limit = asyncio.Semaphore(REVOKE_CONCURRENCY)
+
+        async def revoke(grant_ids: list[str]) -> None:
+            async with limit:
+                for grant_id in grant_ids:
+                    await self._guarded(self._grants.revoke, grant_id)
+
+        await asyncio.gather(*(revoke(grant_ids) for grant_ids in by_identity.values()))
 
     async def _resume(self, grant_id: str) -> Grant:
         """Finish an apply whose process died: adopt what reached the cloud, else apply again.
