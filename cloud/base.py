@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -247,6 +248,13 @@ class CloudProvider(Protocol):
 
     async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
         """List the `leash-grant-*` artefacts on an identity (for reconcile)."""
+        ...
+
+    def scanning(self) -> AbstractAsyncContextManager[None]:
+        """A scan of many identities is running: reads may be shared until it ends.
+
+        A provider with nothing to share returns `contextlib.nullcontext()`.
+        """
         ...
 
     async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:

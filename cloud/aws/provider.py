@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from cloud.aws.provenance import (
     iam_trail_region,
     trace_account,
 )
+from cloud.aws.scan_snapshots import ScanSnapshots
 from cloud.aws.usage import read_usage
 from cloud.base import (
     AppliedGrant,
@@ -123,6 +125,9 @@ class AwsProvider:
         self._max_lookup_pages = max_lookup_pages
         self._usage_poll_interval = usage_poll_interval
         self._usage_max_wait = usage_max_wait
+        self._scan_snapshots = ScanSnapshots(
+            lambda account: self._clients.iam(account, role_name=self._read_role_name)
+        )
 
     async def discover(self) -> DiscoveryResult:
         """List roles and users in every account; a failing account is reported, not fatal."""
@@ -154,8 +159,14 @@ class AwsProvider:
         """List the `leash-grant-*` inline policies on a role or user."""
         return await asyncio.to_thread(self._grant_artefacts, identity)
 
+    def scanning(self) -> AbstractAsyncContextManager[None]:
+        """While open, usage reads share one policy snapshot per account (a scan's)."""
+        return self._scan_snapshots.open()
+
     async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
         """Compare granted with used actions through Access Advisor (action level), read role."""
+        roles = identity.kind is IdentityKind.ROLE
+        snapshot = await self._scan_snapshots.get(identity.account) if roles else None
         return await asyncio.to_thread(
             read_usage,
             lambda: self._clients.iam(identity.account, role_name=self._read_role_name),
@@ -163,6 +174,7 @@ class AwsProvider:
             since,
             poll_interval=self._usage_poll_interval,
             max_wait=self._usage_max_wait,
+            snapshot=snapshot,
         )
 
     async def plan_restrict(

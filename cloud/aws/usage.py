@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from cloud.aws.account_policies import AccountPolicies, RolePolicies
 from cloud.aws.discovery import PROVIDER
 from cloud.aws.errors import is_not_found, translate
 from cloud.aws.policy_document import decode
@@ -76,8 +77,13 @@ def read_usage(
     *,
     poll_interval: float,
     max_wait: float,
+    snapshot: AccountPolicies | None = None,
 ) -> UsageReport:
-    """Compare an identity's granted actions with Access Advisor's record since `since`."""
+    """Compare an identity's granted actions with Access Advisor's record since `since`.
+
+    With a `snapshot` of the account (a scan's), a role's policies come from it, not from
+    per-role reads; a role the snapshot does not hold is read as usual.
+    """
     if since.tzinfo is None:
         raise CloudConfigurationError("usage needs a timezone-aware `since`")
     if identity.provider != PROVIDER:
@@ -91,7 +97,11 @@ def read_usage(
     iam = client()
     target = f"{identity.kind} {identity.name} in account {identity.account}"
     reader = _Reader(iam, target)
-    if identity.kind is IdentityKind.ROLE:
+    known = snapshot.roles.get(identity.name) if snapshot is not None else None
+    if known is not None and snapshot is not None and identity.kind is IdentityKind.ROLE:
+        arn, last_used = known.arn, list(known.last_used)
+        documents = reader.snapshot_documents(known, snapshot.managed)
+    elif identity.kind is IdentityKind.ROLE:
         arn, last_used = reader.role(identity.name)
         documents = reader.role_documents(identity.name)
     else:
@@ -194,6 +204,17 @@ class _Reader:
         return documents + self._managed(
             self._pages("ListAttachedRolePolicies", attached, "AttachedPolicies")
         )
+
+    def snapshot_documents(self, role: RolePolicies, managed: Mapping[str, Any]) -> list[Any]:
+        """A role's documents from an account snapshot; a managed policy it lacks is read."""
+        documents = [document for name, document in role.inline if not is_leash_policy(name)]
+        missing: list[Mapping[str, str]] = []
+        for name, arn in role.attached:
+            if arn in managed and not is_leash_policy(name):
+                documents.append(managed[arn])
+            elif arn not in managed:
+                missing.append({"PolicyName": name, "PolicyArn": arn})
+        return documents + self._managed(missing)
 
     def user_documents(self, name: str) -> list[Any]:
         iam = self.iam

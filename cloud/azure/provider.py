@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -168,6 +169,10 @@ class AzureProvider:
             )
             for grant_id in sorted(grant_ids)
         )
+
+    def scanning(self) -> AbstractAsyncContextManager[None]:
+        """Nothing is shared between identities' usage reads here."""
+        return nullcontext()
 
     async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
         """Compare the identity's roles with its activity log (see `cloud.azure.usage`)."""

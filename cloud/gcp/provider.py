@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 
 from google.auth.credentials import Credentials
@@ -142,6 +143,10 @@ class GcpProvider:
     async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
         """List the `leash-grant-*` bindings and deny policies of a service account."""
         return await asyncio.to_thread(self._grant_artefacts, identity)
+
+    def scanning(self) -> AbstractAsyncContextManager[None]:
+        """Nothing is shared between identities' usage reads here."""
+        return nullcontext()
 
     async def usage(self, identity: IdentityRef, since: datetime) -> UsageReport:
         """Compare granted roles with what the IAM recommender saw used (see `cloud.gcp.usage`)."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from sqlmodel import col, select
@@ -96,7 +97,10 @@ class UsageScanner:
             summary.unused_total += scan.unused_count
             summary.inactive += scan.inactive
 
-        await asyncio.gather(*(one(identity) for identity in identities))
+        async with AsyncExitStack() as scanning:
+            for provider in ctx.providers.values():  # lets a cloud share reads across the scan
+                await scanning.enter_async_context(provider.scanning())
+            await asyncio.gather(*(one(identity) for identity in identities))
         duration = time.monotonic() - started
         async with ctx.transaction() as session:
             await audit.append(
