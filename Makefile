@@ -35,7 +35,7 @@ lint: install
 
 # Each prints a table and writes bench/results/<name>.json; the summary is the README's table.
 # Discovery runs at full size (100 accounts x 100 roles) once, cold; the scan at 20 x 50:
-# its 100 x 100 run (`python -m bench.scan`, about 6 minutes) would not fit the 10-minute budget.
+# its 100 x 100 run (`python -m bench.scan`, about 9 minutes) and the rest would not fit in 10.
 bench: install
 	@status=0; for b in grant_latency slack_ack cloud_writes revoke_lag "cold_start --runs 3" \
 		"discovery --cold-only" "scan --accounts 20 --roles 50"; do \
