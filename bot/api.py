@@ -21,7 +21,6 @@ from bot.domain.errors import (
 )
 from bot.domain.lifecycle import Lifecycle, RequestInput
 from bot.domain.models import AccessRequest, ActorKind, Grant, Identity, RequestState
-from bot.domain.text_safety import refusal
 
 LIFECYCLE_KEY = web.AppKey("lifecycle", Lifecycle)
 MAX_WAIT_SECONDS = 60
@@ -44,10 +43,6 @@ class RequestBody(BaseModel):
     def _one_of(self) -> RequestBody:
         if bool(self.permission_set) == bool(self.actions):
             raise ValueError("give either permission_set or actions")
-        texts = [self.identity or "", self.permission_set or "", self.reason, self.duration]
-        unsafe = refusal("".join([*texts, *self.actions, *self.resources]), "the request")
-        if unsafe is not None:
-            raise ValueError(unsafe)
         return self
 
 

@@ -46,17 +46,19 @@ ADMIN = Actor("secops", ActorKind.USER, "console")
 HELD = 10.0  # seconds the cloud holds an answer back
 
 
-async def approved(leash: Leash, *, seconds: float = 600) -> Grant:
+async def approved(
+    leash: Leash, *, seconds: float = 600, role: str = ROLE, approver: Actor = OWNER
+) -> Grant:
     request = await leash.lifecycle.requests.submit(
         RequestInput(
-            identity=ROLE,
+            identity=role,
             permission_set="s3-read",
             duration=timedelta(seconds=seconds),
             reason="cloud fault drill",
         ),
         actor=DEV,
     )
-    result = await leash.lifecycle.approve(request.id, actor=OWNER)
+    result = await leash.lifecycle.approve(request.id, actor=approver)
     assert result.grant is not None
     return result.grant
 
@@ -126,22 +128,11 @@ async def test_throttled_grant_is_retried_and_applied_once(
 async def test_a_sweep_revokes_identities_side_by_side_and_each_ones_grants_in_turn(
     leash: Leash, fresh_sandbox: Sandbox
 ) -> None:
-    async def grant_on(role: str) -> Grant:
-        request = await leash.lifecycle.requests.submit(
-            RequestInput(
-                identity=role,
-                permission_set="s3-read",
-                duration=timedelta(minutes=10),
-                reason="outage backlog",
-            ),
-            actor=DEV,
-        )
-        result = await leash.lifecycle.approve(request.id, actor=ADMIN)
-        assert result.grant is not None
-        return result.grant
-
-    first, second = await grant_on(ROLE), await grant_on(ROLE)
-    others = [await grant_on("knowledge-base-agent"), await grant_on("invoice-reader-agent")]
+    first, second = await approved(leash), await approved(leash)
+    others = [
+        await approved(leash, role=role, approver=ADMIN)
+        for role in ("knowledge-base-agent", "invoice-reader-agent")
+    ]
     everything = [first, second, *others]
     async with leash.lifecycle.ctx.transaction() as session:  # all due at once, as after an outage
         await session.exec(

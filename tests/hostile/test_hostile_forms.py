@@ -37,15 +37,17 @@ IDS = ["RTL override in reason", "ANSI in reason", "NUL in resources", "bell in 
 
 def slack_values(fields: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
     """The `view.state.values` Slack sends for the request form."""
-    selects = {"identity": "identity_select", "permission_set": "permission_set"}
+    selects = {
+        "identity": "identity_select",
+        "permission_set": "permission_set",
+        "duration": "duration",
+    }
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for block, value in fields.items():
         if block in selects:
             out[block] = {
                 selects[block]: {"type": "static_select", "selected_option": {"value": value}}
             }
-        elif block == "duration":
-            out[block] = {block: {"type": "static_select", "selected_option": {"value": value}}}
         else:
             out[block] = {block: {"type": "plain_text_input", "value": value}}
     return out
