@@ -210,9 +210,11 @@ class _Reader:
         documents = [document for name, document in role.inline if not is_leash_policy(name)]
         missing: list[Mapping[str, str]] = []
         for name, arn in role.attached:
-            if arn in managed and not is_leash_policy(name):
+            if is_leash_policy(name):
+                continue
+            if arn in managed:
                 documents.append(managed[arn])
-            elif arn not in managed:
+            else:
                 missing.append({"PolicyName": name, "PolicyArn": arn})
         return documents + self._managed(missing)
 

@@ -217,7 +217,7 @@ class FakeBotConnector:
         *,
         where: Callable[[ConnectorCall], bool] | None = None,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline on polling, read by tests as an assertion
+        timeout: float = 15.0,  # noqa: ASYNC109 - a deadline on polling, read by tests as an assertion
         include_failed: bool = False,
     ) -> list[ConnectorCall]:
         """Wait until count matching successful calls (any, with include_failed) and return them."""

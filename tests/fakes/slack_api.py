@@ -178,7 +178,7 @@ class FakeSlackApi:
         self,
         method: str,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline on polling, read by tests as an assertion
+        timeout: float = 15.0,  # noqa: ASYNC109 - a deadline on polling, read by tests as an assertion
         where: Callable[[SlackCall], bool] | None = None,
     ) -> list[SlackCall]:
         """Wait until at least count matching calls were recorded, and return them."""
