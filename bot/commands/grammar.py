@@ -32,7 +32,7 @@ USAGE = {
     ),
     "owns": "owns [<user>]",
     "identities": "identities [filter]",
-    "token": "token issue <identity>  |  token revoke <identity>",
+    "token": "token issue|rotate|list|revoke <identity>",
     **least_privilege_grammar.USAGE,
     "whoami": "whoami",
     "help": "help",
@@ -289,8 +289,8 @@ def _owner(rest: str) -> Command:
 
 def _token(rest: str) -> Command:
     words = rest.split()
-    if len(words) != 2 or words[0].lower() not in ("issue", "revoke"):
-        raise _usage("token", "Say `issue` or `revoke` and the identity.")
+    if len(words) != 2 or words[0].lower() not in ("issue", "rotate", "list", "revoke"):
+        raise _usage("token", "Say `issue`, `rotate`, `list` or `revoke` and the identity.")
     return TokenCommand(words[0].lower(), words[1])
 
 

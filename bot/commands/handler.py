@@ -118,18 +118,8 @@ class CommandHandler:
                 )
                 return render.grant_state(grant)
             case ExtendCommand():
-                async with lc.ctx.sessions() as session:
-                    grant, identity = await lc.grants.load(command.grant_id, session=session)
-                request = await lc.requests.submit(
-                    RequestInput(
-                        identity=identity.id,
-                        duration=command.duration,
-                        reason=command.reason,
-                        actions=tuple(grant.actions),
-                        resources=tuple(grant.resources),
-                        extends_grant_id=grant.id,
-                    ),
-                    actor=actor,
+                request = await lc.requests.extend(
+                    command.grant_id, duration=command.duration, reason=command.reason, actor=actor
                 )
                 return render.submitted(request)
             case OwnerSetCommand():
@@ -143,16 +133,24 @@ class CommandHandler:
                 identity, ownership = await lc.owners.claim(command.identity, actor=actor)
                 return render.ownership(identity, ownership)
             case OwnerActionCommand(action="confirm"):
-                identity, ownership = await lc.owners.confirm(command.identity, actor=actor)
+                identity, ownership, what = await lc.owners.confirm(command.identity, actor=actor)
+                if what == "claim":
+                    return Reply(
+                        text=f"Confirmed: {identity.name} is now owned by "
+                        f"{ownership.primary_owner}."
+                    )
                 return Reply(text=f"Thanks: you confirmed that you own {identity.name}.")
             case OwnerActionCommand():
                 return Reply(
                     text=f"Who should own it? `owner set {command.identity} <user> "
                     "[backup <user>] [team <team>]`"
                 )
-            case TokenCommand(action="issue"):
+            case TokenCommand(action="issue" | "rotate"):
                 issued = await lc.tokens.issue(command.identity, actor=actor)
                 return render.token_issued(issued)
+            case TokenCommand(action="list"):
+                identity, tokens = await lc.tokens.list(command.identity, actor=actor)
+                return render.tokens(identity, tokens)
             case TokenCommand():
                 count = await lc.tokens.revoke(command.identity, actor=actor)
                 return Reply(text=f"Revoked {count} token(s) of {command.identity}.")

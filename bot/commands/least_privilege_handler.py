@@ -16,8 +16,10 @@ from bot.commands.least_privilege_grammar import (
     UnusedCommand,
 )
 from bot.domain.audit import Actor
+from bot.domain.authority import Verb
 from bot.domain.errors import NotAllowedError
 from bot.domain.lifecycle import Lifecycle
+from bot.domain.lifecycle.authorizing import check_everywhere
 from bot.domain.messages import Reply
 from bot.domain.rules import GuardrailMode
 
@@ -58,9 +60,11 @@ async def run(lc: Lifecycle, command: LeastPrivilegeCommand, *, actor: Actor) ->
 
 async def _apply_guardrail(lc: Lifecycle, command: GuardrailCommand, *, actor: Actor) -> Reply:
     rules = lc.ctx.rules
-    if command.identity is None and not actor.is_one_of(rules.admins):
-        error = NotAllowedError("Only an admin can apply guardrails to every agent.")
-        raise await lc.ctx.refuse(error, actor=actor, event_type="guardrail.refused")
+    if command.identity is None:
+        try:
+            check_everywhere(Verb.GUARDRAIL_APPLY_ALL, actor, rules)
+        except NotAllowedError as error:
+            raise await lc.ctx.refuse(error, actor=actor, event_type="guardrail.refused") from None
     mode = rules.least_privilege.guardrail
     if mode is GuardrailMode.OFF:
         mode = GuardrailMode.REPORT
@@ -82,9 +86,10 @@ async def _apply_guardrail(lc: Lifecycle, command: GuardrailCommand, *, actor: A
 
 
 async def _digest(lc: Lifecycle, team: str, *, actor: Actor) -> Reply:
-    if not actor.is_one_of(lc.ctx.rules.admins):
-        error = NotAllowedError("Only an admin can post a digest on demand.")
-        raise await lc.ctx.refuse(error, actor=actor, event_type="digest.refused")
+    try:
+        check_everywhere(Verb.DIGEST, actor, lc.ctx.rules)
+    except NotAllowedError as error:
+        raise await lc.ctx.refuse(error, actor=actor, event_type="digest.refused") from None
     await lc.least_privilege.digests.send(team)
     channel = lc.ctx.rules.teams[team].channel
     return Reply(text=f"Posted the weekly digest of {team} to {channel}.")

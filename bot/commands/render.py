@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.durations import format_duration
 from bot.domain.lifecycle import ApprovalResult, IssuedToken
+from bot.domain.lifecycle.tokens import TokenInfo
 from bot.domain.messages import Reply
 from bot.domain.models import AccessRequest, Grant, GrantState, Identity, Ownership
 
@@ -97,6 +98,15 @@ def ownership(identity: Identity, owner: Ownership | None) -> Reply:
             else " (deleted)"
         ),
     )
+    if owner is not None and owner.primary_owner is None and owner.proposed_owner:
+        claimed = f"claimed {_when(owner.proposed_at)}, " if owner.proposed_at else ""
+        return Reply(
+            text=f"{identity.name} has no confirmed owner. Proposed owner: "
+            f"{owner.proposed_owner} ({claimed}waiting for an admin to confirm: until then "
+            "the claim carries no authority).",
+            lines=("Confirmed owner: none", *provenance),
+            ok=False,
+        )
     if owner is None or owner.primary_owner is None:
         return Reply(
             text=f"{identity.name} has no owner. Claim it: `owner claim {identity.name}`.",
@@ -111,6 +121,7 @@ def ownership(identity: Identity, owner: Ownership | None) -> Reply:
     return Reply(
         text=f"{identity.name} is owned by {owner.primary_owner}",
         lines=(
+            f"Confirmed owner: {owner.primary_owner} (proposed owner: none pending)",
             f"Backup owner: {owner.backup_owner or '-'}",
             f"Team: {owner.team or '-'}",
             f"Purpose: {owner.purpose or '-'}",
@@ -150,7 +161,31 @@ def identities(rows: list[tuple[Identity, Ownership | None]]) -> Reply:
 
 def token_issued(issued: IssuedToken) -> Reply:
     replaced = f" (replaces {issued.replaced} earlier token(s))" if issued.replaced else ""
+    until = (
+        f"It works until {_when(issued.expires_at)} (rotate it with "
+        f"`token rotate {issued.identity.name}`) and ends if the owner changes."
+        if issued.expires_at
+        else ""
+    )
     return Reply(
         text=f"API token for {issued.identity.name}{replaced}. It is shown once; store it now:",
-        lines=(issued.token, "Use it as `Authorization: Bearer <token>` on /api/v1."),
+        lines=(
+            issued.token,
+            "Use it as `Authorization: Bearer <token>` on /api/v1.",
+            *((until,) if until else ()),
+        ),
+    )
+
+
+def tokens(identity: Identity, found: tuple[TokenInfo, ...]) -> Reply:
+    """The identity's tokens (never their secrets)."""
+    if not found:
+        return Reply(text=f"{identity.name} has no agent tokens.")
+    return Reply(
+        text=f"Agent tokens of {identity.name} (newest first):",
+        lines=tuple(
+            f"{t.id}: {t.state}, issued by {t.created_by} at {_when(t.created_at)}, "
+            f"expires {_when(t.expires_at) if t.expires_at else 'never'}"
+            for t in found
+        ),
     )

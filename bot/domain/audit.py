@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,33 +13,14 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.models import ActorKind, AuditEvent, Outcome
+from bot.domain.actors import SYSTEM, Actor
+from bot.domain.models import AuditEvent, Outcome
+
+__all__ = ["SYSTEM", "Actor"]  # re-exported: most callers import them from bot.domain.audit
 
 GENESIS_HASH = "0" * 64
 # Serialises appends on PostgreSQL so two transactions never chain to the same head.
 _AUDIT_LOCK_KEY = 0x1EA5_0A0D
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who did something, and through which door."""
-
-    name: str
-    kind: ActorKind
-    origin: str
-    # Other names the same person goes by (e.g. the e-mail behind a Slack user id).
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset((self.name, *self.aliases))
-
-    def is_one_of(self, people: Iterable[str | None]) -> bool:
-        """Say whether this actor is any of `people` (by name or alias)."""
-        return not self.names.isdisjoint(p for p in people if p)
-
-
-SYSTEM = Actor(name="leash", kind=ActorKind.SYSTEM, origin="scheduler")
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,10 @@ class Ownership(SQLModel, table=True):
     attested_at: datetime | None = None
     attested_by: str | None = Field(default=None, max_length=256)
     attestation_asked_at: datetime | None = None
+    # A claim by someone who is not an admin: listed, but without an owner's authority
+    # (no approvals, no tokens, no undoing) until an admin confirms it.
+    proposed_owner: str | None = Field(default=None, max_length=256)
+    proposed_at: datetime | None = None
 
 
 class AccessRequest(SQLModel, table=True):
@@ -116,6 +120,10 @@ class AccessRequest(SQLModel, table=True):
     identity_id: str = Field(foreign_key="identity.id", index=True, max_length=40)
     requester: str = Field(index=True, max_length=256)
     requester_kind: str = Field(max_length=16)
+    # Every canonical handle of the requester's person when they asked (bot.domain.handles).
+    requester_handles: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     origin: str = Field(max_length=32)
     permission_set: str | None = Field(default=None, max_length=128)
     actions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -143,11 +151,20 @@ class AccessRequest(SQLModel, table=True):
 class Approval(SQLModel, table=True):
     """One approver's yes on a request (break-glass needs two distinct ones)."""
 
-    __table_args__ = (UniqueConstraint("request_id", "approver"),)
+    __table_args__ = (
+        UniqueConstraint("request_id", "approver"),
+        UniqueConstraint("request_id", "approver_person"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(foreign_key="accessrequest.id", index=True, max_length=16)
     approver: str = Field(max_length=256)
+    # The approver's person (one per human, whatever surface they clicked on): the database
+    # itself refuses a second approval of one request by the same person.
+    approver_person: str | None = Field(default=None, max_length=40)
+    approver_handles: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     note: str | None = Field(default=None, max_length=1000)
     created_at: datetime
 
@@ -207,6 +224,26 @@ class AgentToken(SQLModel, table=True):
     created_by: str = Field(max_length=256)
     revoked_at: datetime | None = None
     revoked_by: str | None = Field(default=None, max_length=256)
+    # A token is worth something only while it is young enough and the identity is still
+    # owned by whom it was when the token was issued (an owner change ends it).
+    expires_at: datetime | None = None
+    owner_at_issue: str | None = Field(default=None, max_length=256)
+
+
+class Person(SQLModel, table=True):
+    """One human, whatever surface they talk to Leash on."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    display: str = Field(max_length=256)
+    created_at: datetime
+
+
+class PersonHandle(SQLModel, table=True):
+    """One handle of a person (`email:…`, `slack:…`, `teams:…`, `entra:…`, `name:…`)."""
+
+    key: str = Field(primary_key=True, max_length=320)
+    person_id: str = Field(foreign_key="person.id", index=True, max_length=40)
+    seen_at: datetime
 
 
 class ChatMessage(SQLModel, table=True):
@@ -297,6 +334,8 @@ class Enforcement(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1000)
     created_at: datetime
     created_by: str = Field(max_length=256)
+    # The authority it was placed with (admin, owner, system): lifting it needs as much.
+    placed_as: str = Field(default="admin", max_length=16)
     released_at: datetime | None = None
     released_by: str | None = Field(default=None, max_length=256)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.domain.catalog import ActionCategory, CatalogMatch, is_full_wildcard, matches
 from bot.domain.durations import format_duration
+from bot.domain.handles import key_for_name, keys_for
 from bot.domain.models import ActorKind, Tier
 from bot.domain.rules import ApproverRole, PermissionSet, Rules
 
@@ -30,12 +31,17 @@ class Draft:
     duration: timedelta
     permission_set: str | None = None
     forced_tier: Tier | None = None
+    # Everyone who asked, as canonical handles (an extension: its asker and the grant's
+    # requester): none of them is ever an approver.
+    requester_keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Owners:
     primary: str | None = None
     backup: str | None = None
+    # Claimed but not confirmed by an admin: shown, never an approver.
+    proposed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +59,6 @@ class Decision:
     @property
     def allowed(self) -> bool:
         return self.refusal is None
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    allowed: bool
-    reason: str
 
 
 def tier_for(actions: Sequence[str], forced: Tier | None = None) -> tuple[Tier, tuple[str, ...]]:
@@ -93,19 +93,23 @@ def decide(draft: Draft, *, owners: Owners, rules: Rules) -> Decision:
     for role in rule.approvers:
         if role is ApproverRole.OWNER and owners.primary:
             candidates.append(owners.primary)
-            explained.append(f"{owners.primary} owns {draft.identity_name}")
+            explained.append(f"{owners.primary} owns {draft.identity_name} (confirmed owner)")
         elif role is ApproverRole.BACKUP and owners.backup:
             candidates.append(owners.backup)
             explained.append(f"{owners.backup} is the backup owner")
         elif role is ApproverRole.ADMINS and rules.admins:
             candidates.extend(sorted(rules.admins))
             explained.append(f"admins ({', '.join(sorted(rules.admins))}) may approve {tier}")
+    if owners.primary is None and owners.proposed:
+        explained.append(
+            f"{owners.proposed} is the proposed owner (claim not confirmed by an admin): "
+            "not an approver"
+        )
     if owners.primary is None and ApproverRole.OWNER in rule.approvers:
         explained.append(f"{draft.identity_name} has no owner: admins decide")
         candidates.extend(sorted(rules.admins))
-    approvers = tuple(
-        dict.fromkeys(c for c in candidates if c != draft.requester and c not in rules.bots)
-    )
+    excluded = draft.requester_keys | keys_for([draft.requester, *rules.bots])
+    approvers = tuple(dict.fromkeys(c for c in candidates if key_for_name(c) not in excluded))
     explained.append(
         f"{tier} needs {rule.approvals} approval{'s' if rule.approvals > 1 else ''}, "
         f"for at most {format_duration(rule.max_duration)}"
@@ -143,30 +147,6 @@ def _refusal(
             f"{len(approvers)} available): register an owner or add admins."
         )
     return None
-
-
-def may_approve(
-    *,
-    approver: str,
-    approver_kind: ActorKind,
-    requester: str,
-    aliases: Sequence[str] = (),
-    approvers: Sequence[str],
-    already_approved: Sequence[str],
-    rules: Rules,
-) -> Verdict:
-    """Say whether this person (known by `approver` and any `aliases`) may decide a request."""
-    names = {approver, *aliases}
-    if approver_kind is not ActorKind.USER or names & rules.bots:
-        return Verdict(False, "Agents and bots never approve requests.")
-    if requester in names:
-        return Verdict(False, "You cannot approve or deny your own request.")
-    if not names & set(approvers) and not names & rules.admins:
-        listed = ", ".join(approvers) or "nobody"
-        return Verdict(False, f"You are not an approver of this request (approvers: {listed}).")
-    if names & set(already_approved):
-        return Verdict(False, "You have already approved this; it needs a different approver.")
-    return Verdict(True, "approver listed by the policy")
 
 
 def resolve_permission_set(name: str, rules: Rules) -> PermissionSet | None:

@@ -108,6 +108,12 @@ class GrantTimings(_Frozen):
     lease: Duration = Field(default=timedelta(seconds=60), ge=timedelta(seconds=1))
 
 
+class TokenRules(_Frozen):
+    """Agent API tokens: how long one lives before it must be rotated."""
+
+    max_age: Duration = Field(default=timedelta(days=90), ge=timedelta(minutes=5))
+
+
 class ClassificationRules(_Frozen):
     """How Leash tells AI agents from other machine identities."""
 
@@ -229,6 +235,7 @@ class Rules(_Frozen):
     permission_sets: dict[str, PermissionSet] = Field(default_factory=dict)
     requests: RequestTimings = RequestTimings()
     grants: GrantTimings = GrantTimings()
+    tokens: TokenRules = TokenRules()
     classification: ClassificationRules = ClassificationRules()
     ownership: OwnershipRules = OwnershipRules()
     schedules: Schedules = Schedules()

@@ -58,9 +58,19 @@ class RequestInput:
 
 
 async def draft_request(
-    data: RequestInput, *, actor: Actor, rules: Rules, now: datetime, session: AsyncSession
+    data: RequestInput,
+    *,
+    actor: Actor,
+    rules: Rules,
+    now: datetime,
+    session: AsyncSession,
+    also_requesters: frozenset[str] = frozenset(),
 ) -> tuple[Identity, AccessRequest]:
-    """Validate a request, let the policy decide, and return the row to store (not yet added)."""
+    """Validate a request, let the policy decide, and return the row to store (not yet added).
+
+    `also_requesters` are people who count as having asked (an extended grant's requester):
+    they are never among its approvers.
+    """
     _refuse_unsafe_text(data)
     reason = " ".join(data.reason.split())
     if not reason:
@@ -95,6 +105,7 @@ async def draft_request(
     owners = Owners(
         primary=ownership.primary_owner if ownership else None,
         backup=ownership.backup_owner if ownership else None,
+        proposed=ownership.proposed_owner if ownership else None,
     )
     decision = decide(
         Draft(
@@ -105,6 +116,7 @@ async def draft_request(
             duration=data.duration,
             permission_set=data.permission_set,
             forced_tier=forced,
+            requester_keys=actor.keys | also_requesters,
         ),
         owners=owners,
         rules=rules,
@@ -120,6 +132,7 @@ async def draft_request(
         identity_id=identity.id,
         requester=actor.name,
         requester_kind=actor.kind,
+        requester_handles=sorted(actor.keys),
         origin=actor.origin,
         permission_set=data.permission_set,
         actions=list(actions),

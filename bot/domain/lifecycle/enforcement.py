@@ -13,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import audit, registry
 from bot.domain.audit import Actor
-from bot.domain.errors import LeashError, NotAllowedError
+from bot.domain.authority import PLACED_AS, Rank, Verb
+from bot.domain.errors import LeashError
+from bot.domain.lifecycle.authorizing import check_on_identity, placed_as
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, new_id
 from bot.domain.models import (
     ActorKind,
@@ -22,9 +24,9 @@ from bot.domain.models import (
     EnforcementState,
     Identity,
     Outcome,
-    Ownership,
 )
 from bot.domain.rules import Enforcement as Mode
+from bot.domain.rules import Rules
 from cloud.base import CloudError, CloudProvider, IdentityRef, Snapshot
 
 LIVE_STATES = (EnforcementState.APPLYING, EnforcementState.ACTIVE)
@@ -42,27 +44,41 @@ def slot_key(identity_id: str, kind: EnforcementKind) -> str:
     return f"{identity_id}|{kind}"
 
 
+_VERBS = {
+    "quarantine": Verb.QUARANTINE,
+    "release": Verb.RELEASE,
+    "restrict": Verb.RESTRICT,
+    "unrestrict": Verb.UNRESTRICT,
+    "guard": Verb.GUARDRAIL_APPLY,
+    "keep": Verb.KEEP,
+    "scan": Verb.SCAN,
+}
+
+
 async def check_may_act(
-    identity: Identity, *, actor: Actor, session: AsyncSession, admins: frozenset[str], what: str
+    identity: Identity,
+    *,
+    actor: Actor,
+    session: AsyncSession,
+    rules: Rules,
+    what: str,
+    placed: Enforcement | None = None,
 ) -> None:
-    """Only the identity's owner, its backup owner or an admin; never an agent or a bot."""
-    if actor.kind is ActorKind.SYSTEM:
-        return
-    if actor.kind is not ActorKind.USER:
-        raise NotAllowedError(f"Only people can {what} an identity.")
-    ownership = await session.get(Ownership, identity.id)
-    owners = [ownership.primary_owner, ownership.backup_owner] if ownership else []
-    if not actor.is_one_of([*admins, *owners]):
-        raise NotAllowedError(f"Only an owner of {identity.name} or an admin can {what} it.")
+    """Ask the authority module whether the actor may `what` the identity.
+
+    Lifting an enforcement (`placed`) needs at least the authority it was placed with.
+    """
+    rank = PLACED_AS.get(placed.placed_as, Rank.ADMIN) if placed is not None else None
+    await check_on_identity(
+        _VERBS[what], actor, identity, session=session, rules=rules, placed_as=rank
+    )
 
 
 async def load(ctx: Context, reference: str, *, actor: Actor, what: str) -> Identity:
     """Resolve the identity and check that the actor may `what` it (see check_may_act)."""
     async with ctx.sessions() as session:
         identity = await registry.resolve(reference, session=session)
-        await check_may_act(
-            identity, actor=actor, session=session, admins=ctx.rules.admins, what=what
-        )
+        await check_may_act(identity, actor=actor, session=session, rules=ctx.rules, what=what)
     return identity
 
 
@@ -90,6 +106,10 @@ async def undo(
         identity = await load(ctx, reference, actor=actor, what=verb)
         async with ctx.sessions() as session:
             row = await live(session, identity.id, kind)
+            if row is not None:
+                await check_may_act(
+                    identity, actor=actor, session=session, rules=ctx.rules, what=verb, placed=row
+                )
         if row is None or row.state != EnforcementState.ACTIVE:
             raise NotEnforcedError(not_enforced.format(name=identity.name))
     except LeashError as error:
@@ -145,6 +165,7 @@ async def claim(
         reason=reason,
         created_at=ctx.clock.now(),
         created_by=actor.name,
+        placed_as=placed_as(actor, ctx.rules),
     )
     try:
         async with ctx.transaction() as session:
@@ -283,6 +304,7 @@ async def record_report(
         reason=reason,
         created_at=now,
         created_by=actor.name,
+        placed_as=placed_as(actor, ctx.rules),
     )
     async with ctx.transaction() as session:
         session.add(row)

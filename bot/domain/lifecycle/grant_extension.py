@@ -11,6 +11,7 @@ from bot.domain.audit import SYSTEM
 from bot.domain.errors import GrantStateError, LeashError
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.context import identity_ref, move_grant
+from bot.domain.lifecycle.extension_rules import check_total_length, original_request
 from bot.domain.lifecycle.grant_audit import audit_grant
 from bot.domain.models import AccessRequest, Grant, GrantState
 from cloud.base import CloudError, GrantSpec
@@ -29,12 +30,17 @@ async def extend_grant(
     ctx = flow.ctx
     async with ctx.sessions() as session:
         grant, identity = await flow.load(grant_id, session=session)
+        original = await original_request(grant.id, session=session)
     log_context.add(identity=identity.native_id)
     if grant.state != GrantState.ACTIVE:
         raise GrantStateError(
             f"Grant {grant.id} is {grant.state}; only an active grant can be extended."
         )
-    new_expiry = grant.expires_at + timedelta(seconds=request.duration_seconds)
+    extra = timedelta(seconds=request.duration_seconds)
+    if original is not None:
+        # Checked again now: another extension may have been approved since this one was asked.
+        check_total_length(grant, original, extra, rules=ctx.rules)
+    new_expiry = grant.expires_at + extra
     spec = GrantSpec(
         grant.id,
         tuple(grant.actions),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_, update
@@ -11,16 +12,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import log_context
 from bot.domain.audit import SYSTEM, Actor
+from bot.domain.authority import Verb
 from bot.domain.crash_points import crash_point
-from bot.domain.errors import GrantStateError, LeashError, NotAllowedError, UnknownGrantError
+from bot.domain.errors import GrantStateError, LeashError, UnknownGrantError
+from bot.domain.handles import keys_for
 from bot.domain.lifecycle import notices
+from bot.domain.lifecycle.authorizing import check, identity_facts, requester_keys
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
 from bot.domain.lifecycle.grant_audit import audit_grant
 from bot.domain.lifecycle.grant_extension import extend_grant
 from bot.domain.lifecycle.guardrails import GuardrailFlow
+from bot.domain.lifecycle.persons import resolve
 from bot.domain.models import (
     AccessRequest,
-    ActorKind,
     Grant,
     GrantState,
     Identity,
@@ -210,6 +214,8 @@ class GrantFlow:
         """Remove a grant from the cloud; retry with backoff, then mark it irrevocable."""
         # A revoke timer runs in whatever context armed it: it names its own grant.
         with log_context.about(grant_id=grant_id[:16]):
+            if actor is not SYSTEM:
+                actor = await resolve(self._ctx, actor)
             return await self._revoke(grant_id, actor=actor, reason=reason)
 
     async def expire(self, grant_id: str) -> Grant:
@@ -265,18 +271,11 @@ class GrantFlow:
     async def _check_may_revoke(
         self, grant: Grant, identity: Identity, *, actor: Actor, session: AsyncSession
     ) -> None:
-        if actor.kind is ActorKind.AGENT:
-            if actor.name != grant.identity_id:
-                raise NotAllowedError("An agent token can release only its own grants.")
-            return
-        ownership = await session.get(Ownership, grant.identity_id)
-        owners = {ownership.primary_owner, ownership.backup_owner} if ownership else set()
-        if not actor.is_one_of([grant.requester, *owners]) and not actor.is_one_of(
-            self._ctx.rules.admins
-        ):
-            raise NotAllowedError(
-                "Only the requester, the identity's owners or an admin can revoke a grant."
-            )
+        """The requester, the identity's owners, its agent or an admin (bot.domain.authority)."""
+        original = await session.get(AccessRequest, grant.request_id)
+        facts = identity_facts(identity, await session.get(Ownership, identity.id), self._ctx.rules)
+        requester = requester_keys(original) if original else keys_for([grant.requester])
+        check(Verb.REVOKE, actor, replace(facts, requester=requester))
 
     async def _revoked(
         self, grant: Grant, identity: Identity, *, actor: Actor, reason: str, existed: bool

@@ -147,7 +147,7 @@ class GuardrailFlow:
             if reference is not None:
                 identity = await registry.resolve(reference, session=session)
                 await enforcement.check_may_act(
-                    identity, actor=actor, session=session, admins=ctx.rules.admins, what="guard"
+                    identity, actor=actor, session=session, rules=ctx.rules, what="guard"
                 )
                 targets = [identity]
             else:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.audit import Actor
-from bot.domain.errors import LeashError, NotAllowedError
+from bot.domain.authority import Verb
+from bot.domain.errors import LeashError
 from bot.domain.lifecycle import enforcement
+from bot.domain.lifecycle.authorizing import check_everywhere
 from bot.domain.lifecycle.context import Context
 from bot.domain.lifecycle.digest import DigestService
 from bot.domain.lifecycle.guardrails import GuardrailFlow, GuardrailRun
@@ -54,8 +56,7 @@ class LeastPrivilege:
         ctx = self._ctx
         try:
             if reference is None:
-                if not actor.is_one_of(ctx.rules.admins):
-                    raise NotAllowedError("Only an admin can scan everything; name an identity.")
+                check_everywhere(Verb.SCAN_ALL, actor, ctx.rules)
                 summary = await self.scanner.scan()
                 told = await self.findings.notify_owners()
                 return Reply(

@@ -12,10 +12,14 @@ from sqlmodel import col, select
 
 from bot.domain import audit, registry
 from bot.domain.audit import Actor
-from bot.domain.errors import LeashError, NotAllowedError
+from bot.domain.authority import Verb
+from bot.domain.errors import LeashError
 from bot.domain.findings import RISK_ORDER, Risk, fingerprint_parts, privileged
 from bot.domain.lifecycle import enforcement
+from bot.domain.lifecycle.authorizing import check_on_identity
 from bot.domain.lifecycle.context import Context
+from bot.domain.lifecycle.persons import expanded
+from bot.domain.lifecycle.tokens import revoke_on_owner_change
 from bot.domain.lifecycle.usage_scan import latest_scans
 from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply, Section
 from bot.domain.models import (
@@ -197,7 +201,7 @@ class OwnerFindings:
             async with ctx.transaction() as session:
                 identity = await registry.resolve(reference, session=session)
                 await enforcement.check_may_act(
-                    identity, actor=actor, session=session, admins=ctx.rules.admins, what="keep"
+                    identity, actor=actor, session=session, rules=ctx.rules, what="keep"
                 )
                 identity.keep_until = until
                 identity.owner_answered_at = now
@@ -226,13 +230,14 @@ class OwnerFindings:
         try:
             async with ctx.transaction() as session:
                 identity = await registry.resolve(reference, session=session)
+                await check_on_identity(
+                    Verb.DISOWN, actor, identity, session=session, rules=ctx.rules
+                )
                 ownership = await session.get(Ownership, identity.id)
-                if ownership is None or not actor.is_one_of(
-                    [ownership.primary_owner, ownership.backup_owner]
-                ):
-                    raise NotAllowedError(f"You are not an owner of {identity.name}.")
+                assert ownership is not None
+                who = await expanded(actor, session=session)
                 before = [ownership.primary_owner, ownership.backup_owner]
-                if actor.is_one_of([ownership.primary_owner]):
+                if who.is_one_of([ownership.primary_owner]):
                     ownership.primary_owner = ownership.backup_owner
                 ownership.backup_owner = None
                 ownership.updated_at, ownership.updated_by = now, actor.name
@@ -240,6 +245,8 @@ class OwnerFindings:
                 identity.unowned_alert_key = None
                 identity.owner_answered_at = now
                 session.add(identity)
+                if ownership.primary_owner != before[0]:
+                    await revoke_on_owner_change(identity, actor=actor, session=session, at=now)
                 await audit.append(
                     session=session,
                     actor=actor,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,20 +12,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import audit, log_context
 from bot.domain.audit import Actor
+from bot.domain.authority import Verb
 from bot.domain.catalog import persistence_denies
 from bot.domain.crash_points import crash_point
 from bot.domain.errors import (
     AlreadyDecidedError,
     InvalidInputError,
     LeashError,
-    NotAllowedError,
     RequestExpiredError,
     UnknownRequestError,
 )
+from bot.domain.handles import keys_for
 from bot.domain.lifecycle import notices
+from bot.domain.lifecycle.authorizing import check, request_facts, requester_keys
 from bot.domain.lifecycle.context import Context, close_request, identity_ref, new_id
 from bot.domain.lifecycle.deadlines import approval_route
 from bot.domain.lifecycle.drafting import MAX_REASON, RequestInput, draft_request
+from bot.domain.lifecycle.extension_rules import check_extension, original_request
+from bot.domain.lifecycle.persons import resolve
 from bot.domain.messages import NoticeKind
 from bot.domain.models import (
     AccessRequest,
@@ -37,7 +40,6 @@ from bot.domain.models import (
     Ownership,
     RequestState,
 )
-from bot.domain.policy import may_approve
 from cloud.base import CloudError
 
 log = logging.getLogger("leash.requests")
@@ -60,6 +62,11 @@ class ApprovalResult:
     approvals: int
 
 
+def _approval_keys(approval: Approval) -> frozenset[str]:
+    """The handles an earlier approver was known by (older rows: their recorded name)."""
+    return frozenset(approval.approver_handles) or keys_for([approval.approver])
+
+
 class RequestFlow:
     """Everything that moves an AccessRequest between its states."""
 
@@ -69,10 +76,21 @@ class RequestFlow:
     async def submit(self, data: RequestInput, *, actor: Actor) -> AccessRequest:
         """Validate, decide and store a request, then ask its first approver."""
         ctx = self._ctx
+        actor = await resolve(ctx, actor)
         try:
             async with ctx.transaction() as session:
+                also: frozenset[str] = frozenset()
+                if data.extends_grant_id is not None:
+                    also = await check_extension(
+                        data.extends_grant_id, data.duration, actor=actor, ctx=ctx, session=session
+                    )
                 identity, request = await draft_request(
-                    data, actor=actor, rules=ctx.rules, now=ctx.clock.now(), session=session
+                    data,
+                    actor=actor,
+                    rules=ctx.rules,
+                    now=ctx.clock.now(),
+                    session=session,
+                    also_requesters=also,
                 )
                 request.decision_reasons = [
                     *request.decision_reasons,
@@ -103,6 +121,7 @@ class RequestFlow:
                 actor=actor,
                 event_type="request.refused",
                 detail={"identity": data.identity[:200]},
+                grant_id=data.extends_grant_id,
             ) from None
         first = approval_route(request, ownership, ctx.rules.admins)[0]
         recipients = first + ((ctx.rules.approvals_channel,) if ctx.rules.approvals_channel else ())
@@ -110,6 +129,24 @@ class RequestFlow:
             notices.approval_needed(request, identity, recipients, NoticeKind.APPROVAL_NEEDED)
         )
         return request
+
+    async def extend(
+        self, grant_id: str, *, duration: timedelta, reason: str, actor: Actor
+    ) -> AccessRequest:
+        """Ask for more time on a live grant: a request for the same permissions."""
+        async with self._ctx.sessions() as session:
+            grant = await session.get(Grant, grant_id.strip()[:16])
+        return await self.submit(
+            RequestInput(
+                identity=grant.identity_id if grant else "",
+                duration=duration,
+                reason=reason,
+                actions=tuple(grant.actions) if grant else (),
+                resources=tuple(grant.resources) if grant else (),
+                extends_grant_id=grant_id.strip()[:16],
+            ),
+            actor=actor,
+        )
 
     async def _expiry_reason(self, identity: Identity) -> str:
         """Say who ends the grant on this identity's cloud (the approval card shows it)."""
@@ -132,6 +169,7 @@ class RequestFlow:
     ) -> ApprovalResult:
         """Record one approval; the last needed one turns the request into a grant."""
         with log_context.about(request_id=request_id.strip()[:16]):
+            actor = await resolve(self._ctx, actor)
             return await self._record_approval(request_id, actor=actor, note=note)
 
     async def _record_approval(
@@ -175,21 +213,27 @@ class RequestFlow:
         ctx = self._ctx
         now = ctx.clock.now()
         request = await self._load(request_id, session=session)
-        approved_by = list(
-            (
-                await session.exec(
-                    select(Approval.approver).where(Approval.request_id == request.id)
-                )
-            ).all()
-        )
+        approvals = (
+            await session.exec(select(Approval).where(Approval.request_id == request.id))
+        ).all()
+        prior = tuple(_approval_keys(a) for a in approvals)
         # Who may decide comes before the state, so a stranger learns nothing of the request;
         # a second approval by the same person after that, so a late click hears the outcome.
-        self._check_may_decide(request, actor)
+        await self._check_may_decide(Verb.APPROVE, request, actor, session=session)
         self._check_open(request, now)
-        self._check_may_decide(request, actor, already_approved=approved_by)
-        session.add(Approval(request_id=request.id, approver=actor.name, note=note, created_at=now))
+        await self._check_may_decide(Verb.APPROVE, request, actor, session=session, prior=prior)
+        session.add(
+            Approval(
+                request_id=request.id,
+                approver=actor.name,
+                approver_person=actor.person_id,
+                approver_handles=sorted(actor.keys),
+                note=note,
+                created_at=now,
+            )
+        )
         await session.flush()
-        count = len(approved_by) + 1
+        count = len(approvals) + 1
         if count < request.approvals_required:
             await audit.append(
                 session=session,
@@ -252,20 +296,29 @@ class RequestFlow:
         await session.flush()
         return grant
 
-    def _check_may_decide(
-        self, request: AccessRequest, actor: Actor, *, already_approved: Sequence[str] = ()
+    async def _check_may_decide(
+        self,
+        verb: Verb,
+        request: AccessRequest,
+        actor: Actor,
+        *,
+        session: AsyncSession,
+        prior: tuple[frozenset[str], ...] = (),
     ) -> None:
-        verdict = may_approve(
-            approver=actor.name,
-            aliases=actor.aliases,
-            approver_kind=actor.kind,
-            requester=request.requester,
-            approvers=request.approvers,
-            already_approved=already_approved,
+        """Ask the authority module; an extension's grant requester counts as a requester."""
+        also: frozenset[str] = frozenset()
+        if request.extends_grant_id:
+            original = await original_request(request.extends_grant_id, session=session)
+            if original is not None:
+                also = requester_keys(original)
+        facts = await request_facts(
+            request,
+            session=session,
             rules=self._ctx.rules,
+            also_requesters=also,
+            prior_approvals=prior,
         )
-        if not verdict.allowed:
-            raise NotAllowedError(verdict.reason)
+        check(verb, actor, facts)
 
     @staticmethod
     def _check_open(request: AccessRequest, now: datetime) -> None:
@@ -282,6 +335,7 @@ class RequestFlow:
     async def deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
         """Refuse a request, with a reason the requester will read."""
         with log_context.about(request_id=request_id.strip()[:16]):
+            actor = await resolve(self._ctx, actor)
             return await self._deny(request_id, actor=actor, reason=reason)
 
     async def _deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
@@ -295,7 +349,7 @@ class RequestFlow:
                         "Say why you deny it: `deny <request-id> because <reason>`."
                     )
                 request = await self._load(request_id, session=session)
-                self._check_may_decide(request, actor)
+                await self._check_may_decide(Verb.DENY, request, actor, session=session)
                 self._check_open(request, now)
                 if not await close_request(
                     session,
@@ -330,12 +384,16 @@ class RequestFlow:
     async def cancel(self, request_id: str, *, actor: Actor) -> AccessRequest:
         """Withdraw one's own pending request."""
         ctx = self._ctx
+        actor = await resolve(ctx, actor)
         try:
             async with ctx.transaction() as session:
                 now = ctx.clock.now()
                 request = await self._load(request_id, session=session)
-                if not actor.is_one_of([request.requester]):
-                    raise NotAllowedError("Only the requester can cancel a request.")
+                check(
+                    Verb.CANCEL,
+                    actor,
+                    await request_facts(request, session=session, rules=ctx.rules),
+                )
                 self._check_open(request, now)
                 if not await close_request(
                     session,

@@ -13,6 +13,7 @@ from bot.domain.audit import SYSTEM
 from bot.domain.lifecycle.context import Context
 from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply
 from bot.domain.models import Identity, Ownership
+from bot.domain.rules import Rules
 
 _EMAIL = re.compile(r"[^@\s()]+@[^@\s()]+\.[A-Za-z]{2,24}")
 
@@ -33,6 +34,12 @@ def creator_contact(created_by: str | None) -> str | None:
     """The creator's e-mail when CloudTrail gave one (a person Leash can ask)."""
     found = _EMAIL.search(created_by or "")
     return found.group(0) if found else None
+
+
+def security_recipients(rules: Rules) -> tuple[str, ...]:
+    """Who hears about ownership: the security channel, else the admins."""
+    channel = rules.ownership.security_channel
+    return (channel,) if channel else tuple(sorted(rules.admins))
 
 
 def _describe(identity: Identity) -> tuple[str, ...]:
@@ -57,8 +64,7 @@ class Stewardship:
         self._ctx = ctx
 
     def _security(self) -> tuple[str, ...]:
-        channel = self._ctx.rules.ownership.security_channel
-        return (channel,) if channel else tuple(sorted(self._ctx.rules.admins))
+        return security_recipients(self._ctx.rules)
 
     async def alert_unowned(self) -> int:
         """One alert per unowned identity, repeated only when the identity changes."""

@@ -411,10 +411,10 @@ def test_owner_and_token_parse(text: str, expected: Command) -> None:
             "Unknown or repeated option 'manager'",
             id="unknown-option",
         ),
-        pytest.param("token", "token", "Say `issue` or `revoke`", id="token-bare"),
-        pytest.param("token issue", "token", "Say `issue` or `revoke`", id="token-no-identity"),
-        pytest.param("token list agent-x", "token", "Say `issue` or `revoke`", id="token-bad-sub"),
-        pytest.param("token issue a b", "token", "Say `issue` or `revoke`", id="token-two-ids"),
+        pytest.param("token", "token", "Say `issue`, `rotate`", id="token-bare"),
+        pytest.param("token issue", "token", "Say `issue`, `rotate`", id="token-no-identity"),
+        pytest.param("token show agent-x", "token", "Say `issue`, `rotate`", id="token-bad-sub"),
+        pytest.param("token issue a b", "token", "Say `issue`, `rotate`", id="token-two-ids"),
     ],
 )
 def test_owner_and_token_usage_errors(text: str, verb: str, problem: str) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.models import ActorKind, Tier
-from bot.domain.policy import Draft, Owners, decide, may_approve, resolve_permission_set, tier_for
+from bot.domain.policy import Draft, Owners, decide, resolve_permission_set, tier_for
 from bot.domain.rules import ApproverRole, PermissionSet, Rules, TierRule
 
 HOUR = timedelta(hours=1)
@@ -182,7 +182,7 @@ def test_owned_identity_approvers_are_primary_backup_then_sorted_admins() -> Non
     assert decision.approvers == ("alice", "bob", "secops", "zed")
     assert decision.reasons == (
         "no privileged action: tier normal",
-        "alice owns agent-x",
+        "alice owns agent-x (confirmed owner)",
         "bob is the backup owner",
         "admins (secops, zed) may approve normal",
         "normal needs 1 approval, for at most 8h",
@@ -390,116 +390,3 @@ def test_decide_reports_duration_refusal_before_missing_approvers() -> None:
     decision = decide(_draft(duration=timedelta(days=1)), owners=Owners(), rules=Rules())
     assert decision.refusal is not None
     assert decision.refusal.startswith("1d is longer than the 8h")
-
-
-# --- may_approve ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("approver", "kind", "already", "allowed", "reason"),
-    [
-        pytest.param(
-            "alice", ActorKind.USER, (), True, "approver listed by the policy", id="owner"
-        ),
-        pytest.param("bob", ActorKind.USER, (), True, "approver listed by the policy", id="backup"),
-        pytest.param(
-            "zed", ActorKind.USER, (), True, "approver listed by the policy", id="admin-unlisted"
-        ),
-        pytest.param(
-            "carol",
-            ActorKind.USER,
-            (),
-            False,
-            "You cannot approve or deny your own request.",
-            id="requester",
-        ),
-        pytest.param(
-            "alice",
-            ActorKind.AGENT,
-            (),
-            False,
-            "Agents and bots never approve requests.",
-            id="agent-kind",
-        ),
-        pytest.param(
-            "alice",
-            ActorKind.SYSTEM,
-            (),
-            False,
-            "Agents and bots never approve requests.",
-            id="system-kind",
-        ),
-        pytest.param(
-            "leash-bot",
-            ActorKind.USER,
-            (),
-            False,
-            "Agents and bots never approve requests.",
-            id="listed-bot",
-        ),
-        pytest.param(
-            "mallory",
-            ActorKind.USER,
-            (),
-            False,
-            "You are not an approver of this request (approvers: alice, bob).",
-            id="stranger",
-        ),
-        pytest.param(
-            "alice",
-            ActorKind.USER,
-            ("alice",),
-            False,
-            "You have already approved this; it needs a different approver.",
-            id="second-approval-by-same-person",
-        ),
-        pytest.param(
-            "bob", ActorKind.USER, ("alice",), True, "approver listed by the policy", id="second"
-        ),
-    ],
-)
-def test_may_approve(
-    approver: str, kind: ActorKind, already: tuple[str, ...], allowed: bool, reason: str
-) -> None:
-    verdict = may_approve(
-        approver=approver,
-        approver_kind=kind,
-        requester="carol",
-        approvers=("alice", "bob"),
-        already_approved=already,
-        rules=Rules(admins=frozenset({"zed", "carol"}), bots=frozenset({"leash-bot"})),
-    )
-    assert verdict.allowed is allowed
-    assert verdict.reason == reason
-
-
-def test_may_approve_admin_who_requested_is_refused() -> None:
-    verdict = may_approve(
-        approver="zed",
-        approver_kind=ActorKind.USER,
-        requester="zed",
-        approvers=("zed",),
-        already_approved=(),
-        rules=Rules(admins=frozenset({"zed"})),
-    )
-    assert verdict.allowed is False
-    assert verdict.reason == "You cannot approve or deny your own request."
-
-
-def test_may_approve_with_no_approvers_says_nobody() -> None:
-    verdict = may_approve(
-        approver="mallory",
-        approver_kind=ActorKind.USER,
-        requester="carol",
-        approvers=(),
-        already_approved=(),
-        rules=Rules(),
-    )
-    assert verdict.reason == "You are not an approver of this request (approvers: nobody)."
-
-
-def test_resolve_permission_set() -> None:
-    pset = PermissionSet(actions=READ)
-    rules = Rules(permission_sets={"s3-read": pset})
-    assert resolve_permission_set("s3-read", rules) == pset
-    assert resolve_permission_set("s3-write", rules) is None
