@@ -33,7 +33,7 @@ from bot.database_errors import UNREACHABLE_MESSAGE, database_unreachable
 from bot.domain import queries, registry
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
-from bot.domain.lifecycle import Lifecycle, OwnerChange, RequestInput
+from bot.domain.lifecycle import Lifecycle, OwnerChange, RequestInput, persons
 from bot.domain.messages import Reply
 
 log = logging.getLogger("leash.commands")
@@ -61,6 +61,8 @@ class CommandHandler:
                 log.warning("could not audit a refused command, database unreachable: %s", failure)
             return Reply(text=str(error), ok=False)
         try:
+            # One person whatever surface they typed on: link their handles before any rule.
+            actor = await persons.resolve(self._lifecycle.ctx, actor)
             return await self.run(command, actor=actor)
         except LeashError as error:
             return Reply(text=str(error), ok=False)
@@ -156,9 +158,16 @@ class CommandHandler:
                 return Reply(text=f"Revoked {count} token(s) of {command.identity}.")
             case WhoAmICommand():
                 admin = actor.is_one_of(lc.ctx.rules.admins)
+                known = ", ".join(sorted(actor.keys))
+                unresolved = (
+                    ""
+                    if actor.resolved
+                    else " Leash cannot tie this account to an e-mail, so you cannot approve."
+                )
                 return Reply(
                     text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) "
-                    f"via {actor.origin}."
+                    f"via {actor.origin}.{unresolved}",
+                    lines=(f"Known as: {known}",),
                 )
             case HelpCommand():
                 return _help(command.topic)

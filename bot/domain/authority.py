@@ -185,10 +185,10 @@ def decide(verb: Verb, subject: Subject, facts: Facts) -> Verdict:
         return Verdict(False, f"Bots cannot {verb}.", roles)
     if not roles & ALLOWED[verb]:
         return Verdict(False, _refusal(verb, facts, roles), roles)
-    if verb in (Verb.RELEASE, Verb.UNRESTRICT) and Role.SYSTEM not in roles:
-        needed = facts.placed_as or Rank.ADMIN
+    lifting = verb in (Verb.RELEASE, Verb.UNRESTRICT) and facts.placed_as is not None
+    if lifting and Role.SYSTEM not in roles:
         held = Rank.ADMIN if Role.ADMIN in roles else Rank.OWNER
-        if held < needed:
+        if held < (facts.placed_as or Rank.ADMIN):
             return Verdict(
                 False,
                 f"An admin placed this on {facts.identity_name}; only an admin can lift it.",

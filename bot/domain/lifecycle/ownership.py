@@ -17,6 +17,7 @@ from bot.domain import audit, registry
 from bot.domain.actors import Actor
 from bot.domain.authority import Verb
 from bot.domain.errors import InvalidInputError, LeashError, NotAllowedError
+from bot.domain.handles import keys_for
 from bot.domain.lifecycle.authorizing import check_on_identity
 from bot.domain.lifecycle.context import Context
 from bot.domain.lifecycle.persons import expanded, resolve
@@ -120,7 +121,7 @@ class OwnershipService:
             },
         )
         revoked = 0
-        if takes_effect and before != ownership.primary_owner:
+        if takes_effect and keys_for([before]) != keys_for([ownership.primary_owner]):
             revoked = await revoke_on_owner_change(identity, actor=actor, session=session, at=now)
         return _Outcome(identity, ownership, not takes_effect, revoked, before)
 
@@ -226,6 +227,6 @@ class OwnershipService:
             resource=identity.native_id,
             detail={"before": before, "owner": ownership.primary_owner},
         )
-        if before != ownership.primary_owner:
+        if keys_for([before]) != keys_for([ownership.primary_owner]):
             await revoke_on_owner_change(identity, actor=actor, session=session, at=now)
         return ownership
