@@ -243,6 +243,19 @@ def _comparable(subject: frozenset[str], requester: frozenset[str]) -> bool:
     return not handles.namespaces(subject).isdisjoint(handles.namespaces(requester))
 
 
+_PHRASES = {
+    Verb.TOKEN_ISSUE: "issue its tokens",
+    Verb.TOKEN_REVOKE: "revoke its tokens",
+    Verb.TOKEN_LIST: "list its tokens",
+    Verb.OWNER_SET: "change its owners",
+    Verb.GUARDRAIL_APPLY: "apply its guardrail",
+    Verb.SEE_REQUEST: "see its requests",
+    Verb.EXTEND: "extend its grants",
+    Verb.REVOKE: "revoke its grants",
+    Verb.ATTEST: "confirm it as yours",
+}
+
+
 def _refusal(verb: Verb, facts: Facts, roles: frozenset[Role]) -> str:
     name = facts.identity_name
     if Role.OTHER_AGENT in roles:
@@ -254,7 +267,7 @@ def _refusal(verb: Verb, facts: Facts, roles: frozenset[Role]) -> str:
     if Role.PROPOSED_OWNER in roles and verb not in (Verb.OWNER_CONFIRM,):
         return (
             f"Your claim on {name} is waiting for an admin to confirm it; until then you "
-            f"cannot {verb} it."
+            f"cannot {_PHRASES.get(verb, f'{verb} it')}."
         )
     sentences = {
         Verb.CANCEL: "Only the requester can cancel a request.",

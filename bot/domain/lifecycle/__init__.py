@@ -16,6 +16,7 @@ from bot.domain.lifecycle.requests import ApprovalResult, RequestFlow
 from bot.domain.lifecycle.stewardship import Stewardship
 from bot.domain.lifecycle.sweep import GrantSweep, SweepReport
 from bot.domain.lifecycle.tokens import IssuedToken, TokenService
+from bot.domain.lifecycle.visibility import RequestVisibility
 from bot.domain.models import Grant
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RequestDeadlines",
     "RequestFlow",
     "RequestInput",
+    "RequestVisibility",
     "Stewardship",
     "SweepReport",
     "TokenService",
@@ -47,6 +49,7 @@ class Lifecycle:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.requests = RequestFlow(ctx)
+        self.visibility = RequestVisibility(ctx)
         self.deadlines = RequestDeadlines(ctx)
         self.grants = GrantFlow(ctx)
         self.sweep = GrantSweep(ctx, self.grants)

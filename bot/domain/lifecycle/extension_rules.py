@@ -28,7 +28,7 @@ def check_total_length(
 ) -> None:
     """Refuse an extension that would make the grant outlast its tier's maximum."""
     limit = rules.tier_rule(Tier(original.tier)).max_duration
-    start = grant.applied_at or grant.created_at
+    start = grant.created_at  # the approval: expires_at is counted from it
     total = grant.expires_at + extra - start
     if total > limit:
         left = max(limit - (grant.expires_at - start), timedelta(0))

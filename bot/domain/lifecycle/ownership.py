@@ -129,14 +129,15 @@ class OwnershipService:
         """Tell the admins of a proposal; tell the owners when tokens ended with a handover."""
         identity, ownership = outcome.identity, outcome.ownership
         if outcome.proposed:
+            proposed = ownership.proposed_owner or ""
+            for_whom = "" if actor.is_one_of([proposed]) else f" for {proposed}"
             await self._ctx.tell(
                 Notice(
                     kind=NoticeKind.UNOWNED,
                     recipients=security_recipients(self._ctx.rules),
                     reply=Reply(
-                        text=f"{actor.name} claims {identity.name} for "
-                        f"{ownership.proposed_owner}. Until an admin confirms it, the claim "
-                        "carries no authority (no approvals, no tokens).",
+                        text=f"{actor.name} claims {identity.name}{for_whom}. Until an admin "
+                        "confirms it, the claim carries no authority (no approvals, no tokens).",
                         lines=(f"ARN: {identity.native_id}",),
                         choices=(
                             Choice(

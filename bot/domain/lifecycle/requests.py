@@ -25,9 +25,10 @@ from bot.domain.errors import (
 from bot.domain.handles import keys_for
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.authorizing import check, request_facts, requester_keys
-from bot.domain.lifecycle.context import Context, close_request, identity_ref, new_id
+from bot.domain.lifecycle.context import Context, close_request, new_id
 from bot.domain.lifecycle.deadlines import approval_route
 from bot.domain.lifecycle.drafting import MAX_REASON, RequestInput, draft_request
+from bot.domain.lifecycle.expiry import expiry_reason
 from bot.domain.lifecycle.extension_rules import check_extension, original_request
 from bot.domain.lifecycle.persons import resolve
 from bot.domain.messages import NoticeKind
@@ -40,19 +41,8 @@ from bot.domain.models import (
     Ownership,
     RequestState,
 )
-from cloud.base import CloudError
 
 log = logging.getLogger("leash.requests")
-
-# How each cloud ends a grant, as the approval card says it.
-EXPIRY_MECHANISMS = {
-    "aws-inline-policy-with-DateLessThan": "AWS ends it by itself (a policy condition on the time)",
-    "gcp-iam-condition-request-time": "Google Cloud ends it by itself (an IAM condition)",
-    "azure-pim-schedule": "Azure ends it by itself (a PIM schedule with an expiration)",
-    "azure-role-assignment-leash-revoked": (
-        "Leash ends it (a plain role assignment: no PIM licence here), by its scheduler and sweep"
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +84,7 @@ class RequestFlow:
                 )
                 request.decision_reasons = [
                     *request.decision_reasons,
-                    await self._expiry_reason(identity),
+                    await expiry_reason(ctx, identity),
                 ]
                 session.add(request)
                 await session.flush()
@@ -147,16 +137,6 @@ class RequestFlow:
             ),
             actor=actor,
         )
-
-    async def _expiry_reason(self, identity: Identity) -> str:
-        """Say who ends the grant on this identity's cloud (the approval card shows it)."""
-        try:
-            mechanism = await self._ctx.provider_for(identity).grant_mechanism(
-                identity_ref(identity)
-            )
-        except CloudError as error:
-            return f"expiry: how the cloud would end it is unknown ({error})"
-        return f"expiry: {EXPIRY_MECHANISMS.get(mechanism, mechanism)}"
 
     async def _load(self, request_id: str, *, session: AsyncSession) -> AccessRequest:
         request = await session.get(AccessRequest, request_id.strip()[:16])
