@@ -244,6 +244,45 @@ async def test_tokens_expire(leash: Leash, fresh_sandbox: Sandbox) -> None:
         assert (await api.get("/api/v1/requests/r-00000000", headers=headers)).status == 401
 
 
+async def test_a_token_ends_on_the_api_when_the_owner_changes_or_the_issuer_loses_authority(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    owner = Actor("owner-a", ActorKind.USER, "console")
+    admin = Actor("secops", ActorKind.USER, "console")
+    first = await leash.lifecycle.tokens.issue("support-triage-agent", actor=owner)
+    app = build_web_app(leash.lifecycle, max_body_bytes=64 * 1024)
+    async with TestClient(TestServer(app)) as api:
+
+        async def status(token: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            return (await api.get("/api/v1/requests/r-00000000", headers=headers)).status
+
+        assert await status(first.token) == 404
+        await leash.lifecycle.owners.set(
+            "support-triage-agent", OwnerChange("owner-b"), actor=admin
+        )
+        assert await status(first.token) == 401
+        # A token issued by the backup owner stops when they are no longer the backup.
+        await leash.lifecycle.owners.set(
+            "support-triage-agent", OwnerChange("owner-b", "bob"), actor=admin
+        )
+        by_backup = await leash.lifecycle.tokens.issue(
+            "support-triage-agent", actor=Actor("bob", ActorKind.USER, "console")
+        )
+        assert await status(by_backup.token) == 404
+        await leash.lifecycle.owners.set(
+            "support-triage-agent", OwnerChange("owner-b", "carol"), actor=admin
+        )
+        assert await status(by_backup.token) == 401
+    async with leash.lifecycle.ctx.sessions() as session:
+        revoked = (
+            await session.exec(
+                select(AuditEvent).where(col(AuditEvent.event_type) == "token.revoked")
+            )
+        ).all()
+    assert [e.detail.get("why") for e in revoked] == ["owner changed"]
+
+
 # Finding 1 across surfaces: one Leash with Slack and Teams both on
 
 
