@@ -85,7 +85,7 @@ class Outbound:
         await self._pacer.wait(channel)
         try:
             response = await self._client.chat_postMessage(
-                channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply)
+                channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply), mrkdwn=False
             )
         except SlackApiError as error:
             log.warning("chat.postMessage to %s failed: %s", channel, error.response.get("error"))
@@ -131,6 +131,7 @@ class Outbound:
                     ts=message.ref,
                     text=fallback_text(outcome),
                     blocks=outcome_blocks(outcome, card),
+                    mrkdwn=False,
                 )
             except SlackApiError as error:
                 log.warning(

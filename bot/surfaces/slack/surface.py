@@ -28,6 +28,7 @@ from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, reply_blocks
 from bot.surfaces.slack.directory import Directory, plain_text
 from bot.surfaces.slack.outbound import PLATFORM, Outbound
 from bot.surfaces.slack.pacing import ChannelPacer
+from bot.surfaces.slack.signature import RequestSignature
 
 log = logging.getLogger("leash.slack")
 
@@ -61,7 +62,11 @@ class SlackSurface:
         )
         self._deliveries: set[asyncio.Task[None]] = set()
         self._inbound: set[asyncio.Task[Any]] = set()
-        self.app = AsyncApp(client=client, signing_secret=signing_secret)
+        self.signature = RequestSignature(signing_secret)
+        # `slack_route` checks every request's signature before bolt sees it (see there).
+        self.app = AsyncApp(
+            client=client, signing_secret=signing_secret, request_verification_enabled=False
+        )
         self._register()
 
     def _register(self) -> None:

@@ -10,7 +10,7 @@ from bot.domain.forms import duration_choices
 from bot.domain.messages import Choice, ChoiceStyle
 from bot.domain.models import AccessRequest, Grant, Identity, Ownership
 from bot.domain.rules import Rules
-from bot.surfaces.slack.blocks import Block, actions, context, escape, section
+from bot.surfaces.slack.blocks import Block, actions, bold, context, rich, styled
 
 REQUEST_CALLBACK = "leash_request"
 DENY_CALLBACK = "leash_deny"
@@ -139,7 +139,7 @@ def deny_modal(request_id: str) -> dict[str, Any]:
         "submit": _text("Deny"),
         "close": _text("Cancel"),
         "blocks": [
-            section(f"Deny request *{escape(request_id)}*? The requester will read your reason."),
+            rich("Deny request ", bold(request_id), "? The requester will read your reason."),
             _reason_input("Why"),
         ],
     }
@@ -154,9 +154,7 @@ def extend_modal(grant_id: str, rules: Rules) -> dict[str, Any]:
         "submit": _text("Ask"),
         "close": _text("Cancel"),
         "blocks": [
-            section(
-                f"Ask for more time on grant *{escape(grant_id)}*; it is approved like a request."
-            ),
+            rich("Ask for more time on grant ", bold(grant_id), "; it is approved like a request."),
             _duration_input(rules, "How much longer"),
             _reason_input(),
         ],
@@ -183,7 +181,7 @@ def assign_modal(identity: str) -> dict[str, Any]:
         "submit": _text("Assign"),
         "close": _text("Cancel"),
         "blocks": [
-            section(f"Who owns *{escape(identity)}*?"),
+            rich("Who owns ", bold(identity), "?"),
             user_select("owner", "Owner", optional=False),
             user_select("backup", "Backup owner", optional=True),
             {
@@ -211,10 +209,14 @@ def home_view(
         what = request.permission_set or ", ".join(request.actions)
         duration = format_duration(timedelta(seconds=request.duration_seconds))
         blocks.append(
-            section(
-                f"*{escape(request.id)}* · {escape(request.requester)} asks for "
-                f"`{escape(what[:200])}` on *{escape(identity.name)}* for {duration}\n"
-                f"_{escape(request.reason[:300])}_"
+            rich(
+                bold(request.id),
+                f" · {request.requester} asks for ",
+                styled(what[:200], "code"),
+                " on ",
+                bold(identity.name),
+                f" for {duration}\n",
+                styled(request.reason[:300], "italic"),
             )
         )
         blocks.append(
@@ -231,9 +233,12 @@ def home_view(
         blocks.append(context("You have no live grants."))
     for grant, identity in grants[:15]:
         blocks.append(
-            section(
-                f"*{escape(grant.id)}* on *{escape(identity.name)}* · {escape(grant.state)} until "
-                f"{grant.expires_at:%Y-%m-%d %H:%M} UTC\n`{escape(', '.join(grant.actions)[:300])}`"
+            rich(
+                bold(grant.id),
+                " on ",
+                bold(identity.name),
+                f" · {grant.state} until {grant.expires_at:%Y-%m-%d %H:%M} UTC\n",
+                styled(", ".join(grant.actions)[:300], "code"),
             )
         )
         blocks.append(
@@ -250,9 +255,10 @@ def home_view(
         blocks.append(context("You own no agent identities."))
     for identity, ownership in owned[:30]:
         blocks.append(
-            section(
-                f"*{escape(identity.name)}* · {escape(identity.classification)} · "
-                f"team {escape(ownership.team or '-')}\n{escape(identity.native_id)}"
+            rich(
+                bold(identity.name),
+                f" · {identity.classification} · team {ownership.team or '-'}\n",
+                identity.native_id,
             )
         )
     return {"type": "home", "blocks": blocks[:100]}

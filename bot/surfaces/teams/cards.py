@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.domain.messages import Choice, ChoiceStyle, Reply, Section
+from bot.surfaces.literal import unlinked
 
 Card = dict[str, Any]
 Element = dict[str, Any]
@@ -17,16 +18,21 @@ VERSION = "1.4"  # the first version with Action.Execute
 REFRESH_VERB = "refresh"
 MAX_SECTIONS = 25  # keeps a grouped message well under Teams' ~28 KB card limit
 TEXT_LIMIT = 2000
-# Only what Adaptive Card markdown acts on: emphasis, links, code; lists at a line's start.
-_MARKDOWN = re.compile(r"([\\`*_\[\]~])")
+# Only what Adaptive Card markdown acts on: emphasis, links (`[..](..)` and `<scheme:..>`),
+# code; lists at a line's start.
+_MARKDOWN = re.compile(r"([\\`*_\[\]~<])")
 _LIST_START = re.compile(r"^(\s*)(-|\d+)(\.?\s)")
 _STYLES = {ChoiceStyle.PRIMARY: "positive", ChoiceStyle.DANGER: "destructive"}
 
 
 def escape(text: str) -> str:
-    """Make user text literal in a card's markdown: no emphasis, links, lists or headings."""
+    """Make user text literal in a card's markdown: no emphasis, links, lists or headings.
+
+    Card markdown (TextBlock text, FactSet values) honours backslash escapes, so each character
+    it acts on is escaped; bare URLs, which Teams links by itself, are kept from linking.
+    """
     clipped = text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
-    escaped = _MARKDOWN.sub(r"\\\1", clipped)
+    escaped = _MARKDOWN.sub(r"\\\1", unlinked(clipped))
     return _LIST_START.sub(_unlist, escaped)
 
 
@@ -223,4 +229,5 @@ def attachment(card: Card) -> dict[str, Any]:
 
 def summary(reply: Reply) -> str:
     """The plain text Teams shows in notifications and the activity feed."""
-    return reply.text if len(reply.text) <= 300 else reply.text[:299] + "…"
+    text = unlinked(reply.text)
+    return text if len(text) <= 300 else text[:299] + "…"

@@ -200,8 +200,19 @@ def slack_text(args: Mapping[str, Any]) -> str:
             parts.append(block["text"]["text"])
         elif block.get("type") == "context":
             parts.extend(element["text"] for element in block["elements"])
+        elif block.get("type") == "rich_text":
+            parts.append(rich_text(block))
     text = "\n".join(parts) or str(args.get("text", ""))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def rich_text(block: Mapping[str, Any]) -> str:
+    """Return what a rich_text block shows: its text elements, in order, without styles."""
+    return "".join(
+        str(element.get("text", ""))
+        for section in block.get("elements") or []
+        for element in section.get("elements") or []
+    )
 
 
 def _slack_shown(call: SlackCall) -> Shown:

@@ -16,6 +16,7 @@ from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.lifecycle import RequestInput
 from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Grant, GrantState
+from bot.surfaces.literal import WORD_JOINER
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.conftest import (
     ADMIN,
@@ -165,7 +166,7 @@ def _policy_names(sandbox: Sandbox) -> list[str]:
     return list(iam.list_role_policies(RoleName="support-triage-agent")["PolicyNames"])
 
 
-async def test_user_text_is_escaped_in_mrkdwn(
+async def test_user_text_is_shown_literally(
     slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
 ) -> None:
     # Typed in Slack: Slack sends the user's own < > & escaped; Leash stores them literally.
@@ -187,10 +188,16 @@ async def test_user_text_is_escaped_in_mrkdwn(
         reasons = {r.reason for r in (await session.exec(select(AccessRequest))).all()}
     assert reasons == {"<!channel> <https://x|Approve> & co"}
     for card in cards:
-        text = block_text(card.args)
-        assert "Reason: &lt;!channel&gt; &lt;https://x|Approve&gt; &amp; co" in text
-        assert "<!channel>" not in text
-        assert "<https://x" not in text
+        # In plain_text, which Slack shows as given: no mention, no link, nothing to escape.
+        [details] = [b["text"] for b in card.args["blocks"] if "Reason:" in str(b)]
+        assert details["type"] == "plain_text"
+        assert details["emoji"] is False
+        shown = details["text"].replace(WORD_JOINER, "")
+        assert "Reason: <!channel> <https://x|Approve> & co" in shown
+        assert "https://" not in details["text"]  # reads as typed, cannot link
+        assert "mrkdwn" not in block_text(card.args)
+        # The notification text is escaped: no mention, no link.
+        assert "<" not in card.args["text"]
 
 
 @pytest.mark.parametrize(

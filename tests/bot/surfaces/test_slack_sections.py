@@ -19,8 +19,10 @@ from bot.domain.messages import (
     Reply,
     Section,
 )
+from bot.surfaces.literal import WORD_JOINER
 from bot.surfaces.slack.blocks import MAX_BLOCKS, reply_blocks
-from tests.bot.surfaces.conftest import OWNER, block_text, buttons
+from tests.bot.surfaces.chat_drivers import rich_text
+from tests.bot.surfaces.conftest import OWNER, buttons
 from tests.fakes.slack_api import FakeSlackApi, SlackCall, SlackUpload
 
 AGENTS = ("support-triage-agent", "knowledge-base-agent", "forecast-agent")
@@ -65,7 +67,12 @@ async def deliver(leash: Leash, fake: FakeSlackApi, notice: Notice) -> SlackCall
 
 
 def sections_of(blocks: list[dict[str, Any]]) -> list[str]:
-    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    """The text of each block that shows text: plain sections, and rich-text agent sections."""
+    return [
+        b["text"]["text"] if b["type"] == "section" else rich_text(b)
+        for b in blocks
+        if b["type"] in ("section", "rich_text")
+    ]
 
 
 async def test_grouped_message_has_a_section_and_buttons_per_agent_and_the_chart_in_its_thread(
@@ -81,9 +88,11 @@ async def test_grouped_message_has_a_section_and_buttons_per_agent_and_the_chart
 
     blocks: list[dict[str, Any]] = posted.args["blocks"]
     assert posted.args["channel"] == OWNER
-    assert [b["type"] for b in blocks] == ["section", "section"] + ["section", "actions"] * 3
-    for agent, text in zip(AGENTS, sections_of(blocks)[2:], strict=True):
-        assert text.startswith(f"*{agent}*\n")
+    assert [b["type"] for b in blocks] == ["section", "section"] + ["rich_text", "actions"] * 3
+    for agent, block in zip(AGENTS, blocks[2::2], strict=True):
+        title, lines = block["elements"][0]["elements"]
+        assert title == {"type": "text", "text": agent, "style": {"bold": True}}
+        assert lines["text"].startswith(f"\n{agent}: 12 of 14")
     for agent, block in zip(AGENTS, blocks[3::2], strict=True):
         assert [e["value"] for e in block["elements"]] == [
             f"restrict {agent}",
@@ -113,7 +122,7 @@ async def test_thirty_agents_stay_within_the_block_limit(
 
     blocks: list[dict[str, Any]] = posted.args["blocks"]
     assert len(blocks) <= MAX_BLOCKS
-    shown = [text.split("*")[1] for text in sections_of(blocks)[2:]]
+    shown = [text.split("\n")[0] for text in sections_of(blocks)[2:]]
     assert shown == agents[: len(shown)]
     assert len(shown) >= 20  # the room is used, not left empty
     assert blocks[-1] == {
@@ -124,18 +133,17 @@ async def test_thirty_agents_stay_within_the_block_limit(
     assert len(ids) == len(set(ids)) == 4 * len(shown)
 
 
-async def test_section_text_is_escaped(slack_leash: Leash, slack_api: FakeSlackApi) -> None:
-    posted = await deliver(
-        slack_leash,
-        slack_api,
-        grouped(agent_section("<!channel> & co", "tag owner=<@U999|eve> & <https://x>")),
-    )
+async def test_section_text_is_shown_literally(slack_leash: Leash, slack_api: FakeSlackApi) -> None:
+    title, line = "<!channel> & *co*", "tag owner=<@U999|eve> & <https://x> _y_"
+    posted = await deliver(slack_leash, slack_api, grouped(agent_section(title, line)))
 
-    text = block_text(posted.args)
-    assert "&lt;!channel&gt; &amp; co" in text
-    assert "owner=&lt;@U999|eve&gt; &amp; &lt;https://x&gt;" in text
-    shown = json.dumps([b["text"] for b in posted.args["blocks"] if b["type"] == "section"])
-    assert "<" not in shown  # button values are commands, never shown: only text is escaped
+    [section] = [b for b in posted.args["blocks"] if b["type"] == "rich_text"]
+    shown, details = section["elements"][0]["elements"]
+    # Rich-text elements are shown as given: Leash's bold is a style, not asterisks.
+    assert shown == {"type": "text", "text": title, "style": {"bold": True}}
+    assert details["text"].replace(WORD_JOINER, "") == f"\n{line}"
+    assert "https://" not in details["text"]  # the URL reads as typed but cannot link
+    assert "mrkdwn" not in json.dumps(posted.args["blocks"])
 
 
 @pytest.mark.parametrize(
@@ -199,5 +207,5 @@ def test_sections_that_fit_get_no_note_and_no_buttons_when_closed() -> None:
     reply = Reply(text="Agents", sections=tuple(agent_section(f"a{n}") for n in range(24)))
 
     assert len(reply_blocks(reply)) == 1 + 24 * 2 == 49
-    assert all(b["type"] == "section" for b in reply_blocks(reply, with_buttons=False))
-    assert len(reply_blocks(reply, with_buttons=False)) == 25
+    closed = reply_blocks(reply, with_buttons=False)
+    assert [b["type"] for b in closed] == ["section"] + ["rich_text"] * 24
