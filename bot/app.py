@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import audit_keys
 from bot.charts import TrendCharts
 from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, check_teams, load_rules, policy_path
+from bot.domain import audit
 from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
@@ -59,6 +61,8 @@ class Leash:
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
         """Migrate, run the scheduler if this process leads (revocations first), discover."""
         await migrate(self.engine)
+        async with self.lifecycle.ctx.transaction() as session:
+            await audit.seal(session=session, at=self.lifecycle.ctx.clock.now())
         if scheduler:
             await self.leadership.start(
                 self._elected, self.runner.stop, on_timer=self.runner.schedule_revoke
@@ -210,6 +214,7 @@ def build(
 
         running_sandbox, owns_sandbox = Sandbox.start(gcp=True, azure=True), True
     check_teams(settings, real_cloud=running_sandbox is None)
+    audit_key = audit_keys.for_leash(settings, real_cloud=running_sandbox is None)
     providers = {"aws": _aws_provider(settings, running_sandbox)}
     gcp = _gcp_provider(settings, running_sandbox)
     if gcp is not None:
@@ -225,8 +230,10 @@ def build(
     )
     runner = Runner(sweep_seconds=settings.sweep_seconds, forward=leadership.forward)
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])
+    sessions = session_factory(engine)
+    audit.hand_key_to(sessions, audit_key)
     ctx = Context(
-        sessions=session_factory(engine),
+        sessions=sessions,
         providers=providers,
         notifier=notifier,
         clock=clock or SystemClock(),

@@ -14,10 +14,18 @@ import click
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from bot import cli_least_privilege, cli_sandbox, cli_teams, inventory_report, logs
+from bot import (
+    audit_keys,
+    cli_audit,
+    cli_least_privilege,
+    cli_sandbox,
+    cli_teams,
+    inventory_report,
+    logs,
+)
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain import audit, crash_points, queries, registry
+from bot.domain import crash_points, queries, registry
 from bot.store import create_engine, migrate, session_factory
 from bot.surfaces.console import ConsoleSurface
 from bot.web import build_web_app
@@ -166,6 +174,12 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
     # Never the password: this line ends up in terminals and container logs.
     database = make_url(leash.settings.database_url).render_as_string(hide_password=True)
     click.echo(f"Database: {database}")
+    audit_key = audit_keys.sandbox_key_path(leash.settings.database_url)
+    if leash.settings.audit_key is None and audit_key is not None:
+        click.echo(
+            f"Audit key: generated for the sandbox in {audit_key} (mode 0600); keep it with the "
+            "database, `leash audit verify` needs it (LEASH_AUDIT_KEY in production)."
+        )
     if leash.inventory is not None:
         report = leash.inventory
         click.echo(
@@ -287,63 +301,6 @@ async def _refresh_with_progress(settings: Settings) -> None:
         await leash.close()
 
 
-@main.group(name="audit")
-def audit_group() -> None:
-    """Verify or export the tamper-evident audit trail."""
-
-
-@audit_group.command()
-def verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first broken event."""
-    settings = _settings()
-
-    async def work() -> audit.VerifyResult:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                return await audit.verify(session=session)
-        finally:
-            await engine.dispose()
-
-    result = _run(work)
-    if not result.ok:
-        click.echo(
-            f"Audit chain BROKEN at event {result.broken_seq}: {result.problem} "
-            f"({result.checked} events before it verified).",
-            err=True,
-        )
-        sys.exit(1)
-    click.echo(f"Audit chain OK: {result.checked} events verified.")
-
-
-@audit_group.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-@click.option(
-    "--after-seq",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Only events after this sequence number (the last `seq` of the previous export).",
-)
-def export(fmt: str, after_seq: int) -> None:
-    """Write audit events to stdout, one JSON object per line, in chain order.
-
-    Each line carries `seq`, `prev_hash` and `hash`, so exports shipped in pieces still chain.
-    """
-    settings = _settings()
-
-    async def work() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                async for event in audit.events(session=session, after_seq=after_seq):
-                    click.echo(audit.to_json_line(event))
-        finally:
-            await engine.dispose()
-
-    _run(work)
-
-
 @main.command(name="migrate")
 def migrate_command() -> None:
     """Apply database migrations and exit."""
@@ -360,6 +317,7 @@ def migrate_command() -> None:
     click.echo("Database is up to date.")
 
 
+main.add_command(cli_audit.audit_group)
 main.add_command(cli_least_privilege.scan)
 main.add_command(cli_least_privilege.digest)
 main.add_command(cli_least_privilege.guardrail)

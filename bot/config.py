@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from bot.domain.audit import KEY_MIN_LENGTH
 from bot.domain.rules import Rules
 
 BUNDLED_POLICY = Path(__file__).parent / "leash.example.toml"
@@ -88,6 +89,8 @@ class Settings(BaseSettings):
     teams_token_issuer: str | None = None
     # First wait before retrying a throttled or failed Bot Connector call; it doubles.
     teams_retry_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Keys the audit chain (HMAC-SHA256); kept outside the database. Required with a real cloud.
+    audit_key: SecretStr | None = None
 
     @property
     def slack_enabled(self) -> bool:
@@ -112,6 +115,16 @@ class Settings(BaseSettings):
         if self.microsoft_app_type == "SingleTenant" and not self.microsoft_app_tenant_id:
             raise ValueError("MICROSOFT_APP_TENANT_ID is required for a SingleTenant bot")
         return self
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < KEY_MIN_LENGTH:
+            raise ValueError(
+                f"too short: use at least {KEY_MIN_LENGTH} random characters "
+                "(e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @property
     def gcp_enabled(self) -> bool:

@@ -130,6 +130,12 @@ async def render(
     )
     last_scan.set(last.timestamp() if last else 0)
     await _scan_runs(registry, session=session, since=since)
+    newest = (await session.exec(select(func.max(AuditEvent.seq)))).one()
+    Gauge(
+        "leash_audit_head_seq",
+        "Sequence number of the newest audit event (ship it: a drop means events were removed)",
+        registry=registry,
+    ).set(newest or 0)
     Gauge("leash_leader", "1 when this replica runs the scheduler", registry=registry).set(
         1 if leader() else 0
     )

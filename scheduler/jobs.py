@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.domain import audit
 from bot.domain.lifecycle import Lifecycle
 
 log = logging.getLogger("leash.jobs")
@@ -71,3 +72,10 @@ async def weekly_digest(lifecycle: Lifecycle) -> None:
     """Post every team's digest to its channel."""
     sent = await lifecycle.least_privilege.digests.send_all()
     log.info("weekly digest posted for %d team(s)", sent)
+
+
+async def publish_audit_head(lifecycle: Lifecycle) -> None:
+    """Log the audit chain's head, so a copy outside the database shows truncation later."""
+    async with lifecycle.ctx.sessions() as session:
+        newest = await audit.head(session=session)
+    audit.publish_head(newest, via="scheduler")

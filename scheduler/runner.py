@@ -20,8 +20,10 @@ SWEEP_JOB = "sweep"
 RECONCILE_JOB = "reconcile"
 NIGHTLY_JOB = "nightly"
 DIGEST_JOB = "weekly-digest"
-FIXED_JOBS = (SWEEP_JOB, RECONCILE_JOB, NIGHTLY_JOB, DIGEST_JOB)
+AUDIT_HEAD_JOB = "audit-head"
+FIXED_JOBS = (SWEEP_JOB, RECONCILE_JOB, NIGHTLY_JOB, DIGEST_JOB, AUDIT_HEAD_JOB)
 RECONCILE_EVERY_SECONDS = 3600
+AUDIT_HEAD_EVERY_SECONDS = 3600
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -157,6 +159,14 @@ class Runner:
             hour=int(hour),
             minute=int(minute),
             id=DIGEST_JOB,
+        )
+        self._add(
+            jobs.publish_audit_head,
+            lifecycle,
+            trigger="interval",
+            seconds=AUDIT_HEAD_EVERY_SECONDS,
+            id=AUDIT_HEAD_JOB,
+            next_run_time=now,
         )
         log.info("scheduler started with %d timers", len(self.job_ids()) - len(FIXED_JOBS))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ SLOW_MODULES = (
     "test_least_privilege",
     "test_store",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One audit key for the run: `leash serve` on a real cloud refuses to start without one,
+    and the `leash serve` processes tests start inherit it."""
+    os.environ.setdefault("LEASH_AUDIT_KEY", secrets.token_hex(32))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -190,7 +190,9 @@ async def test_a_crash_at_any_step_ends_with_the_grant_revoked_once(
                     .order_by(col(AuditEvent.seq))
                 )
             ).all()
-            chain = await audit.verify(session=session)
+            chain = await audit.verify(
+                session=session, key=audit.AuditKey.of(os.environ["LEASH_AUDIT_KEY"])
+            )
         assert [(e.event_type, e.grant_id) for e in events] == [(t, grant.id) for t in crash.events]
         if applied:
             assert events[0].detail.get("adopted", False) is crash.adopted

@@ -153,7 +153,9 @@ if PG_URL:  # replicas share PostgreSQL; this case exists only when a test datab
                         )
                     )
                 ).all()
-                chain = await audit.verify(session=session)
+                chain = await audit.verify(
+                    session=session, key=audit.AuditKey.of(os.environ["LEASH_AUDIT_KEY"])
+                )
             assert chain.ok, chain
 
             # The three waves really happened: some due before the kill, some while nobody led.
