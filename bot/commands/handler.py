@@ -130,10 +130,10 @@ class CommandHandler:
                     OwnerChange(command.primary, command.backup, command.team),
                     actor=actor,
                 )
-                return render.ownership(identity, ownership)
+                return render.ownership_changed(identity, ownership)
             case OwnerActionCommand(action="claim"):
                 identity, ownership = await lc.owners.claim(command.identity, actor=actor)
-                return render.ownership(identity, ownership)
+                return render.ownership_changed(identity, ownership)
             case OwnerActionCommand(action="confirm"):
                 identity, ownership, what = await lc.owners.confirm(command.identity, actor=actor)
                 if what == "claim":

@@ -85,6 +85,18 @@ def requests(
     return Reply(text=f"{title.capitalize()} ({len(rows)}):", lines=tuple(lines))
 
 
+def ownership_changed(identity: Identity, owner: Ownership) -> Reply:
+    """The answer to `owner set` / `owner claim`: the owners now, or the proposal made."""
+    if owner.primary_owner is None and owner.proposed_owner:
+        return Reply(
+            text=f"Proposed {owner.proposed_owner} as the owner of {identity.name}. The admins "
+            f"have been asked to confirm it (`owner confirm {identity.name}`); until then the "
+            "claim carries no authority: no approvals, no tokens, no releases.",
+            lines=ownership(identity, owner).lines,
+        )
+    return ownership(identity, owner)
+
+
 def ownership(identity: Identity, owner: Ownership | None) -> Reply:
     provenance = (
         f"Created by: {identity.created_by or 'unknown'}",

@@ -52,7 +52,10 @@ async def test_twenty_concurrent_approvals_make_one_grant(
     approvers = ["owner-a"] * 10 + ["secops"] * 10
     outcomes = await asyncio.gather(
         *(
-            leash.lifecycle.approve(request.id, actor=Actor(a, ActorKind.USER, "slack"))
+            leash.lifecycle.approve(
+                request.id,
+                actor=Actor(a, ActorKind.USER, "slack", aliases=(f"{a}@example.com",)),
+            )
             for a in approvers
         ),
         return_exceptions=True,

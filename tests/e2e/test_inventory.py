@@ -153,6 +153,11 @@ async def test_unowned_identities_are_alerted_once_until_they_change(
         forecast.reply.choices[0].command, actor=user("owner-b")
     )
     assert claimed.ok, claimed.text
+    assert "Proposed owner-b as the owner of forecast-agent" in claimed.text
+    confirmed = await leash.handler.handle_text(
+        "owner confirm forecast-agent", actor=user("secops")
+    )
+    assert confirmed.ok, confirmed.text
     iam.tag_role(RoleName="forecast-agent", Tags=[{"Key": "cost-center", "Value": "43"}])
     await leash.lifecycle.inventory.refresh()
     assert await leash.lifecycle.stewardship.alert_unowned() == 0  # owned now

@@ -206,15 +206,20 @@ async def test_quarantine_and_release_leave_the_role_byte_identical(
     assert not asked.ok
     assert "quarantined" in asked.text
 
-    released = await say(leash, "release notebook-helper-agent", OWNER_A)
+    # An admin placed it: the owner cannot lift it, an admin can.
+    by_owner = await say(leash, "release notebook-helper-agent", OWNER_A)
+    assert not by_owner.ok
+    assert "only an admin can lift it" in by_owner.text
+    released = await say(leash, "release notebook-helper-agent", ADMIN)
     assert released.ok, released.text
     assert role_state(fresh_sandbox, "notebook-helper-agent") == before
-    again = await say(leash, "release notebook-helper-agent", OWNER_A)
+    again = await say(leash, "release notebook-helper-agent", ADMIN)
     assert not again.ok
     assert "not quarantined" in again.text
     rows = await enforcements(leash, "quarantine")
     assert [(row.state, row.active_key) for row in rows] == [("released", None)]
     assert len(await audited(leash, "quarantine.refused")) == 2
+    assert len(await audited(leash, "release.refused")) == 2  # the owner's, and the second
     assert await chain_ok(leash)
 
 

@@ -252,18 +252,24 @@ async def test_ownership_claim_and_change_rules(leash: Leash) -> None:
     say = leash.handler.handle_text
     shown = await say("owner show forecast-agent", actor=user("dev"))
     assert "has no owner" in shown.text
-    assert (await say("owner set forecast-agent dev team forecasting", actor=user("dev"))).ok
+    # Anyone's claim of an unowned identity is a proposal an admin confirms.
+    proposed = await say("owner set forecast-agent dev team forecasting", actor=user("dev"))
+    assert proposed.ok, proposed.text
+    assert "Proposed dev as the owner of forecast-agent" in proposed.text
     stolen = await say("owner set forecast-agent owner-b", actor=user("owner-b"))
     assert not stolen.ok
-    assert "only they or an admin" in stolen.text
+    assert "already claimed by dev; an admin decides" in stolen.text
     assert (await say("owner set forecast-agent owner-b", actor=user("secops"))).ok
     shown = await say("owner show forecast-agent", actor=user("dev"))
     assert shown.text == "forecast-agent is owned by owner-b"
+    stolen = await say("owner set forecast-agent dev", actor=user("dev"))
+    assert "owned by owner-b; only they or an admin" in stolen.text
     owns = await say("owns owner-b", actor=user("dev"))
     assert "forecast-agent" in "\n".join(owns.lines)
+    assert [e.event_type for e in await events(leash, "owner.proposed")] == ["owner.proposed"]
     assert [e.event_type for e in await events(leash, "owner.claimed")] == ["owner.claimed"]
-    assert len(await events(leash, "owner.set")) == 1
-    assert len(await events(leash, "owner.refused")) == 1
+    assert len(await events(leash, "owner.set")) == 0
+    assert len(await events(leash, "owner.refused")) == 2
 
 
 async def test_tokens_are_for_owners_shown_once_and_revocable(leash: Leash) -> None:

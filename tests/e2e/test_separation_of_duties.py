@@ -102,7 +102,7 @@ async def test_a_claim_carries_no_authority_until_an_admin_confirms_it(
     database_url: str, chat: Chat
 ) -> None:
     claimed = await chat.say(Role.STRANGER, f"owner claim {UNOWNED}")
-    assert f"{UNOWNED} has no confirmed owner. Proposed owner:" in claimed, claimed
+    assert f"as the owner of {UNOWNED}. The admins have been asked" in claimed, claimed
     announced = await chat.inbox(Role.ADMIN, f"claims {UNOWNED}")
     assert "carries no authority" in announced, announced
     shown = await chat.say(Role.DEV, f"owner show {UNOWNED}")

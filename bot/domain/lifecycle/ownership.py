@@ -83,6 +83,11 @@ class OwnershipService:
         admin = who.is_one_of(ctx.rules.admins)
         if before is not None:
             await check_on_identity(Verb.OWNER_SET, who, identity, session=session, rules=ctx.rules)
+        pending = current.proposed_owner if current else None
+        if before is None and pending and not admin and not who.is_one_of([pending]):
+            raise NotAllowedError(
+                f"{identity.name} is already claimed by {pending}; an admin decides."
+            )
         creator = creator_contact(identity.created_by)
         # The creator CloudTrail names may claim it for themselves at once.
         creator_claims = creator is not None and who.is_one_of([creator, change.primary])
