@@ -175,7 +175,7 @@ def _teams_surface(
 ) -> TeamsSurface | None:
     if not settings.teams_enabled:
         return None
-    from bot.surfaces.teams import TeamsAuth, TeamsSurface
+    from bot.surfaces.teams import TeamsAuth, TeamsSurface, Tenants
 
     password = settings.microsoft_app_password
     auth = TeamsAuth(
@@ -184,6 +184,11 @@ def _teams_surface(
         tenant_id=settings.microsoft_app_tenant_id or "",
         openid_metadata_url=settings.teams_openid_metadata_url,
         token_issuer=settings.teams_token_issuer,
+        tenants=Tenants.of(
+            app_type=settings.microsoft_app_type,
+            app_tenant=settings.microsoft_app_tenant_id,
+            listed=settings.teams_tenants,
+        ),
     )
     return TeamsSurface(
         lifecycle=lifecycle,

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     microsoft_app_type: Literal["MultiTenant", "SingleTenant"] = Field(
         default="MultiTenant", validation_alias="MICROSOFT_APP_TYPE"
     )
+    # The tenants a MultiTenant bot serves (none listed: every tenant); SingleTenant: its own.
+    teams_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Overrides of the Bot Framework's token validation (sovereign clouds, tests).
     teams_openid_metadata_url: str | None = None
     teams_token_issuer: str | None = None
@@ -125,6 +127,28 @@ class Settings(BaseSettings):
                 "(e.g. `openssl rand -hex 32`)"
             )
         return value
+
+    @field_validator("teams_tenants", mode="before")
+    @classmethod
+    def _tenant_ids(cls, value: object) -> object:
+        """Accept `id1,id2` or a JSON list; each becomes its lowercase GUID."""
+        listed = cls._comma_list(value)
+        if not isinstance(listed, list):
+            return listed
+        try:
+            return list(dict.fromkeys(str(uuid.UUID(str(v).strip())) for v in listed))
+        except ValueError:
+            raise ValueError("not Entra tenant ids (GUIDs), comma-separated") from None
+
+    @model_validator(mode="after")
+    def _single_tenant_serves_its_own(self) -> Self:
+        others = set(self.teams_tenants) - {self.microsoft_app_tenant_id}
+        if self.microsoft_app_type == "SingleTenant" and others:
+            raise ValueError(
+                "LEASH_TEAMS_TENANTS: a SingleTenant bot serves only MICROSOFT_APP_TENANT_ID; "
+                "list other tenants only with MICROSOFT_APP_TYPE=MultiTenant"
+            )
+        return self
 
     @property
     def gcp_enabled(self) -> bool:

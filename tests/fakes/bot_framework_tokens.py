@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -128,10 +128,12 @@ class BotFrameworkIssuer:
         expires_in: int = 3600,
         signed_by_stranger: bool = False,
         extra_claims: Mapping[str, Any] | None = None,
+        without: Collection[str] = (),
     ) -> str:
         """Return an RS256 channel token for the bot's app id (audience) and the serviceUrl.
 
         botbuilder allows 5 minutes of clock skew: an expired token needs expires_in < -300.
+        `without` names claims to leave out (e.g. "exp").
         """
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -143,6 +145,7 @@ class BotFrameworkIssuer:
             "exp": now + expires_in,
             **(extra_claims or {}),
         }
+        claims = {name: value for name, value in claims.items() if name not in without}
         if signed_by_stranger:
             self._stranger_key = self._stranger_key or _new_key()
             key = self._stranger_key

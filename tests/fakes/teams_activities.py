@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 import uuid
@@ -305,3 +306,17 @@ def installation_update(
         activity["channelData"]["settings"] = {"selectedChannel": {"id": channel.channel_id}}
     activity |= {"action": action, "entities": [_client_info()]}
     return activity
+
+
+def in_tenant(
+    activity: Mapping[str, Any], *, conversation: str | None, channel_data: str | None
+) -> JsonDict:
+    """Return a copy of an activity naming these tenants; None leaves that field out."""
+    changed = copy.deepcopy(dict(activity))
+    changed["conversation"].pop("tenantId", None)
+    changed["channelData"].pop("tenant", None)
+    if conversation is not None:
+        changed["conversation"]["tenantId"] = conversation
+    if channel_data is not None:
+        changed["channelData"]["tenant"] = {"id": channel_data}
+    return changed

@@ -2,5 +2,6 @@
 
 from bot.surfaces.teams.connector import TeamsAuth
 from bot.surfaces.teams.surface import TeamsSurface
+from bot.surfaces.teams.tenants import Tenants
 
-__all__ = ["TeamsAuth", "TeamsSurface"]
+__all__ = ["TeamsAuth", "TeamsSurface", "Tenants"]

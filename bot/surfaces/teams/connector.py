@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import (
     AuthenticationConfiguration,
     BotFrameworkAuthenticationFactory,
+    ClaimsIdentity,
     PasswordServiceClientCredentialFactory,
 )
 from tenacity import (
@@ -26,12 +28,16 @@ from tenacity import (
     wait_exponential,
 )
 
+from bot.surfaces.teams.tenants import Tenants, shown
+
 log = logging.getLogger("leash.teams")
 
 T = TypeVar("T")
 # The Bot Connector asks clients to retry these (throttled, precondition race, gateway errors).
 RETRY_STATUSES = frozenset({412, 429, 502, 504})
 MAX_RETRY_AFTER = 60.0
+# Bot Framework tokens live about an hour; one good for longer than a day is as bad as none.
+MAX_TOKEN_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,8 @@ class TeamsAuth:
     # Overrides of the Bot Framework's public-cloud endpoints (sovereign clouds, tests).
     openid_metadata_url: str | None = None
     token_issuer: str | None = None
+    # The tenants whose activities are served (SingleTenant: the app's; no list: any).
+    tenants: Tenants = field(default_factory=Tenants)
 
     @property
     def enabled(self) -> bool:
@@ -131,10 +139,29 @@ def _problem(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)
 
 
+def _unauthorized(why: object) -> web.Response:
+    log.warning("rejected a Bot Framework request: %s", why)
+    return _problem(401, "unauthorized", "The request is not from the Bot Framework.")
+
+
+def _unexpiring(claims: ClaimsIdentity) -> str | None:
+    """Say what is wrong with a token's lifetime, or None if it expires, and soon enough.
+
+    botframework-connector has PyJWT check `exp` (and `nbf`, `iat`) only when the token
+    carries it, so a signed token without `exp` would be good forever.
+    """
+    exp = (claims.claims or {}).get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        return "the token has no expiry (exp)"
+    if exp - time.time() > MAX_TOKEN_SECONDS:
+        return "the token is valid for more than a day"
+    return None
+
+
 def messages_route(
-    adapter: CloudAdapter, logic: Turn
+    adapter: CloudAdapter, logic: Turn, *, auth: TeamsAuth
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """`POST /api/messages`: authenticate, run the turn, answer invokes with their body."""
+    """`POST /api/messages`: authenticate, check the tenant, run the turn, answer invokes."""
 
     async def handle(request: web.Request) -> web.Response:
         if "application/json" not in request.headers.get("Content-Type", ""):
@@ -158,8 +185,22 @@ def messages_route(
             )
         except Exception as error:
             # PermissionError, or the JWT library's own errors for a bad signature or expiry
-            log.warning("rejected a Bot Framework request: %s", error)
-            return _problem(401, "unauthorized", "The request is not from the Bot Framework.")
+            return _unauthorized(error)
+        lifetime = _unexpiring(authenticated.claims_identity) if auth.enabled else None
+        if lifetime is not None:
+            return _unauthorized(lifetime)
+        # Before the turn runs: nothing is stored, run or answered for another tenant.
+        refused = auth.tenants.refusal(body)
+        if refused is not None:
+            log.warning(
+                "refused a Teams %s activity with %s (conversation.tenantId %s, "
+                "channelData.tenant.id %s)",
+                shown(activity.type),
+                refused.reason,
+                refused.conversation,
+                refused.channel_data,
+            )
+            return _problem(403, "forbidden", "This bot does not serve that Microsoft 365 tenant.")
         response = await adapter.process_activity(authenticated, activity, logic)
         if isinstance(response, InvokeResponse):
             # The SDK would serialise a dict body a second time (invokes fail with 500).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -21,6 +22,8 @@ from bot.surfaces.teams.connector import (
 from bot.surfaces.teams.outbound import Outbound
 from bot.surfaces.teams.people import PLATFORM, People
 
+log = logging.getLogger("leash.teams")
+
 
 class TeamsSurface:
     """Translates Teams activities into commands and notices into cards; no domain logic."""
@@ -37,6 +40,11 @@ class TeamsSurface:
         report_unreachable: bool = True,
     ) -> None:
         self.auth = auth
+        if auth.tenants.any_tenant:
+            log.warning(
+                "Teams serves every Microsoft 365 tenant (a MultiTenant bot without "
+                "LEASH_TEAMS_TENANTS): anyone who installs the app in their tenant can use Leash"
+            )
         self._adapter = build_adapter(auth)
         on_turn_error(self._adapter)
         retry = ConnectorRetry(base_seconds=retry_seconds)
@@ -54,7 +62,7 @@ class TeamsSurface:
 
     def route(self) -> Callable[[web.Request], Awaitable[web.Response]]:
         """The aiohttp handler for `POST /api/messages`."""
-        return messages_route(self._adapter, self._bot.on_turn)
+        return messages_route(self._adapter, self._bot.on_turn, auth=self.auth)
 
     async def notify(self, notice: Notice) -> None:
         """Deliver in the background so no lifecycle step waits on the Bot Connector."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,14 +14,21 @@ from aiohttp.web import Application, Request
 from bot.app import Leash, build
 from bot.config import Settings
 from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
+from bot.domain.lifecycle import OwnerChange, RequestInput
 from bot.domain.models import ActorKind
 from bot.domain.rules import Rules
 from bot.web import build_web_app
 from cloud.sandbox import Sandbox
 from tests.conftest import make_rules
 from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
-from tests.fakes.teams_activities import BOT_ID, TeamsUser, conversation_update, message
+from tests.fakes.teams_activities import (
+    BOT_ID,
+    TENANT_ID,
+    TeamsUser,
+    card_action,
+    conversation_update,
+    message,
+)
 
 TeamsClient = TestClient[Request, Application]
 
@@ -48,10 +56,24 @@ async def connector() -> AsyncIterator[FakeBotConnector]:
 
 @pytest.fixture
 async def teams_leash(
-    database_url: str, fresh_sandbox: Sandbox, teams_rules: Rules, connector: FakeBotConnector
+    request: pytest.FixtureRequest,
+    database_url: str,
+    fresh_sandbox: Sandbox,
+    teams_rules: Rules,
+    connector: FakeBotConnector,
 ) -> AsyncIterator[Leash]:
-    """Leash with Teams (auth off); it closes, draining its deliveries, before the fake stops."""
-    settings = Settings(database_url=database_url, teams=True, teams_retry_seconds=0.01)
+    """Leash with Teams (auth off) serving the fakes' tenant; it closes, draining its
+    deliveries, before the fake stops. Parametrize indirectly with Settings overrides."""
+    settings = Settings(
+        **{
+            "database_url": database_url,
+            "teams": True,
+            "teams_retry_seconds": 0.01,
+            "MICROSOFT_APP_TYPE": "SingleTenant",
+            "MICROSOFT_APP_TENANT_ID": TENANT_ID,
+        }
+        | getattr(request, "param", {})
+    )
     app = build(settings, sandbox=fresh_sandbox, rules=teams_rules)
     assert app.teams is not None
     await app.start(scheduler=False)
@@ -122,3 +144,28 @@ def actions_of(card: Mapping[str, Any]) -> list[dict[str, Any]]:
             if item.get("type") == "ActionSet":
                 found.extend(item["actions"])
     return found
+
+
+async def pending_request(leash: Leash) -> str:
+    """Have DEV ask for s3-read on support-triage-agent; return the request's id."""
+    request = await leash.lifecycle.requests.submit(
+        RequestInput(
+            identity="support-triage-agent",
+            duration=timedelta(minutes=10),
+            reason="triage",
+            permission_set="s3-read",
+        ),
+        actor=Actor(DEV.email, ActorKind.USER, "test"),
+    )
+    return request.id
+
+
+def approve_click(fake: FakeBotConnector, request_id: str) -> dict[str, Any]:
+    """The invoke Teams posts when OWNER presses Approve on a request's card."""
+    return card_action(
+        "approve",
+        {"command": f"approve {request_id}", "request": request_id},
+        user=OWNER,
+        service_url=fake.service_url,
+        conversation_id=OWNER.personal_conversation_id,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,15 +12,22 @@ from sqlmodel import select
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings
 from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange, RequestInput
+from bot.domain.lifecycle import OwnerChange
 from bot.domain.models import AccessRequest, ActorKind, RequestState
 from bot.web import build_web_app
 from cloud.sandbox import Sandbox
-from tests.bot.surfaces.teams_world import ADMIN, DEV, OWNER, TeamsClient, post
+from tests.bot.surfaces.teams_world import (
+    ADMIN,
+    OWNER,
+    TeamsClient,
+    approve_click,
+    pending_request,
+    post,
+)
 from tests.conftest import make_rules
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.bot_framework_tokens import BotFrameworkIssuer
-from tests.fakes.teams_activities import card_action
+from tests.fakes.teams_activities import TENANT_ID, card_action, in_tenant
 
 APP_ID = "6a3c1e7e-0d6f-4b8e-9a41-3c2b7f0e5d11"
 OTHER_APP = "0b1d2c3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
@@ -45,6 +51,8 @@ async def secured(
         database_url=database_url,
         MICROSOFT_APP_ID=APP_ID,
         MICROSOFT_APP_PASSWORD="not-used-by-these-tests",
+        MICROSOFT_APP_TYPE="SingleTenant",
+        MICROSOFT_APP_TENANT_ID=TENANT_ID,
         teams_openid_metadata_url=issuer.metadata_url,
         teams_token_issuer=issuer.issuer,
     )
@@ -53,18 +61,10 @@ async def secured(
     await leash.discover()
     admin = Actor(ADMIN.email, ActorKind.USER, "test")
     await leash.lifecycle.owners.set("support-triage-agent", OwnerChange(OWNER.email), actor=admin)
-    request = await leash.lifecycle.requests.submit(
-        RequestInput(
-            identity="support-triage-agent",
-            duration=timedelta(minutes=10),
-            reason="triage",
-            permission_set="s3-read",
-        ),
-        actor=Actor(DEV.email, ActorKind.USER, "test"),
-    )
+    request_id = await pending_request(leash)
     app = build_web_app(leash.lifecycle, max_body_bytes=64 * 1024, teams=leash.teams)
     async with TestClient(TestServer(app)) as client:
-        yield leash, client, request.id
+        yield leash, client, request_id
     await leash.close()
 
 
@@ -122,6 +122,23 @@ async def test_a_token_from_the_bot_framework_for_this_bot_gets_in(
             lambda i, url: "Bearer " + i.token(audience=APP_ID, service_url=url, expires_in=-3600),
             id="expired",
         ),
+        pytest.param(
+            lambda i, url: "Bearer " + i.token(audience=APP_ID, service_url=url, without={"exp"}),
+            id="no expiry",
+        ),
+        pytest.param(
+            lambda i, url: (
+                "Bearer " + i.token(audience=APP_ID, service_url=url, expires_in=400 * 86400)
+            ),
+            id="valid for a year",
+        ),
+        pytest.param(
+            lambda i, url: (
+                "Bearer "
+                + i.token(audience=APP_ID, service_url=url, extra_claims={"exp": "tomorrow"})
+            ),
+            id="expiry not a number",
+        ),
     ],
 )
 async def test_anything_else_is_401_and_changes_nothing(
@@ -131,13 +148,7 @@ async def test_anything_else_is_401_and_changes_nothing(
     forge: Any,
 ) -> None:
     leash, client, request_id = secured
-    approve = card_action(
-        "approve",
-        {"command": f"approve {request_id}", "request": request_id},
-        user=OWNER,
-        service_url=connector.service_url,
-        conversation_id=OWNER.personal_conversation_id,
-    )
+    approve = approve_click(connector, request_id)
     response = await post(client, approve, authorization=forge(issuer, connector.service_url))
     assert response.status == 401
     assert (await response.json())["error"] == "unauthorized"
@@ -145,6 +156,34 @@ async def test_anything_else_is_401_and_changes_nothing(
         request = (await session.exec(select(AccessRequest))).one()
     assert request.state == RequestState.PENDING
     assert connector.calls_to("get_member") == []  # not even the roster was asked
+
+
+async def test_a_good_token_from_another_tenant_is_403_and_changes_nothing(
+    secured: tuple[Leash, TeamsClient, str],
+    issuer: BotFrameworkIssuer,
+    connector: FakeBotConnector,
+) -> None:
+    leash, client, request_id = secured
+    assert leash.teams is not None
+    await leash.teams.drain()  # the approval card's delivery is done
+    calls = len(connector.calls)
+    approve = approve_click(connector, request_id)
+    other = "0e4f7c2a-9b1d-4e6f-8a3c-5d7b9e1f2a4c"
+    foreign = in_tenant(approve, conversation=other, channel_data=other)
+    response = await post(
+        client,
+        foreign,
+        authorization=issuer.authorization(audience=APP_ID, service_url=connector.service_url),
+    )
+    assert response.status == 403
+    # Authentication comes first: a token without expiry is 401 whatever the tenant.
+    token = issuer.token(audience=APP_ID, service_url=connector.service_url, without={"exp"})
+    response = await post(client, foreign, authorization=f"Bearer {token}")
+    assert response.status == 401
+    async with leash.lifecycle.ctx.sessions() as session:
+        request = (await session.exec(select(AccessRequest))).one()
+    assert request.state == RequestState.PENDING
+    assert connector.calls[calls:] == []
 
 
 def test_teams_without_an_app_id_refuses_to_start_against_a_real_cloud() -> None:
