@@ -33,6 +33,7 @@ WELCOME = Reply(
     ),
 )
 OUTDATED = "That button is not one Leash knows; the card may be outdated."
+NOT_YOURS = "You cannot see this request."
 
 
 def card_response(card: cards.Card) -> dict[str, Any]:
@@ -151,7 +152,8 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         raw = action.get("data")
         data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if verb == cards.REFRESH_VERB:
-            return await self._refresh(str(data.get("request", "")))
+            viewer = await self._people.actor(context)
+            return await self._refresh(str(data.get("request", "")), viewer=viewer)
         await self._remember(context)
         actor = await self._people.actor(context)
         if verb == FORM and data.get("form") == FORM:
@@ -161,7 +163,8 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             return text_response(OUTDATED)
         reply = await self._handler.handle_text(command, actor=actor)
         request_id = str(data.get("request") or "")
-        if request_id:
+        # Only people who may see the request get the card back; anyone else the answer alone.
+        if request_id and await self._lifecycle.visibility.may_see(request_id, actor=actor):
             # What the click did (or why it did not count), above the card as it now stands.
             async with self._lifecycle.ctx.sessions() as session:
                 card = await closed_card(request_id, session=session)
@@ -173,8 +176,12 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
                 return card_response(card)
         return card_response(cards.reply_card(reply))
 
-    async def _refresh(self, request_id: str) -> dict[str, Any]:
-        """Another viewer opened a request card: show it as it stands now."""
+    async def _refresh(self, request_id: str, *, viewer: Actor) -> dict[str, Any]:
+        """Another viewer opened a request card: show it as it stands now, if they may see it."""
+        if not request_id or not await self._lifecycle.visibility.may_see(
+            request_id[:16], actor=viewer
+        ):
+            return text_response(NOT_YOURS)
         async with self._lifecycle.ctx.sessions() as session:
             card = await closed_card(request_id[:16], session=session) if request_id else None
         if card is None:

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.models import ActorKind, Tier
-from bot.domain.policy import Draft, Owners, decide, resolve_permission_set, tier_for
-from bot.domain.rules import ApproverRole, PermissionSet, Rules, TierRule
+from bot.domain.policy import Draft, Owners, decide, tier_for
+from bot.domain.rules import ApproverRole, Rules, TierRule
 
 HOUR = timedelta(hours=1)
 READ = ("s3:GetObject",)

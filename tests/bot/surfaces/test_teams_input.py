@@ -180,7 +180,7 @@ async def test_unknown_buttons_and_stale_cards_get_a_clear_answer_and_change_not
     submit = await post(teams_client, invoke("approve", {"command": "approve x"}, "Action.Submit"))
     assert (await submit.json())["statusCode"] == 400
     gone = await post(teams_client, invoke("refresh", {"request": "r-00000000"}))
-    assert (await gone.json())["value"].startswith("That button is not one Leash knows")
+    assert (await gone.json())["value"] == "You cannot see this request."
     unknown = await post(
         teams_client,
         invoke("approve", {"command": "approve r-00000000", "request": "r-00000000"}),
