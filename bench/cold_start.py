@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -125,6 +126,8 @@ def run(runs: int, idle: float) -> dict[str, Any]:
                     **sandbox.env,
                     "LEASH_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / f'leash-{i}.db'}",
                     "LEASH_CLOUD": "aws",
+                    # A real cloud needs the audit key; a fresh one per run, like a new install.
+                    "LEASH_AUDIT_KEY": secrets.token_hex(32),
                 }
                 starts.append(one_start(env, idle))
     finally:
