@@ -19,7 +19,7 @@ from typing import Any
 
 from google.cloud import iam_v2
 
-from cloud.base import CloudConflictError, CloudError
+from cloud.base import CloudConflictError, CloudError, CloudLimitError
 from cloud.gcp.clients import OPERATION_TIMEOUT, GcpClients
 from cloud.gcp.errors import is_etag_conflict, is_not_found
 
@@ -28,8 +28,13 @@ PERMISSION_PATTERN = re.compile(r"[a-z][a-zA-Z0-9]*(?:\.[a-zA-Z0-9]+){2,3}")
 DENY_PERMISSION_PATTERN = re.compile(
     r"[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+/[a-zA-Z0-9]+(?:\.[a-zA-Z0-9*]+)+"
 )
-# Deny-policy ids: lower case letters, digits and hyphens, at most 63 characters.
-POLICY_ID_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Deny-policy ids: Google takes 3 to 63 lower case letters, digits, '-' and '.' starting with a
+# letter; Leash's own stay within that and never end in a hyphen.
+POLICY_ID_PATTERN = re.compile(r"[a-z][a-z0-9-]{1,61}[a-z0-9]")
+# Google's limits on one deny policy (google.iam.v2 Policy reference, deny-overview): a display
+# name of at most 63 characters; an attachment point holds at most 500 deny rules in all.
+MAX_DISPLAY_NAME = 63
+MAX_RULES = 500
 # Permission prefixes whose service is not `<prefix>.googleapis.com`.
 SERVICE_DOMAINS = {"resourcemanager": "cloudresourcemanager.googleapis.com"}
 _RETRIED_CODES = frozenset({"Aborted", "Conflict", "AlreadyExists"})
@@ -73,11 +78,42 @@ def check_policy_id(policy_id: str) -> str:
     """Return the id unchanged, or raise when Google would refuse it as a deny-policy id."""
     if POLICY_ID_PATTERN.fullmatch(policy_id) is None:
         raise CloudError(
-            f"{policy_id!r} cannot name a deny policy (lower case letters, digits and hyphens, "
-            "at most 63 characters)",
+            f"{policy_id!r} cannot name a deny policy (3 to 63 lower case letters, digits and "
+            "hyphens, starting with a letter)",
             code="BadPolicyId",
         )
     return policy_id
+
+
+def display_name(label: str, subject: str) -> str:
+    """Return `label: subject` within Google's 63 characters, the same text every time.
+
+    A subject too long to fit is cut and ends in 8 hex characters of its hash, so two long
+    subjects with one beginning still get different names.
+    """
+    text = f"{label}: {subject}"
+    if len(text) <= MAX_DISPLAY_NAME:
+        return text
+    room = MAX_DISPLAY_NAME - len(label) - len(": ") - len("~") - 8
+    if room < 1:
+        raise CloudError(f"the deny-policy label {label!r} is too long", code="BadDisplayName")
+    return f"{label}: {subject[:room]}~{short_hash(subject)[:8]}"
+
+
+def account_id(email: str) -> str:
+    """Return the account id of a service account e-mail (the part before the @)."""
+    return email.partition("@")[0]
+
+
+def check_display_name(name: str) -> str:
+    """Return the name unchanged, or raise when Google would refuse it as a display name."""
+    if len(name) > MAX_DISPLAY_NAME:
+        raise CloudError(
+            f"{name!r} cannot be a deny-policy display name: Google allows at most "
+            f"{MAX_DISPLAY_NAME} characters, it has {len(name)}",
+            code="BadDisplayName",
+        )
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +256,19 @@ def put(
     display_name: str,
     rules: Sequence[DenyRule],
 ) -> DenyPolicy | None:
-    """Create the deny policy, or update it (guarded by its etag); return what was there."""
+    """Create the deny policy, or update it (guarded by its etag); return what was there.
+
+    What Google would refuse (an id or display name out of bounds, more than 500 rules) is
+    refused here first; a limit the cloud reports (500 policies or rules on the project)
+    comes back as a `CloudLimitError` that says which deny policy could not be written.
+    """
     check_policy_id(policy_id)
+    check_display_name(display_name)
+    if len(rules) > MAX_RULES:
+        raise CloudLimitError(
+            f"deny policy {policy_id} would hold {len(rules)} rules; Google allows {MAX_RULES}",
+            code="TooManyRules",
+        )
     target = f"deny policy {policy_id} on project {project}"
     wanted = tuple(rules)
     name = f"{_parent(project)}/{policy_id}"
@@ -248,10 +295,19 @@ def put(
             )
         return current
 
-    return clients.retried(
-        once,
-        retry=lambda error: isinstance(error, CloudConflictError) and error.code in _RETRIED_CODES,
-    )
+    try:
+        return clients.retried(
+            once,
+            retry=lambda error: (
+                isinstance(error, CloudConflictError) and error.code in _RETRIED_CODES
+            ),
+        )
+    except CloudLimitError as error:
+        raise CloudLimitError(
+            f"Google refused {target}: a project holds at most 500 deny policies with 500 "
+            f"rules in all, so remove deny policies Leash did not write there ({error})",
+            code=error.code,
+        ) from error
 
 
 def delete(clients: GcpClients, project: str, policy_id: str) -> bool:

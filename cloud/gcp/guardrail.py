@@ -30,6 +30,11 @@ def guardrail_policy_id(identity: IdentityRef) -> str:
     return f"{GUARDRAIL_ARTEFACT}-{deny.short_hash(identity.native_id)}"
 
 
+def guardrail_display_name(identity: IdentityRef) -> str:
+    """Title the guardrail within Google's 63 characters: the account id says whose it is."""
+    return deny.display_name("Leash guardrail", deny.account_id(identity.native_id))
+
+
 def denied_permissions(
     actions: Sequence[str], exemptions: Sequence[Exemption], *, now: datetime
 ) -> tuple[str, ...]:
@@ -86,7 +91,7 @@ def guardrail(
             clients,
             project,
             policy_id,
-            display_name=f"Leash guardrail of {identity.native_id}",
+            display_name=guardrail_display_name(identity),
             rules=rules,
         )
     else:

@@ -270,7 +270,7 @@ class GcpProvider:
                 self._clients,
                 project,
                 title,
-                display_name=f"Leash grant {spec.grant_id}: no lasting credentials",
+                display_name=deny.display_name("Leash grant, no lasting keys", spec.grant_id),
                 rules=[rule],
             )
         try:

@@ -49,6 +49,11 @@ def restrict_policy_id(identity: IdentityRef) -> str:
     return f"{RESTRICT_ARTEFACT}-{deny.short_hash(identity.native_id)}"
 
 
+def restrict_display_name(identity: IdentityRef) -> str:
+    """Title the restriction within Google's 63 characters: the account id says whose it is."""
+    return deny.display_name("Leash restriction", deny.account_id(identity.native_id))
+
+
 def fingerprint(policy: AllowPolicy, member: str) -> str:
     """Hash the member's bindings, Leash's own grants left out."""
     own = sorted(
@@ -148,7 +153,7 @@ def restrict(clients: GcpClients, identity: IdentityRef, plan: RestrictionPlan) 
             clients,
             project,
             policy_id,
-            display_name=f"Leash: unused permissions of {identity.native_id}",
+            display_name=restrict_display_name(identity),
             rules=[_rule(identity, permissions)],
         )
     removed: list[str] = []
@@ -165,7 +170,7 @@ def restrict(clients: GcpClients, identity: IdentityRef, plan: RestrictionPlan) 
             policies.modify(clients, project, remove)
     except CloudError as error:
         if permissions:
-            _put_back_deny(clients, project, policy_id, previous, error)
+            _put_back_deny(clients, identity, policy_id, previous, error)
         raise
     return {
         "kind": SNAPSHOT_KIND,
@@ -180,11 +185,12 @@ def restrict(clients: GcpClients, identity: IdentityRef, plan: RestrictionPlan) 
 
 def _put_back_deny(
     clients: GcpClients,
-    project: str,
+    identity: IdentityRef,
     policy_id: str,
     previous: deny.DenyPolicy | None,
     error: CloudError,
 ) -> None:
+    project = identity.account
     try:
         if previous is None:
             deny.delete(clients, project, policy_id)
@@ -193,7 +199,7 @@ def _put_back_deny(
                 clients,
                 project,
                 policy_id,
-                display_name=previous.display_name,
+                display_name=restrict_display_name(identity),
                 rules=previous.rules,
             )
     except CloudError as undo_error:
@@ -223,7 +229,7 @@ def unrestrict(clients: GcpClients, identity: IdentityRef, snapshot: Snapshot) -
                 clients,
                 project,
                 policy_id,
-                display_name=f"Leash: unused permissions of {identity.native_id}",
+                display_name=restrict_display_name(identity),
                 rules=previous,
             )
             restored = True

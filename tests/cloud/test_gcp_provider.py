@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,8 +26,10 @@ from cloud.base import (
 from cloud.gcp import GcpProvider, bindings
 from cloud.gcp.deny import deny_permission, short_hash
 from cloud.gcp.errors import translate
-from cloud.sandbox.gcp import GcpEmulator
+from tests.cloud.gcp_emulator import emulator, world
 from tests.cloud.gcp_world import ETL, FORECAST, RETIRED, TRIAGE, World, spec
+
+__all__ = ["emulator", "world"]  # fixtures this module uses
 
 STORAGE_ADMIN = "roles/storage.admin"
 OBJECT_VIEWER = "roles/storage.objectViewer"
@@ -45,19 +47,6 @@ ROLE_PERMISSIONS = {
     ),
     OBJECT_VIEWER: ("storage.objects.get", "storage.objects.list"),
 }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[GcpEmulator]:
-    running = GcpEmulator.start(seed=True)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def world(emulator: GcpEmulator) -> World:
-    emulator.reset()
-    return World(emulator)
 
 
 @pytest.fixture

@@ -15,12 +15,21 @@ from cloud.sandbox.gcp.state import ApiError, GcpState, JsonObject, Status, Worl
 SERVICE = "iam"
 CRM = "cloudresourcemanager.googleapis.com"
 KIND = "denypolicies"
+# Google's documented limits (https://cloud.google.com/iam/docs/deny-overview, the
+# google.iam.v2 Policy reference): a display name of at most 63 characters, annotation keys
+# of 63 and values of 255, and on each attachment point at most 500 deny policies holding
+# together at most 500 deny rules.
+MAX_DISPLAY_NAME = 63
+MAX_ANNOTATION_KEY = 63
+MAX_ANNOTATION_VALUE = 255
+MAX_POLICIES = 500
 MAX_RULES = 500
 POLICY_TYPE = "type.googleapis.com/google.iam.v2.Policy"
 METADATA_TYPE = "type.googleapis.com/google.iam.v2.PolicyOperationMetadata"
 PRINCIPAL_PREFIXES = ("principal://", "principalSet://", "deleted:principal://")
 _PERMISSION = re.compile(r"\*|[a-z0-9.-]+\.googleapis\.com/(\*|[A-Za-z0-9*]+(\.[A-Za-z0-9*]+)+)")
-_POLICY_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+# 3 to 63 characters: lower case letters, digits, '-' and '.', starting with a letter.
+_POLICY_ID = re.compile(r"[a-z][a-z0-9.-]{2,62}")
 _ATTACHMENT = r"(?P<attachment>[^/]+)"
 _BASE = rf"/v2/policies/{_ATTACHMENT}/(?P<kind>[^/]+)"
 _ONE = rf"{_BASE}/(?P<policy>[^/]+)"
@@ -77,12 +86,59 @@ def _operation(world: World, policy: JsonObject, at: str) -> JsonObject:
     return operation
 
 
+def _invalid(field: str, message: str) -> ApiError:
+    """Refuse a request field as Google does: INVALID_ARGUMENT with a BadRequest detail."""
+    return ApiError(Status.INVALID_ARGUMENT, message, violations=((field, message),))
+
+
+def _checked_fields(body: JsonObject) -> tuple[str, dict[str, str]]:
+    """Return the display name and annotations of a policy body, refusing Google's refusals."""
+    display_name = body.get("displayName", "")
+    if not isinstance(display_name, str):
+        raise _invalid("policy.display_name", "display_name must be a string.")
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise _invalid(
+            "policy.display_name",
+            f"The display name of a policy can be up to {MAX_DISPLAY_NAME} characters; "
+            f"{display_name!r} has {len(display_name)}.",
+        )
+    annotations = body.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise _invalid("policy.annotations", "annotations must be a map of strings.")
+    for key, value in annotations.items():
+        if len(str(key)) > MAX_ANNOTATION_KEY or len(str(value)) > MAX_ANNOTATION_VALUE:
+            raise _invalid(
+                "policy.annotations",
+                f"Annotation keys can be up to {MAX_ANNOTATION_KEY} characters and values up "
+                f"to {MAX_ANNOTATION_VALUE}; {key!r} exceeds that.",
+            )
+    return display_name, {str(k): str(v) for k, v in annotations.items()}
+
+
+def _check_totals(policies: dict[str, JsonObject], policy_id: str, rules: int) -> None:
+    """Refuse a write that takes the attachment point past 500 policies or 500 rules."""
+    others = {key: policy for key, policy in policies.items() if key != policy_id}
+    if len(others) + 1 > MAX_POLICIES:
+        raise ApiError(
+            Status.FAILED_PRECONDITION,
+            f"An attachment point can have at most {MAX_POLICIES} deny policies; the limit "
+            "would be exceeded.",
+        )
+    total = rules + sum(len(policy.get("rules", [])) for policy in others.values())
+    if total > MAX_RULES:
+        raise ApiError(
+            Status.FAILED_PRECONDITION,
+            f"The deny policies of an attachment point can hold at most {MAX_RULES} rules in "
+            f"all; this write would make {total}, which exceeds the limit.",
+        )
+
+
 def _checked_rules(rules: object) -> list[JsonObject]:
     if not isinstance(rules, list):
         raise ApiError(Status.INVALID_ARGUMENT, "rules must be a list.")
     if len(rules) > MAX_RULES:
-        raise ApiError(
-            Status.INVALID_ARGUMENT,
+        raise _invalid(
+            "policy.rules",
             f"A deny policy has at most {MAX_RULES} rules; this one has {len(rules)}.",
         )
     for number, rule in enumerate(rules, start=1):
@@ -157,10 +213,12 @@ def _create(state: GcpState, call: RestCall) -> JsonObject:
     _check_kind(call)
     policy_id = call.query.get("policyId", "")
     if not _POLICY_ID.fullmatch(policy_id):
-        raise ApiError(
-            Status.INVALID_ARGUMENT,
-            f"Invalid policy_id {policy_id!r}: 1-63 lowercase letters, digits, '-' or '.'.",
+        raise _invalid(
+            "policy_id",
+            f"Invalid policy_id {policy_id!r}: 3 to 63 lowercase letters, digits, '-' or '.', "
+            "starting with a letter.",
         )
+    display_name, annotations = _checked_fields(call.body)
     rules = _checked_rules(call.body.get("rules", []))
     at = timestamp(state.now())
     with state.locked() as world:
@@ -168,24 +226,26 @@ def _create(state: GcpState, call: RestCall) -> JsonObject:
         policies = world.deny_policies.setdefault(key, {})
         if policy_id in policies:
             raise ApiError(Status.ALREADY_EXISTS, f"Policy {policy_id!r} already exists.")
+        _check_totals(policies, policy_id, len(rules))
         policy: JsonObject = {
             "name": f"policies/{quote(attachment, safe='')}/{KIND}/{policy_id}",
             "uid": str(uuid.uuid4()),
             "kind": "DenyPolicy",
-            "displayName": str(call.body.get("displayName", "")),
+            "displayName": display_name,
             "etag": deny_etag(state),
             "createTime": at,
             "updateTime": at,
             "rules": rules,
         }
-        if call.body.get("annotations"):
-            policy["annotations"] = dict(call.body["annotations"])
+        if annotations:
+            policy["annotations"] = annotations
         policies[policy_id] = policy
         return _operation(world, policy, at)
 
 
 def _update(state: GcpState, call: RestCall) -> JsonObject:
     _check_kind(call)
+    display_name, annotations = _checked_fields(call.body)
     rules = _checked_rules(call.body.get("rules", []))
     at = timestamp(state.now())
     with state.locked() as world:
@@ -196,10 +256,12 @@ def _update(state: GcpState, call: RestCall) -> JsonObject:
                 Status.ABORTED,
                 "The policy was changed since it was read (etag mismatch); read it again.",
             )
-        policy["displayName"] = str(call.body.get("displayName", ""))
+        key, _ = _resolve(world, call.params["attachment"])
+        _check_totals(world.deny_policies.get(key, {}), call.params["policy"], len(rules))
+        policy["displayName"] = display_name
         policy["rules"] = rules
-        if call.body.get("annotations"):
-            policy["annotations"] = dict(call.body["annotations"])
+        if annotations:
+            policy["annotations"] = annotations
         else:
             policy.pop("annotations", None)
         policy["etag"] = deny_etag(state)

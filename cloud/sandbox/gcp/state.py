@@ -46,16 +46,32 @@ _HTTP_CODES = {
 class ApiError(Exception):
     """An error a Google API would answer with (HTTP code and google.rpc status)."""
 
-    def __init__(self, status: Status, message: str) -> None:
+    def __init__(
+        self, status: Status, message: str, *, violations: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.violations = violations  # (field, description) of a google.rpc.BadRequest
 
     def body(self) -> JsonObject:
         """Return the JSON error body Google's REST APIs send."""
-        return {
-            "error": {"code": self.status.http_code, "message": self.message, "status": self.status}
+        error: JsonObject = {
+            "code": self.status.http_code,
+            "message": self.message,
+            "status": self.status,
         }
+        if self.violations:
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [
+                        {"field": field, "description": description}
+                        for field, description in self.violations
+                    ],
+                }
+            ]
+        return {"error": error}
 
 
 class ApiCall(NamedTuple):
