@@ -168,8 +168,8 @@ def _azure_roles() -> dict[str, CatalogEntry]:
 
 
 def _covered(requested: str) -> list[CatalogEntry]:
-    if requested.lower() in _azure_roles():
-        return [_azure_roles()[requested.lower()]]
+    if catalog_azure.role_key(requested) in _azure_roles():
+        return [_azure_roles()[catalog_azure.role_key(requested)]]
     if catalog_gcp.is_role(requested):
         entry = _gcp_roles().get(requested)
         return [] if entry is None else [entry]

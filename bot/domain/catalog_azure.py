@@ -1,67 +1,162 @@
-"""Azure's part of the privileged catalogue: built-in roles by category, and the control-plane
-actions the guardrail keeps away from agents.
+"""Azure's part of the privileged catalogue: built-in roles by category, every spelling of one
+resolved to the same role, and the control-plane actions the guardrail keeps away from agents.
 
 Role and action names are Azure's own (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles,
-.../resource-provider-operations).
+.../resource-provider-operations). A role is named by its display name in any case and spacing,
+or by its role definition id (`/providers/Microsoft.Authorization/roleDefinitions/<guid>`, the
+same under `/subscriptions/<id>` or a resource group, or the bare GUID): built-in GUIDs are the
+same in every tenant, so `canonical_role` turns each spelling into one name before anything
+compares or tiers it. A role it cannot resolve is not tiered at all: the request is refused.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from functools import cache
+
+from bot.domain import catalog_azure_data
 
 SOURCE = "azure-built-in-roles"
-# A role definition id, or a built-in role's display name.
+UNRESOLVED = (
+    "Leash cannot resolve this role definition; ask for a built-in role or have an admin add it "
+    "to the policy"
+)
+_GUID = r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+GUID_PATTERN = re.compile(_GUID)
+# A role definition id at the tenant root, a subscription or a resource group.
 ROLE_ID_PATTERN = re.compile(
-    r"(?:/subscriptions/[0-9a-fA-F-]{36})?/providers/Microsoft\.Authorization/roleDefinitions/"
-    r"[0-9a-fA-F-]{36}"
+    r"(?:/subscriptions/[0-9a-fA-F-]{36}(?:/resourceGroups/[A-Za-z0-9._()-]{1,90})?)?"
+    rf"/providers/Microsoft\.Authorization/roleDefinitions/({_GUID})",
+    re.IGNORECASE,
 )
 ROLE_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9 ().-]{1,80}")
 ACTION_PATTERN = re.compile(r"Microsoft\.[A-Za-z]+(?:/[A-Za-z0-9*]+)+")
 SCOPE_PATTERN = re.compile(r"/subscriptions/[0-9a-fA-F-]{36}(?:/[A-Za-z0-9._()-]+)*")
 
-ESCALATION_ROLES: tuple[str, ...] = (
-    "Owner",
-    "User Access Administrator",
-    "Role Based Access Control Administrator",
-    "Managed Identity Operator",
-)
-PRIVILEGED_ROLES: tuple[str, ...] = (
-    "Contributor",
-    "Storage Blob Data Owner",
-    "Key Vault Administrator",
-    "Key Vault Secrets Officer",
-    "Cognitive Services Contributor",
-    "Azure AI Developer",
-)
+ESCALATION_ROLES: tuple[str, ...] = tuple(catalog_azure_data.ESCALATION.values())
+PRIVILEGED_ROLES: tuple[str, ...] = tuple(catalog_azure_data.PRIVILEGED.values())
+# Every built-in role Leash resolves, by lower-case GUID.
+BUILT_IN_ROLES: Mapping[str, str] = {
+    **catalog_azure_data.ESCALATION,
+    **catalog_azure_data.PRIVILEGED,
+    **catalog_azure_data.NORMAL,
+}
+
 # What every agent's guardrail keeps from it on Azure (assignments conferring these go).
 GUARDRAIL_ACTIONS: tuple[str, ...] = (
+    # Access management: role and deny assignments, role definitions, tenant-wide elevation.
     "Microsoft.Authorization/roleAssignments/write",
     "Microsoft.Authorization/roleDefinitions/write",
+    "Microsoft.Authorization/denyAssignments/write",
     "Microsoft.Authorization/elevateAccess/action",
+    # Acting as a managed identity: attach it, federate it, or rewrite the tags Leash reads.
     "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
     "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/write",
+    "Microsoft.Resources/tags/write",
+    # Code that runs as a VM's identity.
+    "Microsoft.Compute/virtualMachines/runCommand/action",
+    "Microsoft.Compute/virtualMachines/runCommands/write",
+    "Microsoft.Compute/virtualMachines/extensions/write",
+    # Key Vault access policies (the vault's own permission model, outside RBAC).
+    "Microsoft.KeyVault/vaults/accessPolicies/write",
+    "Microsoft.KeyVault/vaults/write",
+    # Runbooks run as the Automation account's identity.
+    "Microsoft.Automation/automationAccounts/runbooks/write",
+    "Microsoft.Automation/automationAccounts/jobs/write",
 )
-# Which catalogued actions the catalogued roles carry (enough to open exemptions).
-ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "Owner": GUARDRAIL_ACTIONS,
-    "User Access Administrator": (
-        "Microsoft.Authorization/roleAssignments/write",
-        "Microsoft.Authorization/roleDefinitions/write",
-    ),
-    "Role Based Access Control Administrator": ("Microsoft.Authorization/roleAssignments/write",),
-    "Managed Identity Operator": (
-        "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+# The actions and notActions of the catalogued roles that touch guarded actions, as Microsoft
+# defines them (enough to say which guarded actions an approved role opens).
+_ROLE_PERMISSIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Owner": (("*",), ()),
+    "User Access Administrator": (("Microsoft.Authorization/*",), ()),
+    "Role Based Access Control Administrator": (
+        ("Microsoft.Authorization/roleAssignments/write",),
+        (),
     ),
     "Contributor": (
-        "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
-        "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
+        ("*",),
+        (
+            "Microsoft.Authorization/*/Delete",
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/elevateAccess/Action",
+        ),
     ),
+    "Managed Identity Operator": (
+        ("Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",),
+        (),
+    ),
+    "Managed Identity Contributor": (
+        (
+            "Microsoft.ManagedIdentity/userAssignedIdentities/write",
+            "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
+        ),
+        (),
+    ),
+    "Virtual Machine Contributor": (("Microsoft.Compute/virtualMachines/*",), ()),
+    "Automation Contributor": (("Microsoft.Automation/automationAccounts/*",), ()),
+    "Automation Operator": (("Microsoft.Automation/automationAccounts/jobs/write",), ()),
+    "Automation Job Operator": (("Microsoft.Automation/automationAccounts/jobs/write",), ()),
+    "Key Vault Contributor": (("Microsoft.KeyVault/*",), ()),
+    "Key Vault Data Access Administrator": (
+        ("Microsoft.Authorization/roleAssignments/write",),
+        (),
+    ),
+    "Tag Contributor": (("Microsoft.Resources/tags/*",), ()),
 }
 
 
+@cache
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(p) for p in pattern.split("*")), re.IGNORECASE)
+
+
+def _confers(role: str, action: str) -> bool:
+    allowed, excluded = _ROLE_PERMISSIONS.get(role, ((), ()))
+    return any(_wildcard(p).fullmatch(action) for p in allowed) and not any(
+        _wildcard(p).fullmatch(action) for p in excluded
+    )
+
+
+# Which guarded actions the catalogued roles carry (enough to open exemptions).
+ROLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    role: tuple(action for action in GUARDRAIL_ACTIONS if _confers(role, action))
+    for role in _ROLE_PERMISSIONS
+}
+
+
+@cache
+def _by_name() -> dict[str, str]:
+    return {name.lower(): name for name in BUILT_IN_ROLES.values()}
+
+
+def role_guid(text: str) -> str | None:
+    """Return the lower-case GUID a role definition id (any scope) or bare GUID names."""
+    stripped = text.strip()
+    if GUID_PATTERN.fullmatch(stripped):
+        return stripped.lower()
+    found = ROLE_ID_PATTERN.fullmatch(stripped)
+    return found.group(1).lower() if found else None
+
+
+def canonical_role(text: str) -> str | None:
+    """Return the built-in role a name (any case, any spacing) or id names, or None."""
+    guid = role_guid(text)
+    if guid is not None:
+        return BUILT_IN_ROLES.get(guid)
+    return _by_name().get(" ".join(text.split()).lower())
+
+
+def role_key(text: str) -> str:
+    """Return the lower-cased canonical name of the role the text names ("" when none)."""
+    canonical = canonical_role(text)
+    return canonical.lower() if canonical is not None else ""
+
+
 def is_role(text: str) -> bool:
-    """Say whether the text names an Azure role (display name or role definition id)."""
-    return bool(ROLE_ID_PATTERN.fullmatch(text) or ROLE_NAME_PATTERN.fullmatch(text))
+    """Say whether the text is shaped like an Azure role (display name or definition id)."""
+    return role_guid(text) is not None or bool(ROLE_NAME_PATTERN.fullmatch(text.strip()))
 
 
 def is_action(text: str) -> bool:
@@ -76,4 +171,7 @@ def is_scope(text: str) -> bool:
 
 def grants_action(approved: list[str], action: str) -> bool:
     """Say whether an approved role carries the catalogued action."""
-    return any(item == action or action in ROLE_ACTIONS.get(item, ()) for item in approved)
+    return any(
+        item == action or action in ROLE_ACTIONS.get(canonical_role(item) or item, ())
+        for item in approved
+    )

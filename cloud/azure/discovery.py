@@ -8,7 +8,10 @@ assigned or not; Entra's whole directory (thousands of Microsoft apps) is not li
 and tags come from the MI resource (ARM tags) or from Microsoft Graph (`displayName`, `tags`:
 `k=v` strings, a plain word `w` becoming `w=true`; the app's client id is added as
 `azure:app-id`, the id owners know an app by). A principal whose Entra object is gone (an
-orphaned assignment) is skipped.
+orphaned assignment) is skipped. Tag keys are lower-cased (`LEASH:Owner` is `leash:owner`):
+ARM compares tag names case-insensitively, and a rule that read one spelling only could be
+sidestepped by another; two spellings of one key with different values (possible in Graph)
+are ambiguous and both dropped, so nobody chooses an owner by adding a differently cased tag.
 
 Trust heuristic: a principal is trusted by an Azure AI service only when that is certain, i.e.
 it is the *system-assigned* managed identity of an Azure OpenAI / AI Services account
@@ -75,15 +78,27 @@ def describe(identity: IdentityRef) -> str:
     return f"{identity.kind} {identity.name} ({identity.native_id}) {where}"
 
 
+def tag_keys(pairs: Iterable[tuple[Any, Any]]) -> dict[str, str]:
+    """Key tags by lower-cased name, dropping a name whose spellings disagree (see module doc)."""
+    result: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    for key, value in pairs:
+        name, text = str(key).strip().lower(), str(value)
+        if name in result and result[name] != text:
+            ambiguous.add(name)
+        result.setdefault(name, text)
+    return {name: text for name, text in result.items() if name not in ambiguous}
+
+
 def graph_tags(tags: Iterable[Any]) -> dict[str, str]:
     """Read Graph service principal tags: `k=v` pairs, a plain word meaning `word=true`."""
-    result: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
             continue
         key, sep, value = tag.strip().partition("=")
-        result[key.strip()] = value.strip() if sep else "true"
-    return result
+        pairs.append((key, value.strip() if sep else "true"))
+    return tag_keys(pairs)
 
 
 def trusted_services(service_principal: dict[str, Any]) -> tuple[str, ...]:
@@ -191,7 +206,7 @@ def managed_identities(clients: AzureClients, subscription_id: str) -> list[Mana
                 principal_id=str(message.principal_id),
                 name=str(message.name),
                 resource_id=str(message.id),
-                tags={str(k): str(v) for k, v in (message.tags or {}).items()},
+                tags=tag_keys((message.tags or {}).items()),
                 created_at=getattr(system, "created_at", None),
                 created_by=getattr(system, "created_by", None),
             )

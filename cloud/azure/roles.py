@@ -181,10 +181,14 @@ class RoleCatalog:
     def resolve(self, subscription_id: str, text: str) -> RoleDefinition | None:
         """Find a role by name (`Storage Blob Data Reader`) or id, case-insensitively."""
         roles = self.roles(subscription_id)
-        if is_role_definition_id(text):
+        if is_role_definition_id(text.strip()):
+            text = text.strip()
             return roles.get(role_guid(text)) or self.get(subscription_id, text)
-        wanted = text.strip().lower()
-        return next((role for role in roles.values() if role.name.lower() == wanted), None)
+        wanted = " ".join(text.split()).lower()  # any case, any run of spaces
+        return next(
+            (role for role in roles.values() if " ".join(role.name.split()).lower() == wanted),
+            None,
+        )
 
     def name_of(self, subscription_id: str, role_definition_id: str) -> str:
         """Return a role's name, or its GUID when it cannot be read."""

@@ -131,7 +131,7 @@ async def test_discover_reports_an_unreadable_subscription_and_goes_on(world: Wo
 def test_graph_tags_and_the_trust_heuristic() -> None:
     assert graph_tags(["leash:agent=true", "HideApp", "k= v "]) == {
         "leash:agent": "true",
-        "HideApp": "true",
+        "hideapp": "true",  # tag keys are compared in any case, so they are kept lower-cased
         "k": "v",
     }
     openai = "/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/x"

@@ -56,6 +56,11 @@ BUILT_INS = {
     "Key Vault Secrets User": role.KEY_VAULT_SECRETS_USER,
     "Managed Identity Operator": role.MANAGED_IDENTITY_OPERATOR,
     "Role Based Access Control Administrator": role.RBAC_ADMINISTRATOR,
+    "Virtual Machine Contributor": role.VIRTUAL_MACHINE_CONTRIBUTOR,
+    "Automation Contributor": role.AUTOMATION_CONTRIBUTOR,
+    "Tag Contributor": role.TAG_CONTRIBUTOR,
+    "Key Vault Contributor": role.KEY_VAULT_CONTRIBUTOR,
+    "Managed Identity Contributor": role.MANAGED_IDENTITY_CONTRIBUTOR,
 }
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 

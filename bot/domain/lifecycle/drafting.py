@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.catalog import is_valid_action, normalize_action
+from bot.domain.catalog_azure import UNRESOLVED as AZURE_UNRESOLVED
+from bot.domain.catalog_azure import canonical_role as canonical_azure_role
 from bot.domain.catalog_azure import is_role as is_azure_role
 from bot.domain.catalog_azure import is_scope as is_azure_scope
 from bot.domain.catalog_gcp import is_role
@@ -153,8 +155,14 @@ async def draft_request(
 _SET_FIELD = {"gcp": "gcp_roles", "azure": "azure_roles"}
 
 
-def _azure_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
-    """Azure grants are role assignments: built-in role names or role definition ids."""
+def _azure_roles(roles: tuple[str, ...], *, vetted: bool = False) -> tuple[str, ...]:
+    """Azure grants are role assignments, stored by the canonical name of each built-in role.
+
+    Any spelling (case, spaces, a role definition id at any scope, the bare GUID) resolves to
+    one name, so the tier is decided on the role, never on what was typed. A role the catalogue
+    cannot resolve (a custom role, a misspelling) is refused, unless an admin named it in a
+    permission set that carries a tier (`vetted`): it is then kept as written.
+    """
     if len(roles) > MAX_ITEMS:
         raise InvalidInputError(f"At most {MAX_ITEMS} roles.", field="permissions")
     bad = [r for r in roles if not is_azure_role(r)]
@@ -164,7 +172,14 @@ def _azure_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
             '"Storage Blob Data Reader" or a role definition id).',
             field="permissions",
         )
-    return tuple(dict.fromkeys(roles))
+    resolved = {r: canonical_azure_role(r) or (r.strip() if vetted else None) for r in roles}
+    unresolved = [r for r, name in resolved.items() if name is None]
+    if unresolved:
+        raise InvalidInputError(
+            f"{', '.join(u.strip()[:120] for u in unresolved)}: {AZURE_UNRESOLVED}.",
+            field="permissions",
+        )
+    return tuple(dict.fromkeys(name for name in resolved.values() if name is not None))
 
 
 def _azure_scopes(resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -227,7 +242,7 @@ def _permissions(
     if provider == "gcp":
         return _gcp_permissions(actions, resources), (), forced
     if provider == "azure":
-        return _azure_roles(actions), _azure_scopes(resources), forced
+        return _azure_roles(actions, vetted=forced is not None), _azure_scopes(resources), forced
     if len(actions) > MAX_ITEMS:
         raise InvalidInputError(f"At most {MAX_ITEMS} actions.", field="permissions")
     if len(resources) > MAX_ITEMS:

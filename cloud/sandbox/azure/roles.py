@@ -148,3 +148,97 @@ BUILT_IN_ROLES = (
         ),
     ),
 )
+
+VIRTUAL_MACHINE_CONTRIBUTOR = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
+AUTOMATION_CONTRIBUTOR = "f353d9bd-d4a6-484e-a77a-8050b599b867"
+TAG_CONTRIBUTOR = "4a9ae827-6dc8-4573-8ac7-8239d42aa03f"
+KEY_VAULT_CONTRIBUTOR = "f25e0fa2-a7c8-4377-a976-54943a77a395"
+MANAGED_IDENTITY_CONTRIBUTOR = "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59"
+_IDENTITIES = "Microsoft.ManagedIdentity/userAssignedIdentities"
+# What most built-in "... Contributor" roles carry besides their own resource provider.
+_COMMON = (
+    "Microsoft.Authorization/*/read",
+    "Microsoft.Insights/alertRules/*",
+    "Microsoft.Resources/deployments/*",
+    "Microsoft.Resources/subscriptions/resourceGroups/read",
+    "Microsoft.Support/*",
+)
+
+# Roles that run code as another identity or rewrite what Leash reads (the guardrail's
+# targets), with the actions of Microsoft's definitions that matter here.
+CODE_AND_TAG_ROLES = (
+    RoleDefinition(
+        VIRTUAL_MACHINE_CONTRIBUTOR,
+        "Virtual Machine Contributor",
+        "Create and manage virtual machines, manage disks, install and run software, reset "
+        "password of the root user of the virtual machine using VM extensions, and manage local "
+        "user accounts using VM extensions.",
+        actions=(
+            *_COMMON,
+            "Microsoft.Compute/availabilitySets/*",
+            "Microsoft.Compute/locations/*",
+            "Microsoft.Compute/virtualMachines/*",
+            "Microsoft.Compute/virtualMachineScaleSets/*",
+            "Microsoft.Compute/disks/write",
+            "Microsoft.Compute/disks/read",
+            "Microsoft.Compute/disks/delete",
+            "Microsoft.Storage/storageAccounts/listKeys/action",
+            "Microsoft.Storage/storageAccounts/read",
+        ),
+    ),
+    RoleDefinition(
+        AUTOMATION_CONTRIBUTOR,
+        "Automation Contributor",
+        "Manage Azure Automation resources and other resources using Azure Automation.",
+        actions=(
+            "Microsoft.Automation/automationAccounts/*",
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Support/*",
+            "Microsoft.Insights/ActionGroups/*",
+            "Microsoft.Insights/ActivityLogAlerts/*",
+            "Microsoft.Insights/MetricAlerts/*",
+            "Microsoft.Insights/ScheduledQueryRules/*",
+            "Microsoft.Insights/diagnosticSettings/*",
+            "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+        ),
+    ),
+    RoleDefinition(
+        TAG_CONTRIBUTOR,
+        "Tag Contributor",
+        "Lets you manage tags on entities, without providing access to the entities themselves.",
+        actions=(
+            *_COMMON,
+            "Microsoft.Resources/subscriptions/resourceGroups/resources/read",
+            "Microsoft.Resources/subscriptions/resources/read",
+            "Microsoft.Resources/tags/*",
+        ),
+    ),
+    RoleDefinition(
+        KEY_VAULT_CONTRIBUTOR,
+        "Key Vault Contributor",
+        "Manage key vaults, but does not allow you to assign roles in Azure RBAC, and does not "
+        "allow you to access secrets, keys, or certificates.",
+        actions=(*_COMMON, "Microsoft.KeyVault/*"),
+        not_actions=(
+            "Microsoft.KeyVault/locations/deletedVaults/purge/action",
+            "Microsoft.KeyVault/hsmPools/*",
+            "Microsoft.KeyVault/managedHsms/*",
+        ),
+    ),
+    RoleDefinition(
+        MANAGED_IDENTITY_CONTRIBUTOR,
+        "Managed Identity Contributor",
+        "Create, Read, Update, and Delete User Assigned Identity",
+        actions=(
+            f"{_IDENTITIES}/read",
+            f"{_IDENTITIES}/write",
+            f"{_IDENTITIES}/delete",
+            f"{_IDENTITIES}/federatedIdentityCredentials/read",
+            f"{_IDENTITIES}/federatedIdentityCredentials/write",
+            f"{_IDENTITIES}/federatedIdentityCredentials/delete",
+            *_COMMON,
+        ),
+    ),
+)

@@ -135,7 +135,8 @@ ACTIVITY = (
 def empty_world(state: AzureState) -> World:
     """Return a tenant with the built-in roles and nothing else."""
     world = World(tenant_id=TENANT_ID)
-    world.role_definitions = {role.guid: role for role in roles.BUILT_IN_ROLES}
+    built_in = (*roles.BUILT_IN_ROLES, *roles.CODE_AND_TAG_ROLES)
+    world.role_definitions = {role.guid: role for role in built_in}
     return world
 
 
