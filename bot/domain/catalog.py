@@ -210,6 +210,13 @@ def _covered(requested: str) -> list[CatalogEntry]:
         return [_azure_roles()[catalog_azure.role_key(requested)]]
     if catalog_gcp.is_role(requested):
         entry = _gcp_roles().get(requested)
+        if entry is None and catalog_gcp.is_custom_role(requested):
+            # Its permissions are unknown here: never tier normal by default.
+            entry = CatalogEntry(
+                action=requested,
+                category=ActionCategory.ESCALATION,
+                source=catalog_gcp.CUSTOM_ROLE_REASON,
+            )
         return [] if entry is None else [entry]
     if is_full_wildcard(requested):
         return list(entries())

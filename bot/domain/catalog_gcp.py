@@ -4,6 +4,10 @@ guardrail denies and every elevation withholds.
 Role and permission names are facts from Google's IAM reference
 (https://cloud.google.com/iam/docs/understanding-roles, .../permissions-reference) and the
 privilege-escalation research collected at https://github.com/RhinoSecurityLabs/GCP-IAM-Privilege-Escalation.
+Each addition made for issue 17 names its source in a comment beside it.
+
+A custom role (`projects/…/roles/…`, `organizations/…/roles/…`) can hold any permission, so
+until its permissions are resolved through the IAM API it is treated as escalation.
 """
 
 from __future__ import annotations
@@ -36,12 +40,35 @@ ESCALATION_ROLES: tuple[str, ...] = (
     "roles/run.admin",
     "roles/compute.admin",
     "roles/deploymentmanager.editor",
+    # Code execution as a service account: builds, clusters and Airflow environments run as
+    # one the holder picks (Rhino's cloudbuild.builds.create method; GKE and Composer
+    # workloads run as node / environment service accounts, see Google's "Roles for service
+    # account authentication" and each product's access-control page).
+    "roles/cloudbuild.builds.editor",
+    "roles/container.admin",
+    "roles/composer.admin",
+    # Uploads DAGs that Airflow runs as the environment's service account (Composer's
+    # access-control page: "environment and storage object administrator").
+    "roles/composer.environmentAndStorageObjectAdmin",
+    # Holds iam.serviceAccounts.actAs (Google's role reference: the non-v1 instance admin
+    # role includes it, unlike roles/compute.instanceAdmin.v1), so it starts VMs as any account.
+    "roles/compute.instanceAdmin",
+    # Deletes or rewrites deny policies, Leash's guardrail among them (iam.denypolicies.*).
+    "roles/iam.denyAdmin",
+    # Sets organization policies (orgpolicy.policy.set), lifting constraints such as
+    # iam.disableServiceAccountKeyCreation.
+    "roles/orgpolicy.policyAdmin",
 )
 # Roles that mint credentials for a service account (keys, tokens, signed JWTs).
 CREDENTIAL_ROLES: tuple[str, ...] = (
     "roles/iam.serviceAccountKeyAdmin",
     "roles/iam.serviceAccountTokenCreator",
     "roles/iam.serviceAccountOpenIdTokenCreator",
+    # Creates HMAC keys for any service account (storage.hmacKeys.create): long-lived
+    # credentials outside IAM's key list (Cloud Storage "HMAC keys" documentation).
+    "roles/storage.hmacKeyAdmin",
+    # Creates API keys (apikeys.keys.create, formerly serviceusage.apiKeys.create).
+    "roles/serviceusage.apiKeysAdmin",
 )
 # Destructive or data-control roles on the services agents use.
 PRIVILEGED_ROLES: tuple[str, ...] = (
@@ -64,10 +91,29 @@ PERSISTENCE_PERMISSIONS: tuple[str, ...] = (
     "iam.serviceAccounts.signJwt",
     "iam.serviceAccounts.implicitDelegation",
     "iam.serviceAccounts.getOpenIdToken",
+    # HMAC keys and API keys stay valid until someone deletes them.
+    "storage.hmacKeys.create",
+    "apikeys.keys.create",
+    "serviceusage.apiKeys.create",
+)
+# What the service account's own record says about it (description holds `leash:owner`,
+# display name, disabled state): changing it rewrites what Leash reads.
+SELF_DESCRIPTION_PERMISSIONS: tuple[str, ...] = (
+    "iam.serviceAccounts.update",  # UpdateServiceAccount and PatchServiceAccount
+    "iam.serviceAccounts.disable",
+    "iam.serviceAccounts.enable",
+)
+# Writes to deny policies: the guardrail itself is one.
+DENY_POLICY_PERMISSIONS: tuple[str, ...] = (
+    "iam.denypolicies.create",
+    "iam.denypolicies.update",
+    "iam.denypolicies.delete",
 )
 # What every agent's guardrail denies on Google Cloud (IAM deny policy).
 GUARDRAIL_PERMISSIONS: tuple[str, ...] = (
     *PERSISTENCE_PERMISSIONS,
+    *SELF_DESCRIPTION_PERMISSIONS,
+    *DENY_POLICY_PERMISSIONS,
     "iam.serviceAccounts.actAs",
     "iam.serviceAccounts.setIamPolicy",
     "iam.roles.create",
@@ -75,11 +121,17 @@ GUARDRAIL_PERMISSIONS: tuple[str, ...] = (
     "resourcemanager.projects.setIamPolicy",
     "resourcemanager.folders.setIamPolicy",
     "resourcemanager.organizations.setIamPolicy",
+    "orgpolicy.policy.set",
 )
 # Which catalogued permissions the catalogued roles carry (enough to open exemptions).
 ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "roles/owner": GUARDRAIL_PERMISSIONS,
-    "roles/editor": ("iam.serviceAccounts.actAs",),
+    "roles/editor": (
+        "iam.serviceAccounts.actAs",
+        *SELF_DESCRIPTION_PERMISSIONS,
+        "storage.hmacKeys.create",
+        "apikeys.keys.create",
+    ),
     "roles/iam.serviceAccountKeyAdmin": ("iam.serviceAccountKeys.create",),
     "roles/iam.serviceAccountTokenCreator": (
         "iam.serviceAccounts.getAccessToken",
@@ -90,7 +142,15 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     ),
     "roles/iam.serviceAccountOpenIdTokenCreator": ("iam.serviceAccounts.getOpenIdToken",),
     "roles/iam.serviceAccountUser": ("iam.serviceAccounts.actAs",),
-    "roles/iam.serviceAccountAdmin": ("iam.serviceAccounts.setIamPolicy",),
+    "roles/iam.serviceAccountAdmin": (
+        "iam.serviceAccounts.setIamPolicy",
+        *SELF_DESCRIPTION_PERMISSIONS,
+    ),
+    "roles/storage.hmacKeyAdmin": ("storage.hmacKeys.create",),
+    "roles/serviceusage.apiKeysAdmin": ("apikeys.keys.create", "serviceusage.apiKeys.create"),
+    "roles/iam.denyAdmin": DENY_POLICY_PERMISSIONS,
+    "roles/orgpolicy.policyAdmin": ("orgpolicy.policy.set",),
+    "roles/compute.instanceAdmin": ("iam.serviceAccounts.actAs",),
     "roles/iam.roleAdmin": ("iam.roles.create", "iam.roles.update"),
     "roles/iam.securityAdmin": (
         "resourcemanager.projects.setIamPolicy",
@@ -100,6 +160,14 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "roles/resourcemanager.folderAdmin": ("resourcemanager.folders.setIamPolicy",),
     "roles/resourcemanager.organizationAdmin": ("resourcemanager.organizations.setIamPolicy",),
 }
+
+
+CUSTOM_ROLE_REASON = "custom role: its permissions are not resolved, so it is treated as escalation"
+
+
+def is_custom_role(text: str) -> bool:
+    """Say whether the text names a project's or organization's custom role."""
+    return is_role(text) and not text.startswith("roles/")
 
 
 def is_role(text: str) -> bool:

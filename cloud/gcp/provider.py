@@ -29,7 +29,7 @@ from cloud.base import (
     grant_id_from_artefact,
 )
 from cloud.gcp import bindings as policies
-from cloud.gcp import deny
+from cloud.gcp import deny, grant_denies
 from cloud.gcp import guardrail as guardrails
 from cloud.gcp import quarantine as quarantines
 from cloud.gcp import restriction as restrictions
@@ -262,10 +262,9 @@ class GcpProvider:
 
         previous: deny.DenyPolicy | None = None
         if permissions:  # the deny comes first: the roles never work without it
-            rule = deny.DenyRule(
-                (deny.principal_of(identity.native_id),),
-                tuple(sorted(dict.fromkeys(deny.deny_permission(p) for p in permissions))),
-            )
+            # What the account's other live grants were approved for stays open.
+            live = grant_denies.live_grants(policies.read(self._clients, project), member, now)
+            rule = grant_denies.rule(identity, permissions, title, live, self._roles.permissions)
             previous = deny.put(
                 self._clients,
                 project,
@@ -282,6 +281,8 @@ class GcpProvider:
                 except CloudError as undo_error:
                     error.add_note(f"removing deny policy {title} also failed: {undo_error}")
             raise
+        # The other live grants' denies stop withholding what this one was approved for.
+        grant_denies.settle(self._clients, identity, self._roles.permissions, now=now)
         return AppliedGrant(artefact=title, mechanism=EXPIRY_MECHANISM)
 
     def _revoke(self, identity: IdentityRef, grant_id: str) -> bool:
@@ -305,6 +306,8 @@ class GcpProvider:
         removed = written is not None
         if deny.POLICY_ID_PATTERN.fullmatch(title):
             removed = deny.delete(self._clients, identity.account, title) or removed
+        # What this grant opened is withheld again by the other grants' denies.
+        grant_denies.settle(self._clients, identity, self._roles.permissions, now=self._clock())
         return removed
 
     def _grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
