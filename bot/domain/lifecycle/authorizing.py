@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import handles
@@ -61,15 +63,8 @@ async def request_facts(
     """The facts of a request: its identity's owners, its requester(s), its approvers."""
     identity = await session.get(Identity, request.identity_id)
     ownership = await session.get(Ownership, request.identity_id)
-    base = identity_facts(identity, ownership, rules)
-    return Facts(
-        identity_name=base.identity_name,
-        identity_id=base.identity_id,
-        admins=base.admins,
-        bots=base.bots,
-        owner=base.owner,
-        backup=base.backup,
-        proposed_owner=base.proposed_owner,
+    return replace(
+        identity_facts(identity, ownership, rules),
         requester=requester_keys(request) | also_requesters,
         requester_anchored=requester_anchored(request),
         approvers=people(request.approvers),

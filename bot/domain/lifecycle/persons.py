@@ -9,7 +9,6 @@ once Slack has said that U0ADMIN's e-mail is secops@example.com.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,8 +21,6 @@ from bot.domain import audit, handles
 from bot.domain.actors import Actor
 from bot.domain.lifecycle.context import Context, new_id
 from bot.domain.models import ActorKind, Person, PersonHandle
-
-log = logging.getLogger("leash.persons")
 
 # Surfaces whose user ids say nothing about who the person is elsewhere: a sender there is
 # resolved only once an e-mail or directory id is known for them.
