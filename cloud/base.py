@@ -177,6 +177,8 @@ class Exemption:
     action: str
     expires_at: datetime
     grant_id: str
+    # The grant's resources: the action stays denied on every other resource ("*": any).
+    resources: tuple[str, ...] = ("*",)
 
 
 @dataclass(frozen=True, slots=True)

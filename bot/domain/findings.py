@@ -183,16 +183,15 @@ def guardrail_actions(rules: LeastPrivilegeRules, *, provider: str = "aws") -> t
 
 
 def exemptions_for(grants: Iterable[Grant], guarded: Sequence[str]) -> tuple[Exemption, ...]:
-    """The guardrail exemptions live grants open: each guarded action a grant approves."""
-    found: dict[str, Exemption] = {}
-    for grant in grants:
-        for action in guarded:
-            if not catalog.allows(grant.actions, action):
-                continue
-            current = found.get(action)
-            if current is None or current.expires_at < grant.expires_at:
-                found[action] = Exemption(action, grant.expires_at, grant.id)
-    return tuple(sorted(found.values(), key=lambda exemption: exemption.action.lower()))
+    """The guardrail exemptions live grants open: each guarded action a grant approves, for
+    that grant's resources and until its expiry (one per grant and action)."""
+    found = [
+        Exemption(action, grant.expires_at, grant.id, tuple(grant.resources) or ("*",))
+        for grant in grants
+        for action in guarded
+        if catalog.allows(grant.actions, action)
+    ]
+    return tuple(sorted(found, key=lambda e: (e.action.lower(), e.expires_at, e.grant_id)))
 
 
 def fingerprint_parts(scan: UsageScan, identity: Identity) -> list[object]:

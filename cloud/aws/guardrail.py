@@ -3,8 +3,10 @@
 `leash-guardrail` denies every guarded action except those an approved grant exempts; each
 exemption is a statement of its own that denies the action again after the grant's expiry
 (`DateGreaterThan aws:CurrentTime`), so the deny resumes by itself even if Leash is down.
-A last statement stops the identity from changing Leash's own `leash:*` tags. The document is
-built deterministically, so rewriting it with the same inputs changes nothing.
+The last statements stop the identity from tagging or untagging itself (the owner, team and
+agent marker Leash reads are tags) and from changing `leash:*` tags, in any letter case,
+anywhere. An exemption denies the action everywhere but the grant's resources (`NotResource`).
+The document is built deterministically, so rewriting it with the same inputs changes nothing.
 
 The guardrail is the inline policy `leash-guardrail` while the identity's inline budget holds
 it (10,240 characters for a role, 2,048 for a user). Otherwise it is split into as few
@@ -42,8 +44,15 @@ if TYPE_CHECKING:
 GUARDRAIL_SID = "LeashGuardrail"
 EXEMPTION_SID_PREFIX = "LeashGuardrailAfter"
 PROTECT_TAGS_SID = "LeashProtectLeashTags"
+PROTECT_SELF_SID = "LeashProtectOwnTags"
 TAG_ACTIONS = ("iam:TagRole", "iam:TagUser", "iam:UntagRole", "iam:UntagUser")
-LEASH_TAG_KEYS = "leash:*"
+# IAM compares tag keys case-insensitively but StringLike does not: every spelling of leash:.
+LEASH_TAG_KEYS = sorted(
+    {
+        "".join(c.upper() if bit & (1 << i) else c for i, c in enumerate("leash")) + ":*"
+        for bit in range(32)
+    }
+)
 MECHANISM = "inline"
 MANAGED_MECHANISM = "managed"
 # IAM attaches at most 10 managed policies to a role or user by default (20 when raised).
@@ -57,9 +66,9 @@ def _ordered(actions: Sequence[str]) -> list[str]:
 
 def _live_exemptions(
     guarded: dict[str, str], exemptions: Sequence[Exemption], now: datetime
-) -> dict[str, Exemption]:
-    """Return, per guarded action (lower case), the unexpired exemption that lasts longest."""
-    live: dict[str, Exemption] = {}
+) -> dict[str, list[Exemption]]:
+    """Return, per guarded action (lower case), the exemptions still running at `now`."""
+    live: dict[str, list[Exemption]] = {}
     for exemption in exemptions:
         if exemption.expires_at.tzinfo is None:
             raise CloudError(
@@ -69,15 +78,77 @@ def _live_exemptions(
         key = exemption.action.lower()
         if key not in guarded or exemption.expires_at <= now:
             continue  # not guarded, or expired: folded back into the main deny
-        if key not in live or live[key].expires_at < exemption.expires_at:
-            live[key] = exemption
+        live.setdefault(key, []).append(exemption)
     return live
 
 
+def _exempt_until(exemptions: Sequence[Exemption]) -> tuple[datetime | None, dict[str, datetime]]:
+    """When the exemption of any resource ends, and of each named resource (if later)."""
+    anywhere = max((e.expires_at for e in exemptions if "*" in e.resources), default=None)
+    named: dict[str, datetime] = {}
+    for exemption in exemptions:
+        for resource in exemption.resources:
+            if resource != "*" and (
+                resource not in named or named[resource] < exemption.expires_at
+            ):
+                named[resource] = exemption.expires_at
+    if anywhere is not None:
+        named = {r: at for r, at in named.items() if at > anywhere}
+    return anywhere, named
+
+
+def _exemption_statements(
+    action: str, exemptions: Sequence[Exemption], sid: str
+) -> list[dict[str, Any]]:
+    """Deny `action` everywhere but the grants' resources, and there once the grants end.
+
+    Resources an exemption names are let through until the latest grant naming them ends;
+    an exemption of "*" lets every resource through until it ends. Every statement is a
+    Deny: the identity's own policies still decide whether the action is allowed at all.
+    """
+    anywhere, named = _exempt_until(exemptions)
+    statements: list[dict[str, Any]] = []
+    by_expiry: dict[str, list[str]] = {}
+    for resource, until in named.items():
+        by_expiry.setdefault(aws_timestamp(until), []).append(resource)
+    everywhere_else: dict[str, Any] = {"NotResource": sorted(named)} if named else {"Resource": "*"}
+    if anywhere is None:
+        statements.append({"Sid": sid, "Effect": "Deny", "Action": [action], **everywhere_else})
+    else:
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Deny",
+                "Action": [action],
+                **everywhere_else,
+                "Condition": {"DateGreaterThan": {"aws:CurrentTime": aws_timestamp(anywhere)}},
+            }
+        )
+    for number, (expiry, resources) in enumerate(sorted(by_expiry.items()), start=1):
+        statements.append(
+            {
+                "Sid": f"{sid}R{number}",
+                "Effect": "Deny",
+                "Action": [action],
+                "Resource": sorted(resources),
+                "Condition": {"DateGreaterThan": {"aws:CurrentTime": expiry}},
+            }
+        )
+    return statements
+
+
 def guardrail_document(
-    actions: Sequence[str], exemptions: Sequence[Exemption], *, now: datetime
+    actions: Sequence[str],
+    exemptions: Sequence[Exemption],
+    *,
+    now: datetime,
+    identity: IdentityRef | None = None,
 ) -> PolicyDocument:
-    """Build the guardrail policy for `actions` with the exemptions still running at `now`."""
+    """Build the guardrail policy for `actions` with the exemptions still running at `now`.
+
+    With `identity`, the identity may not tag or untag itself at all (its owner, team and
+    agent marker are tags Leash reads, and IAM compares tag keys in any case).
+    """
     malformed = sorted(action for action in actions if not is_action_pattern(action))
     if malformed:
         raise CloudError(f"not IAM actions: {', '.join(malformed)}", code="BadAction")
@@ -93,19 +164,19 @@ def guardrail_document(
         statements.append(
             {"Sid": GUARDRAIL_SID, "Effect": "Deny", "Action": denied, "Resource": "*"}
         )
-    groups: dict[tuple[str, str], list[str]] = {}
-    for key, exemption in live.items():
-        expiry = aws_timestamp(exemption.expires_at)
-        groups.setdefault((exemption.grant_id, expiry), []).append(guarded[key])
     sids: set[str] = set()
-    for (grant_id, expiry), group in sorted(groups.items()):
+    for key in sorted(live, key=lambda k: guarded[k]):
+        first = min(live[key], key=lambda e: e.grant_id)
+        statements += _exemption_statements(
+            guarded[key], live[key], _unique_sid(first.grant_id, sids)
+        )
+    if identity is not None:
         statements.append(
             {
-                "Sid": _unique_sid(grant_id, sids),
+                "Sid": PROTECT_SELF_SID,
                 "Effect": "Deny",
-                "Action": _ordered(group),
-                "Resource": "*",
-                "Condition": {"DateGreaterThan": {"aws:CurrentTime": expiry}},
+                "Action": list(TAG_ACTIONS),
+                "Resource": identity.native_id,
             }
         )
     statements.append(
@@ -268,7 +339,9 @@ def guardrail(
     `mechanism` is `inline`, or `managed:<n>` for n customer-managed policies; `before` and
     `after` are the inline document or a JSON list of the managed documents.
     """
-    document = guardrail_document(actions, exemptions, now=now or datetime.now(UTC))
+    document = guardrail_document(
+        actions, exemptions, now=now or datetime.now(UTC), identity=identity
+    )
     single = compact(document)
     documents = inline.documents(iam, identity)
     others = sum(len(d) for name, d in documents.items() if name != GUARDRAIL_ARTEFACT)

@@ -4,7 +4,9 @@ The deny-all lives in the inline policy `leash-quarantine`, or in the customer-m
 `/leash/leash-quarantine-<name>` when the inline budget is full. Its second statement denies
 every session issued before the quarantine (`aws:TokenIssueTime`), so credentials already
 handed out stop working even if the deny-all is later removed by hand. Two tags say when and
-why. `release` removes exactly these and gives the tags back their earlier values.
+why. `release` removes the deny-all and gives the tags back their earlier values; the deny of
+sessions issued before the quarantine stays, as `leash-revoked-sessions` (as AWS's own
+"revoke active sessions" does), so a release never brings old credentials back to life.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 DENY_ALL_SID = "LeashQuarantineDenyAll"
 REVOKE_SESSIONS_SID = "LeashRevokeOlderSessions"
+SESSIONS_ARTEFACT = "leash-revoked-sessions"
 REASON_TAG = "leash:quarantine-reason"
 QUARANTINE_TAGS = (QUARANTINE_TAG, REASON_TAG)
 INLINE = "inline"
@@ -131,9 +134,61 @@ def _attach_managed(
     undo.add(lambda: inline.detach(iam, identity, arn))
 
 
+def sessions_document(at: str) -> PolicyDocument:
+    """The deny of every session issued before `at` that stays after a release."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": REVOKE_SESSIONS_SID,
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": at}},
+            }
+        ],
+    }
+
+
+def _keep_session_revocation(
+    iam: IAMClient, identity: IdentityRef, stamp: str, undo: UndoLog
+) -> None:
+    """Write (or move forward) the old-sessions deny that outlives the quarantine.
+
+    Like AWS's own "revoke active sessions", it stays: credentials handed out before the
+    quarantine must not work again after it. Inline while it fits, else a /leash/ policy.
+    """
+    document = compact(sessions_document(stamp))
+    current = inline.documents(iam, identity)
+    earlier = current.pop(SESSIONS_ARTEFACT, None)
+    current.pop(QUARANTINE_ARTEFACT, None)  # about to go
+    if sum(map(len, current.values())) + len(document) <= inline.inline_budget(identity):
+        inline.put_document(iam, identity, SESSIONS_ARTEFACT, document)
+        if earlier is not None:
+            undo.add(lambda: inline.put_document(iam, identity, SESSIONS_ARTEFACT, earlier))
+        else:
+            undo.add(lambda: inline.delete_document(iam, identity, SESSIONS_ARTEFACT))
+        return
+    name = inline.artefact_policy_name(SESSIONS_ARTEFACT, identity)
+    arn = inline.managed_policy_arn(identity, name)
+    existing = inline.get_managed(iam, identity, arn)
+    if existing is None:
+        created = inline.create_managed(iam, identity, name, document)
+        undo.add(lambda: inline.delete_managed(iam, identity, created))
+    else:
+        inline.update_managed(iam, identity, arn, document)
+    if arn not in inline.attached_policies(iam, identity):
+        inline.attach(iam, identity, arn)
+        undo.add(lambda: inline.detach(iam, identity, arn))
+
+
 def release(iam: IAMClient, identity: IdentityRef, snapshot: Snapshot) -> bool:
-    """Remove the deny-all and restore the tags; False (nothing changed) when not quarantined."""
+    """Remove the deny-all and restore the tags; False (nothing changed) when not quarantined.
+
+    The deny of sessions issued before the quarantine stays (`leash-revoked-sessions`).
+    """
     mechanism, previous = _parse(snapshot)
+    stamp = str(snapshot.get("quarantined_at") or "")
     arn = _policy_arn(identity)
     if mechanism == INLINE:
         present = QUARANTINE_ARTEFACT in inline.policy_names(iam, identity)
@@ -146,7 +201,10 @@ def release(iam: IAMClient, identity: IdentityRef, snapshot: Snapshot) -> bool:
     absent = [key for key, value in previous.items() if value is None]
     undo = UndoLog()
     try:
-        # Tags first: the deny-all goes last, so a failure leaves the identity quarantined.
+        # The lasting session deny first, then the tags: the deny-all goes last, so a
+        # failure leaves the identity quarantined.
+        if stamp:
+            _keep_session_revocation(iam, identity, stamp, undo)
         undo.add(lambda: _put_tags_back(iam, identity, current))
         inline.set_tags(iam, identity, restore)
         inline.remove_tags(iam, identity, absent)

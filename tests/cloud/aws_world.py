@@ -240,3 +240,27 @@ def leash_policies(iam: IAMClient, identity: IdentityRef) -> list[str]:
     """List the customer-managed policies under Leash's path named for the identity."""
     found = iam.list_policies(Scope="Local", PathPrefix="/leash/")["Policies"]
     return sorted(p["Arn"] for p in found if p["PolicyName"].endswith(f"-{identity.name}"))
+
+
+SESSIONS_POLICY_NAME = "leash-revoked-sessions"
+
+
+def sessions_policy(at_text: str) -> dict[str, Any]:
+    """The deny of sessions issued before a quarantine that a release leaves in place."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LeashRevokeOlderSessions",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": at_text}},
+            }
+        ],
+    }
+
+
+def released(before: dict[str, Any], at_text: str) -> dict[str, Any]:
+    """The state a release must leave: as before, plus the lasting old-sessions deny inline."""
+    return before | {"inline": before["inline"] | {SESSIONS_POLICY_NAME: sessions_policy(at_text)}}

@@ -30,12 +30,20 @@ ROLE, USER = IdentityKind.ROLE, IdentityKind.USER
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 GUARDED = ("iam:PassRole", "iam:CreateAccessKey", "bedrock:UpdateFlow", "iam:PutUserPolicy")
 ALL_DENIED = ["bedrock:UpdateFlow", "iam:CreateAccessKey", "iam:PassRole", "iam:PutUserPolicy"]
+TAG_ACTIONS = ["iam:TagRole", "iam:TagUser", "iam:UntagRole", "iam:UntagUser"]
+# IAM tag keys are case-insensitive, StringLike is not: every spelling of "leash:".
+LEASH_KEYS = sorted(
+    {
+        "".join(c.upper() if (b >> i) & 1 else c for i, c in enumerate("leash")) + ":*"
+        for b in range(32)
+    }
+)
 PROTECT_TAGS = {
     "Sid": "LeashProtectLeashTags",
     "Effect": "Deny",
-    "Action": ["iam:TagRole", "iam:TagUser", "iam:UntagRole", "iam:UntagUser"],
+    "Action": TAG_ACTIONS,
     "Resource": "*",
-    "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": "leash:*"}},
+    "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": LEASH_KEYS}},
 }
 LATER = datetime(2099, 1, 1, tzinfo=UTC)
 # A catalogue as long as Leash's own: ~6,600 characters, over one managed policy's 6,144.
@@ -52,8 +60,21 @@ def new_agent(world: World, kind: IdentityKind = ROLE, **extra: Any) -> Identity
     return world.create(kind, world.member, policies={"agent-access": allow(["s3:*"])}, **extra)
 
 
-def document(*statements: dict[str, Any]) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [*statements, PROTECT_TAGS]}
+def document(*statements: dict[str, Any], agent: IdentityRef | None = None) -> dict[str, Any]:
+    """The guardrail as written: for an identity, it also may not tag or untag itself."""
+    own = (
+        [
+            {
+                "Sid": "LeashProtectOwnTags",
+                "Effect": "Deny",
+                "Action": TAG_ACTIONS,
+                "Resource": agent.native_id,
+            }
+        ]
+        if agent
+        else []
+    )
+    return {"Version": "2012-10-17", "Statement": [*statements, *own, PROTECT_TAGS]}
 
 
 def main_deny(actions: list[str]) -> dict[str, Any]:
@@ -103,6 +124,7 @@ async def test_the_guardrail_is_exact_and_an_exemption_denies_again_at_its_expir
             "Resource": "*",
             "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T14:00:00Z"}},
         },
+        agent=agent,
     )
     assert stored(world, agent) == expected
     assert (change.before, change.mechanism, change.changed) == (None, "inline", True)
@@ -111,7 +133,7 @@ async def test_the_guardrail_is_exact_and_an_exemption_denies_again_at_its_expir
 
     folded = guardrail(iam, agent, GUARDED, exemptions, now=NOW + timedelta(hours=3))
 
-    assert stored(world, agent) == document(main_deny(ALL_DENIED))
+    assert stored(world, agent) == document(main_deny(ALL_DENIED), agent=agent)
     assert folded.before == change.after
 
 
@@ -123,15 +145,15 @@ async def test_a_dry_run_writes_nothing(world: World) -> None:
     change = await provider.guardrail(agent, GUARDED, dry_run=True)
 
     assert (change.before, change.changed) == (None, True)
-    assert json.loads(change.after) == document(main_deny(ALL_DENIED))
+    assert json.loads(change.after) == document(main_deny(ALL_DENIED), agent=agent)
     assert state(world.iam(agent.account), agent) == before
 
     written = await provider.guardrail(agent, GUARDED)
     preview = await provider.guardrail(agent, ["iam:PassRole"], dry_run=True)
 
     assert preview.before == written.after
-    assert json.loads(preview.after) == document(main_deny(["iam:PassRole"]))
-    assert stored(world, agent) == document(main_deny(ALL_DENIED))
+    assert json.loads(preview.after) == document(main_deny(["iam:PassRole"]), agent=agent)
+    assert stored(world, agent) == document(main_deny(ALL_DENIED), agent=agent)
 
 
 async def test_rewriting_with_the_same_inputs_changes_nothing(world: World) -> None:
@@ -148,7 +170,7 @@ async def test_rewriting_with_the_same_inputs_changes_nothing(world: World) -> N
     assert stored(world, agent) == json.loads(first.after)
 
 
-def test_exemptions_per_grant_are_grouped_and_the_longest_wins() -> None:
+def test_exemptions_are_per_action_and_the_longest_wins() -> None:
     exemptions = [
         Exemption("iam:PassRole", NOW + timedelta(hours=1), "a-1"),
         Exemption("iam:PassRole", NOW + timedelta(hours=4), "a1"),  # lasts longer: wins
@@ -170,12 +192,9 @@ def test_exemptions_per_grant_are_grouped_and_the_longest_wins() -> None:
 
     assert built == document(
         main_deny(["bedrock:UpdateFlow"]),
-        after(
-            "LeashGuardrailAftera1",
-            ["iam:CreateAccessKey", "iam:PutUserPolicy"],
-            "2030-01-01T13:00:00Z",
-        ),
+        after("LeashGuardrailAftera1", ["iam:CreateAccessKey"], "2030-01-01T13:00:00Z"),
         after("LeashGuardrailAftera12", ["iam:PassRole"], "2030-01-01T16:00:00Z"),
+        after("LeashGuardrailAftera13", ["iam:PutUserPolicy"], "2030-01-01T13:00:00Z"),
     )
     with pytest.raises(CloudError, match="naive"):
         guardrail_document(GUARDED, [Exemption("iam:PassRole", datetime(2030, 1, 1), "g")], now=NOW)
@@ -190,8 +209,8 @@ async def test_a_role_with_a_full_inline_budget_gets_a_managed_guardrail(world: 
     (arn,) = chunk_arns(world, agent)
     assert arn.endswith(f":policy/leash/leash-guardrail-{agent.name}-1")
     assert (change.mechanism, stored(world, agent)) == ("managed:1", None)
-    assert state(iam, agent)["attached"] == {arn: document(main_deny(ALL_DENIED))}
-    assert json.loads(change.after) == [document(main_deny(ALL_DENIED))]
+    assert state(iam, agent)["attached"] == {arn: document(main_deny(ALL_DENIED), agent=agent)}
+    assert json.loads(change.after) == [document(main_deny(ALL_DENIED), agent=agent)]
 
 
 async def test_a_missing_identity_is_not_found(world: World) -> None:
@@ -313,7 +332,7 @@ async def test_fewer_actions_move_the_guardrail_inline_and_delete_the_chunks(
     back = await world.provider(session).guardrail(agent, GUARDED)
 
     assert (back.before, back.after, back.mechanism) == (managed.after, small.after, "inline")
-    assert stored(world, agent) == document(main_deny(ALL_DENIED))
+    assert stored(world, agent) == document(main_deny(ALL_DENIED), agent=agent)
     assert state(iam, agent)["attached"] == {}
     assert chunk_arns(world, agent) == []
     assert calls.index("PutUserPolicy") < calls.index("DetachUserPolicy")

@@ -18,7 +18,16 @@ from cloud.base import (
     IdentityRef,
 )
 from cloud.sandbox import Sandbox
-from tests.cloud.aws_world import World, allow, filler, leash_policies, seeded_world, state
+from tests.cloud.aws_world import (
+    World,
+    allow,
+    filler,
+    leash_policies,
+    released,
+    seeded_world,
+    sessions_policy,
+    state,
+)
 
 ROLE, USER = IdentityKind.ROLE, IdentityKind.USER
 AT = datetime(2030, 5, 1, 12, 30, 15, tzinfo=timezone(timedelta(hours=2)))
@@ -111,7 +120,8 @@ async def test_quarantine_denies_everything_and_release_restores_byte_for_byte(
     }
 
     assert await provider.release(agent, snapshot) is True
-    assert state(iam, agent) == before
+    # Everything as before, but sessions issued before the quarantine stay denied.
+    assert state(iam, agent) == released(before, AT_TEXT)
 
 
 @pytest.mark.parametrize("kind", [ROLE, USER])
@@ -134,8 +144,11 @@ async def test_a_full_inline_budget_quarantines_through_a_managed_policy(
         await provider.quarantine(agent, at=AT, reason="again")
 
     assert await provider.release(agent, snapshot) is True
-    assert state(iam, agent) == before
-    assert leash_policies(iam, agent) == []
+    # No inline room: the lasting old-sessions deny is a /leash/ managed policy.
+    after = state(iam, agent)
+    (sessions_arn,) = leash_policies(iam, agent)
+    assert sessions_arn.endswith(f"leash-revoked-sessions-{agent.name}")
+    assert after == before | {"attached": {sessions_arn: sessions_policy(AT_TEXT)}}
 
 
 async def test_quarantining_twice_is_a_conflict_and_changes_nothing(world: World) -> None:
@@ -164,7 +177,7 @@ async def test_release_of_an_identity_not_quarantined_changes_nothing(world: Wor
     snapshot = await provider.quarantine(agent, at=AT, reason="r")
     assert await provider.release(agent, snapshot) is True
     assert await provider.release(agent, snapshot) is False
-    assert state(iam, agent) == before
+    assert state(iam, agent) == released(before, AT_TEXT)
 
 
 async def test_a_failed_tag_write_takes_the_deny_back(world: World) -> None:
@@ -188,7 +201,10 @@ async def test_a_failed_release_leaves_the_identity_quarantined(world: World) ->
     with pytest.raises(CloudError, match="DeleteRolePolicy"):
         await world.failing_provider("DeleteRolePolicy").release(agent, snapshot)
 
-    assert state(iam, agent) == quarantined
+    # Still quarantined; the old-sessions deny, written first, may stay (it only denies).
+    after = state(iam, agent)
+    after["inline"].pop("leash-revoked-sessions", None)
+    assert after == quarantined
 
 
 @pytest.mark.parametrize(

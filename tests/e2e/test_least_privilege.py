@@ -20,6 +20,7 @@ from cloud.aws.policy_document import aws_timestamp
 from cloud.sandbox import Sandbox, ServiceUse
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, account_iam, grant
 from tests.fakes.notifier import RecordingNotifier
+from tests.iam_evaluation import role_documents
 
 OWNER_B = Actor("owner-b", ActorKind.USER, "console")
 OWNER_A = Actor("owner-a", ActorKind.USER, "console")
@@ -61,6 +62,32 @@ def document(sandbox: Sandbox, role: str, policy: str) -> dict[str, Any] | None:
     except iam.exceptions.NoSuchEntityException:
         return None
     return dict(json.loads(found) if isinstance(found, str) else found)
+
+
+def main_deny(guard: dict[str, Any]) -> dict[str, Any]:
+    """The guardrail's unconditional deny, across every chunk it is split into."""
+    actions = [
+        action
+        for statement in guard["Statement"]
+        if statement["Sid"].startswith("LeashGuardrail")
+        and not statement["Sid"].startswith("LeashGuardrailAfter")
+        and "Condition" not in statement
+        for action in statement["Action"]
+    ]
+    return {"Action": actions}
+
+
+def guardrail_statements(sandbox: Sandbox, role: str) -> dict[str, Any]:
+    """The guardrail's statements, inline or split into /leash/ managed policies."""
+    iam = iam_for(sandbox, role)
+    statements = [
+        statement
+        for found in role_documents(iam, role)
+        for statement in found["Statement"]
+        if str(statement.get("Sid", "")).startswith("LeashGuardrail")
+    ]
+    assert statements, f"no guardrail on {role}"
+    return {"Statement": statements}
 
 
 async def enforcements(leash: Leash, kind: str) -> list[Enforcement]:
@@ -212,7 +239,19 @@ async def test_quarantine_and_release_leave_the_role_byte_identical(
     assert "only an admin can lift it" in by_owner.text
     released = await say(leash, "release notebook-helper-agent", ADMIN)
     assert released.ok, released.text
-    assert role_state(fresh_sandbox, "notebook-helper-agent") == before
+    # As before, but sessions issued before the quarantine stay denied (the only addition).
+    after = role_state(fresh_sandbox, "notebook-helper-agent")
+    lasting = after["inline"].pop("leash-revoked-sessions")
+    assert after == before
+    assert [s["Condition"] for s in lasting["Statement"]] == [
+        {
+            "DateLessThan": {
+                "aws:TokenIssueTime": deny["Statement"][1]["Condition"]["DateLessThan"][
+                    "aws:TokenIssueTime"
+                ]
+            }
+        }
+    ]
     again = await say(leash, "release notebook-helper-agent", ADMIN)
     assert not again.ok
     assert "not quarantined" in again.text
@@ -228,9 +267,8 @@ async def test_a_privileged_grant_opens_a_self_expiring_exemption_and_revoke_clo
 ) -> None:
     applied = await say(leash, "guardrail apply code-review-agent", ADMIN)
     assert applied.ok, applied.text
-    guard = document(fresh_sandbox, "code-review-agent", "leash-guardrail")
-    assert guard is not None
-    main = next(s for s in guard["Statement"] if s["Sid"] == "LeashGuardrail")
+    guard = guardrail_statements(fresh_sandbox, "code-review-agent")
+    main = main_deny(guard)
     assert "iam:PassRole" in main["Action"]
     assert "Condition" not in main
 
@@ -243,9 +281,8 @@ async def test_a_privileged_grant_opens_a_self_expiring_exemption_and_revoke_clo
     grant_match = GRANT_ID.search(approved.text)
     assert grant_match, approved.text
     active = await grant(leash, grant_match.group(1))
-    guard = document(fresh_sandbox, "code-review-agent", "leash-guardrail")
-    assert guard is not None
-    main = next(s for s in guard["Statement"] if s["Sid"] == "LeashGuardrail")
+    guard = guardrail_statements(fresh_sandbox, "code-review-agent")
+    main = main_deny(guard)
     assert "iam:PassRole" not in main["Action"]
     (exemption,) = [s for s in guard["Statement"] if s["Sid"].startswith("LeashGuardrailAfter")]
     assert exemption["Effect"] == "Deny"
@@ -256,9 +293,8 @@ async def test_a_privileged_grant_opens_a_self_expiring_exemption_and_revoke_clo
 
     revoked = await say(leash, f"revoke {active.id}", DEV)
     assert revoked.ok, revoked.text
-    guard = document(fresh_sandbox, "code-review-agent", "leash-guardrail")
-    assert guard is not None
-    main = next(s for s in guard["Statement"] if s["Sid"] == "LeashGuardrail")
+    guard = guardrail_statements(fresh_sandbox, "code-review-agent")
+    main = main_deny(guard)
     assert "iam:PassRole" in main["Action"]
     assert not [s for s in guard["Statement"] if s["Sid"].startswith("LeashGuardrailAfter")]
 

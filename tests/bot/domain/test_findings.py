@@ -165,18 +165,18 @@ def _grant(grant_id: str, actions: list[str], hours: int) -> Grant:
     )
 
 
-def test_exemptions_cover_guarded_actions_a_grant_approves_until_the_latest_expiry() -> None:
+def test_exemptions_cover_guarded_actions_each_grant_approves_for_its_resources() -> None:
     guarded = ("iam:PassRole", "iam:PutRolePolicy", "bedrock:UpdateFlow")
+    runner = "arn:aws:iam::123456789012:role/svc-runner"
+    g1 = _grant("g1", ["iam:PassRole", "s3:GetObject"], 1)
+    g1.resources = [runner]
     found = exemptions_for(
-        [
-            _grant("g1", ["iam:PassRole", "s3:GetObject"], 1),
-            _grant("g2", ["iam:passrole"], 2),
-            _grant("g3", ["bedrock:Update*"], 1),
-        ],
+        [g1, _grant("g2", ["iam:passrole"], 2), _grant("g3", ["bedrock:Update*"], 1)],
         guarded,
     )
-    assert [(e.action, e.grant_id, e.expires_at) for e in found] == [
-        ("bedrock:UpdateFlow", "g3", NOW + timedelta(hours=1)),
-        ("iam:PassRole", "g2", NOW + timedelta(hours=2)),
+    assert [(e.action, e.grant_id, e.expires_at, e.resources) for e in found] == [
+        ("bedrock:UpdateFlow", "g3", NOW + timedelta(hours=1), ("*",)),
+        ("iam:PassRole", "g1", NOW + timedelta(hours=1), (runner,)),
+        ("iam:PassRole", "g2", NOW + timedelta(hours=2), ("*",)),
     ]
     assert exemptions_for([_grant("g4", ["s3:*"], 1)], guarded) == ()

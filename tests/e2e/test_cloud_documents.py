@@ -1,0 +1,142 @@
+"""What Leash writes into AWS does what the card says: the documents are read back from the
+moto server and decided by an evaluator written apart from Leash (tests/iam_evaluation.py).
+
+Review findings of issue 17: an exemption opens the action only on the grant's resources
+(3), and an agent cannot rewrite the tags Leash reads about it, in any letter case (2).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.app import Leash
+from bot.domain.audit import Actor
+from bot.domain.messages import Reply
+from bot.domain.models import ActorKind
+from cloud.sandbox import Sandbox
+from tests.e2e.helpers import GRANT_ID, REQUEST_ID, account_iam, grant
+from tests.iam_evaluation import Decision, Request, decisions, role_documents
+
+ADMIN = Actor("secops", ActorKind.USER, "console")
+DEV = Actor("dev", ActorKind.USER, "console")
+AGENT = "code-review-agent"
+DENIED = Decision.EXPLICIT_DENY
+
+
+async def say(leash: Leash, text: str, actor: Actor) -> Reply:
+    return await leash.handler.handle_text(text, actor=actor)
+
+
+def _iam(sandbox: Sandbox) -> Any:
+    return account_iam(sandbox, sandbox.identity(AGENT).account.name)
+
+
+def _arn(iam: Any, role: str) -> str:
+    return str(iam.get_role(RoleName=AGENT)["Role"]["Arn"]).replace(f"role/{AGENT}", f"role/{role}")
+
+
+async def _guarded(leash: Leash) -> None:
+    applied = await say(leash, f"guardrail apply {AGENT}", ADMIN)
+    assert applied.ok, applied.text
+
+
+async def test_an_exemption_opens_the_action_only_on_the_grants_resources(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    await _guarded(leash)
+    iam = _iam(fresh_sandbox)
+    runner, admin_role = _arn(iam, "svc-runner"), _arn(iam, "OrganizationAccountAccessRole")
+    asked = await say(
+        leash, f"request {AGENT} iam:PassRole on {runner} for 10m because deploy the model", DEV
+    )
+    request_id = REQUEST_ID.search(asked.text)
+    assert request_id, asked.text
+    approved = await say(leash, f"approve {request_id.group(1)} ok", ADMIN)
+    found = GRANT_ID.search(approved.text)
+    assert found, approved.text
+    active = await grant(leash, found.group(1))
+    now = datetime.now(UTC)
+    after = active.expires_at + timedelta(seconds=1)
+
+    documents = role_documents(iam, AGENT)
+    assert decisions(
+        documents,
+        {
+            "runner now": Request("iam:PassRole", runner, now),
+            "admin role now": Request("iam:PassRole", admin_role, now),
+            "runner after expiry": Request("iam:PassRole", runner, after),
+            "still guarded": Request("iam:CreateAccessKey", runner, now),
+        },
+    ) == {
+        "runner now": Decision.ALLOW,
+        "admin role now": DENIED,
+        "runner after expiry": DENIED,
+        "still guarded": DENIED,
+    }
+
+    revoked = await say(leash, f"revoke {active.id}", DEV)
+    assert revoked.ok, revoked.text
+    documents = role_documents(iam, AGENT)
+    assert decisions(documents, {"runner": Request("iam:PassRole", runner, now)}) == {
+        "runner": DENIED
+    }
+
+
+async def test_an_agent_cannot_rewrite_the_tags_leash_reads_in_any_case(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    await _guarded(leash)
+    iam = _iam(fresh_sandbox)
+    itself, other = _arn(iam, AGENT), _arn(iam, "svc-runner")
+    now = datetime.now(UTC)
+
+    def tag(action: str, resource: str, *keys: str) -> Request:
+        return Request(action, resource, now, tag_keys=keys)
+
+    # The agent's own policies allow tagging (as a broad role would).
+    documents = [
+        *role_documents(iam, AGENT),
+        {"Statement": [{"Effect": "Allow", "Action": "iam:*Tag*", "Resource": "*"}]},
+    ]
+    assert decisions(
+        documents,
+        {
+            "untag own LEASH:AGENT": tag("iam:UntagRole", itself, "LEASH:AGENT"),
+            "tag own owner": tag("iam:TagRole", itself, "owner"),
+            "tag own Leash:Owner": tag("iam:TagRole", itself, "Leash:Owner"),
+            "tag own backup-owner": tag("iam:TagRole", itself, "backup-owner"),
+            "tag another Leash:Owner": tag("iam:TagRole", other, "Leash:Owner"),
+            "untag another lEaSh:team": tag("iam:UntagRole", other, "lEaSh:team"),
+            "tag another cost-center": tag("iam:TagRole", other, "cost-center"),
+        },
+    ) == {
+        "untag own LEASH:AGENT": DENIED,
+        "tag own owner": DENIED,
+        "tag own Leash:Owner": DENIED,
+        "tag own backup-owner": DENIED,
+        "tag another Leash:Owner": DENIED,
+        "untag another lEaSh:team": DENIED,
+        "tag another cost-center": Decision.ALLOW,  # nothing Leash reads: not its business
+    }
+
+
+async def test_release_never_brings_sessions_from_before_the_quarantine_back(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    iam = _iam(fresh_sandbox)
+    anything = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    before_quarantine = datetime.now(UTC) - timedelta(seconds=5)
+    quarantined = await say(leash, f"quarantine {AGENT} because compromised", ADMIN)
+    assert quarantined.ok, quarantined.text
+    released = await say(leash, f"release {AGENT}", ADMIN)
+    assert released.ok, released.text
+    now = datetime.now(UTC)
+    documents = [*role_documents(iam, AGENT), anything]
+    assert decisions(
+        documents,
+        {
+            "old session": Request("s3:GetObject", "*", now, token_issue_time=before_quarantine),
+            "new session": Request("s3:GetObject", "*", now, token_issue_time=now),
+        },
+    ) == {"old session": DENIED, "new session": Decision.ALLOW}
