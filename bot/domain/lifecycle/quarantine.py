@@ -97,7 +97,11 @@ class QuarantineFlow:
         reply = Reply(
             text=f"Quarantined {identity.name}: every call it makes is denied, "
             "including sessions issued before now.",
-            lines=(f"Reason: {reason}", "Nothing was deleted; release restores it exactly."),
+            lines=(
+                f"Reason: {reason}",
+                "Nothing was deleted. Release lifts the deny-all; sessions issued before now "
+                "stay denied for good (AWS), so credentials already handed out never work again.",
+            ),
             choices=(Choice("Release", f"release {identity.native_id}"),),
         )
         await self._tell_owner(identity, actor, reply)
@@ -132,7 +136,11 @@ class QuarantineFlow:
         )
         if not released:
             return Reply(text=f"{identity.name} was already released.")
-        reply = Reply(text=f"Released {identity.name}; it is exactly as before the quarantine.")
+        reply = Reply(
+            text=f"Released {identity.name}: its permissions and tags are as before the "
+            "quarantine, and sessions issued before the quarantine stay denied (on AWS, "
+            "`leash-revoked-sessions`): whatever held old credentials must get new ones."
+        )
         await self._tell_owner(identity, actor, reply)
         return reply
 
