@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bot.app import Leash
 from bot.domain.audit import Actor
 from bot.domain.messages import Reply
@@ -20,6 +22,7 @@ from tests.iam_evaluation import Decision, Request, decisions, role_documents
 
 ADMIN = Actor("secops", ActorKind.USER, "console")
 DEV = Actor("dev", ActorKind.USER, "console")
+OWNER_B = Actor("owner-b", ActorKind.USER, "console")  # owns code-review-agent
 AGENT = "code-review-agent"
 DENIED = Decision.EXPLICIT_DENY
 
@@ -140,3 +143,45 @@ async def test_release_never_brings_sessions_from_before_the_quarantine_back(
             "new session": Request("s3:GetObject", "*", now, token_issue_time=now),
         },
     ) == {"old session": DENIED, "new session": Decision.ALLOW}
+
+
+async def _granted(leash: Leash, text: str, approver: Actor) -> str:
+    asked = await say(leash, text, DEV)
+    request_id = REQUEST_ID.search(asked.text)
+    assert request_id, asked.text
+    approved = await say(leash, f"approve {request_id.group(1)} ok", approver)
+    found = GRANT_ID.search(approved.text)
+    assert found, approved.text
+    return (await grant(leash, found.group(1))).id
+
+
+@pytest.mark.parametrize("pass_role_first", [True, False], ids=["passrole-first", "read-first"])
+async def test_two_live_grants_never_cancel_each_other(
+    leash: Leash, fresh_sandbox: Sandbox, pass_role_first: bool
+) -> None:
+    iam = _iam(fresh_sandbox)
+    runner = _arn(iam, "svc-runner")
+    asks = [
+        (f"request {AGENT} iam:PassRole on {runner} for 10m because deploy", ADMIN),
+        (f"request {AGENT} s3-read for 10m because read the artefacts", OWNER_B),
+    ]
+    granted = [
+        await _granted(leash, text, who) for text, who in asks[:: 1 if pass_role_first else -1]
+    ]
+    pass_role_grant = granted[0] if pass_role_first else granted[1]
+    now = datetime.now(UTC)
+    requests = {
+        "pass runner": Request("iam:PassRole", runner, now),
+        "new access key": Request("iam:CreateAccessKey", _arn(iam, AGENT), now),
+        "read": Request("s3:GetObject", "arn:aws:s3:::artefacts/model.bin", now),
+    }
+    assert decisions(role_documents(iam, AGENT), requests) == {
+        "pass runner": Decision.ALLOW,  # the other grant's persistence deny leaves it out
+        "new access key": DENIED,  # still withheld: no grant approved it
+        "read": Decision.ALLOW,
+    }
+    revoked = await say(leash, f"revoke {pass_role_grant}", DEV)
+    assert revoked.ok, revoked.text
+    after = decisions(role_documents(iam, AGENT), requests)
+    assert after["pass runner"] == DENIED  # the read grant withholds it again
+    assert after["read"] == Decision.ALLOW

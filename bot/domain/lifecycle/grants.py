@@ -20,6 +20,7 @@ from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.authorizing import check, identity_facts, requester_keys
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
 from bot.domain.lifecycle.grant_audit import audit_grant
+from bot.domain.lifecycle.grant_composition import GrantComposition, spec_of
 from bot.domain.lifecycle.grant_extension import extend_grant
 from bot.domain.lifecycle.guardrails import GuardrailFlow
 from bot.domain.lifecycle.persons import resolve
@@ -31,7 +32,7 @@ from bot.domain.models import (
     Outcome,
     Ownership,
 )
-from cloud.base import AppliedGrant, CloudError, GrantSpec
+from cloud.base import AppliedGrant, CloudError
 
 log = logging.getLogger("leash.grants")
 
@@ -56,6 +57,7 @@ class GrantFlow:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._guardrails = GuardrailFlow(ctx)
+        self._composition = GrantComposition(ctx)
 
     @property
     def ctx(self) -> Context:
@@ -98,13 +100,14 @@ class GrantFlow:
         async with ctx.sessions() as session:
             grant, identity = await self.load(grant_id, session=session)
         log_context.add(request_id=grant.request_id, identity=identity.native_id)
-        spec = GrantSpec(
-            grant_id=grant.id,
-            actions=tuple(grant.actions),
-            resources=tuple(grant.resources),
-            expires_at=grant.expires_at,
-            deny_actions=tuple(grant.deny_actions),
-        )
+        # Its persistence denies leave out what the identity's other live grants approved.
+        denies = await self._composition.denies_for(grant, identity)
+        if set(denies) != set(grant.deny_actions):
+            async with ctx.transaction() as session:
+                await move_grant(
+                    session, grant.id, from_state=GrantState.APPLYING, deny_actions=list(denies)
+                )
+        spec = spec_of(grant, denies)
         provider = ctx.provider_for(identity)
         try:
             # The guardrail's exemption opens first: a grant behind a deny would be useless.
@@ -113,7 +116,9 @@ class GrantFlow:
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)
         crash_point("granted-in-cloud", grant_id=grant.id)
-        return await self._activate(grant, identity, applied)
+        active = await self._activate(grant, identity, applied)
+        await self._composition.recompose(identity)  # the others no longer deny what it opens
+        return active
 
     async def adopt(self, grant_id: str, applied: AppliedGrant) -> Grant:
         """Record as active a grant a dead process wrote to the cloud but never recorded."""
@@ -311,6 +316,7 @@ class GrantFlow:
         )
         crash_point("revoke-committed", grant_id=grant.id)
         await ctx.tell(notices.revoked(grant, identity, people))
+        await self._composition.recompose(identity)  # the others deny again what it opened
         return grant
 
     async def _revoke_failed(self, grant: Grant, identity: Identity, error: CloudError) -> Grant:
