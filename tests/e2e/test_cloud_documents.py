@@ -7,6 +7,7 @@ Review findings of issue 17: an exemption opens the action only on the grant's r
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,3 +186,29 @@ async def test_two_live_grants_never_cancel_each_other(
     after = decisions(role_documents(iam, AGENT), requests)
     assert after["pass runner"] == DENIED  # the read grant withholds it again
     assert after["read"] == Decision.ALLOW
+
+
+async def test_a_grant_the_restriction_would_cancel_is_refused_before_anyone_approves(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    scanned = await say(leash, f"scan now {AGENT}", OWNER_B)
+    assert scanned.ok, scanned.text
+    preview = await say(leash, f"restrict {AGENT}", OWNER_B)
+    assert preview.ok, preview.text
+    confirmed = await say(leash, preview.choices[0].command, OWNER_B)
+    assert confirmed.ok, confirmed.text
+    iam = _iam(fresh_sandbox)
+    restriction = iam.get_role_policy(RoleName=AGENT, PolicyName="leash-restrict")
+    document = restriction["PolicyDocument"]
+    statements = (json.loads(document) if isinstance(document, str) else document)["Statement"]
+    denied = [a for s in statements for a in s["Action"] if a.lower().startswith("iam:")]
+    assert denied, statements  # the demo agent's unused IAM permissions are restricted
+
+    asked = await say(leash, f"request {AGENT} iam:PassRole for 10m because deploy", DEV)
+    assert not asked.ok
+    assert f"{AGENT} is restricted, and the restriction denies iam:PassRole" in asked.text
+    assert REQUEST_ID.search(asked.text) is None
+
+    await say(leash, f"unrestrict {AGENT}", OWNER_B)
+    again = await say(leash, f"request {AGENT} iam:PassRole for 10m because deploy", DEV)
+    assert REQUEST_ID.search(again.text), again.text

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import registry
 from bot.domain.audit import Actor
-from bot.domain.catalog import action_refusal, is_valid_action, normalize_action
+from bot.domain.catalog import action_refusal, allows, is_valid_action, normalize_action
 from bot.domain.catalog_azure import UNRESOLVED as AZURE_UNRESOLVED
 from bot.domain.catalog_azure import canonical_role as canonical_azure_role
 from bot.domain.catalog_azure import is_role as is_azure_role
@@ -103,6 +103,7 @@ async def draft_request(
             field="identity",
         )
     actions, resources, forced = _permissions(data, rules, provider=identity.provider)
+    await _refuse_what_the_restriction_denies(identity, actions, session=session)
     ownership = await session.get(Ownership, identity.id)
     owners = Owners(
         primary=ownership.primary_owner if ownership else None,
@@ -150,6 +151,36 @@ async def draft_request(
         decide_by=now + rules.requests.decide_within,
     )
     return identity, request
+
+
+async def _refuse_what_the_restriction_denies(
+    identity: Identity, actions: tuple[str, ...], *, session: AsyncSession
+) -> None:
+    """A restriction denies what it names: a grant of it would be written and cancelled.
+
+    Refused at request time with the reason, so nobody approves a grant that cannot work.
+    """
+    restriction = (
+        await session.exec(
+            select(Enforcement).where(
+                col(Enforcement.active_key) == f"{identity.id}|{EnforcementKind.RESTRICT}"
+            )
+        )
+    ).first()
+    if restriction is None or not restriction.actions:
+        return
+    if identity.provider != "aws":
+        return  # GCP and Azure restrictions remove bindings; a grant adds its own
+    blocked = [
+        a for a in actions if any(allows([p], a) or allows([a], p) for p in restriction.actions)
+    ]
+    if blocked:
+        raise NotAllowedError(
+            f"{identity.name} is restricted, and the restriction denies "
+            f"{', '.join(blocked[:5])}: a grant of it would be cancelled. Its owner can "
+            f"`unrestrict {identity.name}` first, or ask for other actions.",
+            field="permissions",
+        )
 
 
 _SET_FIELD = {"gcp": "gcp_roles", "azure": "azure_roles"}
