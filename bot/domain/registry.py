@@ -12,6 +12,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.errors import AmbiguousIdentityError, UnknownIdentityError
+from bot.domain.handles import keys_for
 from bot.domain.models import Classification, Identity, Ownership
 from bot.domain.rules import ClassificationRules, Rules
 from cloud.base import DiscoveredIdentity
@@ -45,11 +46,20 @@ def valid_owner(value: str) -> bool:
 
 
 def _first_tag(tags: Mapping[str, str], keys: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """The first non-empty tag among `keys`: (key, value)."""
+    """The first non-empty tag among `keys`, whatever their letter case: (key, value).
+
+    Cloud tag keys are case-insensitive (IAM), or written in any case by people: `Owner`,
+    `LEASH:OWNER` and `leash:owner` are one key. Two spellings with different values are a
+    conflict: neither is believed.
+    """
+    by_key: dict[str, set[str]] = {}
+    for key, value in tags.items():
+        if value.strip():
+            by_key.setdefault(key.casefold(), set()).add(value.strip())
     for key in keys:
-        value = tags.get(key, "").strip()
-        if value:
-            return key, value
+        values = by_key.get(key.casefold(), set())
+        if len(values) == 1:
+            return key, next(iter(values))
     return None, None
 
 
@@ -112,6 +122,15 @@ async def upsert_discovered(
             session.add(ownership)
         return identity, problems
     ownership = ownership or Ownership(identity_id=identity_id, updated_at=now, updated_by="tags")
+    if ownership.primary_owner and keys_for([ownership.primary_owner]) != keys_for(
+        [people["owner"]]
+    ):
+        # Whoever can write the tag is not thereby the owner: an owner read from a changed
+        # tag is a proposal that an admin confirms (`owner confirm`), announced by the caller.
+        if ownership.proposed_owner != people["owner"]:
+            ownership.proposed_owner, ownership.proposed_at = people["owner"], now
+            session.add(ownership)
+        return identity, problems
     changed = ownership.primary_owner != people["owner"]
     ownership.primary_owner = people["owner"]
     ownership.backup_owner = people["backup"]

@@ -189,3 +189,37 @@ async def test_owners_are_asked_to_reconfirm_and_overdue_ones_reported(
     name = to_owner_a.reply.text.removeprefix("Do you still own ").split("?")[0]
     shown = await leash.handler.handle_text(f"owner show {name}", actor=user("dev"))
     assert any(line.startswith("Ownership: confirmed by owner-a") for line in shown.lines)
+
+
+async def test_an_owner_tag_rewritten_on_an_owned_identity_is_only_a_proposal(
+    leash: Leash, fresh_sandbox: Sandbox, notifier: RecordingNotifier
+) -> None:
+    """Whoever can write tags is not thereby the owner (issue 17, finding 2)."""
+    name = "support-triage-agent"
+    iam = account_iam(fresh_sandbox, fresh_sandbox.identity(name).account.name)
+    iam.untag_role(RoleName=name, TagKeys=["owner"])
+    iam.tag_role(RoleName=name, Tags=[{"Key": "OWNER", "Value": "mallory@example.com"}])
+    await leash.lifecycle.inventory.refresh()
+
+    async with leash.lifecycle.ctx.sessions() as session:
+        identity = (await session.exec(select(Identity).where(col(Identity.name) == name))).one()
+        ownership = await session.get(Ownership, identity.id)
+    assert ownership is not None
+    assert (ownership.primary_owner, ownership.proposed_owner) == (
+        "owner-a",
+        "mallory@example.com",
+    )
+    told = [n for n in notifier.of_kind(NoticeKind.UNOWNED) if "now names" in n.reply.text]
+    assert [set(n.recipients) for n in told] == [{"owner-a", "secops"}]
+    approver = await leash.handler.handle_text(
+        f"request {name} s3-read for 10m because x", actor=user("dev")
+    )
+    assert "owner-a owns support-triage-agent" in "\n".join(approver.lines)
+    refused = await leash.handler.handle_text(f"owner confirm {name}", actor=user("mallory"))
+    assert not refused.ok
+    confirmed = await leash.handler.handle_text(f"owner confirm {name}", actor=user("secops"))
+    assert confirmed.text == f"Confirmed: {name} is now owned by mallory@example.com."
+    await leash.lifecycle.inventory.refresh()  # the tag now agrees: nothing more to propose
+    assert (
+        len([n for n in notifier.of_kind(NoticeKind.UNOWNED) if "now names" in n.reply.text]) == 1
+    )
