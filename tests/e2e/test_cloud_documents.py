@@ -7,6 +7,7 @@ Review findings of issue 17: an exemption opens the action only on the grant's r
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,3 +213,37 @@ async def test_a_grant_the_restriction_would_cancel_is_refused_before_anyone_app
     await say(leash, f"unrestrict {AGENT}", OWNER_B)
     again = await say(leash, f"request {AGENT} iam:PassRole for 10m because deploy", DEV)
     assert REQUEST_ID.search(again.text), again.text
+
+
+async def test_twenty_concurrent_grants_fit_on_a_guarded_role(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    """Room for grants (finding 8): the guardrail does not eat the budget grants share."""
+    await _guarded(leash)
+    iam = _iam(fresh_sandbox)
+    buckets = [f"arn:aws:s3:::leash-demo-{n:02d}/*" for n in range(20)]
+    request_ids = []
+    for bucket in buckets:
+        asked = await say(
+            leash, f"request {AGENT} s3:GetObject on {bucket} for 30m because batch", DEV
+        )
+        found = REQUEST_ID.search(asked.text)
+        assert found, asked.text
+        request_ids.append(found.group(1))
+    approved = await asyncio.gather(
+        *(say(leash, f"approve {request_id} ok", OWNER_B) for request_id in request_ids)
+    )
+    assert all("is active until" in reply.text for reply in approved), [
+        reply.text for reply in approved if "is active until" not in reply.text
+    ]
+    names = iam.list_role_policies(RoleName=AGENT)["PolicyNames"]
+    assert len([n for n in names if n.startswith("leash-grant-")]) == 20
+    now = datetime.now(UTC)
+    documents = role_documents(iam, AGENT)
+    assert decisions(
+        documents,
+        {
+            "bucket 7": Request("s3:GetObject", "arn:aws:s3:::leash-demo-07/report.csv", now),
+            "new access key": Request("iam:CreateAccessKey", _arn(iam, AGENT), now),
+        },
+    ) == {"bucket 7": Decision.ALLOW, "new access key": DENIED}

@@ -19,7 +19,14 @@ from sqlmodel import col, select
 
 from bot.domain.catalog import allows, persistence_denies
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
-from bot.domain.models import Grant, GrantState, Identity
+from bot.domain.models import (
+    Enforcement,
+    EnforcementKind,
+    EnforcementState,
+    Grant,
+    GrantState,
+    Identity,
+)
 from cloud.base import CloudError, GrantSpec
 
 log = logging.getLogger("leash.grants")
@@ -27,13 +34,20 @@ log = logging.getLogger("leash.grants")
 COMPOSED_PROVIDERS = ("aws",)
 
 
-def composed_denies(grant: Grant, others: Sequence[Grant], *, provider: str) -> tuple[str, ...]:
-    """The persistence actions to deny in `grant`'s document, given the other live grants."""
+def composed_denies(
+    grant: Grant, others: Sequence[Grant], *, provider: str, guarded: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The persistence actions to deny in `grant`'s document, given the other live grants.
+
+    Actions an enforced guardrail denies are left to it (it opens them only for approved
+    grants, scoped and self-expiring): repeating them in every grant only eats the inline
+    budget that grants share.
+    """
     approved = [action for other in others if other.id != grant.id for action in other.actions]
     return tuple(
         action
         for action in persistence_denies(grant.actions, provider=provider)
-        if not allows(approved, action)
+        if not allows(approved, action) and not allows(guarded, action)
     )
 
 
@@ -65,12 +79,26 @@ class GrantComposition:
             found = [row for row in rows.all() if besides is None or row.id != besides.id]
         return [*found, *([besides] if besides is not None else [])]
 
+    async def _guarded(self, identity: Identity) -> tuple[str, ...]:
+        """What the identity's enforced guardrail denies (nothing when it has none)."""
+        async with self._ctx.sessions() as session:
+            row = (
+                await session.exec(
+                    select(Enforcement).where(
+                        col(Enforcement.active_key) == f"{identity.id}|{EnforcementKind.GUARDRAIL}",
+                        col(Enforcement.state) == EnforcementState.ACTIVE,
+                    )
+                )
+            ).first()
+        return tuple(row.actions) if row is not None else ()
+
     async def denies_for(self, grant: Grant, identity: Identity) -> tuple[str, ...]:
         """The denies to write with a grant about to be applied."""
         if identity.provider not in COMPOSED_PROVIDERS:
             return tuple(grant.deny_actions)
         live = await self._live(identity, besides=grant)
-        return composed_denies(grant, live, provider=identity.provider)
+        guarded = await self._guarded(identity)
+        return composed_denies(grant, live, provider=identity.provider, guarded=guarded)
 
     async def recompose(self, identity: Identity, *, besides: Grant | None = None) -> None:
         """Rewrite the live grants whose denies no longer match the identity's live grants.
@@ -81,11 +109,12 @@ class GrantComposition:
         if identity.provider not in COMPOSED_PROVIDERS:
             return
         live = await self._live(identity, besides=besides)
+        guarded = await self._guarded(identity)
         provider = self._ctx.provider_for(identity)
         for grant in live:
             if grant.state != GrantState.ACTIVE:
                 continue
-            wanted = composed_denies(grant, live, provider=identity.provider)
+            wanted = composed_denies(grant, live, provider=identity.provider, guarded=guarded)
             if set(wanted) == set(grant.deny_actions):
                 continue
             try:
