@@ -227,6 +227,15 @@ async def test_a_quarantined_agent_is_denied_everything_until_released(
 
     assert not any(check() for check in checks)
     assert await provider.release(agent.ref, snapshot) is True
+    # The deny of sessions issued before the quarantine stays. This agent signs with an IAM
+    # user's long-term keys, which carry no aws:TokenIssueTime, so on AWS that deny does not
+    # apply to them; moto ignores conditions and applies it to every call. Everything else the
+    # quarantine wrote is gone:
+    iam = moto_with_auth.iam()
+    lasting = iam.list_user_policies(UserName=agent.ref.name)["PolicyNames"]
+    assert "leash-revoked-sessions" in lasting
+    assert "leash-quarantine" not in lasting
+    iam.delete_user_policy(UserName=agent.ref.name, PolicyName="leash-revoked-sessions")
     assert all(check() for check in checks)
 
 
