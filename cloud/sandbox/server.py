@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from cloud.sandbox.iam_limits import InlineBudgetMiddleware
 from cloud.sandbox.moto_calls import MotoCall, MotoCallLog, RecordingMiddleware
 from cloud.sandbox.moto_faults import FaultMiddleware, FaultRule, FaultRules, parse_operation
 
@@ -38,7 +39,7 @@ def _quiet_server(host: str, log: MotoCallLog, faults: FaultRules) -> ThreadedMo
     class QuietMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
             moto = DomainDispatcherApplication(create_backend_app)
-            app = RecordingMiddleware(FaultMiddleware(moto, faults), log)
+            app = RecordingMiddleware(FaultMiddleware(InlineBudgetMiddleware(moto), faults), log)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=QuietRequestHandler
             )
