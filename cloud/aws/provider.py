@@ -319,15 +319,16 @@ class AwsProvider:
             )
         iam = self._iam_for(identity)
         name = spec.artefact_name
-        size = inline.inline_size(iam, identity, excluding={name}) + len(document)
         budget = inline.inline_budget(identity)  # a role has 10,240 characters, a user 2,048
-        if size > budget:
+        if len(document) > budget:
             raise CloudLimitError(
-                f"grant {spec.grant_id} would bring the inline policies of {target} to {size} "
-                f"characters, over the AWS budget of {budget}",
+                f"grant {spec.grant_id} needs {len(document)} characters, over the AWS inline "
+                f"budget of {budget} for {target}",
                 code="InlinePolicyBudget",
             )
         operation = "PutRolePolicy" if identity.kind is IdentityKind.ROLE else "PutUserPolicy"
+        # One round trip: IAM itself refuses a put past the identity's aggregate budget
+        # (LimitExceeded); only then does Leash read the other policies, to say why.
         try:
             if identity.kind is IdentityKind.ROLE:
                 iam.put_role_policy(
@@ -338,7 +339,15 @@ class AwsProvider:
                     UserName=identity.name, PolicyName=name, PolicyDocument=document
                 )
         except Exception as error:
-            raise translate(error, operation=operation, target=target) from error
+            failure = translate(error, operation=operation, target=target)
+            if not isinstance(failure, CloudLimitError):
+                raise failure from error
+            size = inline.inline_size(iam, identity, excluding={name}) + len(document)
+            raise CloudLimitError(
+                f"grant {spec.grant_id} would bring the inline policies of {target} to {size} "
+                f"characters, over the AWS budget of {budget}",
+                code="InlinePolicyBudget",
+            ) from error
         return AppliedGrant(artefact=name, mechanism=EXPIRY_MECHANISM)
 
     def _revoke(self, identity: IdentityRef, grant_id: str) -> bool:
