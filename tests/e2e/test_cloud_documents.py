@@ -247,3 +247,35 @@ async def test_twenty_concurrent_grants_fit_on_a_guarded_role(
             "new access key": Request("iam:CreateAccessKey", _arn(iam, AGENT), now),
         },
     ) == {"bucket 7": Decision.ALLOW, "new access key": DENIED}
+
+
+FINDING_5 = (
+    "bedrock-agentcore:InvokeAgentRuntimeCommandShell",
+    "bedrock-agentcore:UpdateHarness",
+    "sagemaker:CreatePresignedDomainUrl",
+    "sagemaker:CreateStudioLifecycleConfig",
+    "ssm:CreateAssociation",
+    "codebuild:UpdateProject",
+    "states:UpdateStateMachine",
+    "bedrock:PutEnforcedGuardrailConfiguration",
+    "bedrock:DeleteEnforcedGuardrailConfiguration",
+    "bedrock:PutResourcePolicy",
+    "bedrock:DeleteResourcePolicy",
+    "bedrock-agentcore:ResetTokenVaultKeyMaterial",
+)
+
+
+async def test_the_guardrail_read_back_denies_every_catalogue_gap_the_review_found(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    """Finding 5 (AWS): each action has a guarded twin, so each must be denied too."""
+    await _guarded(leash)
+    iam = _iam(fresh_sandbox)
+    anything = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    documents = [*role_documents(iam, AGENT), anything]
+    now = datetime.now(UTC)
+    decided = decisions(documents, {a: Request(a, "*", now) for a in FINDING_5})
+    assert decided == dict.fromkeys(FINDING_5, DENIED)
+    assert decisions(documents, {"read": Request("s3:GetObject", "*", now)}) == {
+        "read": Decision.ALLOW
+    }
