@@ -18,9 +18,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.domain.catalog import allows, persistence_denies
+from bot.domain.lifecycle import enforcement
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
 from bot.domain.models import (
-    Enforcement,
     EnforcementKind,
     EnforcementState,
     Grant,
@@ -82,15 +82,10 @@ class GrantComposition:
     async def _guarded(self, identity: Identity) -> tuple[str, ...]:
         """What the identity's enforced guardrail denies (nothing when it has none)."""
         async with self._ctx.sessions() as session:
-            row = (
-                await session.exec(
-                    select(Enforcement).where(
-                        col(Enforcement.active_key) == f"{identity.id}|{EnforcementKind.GUARDRAIL}",
-                        col(Enforcement.state) == EnforcementState.ACTIVE,
-                    )
-                )
-            ).first()
-        return tuple(row.actions) if row is not None else ()
+            row = await enforcement.live(session, identity.id, EnforcementKind.GUARDRAIL)
+        if row is None or row.state != EnforcementState.ACTIVE:
+            return ()
+        return tuple(row.actions)
 
     async def denies_for(self, grant: Grant, identity: Identity) -> tuple[str, ...]:
         """The denies to write with a grant about to be applied."""
