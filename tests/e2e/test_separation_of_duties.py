@@ -20,7 +20,15 @@ from bot.app import Leash, build
 from bot.config import Settings
 from bot.domain.audit import Actor, verify
 from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import ActorKind, AgentToken, Approval, AuditEvent, Outcome
+from bot.domain.models import (
+    ActorKind,
+    AgentToken,
+    Approval,
+    AuditEvent,
+    Identity,
+    Outcome,
+    Ownership,
+)
 from bot.web import build_web_app
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces import conftest as slack_world
@@ -364,3 +372,25 @@ async def test_break_glass_needs_two_persons_not_two_handles(
     assert len(approvals) == 2
     assert len(persons) == 2
     assert None not in persons
+
+
+async def test_the_creator_cloudtrail_names_claims_at_once_and_nobody_else_does(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    async with leash.lifecycle.ctx.transaction() as session:
+        identity = (await session.exec(select(Identity).where(col(Identity.name) == UNOWNED))).one()
+        identity.created_by = "dana@example.com (via AWSReservedSSO_Dev_1a2b)"  # as CloudTrail
+        session.add(identity)
+    say = leash.handler.handle_text
+    other = await say(
+        f"owner claim {UNOWNED}", actor=Actor("erin@example.com", ActorKind.USER, "console")
+    )
+    assert "Proposed erin@example.com" in other.text, other.text
+    creator = Actor("Dana@Example.com", ActorKind.USER, "console")
+    async with leash.lifecycle.ctx.transaction() as session:
+        ownership = await session.get(Ownership, identity.id)
+        assert ownership is not None
+        ownership.primary_owner = ownership.proposed_owner = None
+        session.add(ownership)
+    claimed = await say(f"owner claim {UNOWNED}", actor=creator)
+    assert f"{UNOWNED} is owned by Dana@Example.com" in claimed.text, claimed.text

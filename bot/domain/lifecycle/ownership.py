@@ -90,9 +90,8 @@ class OwnershipService:
             )
         creator = creator_contact(identity.created_by)
         # The creator CloudTrail names may claim it for themselves at once.
-        creator_claims = creator is not None and who.is_one_of([creator, change.primary])
         creator_claims = (
-            creator_claims and who.is_one_of([creator]) and who.is_one_of([change.primary])
+            creator is not None and who.is_one_of([creator]) and who.is_one_of([change.primary])
         )
         takes_effect = before is not None or admin or creator_claims
         now = ctx.clock.now()
