@@ -180,7 +180,7 @@ class CommandHandler:
             match command:
                 case ListGrantsCommand(scope="mine"):
                     return render.grants(
-                        await queries.grants(session=session, requesters=actor.names),
+                        await queries.grants(session=session, requester_keys=actor.keys),
                         "your live grants",
                         empty="You have no live grants.",
                     )
@@ -200,7 +200,7 @@ class CommandHandler:
                     )
                 case ListRequestsCommand(scope="pending"):
                     admin = actor.is_one_of(lc.ctx.rules.admins)
-                    waiting = await queries.pending_for(actor.names, session=session, admin=admin)
+                    waiting = await queries.pending_for(actor.keys, session=session, admin=admin)
                     return render.requests(
                         waiting,
                         "requests waiting for your decision",
@@ -208,7 +208,7 @@ class CommandHandler:
                         now=datetime.now(UTC),
                     )
                 case ListRequestsCommand():
-                    mine = await queries.requests_by(actor.names, session=session)
+                    mine = await queries.requests_by(actor.keys, session=session)
                     return render.requests(
                         mine, "your requests", empty="You have no requests.", now=datetime.now(UTC)
                     )

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlmodel import col, or_, select
+from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.errors import AmbiguousIdentityError, UnknownIdentityError
@@ -172,14 +172,25 @@ async def owners_of(identity_id: str, *, session: AsyncSession) -> Ownership | N
 
 
 async def owned_by(user: str, *, session: AsyncSession) -> list[tuple[Identity, Ownership]]:
-    """Identities whose primary or backup owner is `user`."""
+    """Identities whose primary or backup owner is `user` (names compared as handles)."""
+    folded = user.strip().lower()
     rows = await session.exec(
         select(Identity, Ownership)
         .join(Ownership, col(Ownership.identity_id) == col(Identity.id))
-        .where(or_(Ownership.primary_owner == user, Ownership.backup_owner == user))
+        .where(
+            or_(
+                func.lower(col(Ownership.primary_owner)) == folded,
+                func.lower(col(Ownership.backup_owner)) == folded,
+            )
+        )
         .order_by(col(Identity.name))
     )
-    return list(rows.all())
+    wanted = keys_for([user])
+    return [
+        (identity, ownership)
+        for identity, ownership in rows.all()
+        if wanted & keys_for([ownership.primary_owner, ownership.backup_owner])
+    ]
 
 
 async def search(

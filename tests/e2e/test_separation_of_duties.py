@@ -99,6 +99,8 @@ async def test_an_owner_registered_in_another_case_approves(database_url: str, c
     assert "is owned by ALICE@Example.COM" in said, said
     request = await chat.say(Role.DEV, "request support-triage-agent s3-read for 10m because x")
     request_id = _id(REQUEST_ID, request)
+    waiting = await chat.say(Role.OWNER, "requests pending")
+    assert request_id in waiting, waiting  # listed for her, whatever the case it was set in
     approved = await chat.say(Role.OWNER, f"approve {request_id}")
     assert "is active until" in approved, approved
 
@@ -339,6 +341,8 @@ async def test_the_same_person_on_slack_and_teams_cannot_approve_their_request(
     asked = await slack.say(Role.ADMIN, "request support-triage-agent s3-read for 10m because x")
     request_id = _id(REQUEST_ID, asked)
     before = await rows(slack.leash)
+    mine = await teams.say(Role.ADMIN, "requests")
+    assert request_id in mine, mine  # asked on Slack, listed on Teams: one person
     said = await teams.say(Role.ADMIN, f"approve {request_id}")
     assert "You cannot approve or deny your own request." in said, said
     after = await rows(slack.leash)

@@ -89,8 +89,8 @@ async def resolve(ctx: Context, actor: Actor) -> Actor:
 
     Agents and Leash itself are not persons and come back as they are.
     """
-    if actor.kind is not ActorKind.USER:
-        return actor
+    if actor.kind is not ActorKind.USER or actor.person_id is not None:
+        return actor  # not a person, or resolved already (the handler resolves every sender)
     for attempt in range(3):
         try:
             async with ctx.transaction() as session:

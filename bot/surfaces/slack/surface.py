@@ -264,9 +264,9 @@ class SlackSurface:
         rules = self._lifecycle.ctx.rules
         async with self._lifecycle.ctx.sessions() as session:
             pending = await queries.pending_for(
-                actor.names, session=session, admin=actor.is_one_of(rules.admins)
+                actor.keys, session=session, admin=actor.is_one_of(rules.admins)
             )
-            grants = await queries.grants(session=session, requesters=actor.names)
+            grants = await queries.grants(session=session, requester_keys=actor.keys)
             owned = [
                 row
                 for name in actor.names
