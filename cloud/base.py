@@ -88,6 +88,30 @@ class DiscoveryResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ResolvedItem:
+    """One asked action or role as the cloud knows it, with the permissions it carries.
+
+    `name` is the cloud's own spelling (an Azure role's display name, a GCP role's full name,
+    an AWS action as AWS spells it). `permissions` are what it allows (AWS actions, GCP
+    permissions, Azure actions and data actions, which may hold wildcards); `excluded` are
+    the ones it takes back (Azure `notActions`/`notDataActions`).
+    """
+
+    asked: str
+    name: str
+    permissions: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What `CloudProvider.resolve` found: each item it resolved, and why others are not."""
+
+    items: tuple[ResolvedItem, ...] = ()
+    unresolved: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class GrantSpec:
     """A scoped, time-limited permission to put on one identity."""
 
@@ -219,6 +243,22 @@ class CloudProvider(Protocol):
 
         Returns:
             The identities found and, per scope that failed, why.
+        """
+        ...
+
+    async def resolve(self, identity: IdentityRef, asked: Sequence[str]) -> Resolution:
+        """Resolve what a request asks for into the permissions the cloud would grant.
+
+        Args:
+            identity: the principal the request is about (its project or subscription
+                scopes custom roles).
+            asked: actions or roles as the requester or a permission set spelt them.
+
+        Returns:
+            Every item resolved, in the order asked, and a reason for each that is not (an
+            unknown role, a custom role the cloud would not show). Tiers are decided on the
+            resolved permissions, so nothing unresolved is ever granted by default. Results
+            may be cached for a few minutes.
         """
         ...
 

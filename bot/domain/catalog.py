@@ -34,6 +34,7 @@ from functools import cache
 
 from bot.domain import aws_actions, catalog_azure, catalog_data, catalog_gcp, catalog_rules
 from bot.domain.catalog_rules import ActionCategory
+from cloud.base import ResolvedItem
 
 __all__ = ["ActionCategory"]  # defined with the rules, used by everyone through here
 
@@ -240,6 +241,32 @@ def matches(requested: Sequence[str]) -> tuple[CatalogMatch, ...]:
     for action in requested:
         for entry in _covered(action):
             found.setdefault((action, entry.action), CatalogMatch(action, entry))
+    return tuple(found.values())
+
+
+def _permission_entries(permission: str, excluded: tuple[str, ...]) -> list[CatalogEntry]:
+    if catalog_gcp.is_permission(permission):
+        found = catalog_gcp.permission_category(permission)
+    elif catalog_azure.is_action_pattern(permission):
+        found = catalog_azure.pattern_category(permission, excluded)
+    else:
+        return _covered(permission)
+    if found is None:
+        return []
+    return [CatalogEntry(action=permission, category=found[0], source=found[1])]
+
+
+def resolved_matches(items: Sequence[ResolvedItem]) -> tuple[CatalogMatch, ...]:
+    """Return the catalogue entries the permissions of each resolved item cover.
+
+    Each match is reported under the item as the cloud names it ("roles/x carries
+    iam.serviceAccounts.actAs"), so a role is tiered on what it carries, whatever its name.
+    """
+    found: dict[tuple[str, str], CatalogMatch] = {}
+    for item in items:
+        for permission in item.permissions:
+            for entry in _permission_entries(permission, item.excluded):
+                found.setdefault((item.name, entry.action), CatalogMatch(item.name, entry))
     return tuple(found.values())
 
 

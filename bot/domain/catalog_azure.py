@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import cache
 
 from bot.domain import catalog_azure_data
+from bot.domain.catalog_rules import ActionCategory
 
 SOURCE = "azure-built-in-roles"
 UNRESOLVED = (
@@ -157,6 +158,28 @@ def role_key(text: str) -> str:
 def is_role(text: str) -> bool:
     """Say whether the text is shaped like an Azure role (display name or definition id)."""
     return role_guid(text) is not None or bool(ROLE_NAME_PATTERN.fullmatch(text.strip()))
+
+
+def is_action_pattern(text: str) -> bool:
+    """Say whether the text is an Azure action or data action, wildcards allowed (`*/read`)."""
+    return text == "*" or ACTION_PATTERN.fullmatch(text) is not None or text.startswith("*/")
+
+
+def _covers(pattern: str, action: str, excluded: tuple[str, ...]) -> bool:
+    return _wildcard(pattern).fullmatch(action) is not None and not any(
+        _wildcard(p).fullmatch(action) for p in excluded
+    )
+
+
+def pattern_category(pattern: str, excluded: tuple[str, ...]) -> tuple[ActionCategory, str] | None:
+    """Return the category of what one allowed pattern of a role confers, or None.
+
+    A pattern that covers any action the guardrail keeps from agents (and that the role's
+    `notActions` do not take back) is escalation.
+    """
+    if any(_covers(pattern, action, excluded) for action in GUARDRAIL_ACTIONS):
+        return ActionCategory.ESCALATION, SOURCE
+    return None
 
 
 def is_action(text: str) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from bot.domain.catalog_rules import ActionCategory
+
 ROLE_PATTERN = re.compile(
     r"(?:roles|(?:projects|organizations)/[a-z0-9][a-z0-9.:-]{0,62}/roles)/[A-Za-z0-9_.]{1,128}"
 )
@@ -160,6 +162,23 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "roles/resourcemanager.folderAdmin": ("resourcemanager.folders.setIamPolicy",),
     "roles/resourcemanager.organizationAdmin": ("resourcemanager.organizations.setIamPolicy",),
 }
+
+
+_PERMISSION_CATEGORY: Mapping[str, ActionCategory] = {
+    **{permission: ActionCategory.ESCALATION for permission in GUARDRAIL_PERMISSIONS},
+    **{permission: ActionCategory.CREDENTIAL for permission in PERSISTENCE_PERMISSIONS},
+}
+
+
+def permission_category(permission: str) -> tuple[ActionCategory, str] | None:
+    """Return the category (and its source) of one IAM permission, or None when harmless.
+
+    Every `setIamPolicy` changes who may do what, so it is escalation on any resource type.
+    """
+    category = _PERMISSION_CATEGORY.get(permission)
+    if category is None and permission.endswith(".setIamPolicy"):
+        category = ActionCategory.ESCALATION
+    return None if category is None else (category, SOURCE)
 
 
 CUSTOM_ROLE_REASON = "custom role: its permissions are not resolved, so it is treated as escalation"

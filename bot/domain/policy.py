@@ -6,11 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.domain.catalog import ActionCategory, CatalogMatch, is_full_wildcard, matches
+from bot.domain.catalog import (
+    ActionCategory,
+    CatalogMatch,
+    is_full_wildcard,
+    is_valid_action,
+    matches,
+    resolved_matches,
+)
+from bot.domain.catalog_gcp import CUSTOM_ROLE_REASON
 from bot.domain.durations import format_duration
 from bot.domain.handles import key_for_name, keys_for
 from bot.domain.models import ActorKind, Tier
 from bot.domain.rules import ApproverRole, PermissionSet, Rules
+from cloud.base import ResolvedItem
 
 _TIER_ORDER = (Tier.NORMAL, Tier.PRIVILEGED, Tier.ESCALATION, Tier.BREAK_GLASS)
 _CATEGORY_TIER = {
@@ -34,6 +43,8 @@ class Draft:
     # Everyone who asked, as canonical handles (an extension: its asker and the grant's
     # requester): none of them is ever an approver.
     requester_keys: frozenset[str] = frozenset()
+    # What the cloud says each action or role carries: the tier is decided on these too.
+    resolved: tuple[ResolvedItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +72,54 @@ class Decision:
         return self.refusal is None
 
 
-def tier_for(actions: Sequence[str], forced: Tier | None = None) -> tuple[Tier, tuple[str, ...]]:
-    """Return the tier the actions fall in and why."""
+def flagged_matches(
+    actions: Sequence[str], resolved: Sequence[ResolvedItem] = ()
+) -> tuple[CatalogMatch, ...]:
+    """Return what the catalogue flags: by the names asked, and by what the cloud resolved.
+
+    A custom role counts as escalation by its name only until the cloud has resolved it.
+    """
+    named = {item.name for item in resolved}
+    found = {
+        (m.requested, m.entry.action): m
+        for m in matches(actions)
+        if not (m.entry.source == CUSTOM_ROLE_REASON and m.requested in named)
+    }
+    for match in resolved_matches(resolved):
+        found.setdefault((match.requested, match.entry.action), match)
+    return tuple(found.values())
+
+
+def tier_for(
+    actions: Sequence[str],
+    forced: Tier | None = None,
+    resolved: Sequence[ResolvedItem] = (),
+) -> tuple[Tier, tuple[str, ...]]:
+    """Return the tier the actions (and the permissions they resolve to) fall in, and why."""
     tier = Tier.NORMAL
     reasons: list[str] = []
     wildcard = [a for a in actions if is_full_wildcard(a)]
     if wildcard:
         tier = Tier.BREAK_GLASS
         reasons.append("'*' asks for every action: break-glass")
-    for match in matches(actions):
+    flagged = flagged_matches(actions, resolved)
+    for match in flagged:
         candidate = _CATEGORY_TIER[match.entry.category]
         if _TIER_ORDER.index(candidate) > _TIER_ORDER.index(tier):
             tier = candidate
-    seen_categories = sorted({m.entry.category.value for m in matches(actions)})
+    seen_categories = sorted({m.entry.category.value for m in flagged})
     if seen_categories and not wildcard:
         reasons.append(f"includes {' and '.join(seen_categories)} actions: tier {tier}")
+        # A role tiered on what it carries says which permission decided it.
+        carried = [
+            m
+            for m in resolved_matches(resolved)
+            if m.requested.lower() != m.entry.action.lower() and not is_valid_action(m.requested)
+        ]
+        if carried:
+            shown = ", ".join(f"{m.requested} carries {m.entry.action}" for m in carried[:3])
+            more = f" and {len(carried) - 3} more" if len(carried) > 3 else ""
+            reasons.append(f"{shown}{more}")
     if forced is not None and _TIER_ORDER.index(forced) > _TIER_ORDER.index(tier):
         tier = forced
         reasons.append(f"the permission set is marked {forced}")
@@ -86,7 +130,7 @@ def tier_for(actions: Sequence[str], forced: Tier | None = None) -> tuple[Tier, 
 
 def decide(draft: Draft, *, owners: Owners, rules: Rules) -> Decision:
     """Decide tier, approvers and limits for a draft request; never raises."""
-    tier, reasons = tier_for(draft.actions, draft.forced_tier)
+    tier, reasons = tier_for(draft.actions, draft.forced_tier, draft.resolved)
     rule = rules.tier_rule(tier)
     explained = list(reasons)
     candidates: list[str] = []
@@ -114,7 +158,7 @@ def decide(draft: Draft, *, owners: Owners, rules: Rules) -> Decision:
         f"{tier} needs {rule.approvals} approval{'s' if rule.approvals > 1 else ''}, "
         f"for at most {format_duration(rule.max_duration)}"
     )
-    flagged = matches(draft.actions)
+    flagged = flagged_matches(draft.actions, draft.resolved)
     refusal = _refusal(draft, rule.max_duration, rule.approvals, approvers, rules)
     return Decision(
         tier=tier,

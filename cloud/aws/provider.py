@@ -49,6 +49,8 @@ from cloud.base import (
     IdentityKind,
     IdentityRef,
     Provenance,
+    Resolution,
+    ResolvedItem,
     RestrictionPlan,
     Snapshot,
     UsageReport,
@@ -223,6 +225,11 @@ class AwsProvider:
                 self._iam_for(identity), identity, actions, exemptions, dry_run=dry_run
             )
         )
+
+    async def resolve(self, identity: IdentityRef, asked: Sequence[str]) -> Resolution:
+        """An AWS action is its own permission: Leash checks it against AWS's action data and
+        expands its wildcards against the catalogue before tiering, so IAM need not be asked."""
+        return Resolution(items=tuple(ResolvedItem(a, a, (a,)) for a in asked))
 
     async def grant_mechanism(self, identity: IdentityRef) -> str:
         """Grants end by themselves: a DateLessThan condition in the inline policy."""

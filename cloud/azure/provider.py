@@ -41,6 +41,8 @@ from cloud.base import (
     GuardrailChange,
     IdentityKind,
     IdentityRef,
+    Resolution,
+    ResolvedItem,
     RestrictionPlan,
     Snapshot,
     UsageReport,
@@ -140,6 +142,28 @@ class AzureProvider:
         found = await asyncio.gather(*(scan(s) for s in subscriptions))
         identities = tuple(identity for batch in found for identity in batch)
         return DiscoveryResult(identities=identities, failures=failures)
+
+    async def resolve(self, identity: IdentityRef, asked: Sequence[str]) -> Resolution:
+        """Find each role by name (any case or spacing) or definition id, built-in or custom,
+        in the identity's subscription, with the actions and data actions it confers."""
+        self._check(identity)
+
+        def run() -> Resolution:
+            items: list[ResolvedItem] = []
+            unresolved: dict[str, str] = {}
+            for text in asked:
+                role = self._ctx.roles.resolve(identity.account, text)
+                if role is None:
+                    unresolved[text] = (
+                        f"no role definition of that name or id in subscription {identity.account}"
+                    )
+                    continue
+                permissions = (*role.actions, *role.data_actions)
+                excluded = (*role.not_actions, *role.not_data_actions)
+                items.append(ResolvedItem(text, role.name, permissions, excluded))
+            return Resolution(items=tuple(items), unresolved=unresolved)
+
+        return await self._run(run)
 
     async def grant_mechanism(self, identity: IdentityRef) -> str:
         """Say whether a grant to the identity would be a PIM schedule or a plain assignment."""

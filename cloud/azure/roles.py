@@ -183,6 +183,8 @@ class RoleCatalog:
         roles = self.roles(subscription_id)
         if is_role_definition_id(text.strip()):
             text = text.strip()
+            if _GUID.fullmatch(text):  # a bare GUID: look it up in this subscription
+                text = f"/subscriptions/{subscription_id}{ROLE_DEFINITION_SEGMENT}{text}"
             return roles.get(role_guid(text)) or self.get(subscription_id, text)
         wanted = " ".join(text.split()).lower()  # any case, any run of spaces
         return next(

@@ -22,6 +22,8 @@ from cloud.base import (
     GuardrailChange,
     IdentityKind,
     IdentityRef,
+    Resolution,
+    ResolvedItem,
     RestrictionPlan,
     Snapshot,
     UsageReport,
@@ -207,6 +209,23 @@ class GcpProvider:
                 self._clients, identity, actions, exemptions, dry_run=dry_run, now=self._clock()
             )
         )
+
+    async def resolve(self, identity: IdentityRef, asked: Sequence[str]) -> Resolution:
+        """Expand each role (predefined or custom) into its permissions through IAM `roles.get`."""
+        self._check(identity)
+
+        def run() -> Resolution:
+            items: list[ResolvedItem] = []
+            unresolved: dict[str, str] = {}
+            for role in asked:
+                permissions = self._roles.permissions(role)
+                if permissions is None:
+                    unresolved[role] = "Google IAM does not show this role (unknown or unreadable)"
+                else:
+                    items.append(ResolvedItem(role, role, tuple(sorted(permissions))))
+            return Resolution(items=tuple(items), unresolved=unresolved)
+
+        return await asyncio.to_thread(run)
 
     async def grant_mechanism(self, identity: IdentityRef) -> str:
         """Grants end by themselves: an IAM condition on request.time."""

@@ -169,7 +169,7 @@ async def test_a_role_leash_cannot_resolve_is_refused_at_request_time(
     leash = _leash(database_url, azure_sandbox)
     await leash.start(scheduler=False)
     try:
-        with pytest.raises(InvalidInputError, match="Leash cannot resolve this role definition"):
+        with pytest.raises(InvalidInputError, match="no role definition of that name or id"):
             await leash.lifecycle.requests.submit(_ask(role), actor=DEV)
     finally:
         await leash.close()

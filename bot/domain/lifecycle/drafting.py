@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain import registry
 from bot.domain.audit import Actor
 from bot.domain.catalog import action_refusal, allows, is_valid_action, normalize_action
-from bot.domain.catalog_azure import UNRESOLVED as AZURE_UNRESOLVED
 from bot.domain.catalog_azure import canonical_role as canonical_azure_role
 from bot.domain.catalog_azure import is_role as is_azure_role
 from bot.domain.catalog_azure import is_scope as is_azure_scope
@@ -38,6 +38,10 @@ from bot.domain.models import (
 from bot.domain.policy import Draft, Owners, decide
 from bot.domain.rules import Rules
 from bot.domain.text_safety import refusal
+from cloud.base import Resolution
+
+# Asks the identity's cloud what the actions or roles carry (`CloudProvider.resolve`).
+Resolver = Callable[[Identity, tuple[str, ...]], Awaitable[Resolution]]
 
 MAX_REASON = 1000
 MAX_ITEMS = 50
@@ -66,12 +70,15 @@ async def draft_request(
     rules: Rules,
     now: datetime,
     session: AsyncSession,
+    resolve: Resolver,
     also_requesters: frozenset[str] = frozenset(),
 ) -> tuple[Identity, AccessRequest]:
     """Validate a request, let the policy decide, and return the row to store (not yet added).
 
-    `also_requesters` are people who count as having asked (an extended grant's requester):
-    they are never among its approvers.
+    What is asked is resolved by the identity's cloud first (`resolve`): the tier is decided on
+    the permissions each action or role carries, and anything the cloud cannot resolve is
+    refused. `also_requesters` are people who count as having asked (an extended grant's
+    requester): they are never among its approvers.
     """
     _refuse_unsafe_text(data)
     reason = " ".join(data.reason.split())
@@ -103,6 +110,17 @@ async def draft_request(
             field="identity",
         )
     actions, resources, forced = _permissions(data, rules, provider=identity.provider)
+    resolution = await resolve(identity, actions)
+    if resolution.unresolved:
+        raise InvalidInputError(
+            " ".join(
+                f"{asked.strip()[:120]}: {why}." for asked, why in resolution.unresolved.items()
+            )
+            + " Leash decides who approves from what a role carries, so it grants only what "
+            "the cloud resolves.",
+            field="permissions",
+        )
+    actions = tuple(dict.fromkeys(item.name for item in resolution.items)) or actions
     await _refuse_what_the_restriction_denies(identity, actions, session=session)
     ownership = await session.get(Ownership, identity.id)
     owners = Owners(
@@ -120,6 +138,7 @@ async def draft_request(
             permission_set=data.permission_set,
             forced_tier=forced,
             requester_keys=actor.keys | also_requesters,
+            resolved=resolution.items,
         ),
         owners=owners,
         rules=rules,
@@ -186,13 +205,12 @@ async def _refuse_what_the_restriction_denies(
 _SET_FIELD = {"gcp": "gcp_roles", "azure": "azure_roles"}
 
 
-def _azure_roles(roles: tuple[str, ...], *, vetted: bool = False) -> tuple[str, ...]:
-    """Azure grants are role assignments, stored by the canonical name of each built-in role.
+def _azure_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """Azure grants are role assignments, by role name or role definition id.
 
-    Any spelling (case, spaces, a role definition id at any scope, the bare GUID) resolves to
-    one name, so the tier is decided on the role, never on what was typed. A role the catalogue
-    cannot resolve (a custom role, a misspelling) is refused, unless an admin named it in a
-    permission set that carries a tier (`vetted`): it is then kept as written.
+    A built-in role in any spelling (case, spaces, a role definition id at any scope, the bare
+    GUID) becomes its one name here; any other role (custom, or misspelt) is kept as typed for
+    the cloud to resolve, and the request is refused if it cannot.
     """
     if len(roles) > MAX_ITEMS:
         raise InvalidInputError(f"At most {MAX_ITEMS} roles.", field="permissions")
@@ -203,14 +221,7 @@ def _azure_roles(roles: tuple[str, ...], *, vetted: bool = False) -> tuple[str, 
             '"Storage Blob Data Reader" or a role definition id).',
             field="permissions",
         )
-    resolved = {r: canonical_azure_role(r) or (r.strip() if vetted else None) for r in roles}
-    unresolved = [r for r, name in resolved.items() if name is None]
-    if unresolved:
-        raise InvalidInputError(
-            f"{', '.join(u.strip()[:120] for u in unresolved)}: {AZURE_UNRESOLVED}.",
-            field="permissions",
-        )
-    return tuple(dict.fromkeys(name for name in resolved.values() if name is not None))
+    return tuple(dict.fromkeys(canonical_azure_role(r) or " ".join(r.split()) for r in roles))
 
 
 def _azure_scopes(resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -273,7 +284,7 @@ def _permissions(
     if provider == "gcp":
         return _gcp_permissions(actions, resources), (), forced
     if provider == "azure":
-        return _azure_roles(actions, vetted=forced is not None), _azure_scopes(resources), forced
+        return _azure_roles(actions), _azure_scopes(resources), forced
     if len(actions) > MAX_ITEMS:
         raise InvalidInputError(f"At most {MAX_ITEMS} actions.", field="permissions")
     if len(resources) > MAX_ITEMS:

@@ -25,7 +25,7 @@ from bot.domain.errors import (
 from bot.domain.handles import keys_for
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.authorizing import check, request_facts, requester_keys
-from bot.domain.lifecycle.context import Context, close_request, new_id
+from bot.domain.lifecycle.context import Context, close_request, identity_ref, new_id
 from bot.domain.lifecycle.deadlines import approval_route
 from bot.domain.lifecycle.drafting import MAX_REASON, RequestInput, draft_request
 from bot.domain.lifecycle.expiry import expiry_reason
@@ -80,6 +80,9 @@ class RequestFlow:
                     rules=ctx.rules,
                     now=ctx.clock.now(),
                     session=session,
+                    resolve=lambda identity, asked: ctx.provider_for(identity).resolve(
+                        identity_ref(identity), asked
+                    ),
                     also_requesters=also,
                 )
                 request.decision_reasons = [
