@@ -7,7 +7,18 @@ privilege-escalation research collected at https://github.com/RhinoSecurityLabs/
 Each addition made for issue 17 names its source in a comment beside it.
 
 A custom role (`projects/…/roles/…`, `organizations/…/roles/…`) can hold any permission, so
-until its permissions are resolved through the IAM API it is treated as escalation.
+until its permissions are resolved through the IAM API it is treated as escalation. Resolved
+permissions are tiered by `permission_category` over `catalog_gcp_permissions`.
+
+Permission names are case-sensitive: Google spells every one `service.resource.verb`, the
+service in lower case and the resource in lower camel case, and IAM refuses other spellings
+in a role, so `IAM.serviceAccounts.actAs` is not a permission (`is_permission` says False).
+The catalogue still looks names up in any case, so a variant spelling that reaches it never
+reads as harmless.
+
+Deny policies take only the permissions Google lists in "Permissions supported in deny
+policies" (https://cloud.google.com/iam/docs/deny-permissions-support). The guardrail and the
+grant denies keep to that list; what it lacks stays in the tier catalogue only.
 """
 
 from __future__ import annotations
@@ -15,14 +26,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from bot.domain import catalog_gcp_permissions
 from bot.domain.catalog_rules import ActionCategory
 
 ROLE_PATTERN = re.compile(
     r"(?:roles|(?:projects|organizations)/[a-z0-9][a-z0-9.:-]{0,62}/roles)/[A-Za-z0-9_.]{1,128}"
 )
-PERMISSION_PATTERN = re.compile(r"[a-z][a-zA-Z0-9]*(?:\.[a-zA-Z0-9]+){2,3}")
+# Google's spelling: a lower-case service, a lower-camel resource (a few have an underscore,
+# `networkservices.route_views.get`), a verb (one starts in upper case,
+# `dataflow.streamingWorkItems.ImportState`). Checked against Google's permission index.
+PERMISSION_PATTERN = re.compile(
+    r"[a-z][a-z0-9]*(?:\.[a-z][a-zA-Z0-9_]*){1,2}\.[a-zA-Z][a-zA-Z0-9]*"
+)
 
-SOURCE = "gcp-iam-privilege-escalation"
+SOURCE = catalog_gcp_permissions.RHINO
 
 # Roles that let the holder raise their own privileges (change IAM, act as another account).
 ESCALATION_ROLES: tuple[str, ...] = (
@@ -96,7 +113,10 @@ PERSISTENCE_PERMISSIONS: tuple[str, ...] = (
     # HMAC keys and API keys stay valid until someone deletes them.
     "storage.hmacKeys.create",
     "apikeys.keys.create",
-    "serviceusage.apiKeys.create",
+    # Not serviceusage.apiKeys.create: deny policies do not support it (Google's "Permissions
+    # supported in deny policies" lists no serviceusage.googleapis.com/apiKeys.* permission, and
+    # a deny policy naming it is refused). The API Keys API checks apikeys.keys.create, denied
+    # above; the old permission stays in the tier catalogue as credential.
 )
 # What the service account's own record says about it (description holds `leash:owner`,
 # display name, disabled state): changing it rewrites what Leash reads.
@@ -112,10 +132,12 @@ DENY_POLICY_PERMISSIONS: tuple[str, ...] = (
     "iam.denypolicies.delete",
 )
 # What every agent's guardrail denies on Google Cloud (IAM deny policy).
+# Not DENY_POLICY_PERMISSIONS: deny policies cannot deny iam.denypolicies.* (Google's
+# supported list has no iam.googleapis.com/denypolicies.* entry; a deny policy naming one is
+# refused). Roles carrying them tier as escalation instead, and roles/owner does not hold them.
 GUARDRAIL_PERMISSIONS: tuple[str, ...] = (
     *PERSISTENCE_PERMISSIONS,
     *SELF_DESCRIPTION_PERMISSIONS,
-    *DENY_POLICY_PERMISSIONS,
     "iam.serviceAccounts.actAs",
     "iam.serviceAccounts.setIamPolicy",
     "iam.roles.create",
@@ -164,21 +186,25 @@ ROLE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-_PERMISSION_CATEGORY: Mapping[str, ActionCategory] = {
-    **{permission: ActionCategory.ESCALATION for permission in GUARDRAIL_PERMISSIONS},
-    **{permission: ActionCategory.CREDENTIAL for permission in PERSISTENCE_PERMISSIONS},
+# By lower-cased name: no two of Google's permissions differ only in case.
+_BY_FOLDED_NAME: Mapping[str, tuple[ActionCategory, str]] = {
+    permission.lower(): found for permission, found in catalog_gcp_permissions.PERMISSIONS.items()
 }
 
 
 def permission_category(permission: str) -> tuple[ActionCategory, str] | None:
     """Return the category (and its source) of one IAM permission, or None when harmless.
 
-    Every `setIamPolicy` changes who may do what, so it is escalation on any resource type.
+    Exact names first (in any case), then the suffix rules: every `setIamPolicy` changes who
+    may do what, so it is escalation on any resource type.
     """
-    category = _PERMISSION_CATEGORY.get(permission)
-    if category is None and permission.endswith(".setIamPolicy"):
-        category = ActionCategory.ESCALATION
-    return None if category is None else (category, SOURCE)
+    found = _BY_FOLDED_NAME.get(permission.lower())
+    if found is not None:
+        return found
+    for suffix, category, source in catalog_gcp_permissions.SUFFIX_RULES:
+        if permission.lower().endswith(suffix.lower()):
+            return category, source
+    return None
 
 
 CUSTOM_ROLE_REASON = "custom role: its permissions are not resolved, so it is treated as escalation"

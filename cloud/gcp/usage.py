@@ -25,6 +25,7 @@ its `last_activity_at` is None.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,8 @@ USAGE_PERMISSIONS = (
 )
 _ROLE = "/iamPolicy/bindings/*/role"
 _MEMBER = "/iamPolicy/bindings/*/members/*"
+# How long what IAM said of a custom role is trusted (seconds): custom roles can be edited.
+CUSTOM_ROLE_LIFETIME = 300.0
 _LIVE_RECOMMENDATIONS = frozenset({"STATE_UNSPECIFIED", "ACTIVE", "CLAIMED"})
 RolePermissions = Callable[[str], frozenset[str] | None]
 
@@ -180,35 +183,58 @@ def silence_for(insight: Mapping[str, Any], email: str) -> Silence | None:
 
 
 class RoleCatalog:
-    """The permissions each role carries: as configured, else from IAM `roles.get`, remembered."""
+    """The permissions each role carries: as configured, else from IAM `roles.get`, remembered.
+
+    A predefined role (`roles/...`) is Google's and is remembered for good. A custom role can
+    be edited at any time, so what IAM said of it is remembered for `CUSTOM_ROLE_LIFETIME`
+    seconds of the monotonic clock only: a request asked again after an edit is tiered on the
+    edit.
+    """
 
     def __init__(
-        self, clients: GcpClients, *, known: Mapping[str, Iterable[str]] | None = None
+        self,
+        clients: GcpClients,
+        *,
+        known: Mapping[str, Iterable[str]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clients = clients
+        self._clock = clock
         self._lock = threading.Lock()
-        self._known: dict[str, frozenset[str] | None] = {
+        self._configured: dict[str, frozenset[str]] = {
             role: frozenset(permissions) for role, permissions in (known or {}).items()
         }
+        self._read: dict[str, tuple[frozenset[str] | None, float]] = {}  # role -> (what, when)
+
+    def _remembered(self, role: str) -> tuple[bool, frozenset[str] | None]:
+        if role in self._configured:
+            return True, self._configured[role]
+        if role not in self._read:
+            return False, None
+        found, at = self._read[role]
+        fresh = role.startswith("roles/") or self._clock() - at < CUSTOM_ROLE_LIFETIME
+        return fresh, found
 
     def permissions(self, role: str) -> frozenset[str] | None:
         """Return the role's permissions, or None when IAM cannot say."""
         with self._lock:
-            if role in self._known:
-                return self._known[role]
+            remembered, found = self._remembered(role)
+        if remembered:
+            return found
         try:
             message = self._clients.call(
                 "roles.get",
                 f"role {role}",
                 lambda: self._clients.iam().get_role(request={"name": role}),
             )
-            found: frozenset[str] | None = frozenset(message.included_permissions)
+            # A deleted custom role is still shown for a while, but it grants nothing.
+            found = None if message.deleted else frozenset(message.included_permissions)
         except CloudError as error:
             if not is_not_found(error) and error.retryable:
                 return None  # try again next time
             found = None
         with self._lock:
-            self._known[role] = found
+            self._read[role] = (found, self._clock())
         return found
 
 

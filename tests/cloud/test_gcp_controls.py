@@ -186,10 +186,8 @@ def test_a_plain_predefined_role_stays_normal() -> None:
     "permission",
     [
         "storage.hmacKeys.create",
-        "iam.denypolicies.create",
-        "iam.denypolicies.update",
-        "iam.denypolicies.delete",
-        "serviceusage.apiKeys.create",
+        # Not iam.denypolicies.* nor serviceusage.apiKeys.create: deny policies cannot hold
+        # them (tests/cloud/test_gcp_tiers.py); roles carrying them tier as escalation.
         "apikeys.keys.create",
         "orgpolicy.policy.set",
         "iam.serviceAccounts.update",

@@ -28,6 +28,19 @@ POLICY_TYPE = "type.googleapis.com/google.iam.v2.Policy"
 METADATA_TYPE = "type.googleapis.com/google.iam.v2.PolicyOperationMetadata"
 PRINCIPAL_PREFIXES = ("principal://", "principalSet://", "deleted:principal://")
 _PERMISSION = re.compile(r"\*|[a-z0-9.-]+\.googleapis\.com/(\*|[A-Za-z0-9*]+(\.[A-Za-z0-9*]+)+)")
+# Permissions Google's "Permissions supported in deny policies"
+# (https://cloud.google.com/iam/docs/deny-permissions-support) leaves out, among those a deny
+# writer is likely to try: deny policies cannot deny their own management, and the old
+# serviceusage API-key permissions have no deny form (the API Keys API's apikeys.googleapis.com/
+# keys.* do). The emulator knows only these; Google refuses any permission not on its list.
+UNSUPPORTED_PERMISSIONS = frozenset(
+    {
+        *(f"iam.googleapis.com/denypolicies.{verb}" for verb in ("create", "update", "delete")),
+        *(f"iam.googleapis.com/denypolicies.{verb}" for verb in ("get", "list")),
+        *(f"serviceusage.googleapis.com/apiKeys.{verb}" for verb in ("create", "list", "get")),
+        *(f"serviceusage.googleapis.com/apiKeys.{verb}" for verb in ("update", "delete")),
+    }
+)
 # 3 to 63 characters: lower case letters, digits, '-' and '.', starting with a letter.
 _POLICY_ID = re.compile(r"[a-z][a-z0-9.-]{2,62}")
 _ATTACHMENT = r"(?P<attachment>[^/]+)"
@@ -165,6 +178,12 @@ def _checked_rules(rules: object) -> list[JsonObject]:
                     f"Invalid permission {permission!r} in rule {number}: deny policies name "
                     "permissions as SERVICE.googleapis.com/RESOURCE.ACTION, e.g. "
                     "iam.googleapis.com/serviceAccountKeys.create.",
+                )
+            if permission in UNSUPPORTED_PERMISSIONS:
+                raise _invalid(
+                    "policy.rules",
+                    f"Permission {permission} is not supported in deny policies (rule {number}); "
+                    "see https://cloud.google.com/iam/docs/deny-permissions-support.",
                 )
         expression = (deny.get("denialCondition") or {}).get("expression")
         problem = syntax_error(expression) if expression else None

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from cloud.sandbox.gcp import deny, recommender, resource_manager
+from cloud.sandbox.gcp import custom_roles, deny, recommender, resource_manager
 from cloud.sandbox.gcp.cel_eval import holds
 from cloud.sandbox.gcp.iam_admin_grpc import GrpcServer
 from cloud.sandbox.gcp.iam_policy import empty_policy, write_policy
@@ -233,6 +233,31 @@ class GcpEmulator:
                 new_etag=self._state.next_etag(),
                 account_exists=world.account_exists,
             )
+
+    def add_custom_role(
+        self,
+        parent: str,
+        role_id: str,
+        permissions: Iterable[str],
+        *,
+        title: str = "",
+    ) -> str:
+        """Create a custom role under `projects/{id}` or the organization; return its name."""
+        with self._state.locked() as world:
+            role = custom_roles.create(
+                self._state,
+                world,
+                parent=parent,
+                role_id=role_id,
+                permissions=permissions,
+                title=title,
+            )
+            return role.name
+
+    def edit_custom_role(self, name: str, permissions: Iterable[str]) -> None:
+        """Replace a custom role's permissions, as another administrator would."""
+        with self._state.locked() as world:
+            custom_roles.edit(self._state, world, name, permissions)
 
     def set_recommendation(
         self,

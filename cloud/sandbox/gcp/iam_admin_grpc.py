@@ -1,4 +1,4 @@
-"""IAM admin v1 (service accounts and their keys) over gRPC, the only transport its client has."""
+"""IAM admin v1 (service accounts, keys, roles) over gRPC, the only transport its client has."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 import grpc  # type: ignore[import-untyped]
 from google.cloud.iam_admin_v1 import types
 
+from cloud.sandbox.gcp import custom_roles
 from cloud.sandbox.gcp.permissions import grpc_permission
 from cloud.sandbox.gcp.roles import PREDEFINED_ROLES
 from cloud.sandbox.gcp.state import (
     ApiCall,
     ApiError,
+    CustomRole,
     GcpState,
     ServiceAccount,
     ServiceAccountKey,
@@ -114,17 +116,37 @@ class IamAdminService:
             self._account(world, request.name).disabled = False
 
     def get_role(self, request: types.GetRoleRequest) -> types.Role:
-        """Return a predefined role with the permissions it includes."""
+        """Return a predefined or custom role with the permissions it includes."""
         self._state.record(ApiCall(SERVICE, "roles.get", request.name))
         permissions = PREDEFINED_ROLES.get(request.name)
-        if permissions is None:
-            raise ApiError(Status.NOT_FOUND, f"Role {request.name} not found.")
-        return types.Role(
-            name=request.name,
-            title=request.name.removeprefix("roles/"),
-            included_permissions=list(permissions),
-            stage=types.Role.RoleLaunchStage.GA,
-        )
+        if permissions is not None:
+            return types.Role(
+                name=request.name,
+                title=request.name.removeprefix("roles/"),
+                included_permissions=list(permissions),
+                stage=types.Role.RoleLaunchStage.GA,
+            )
+        with self._state.locked() as world:
+            role = custom_roles.find(world, request.name)
+            if role is None:
+                raise ApiError(Status.NOT_FOUND, f"The role named {request.name} was not found.")
+            return _role_message(role)
+
+    def create_role(self, request: types.CreateRoleRequest) -> types.Role:
+        """Create a project's or the organization's custom role."""
+        kind = request.parent.partition("/")[0]
+        self._state.record(ApiCall(SERVICE, f"{kind}.roles.create", request.parent))
+        with self._state.locked() as world:
+            role = custom_roles.create(
+                self._state,
+                world,
+                parent=request.parent,
+                role_id=request.role_id,
+                permissions=request.role.included_permissions,
+                title=request.role.title,
+                description=request.role.description,
+            )
+            return _role_message(role)
 
     def list_service_account_keys(
         self, request: types.ListServiceAccountKeysRequest
@@ -140,6 +162,18 @@ class IamAdminService:
         if wanted:
             keys = [key for key in keys if key.key_type in wanted]
         return types.ListServiceAccountKeysResponse(keys=keys)
+
+
+def _role_message(role: CustomRole) -> types.Role:
+    return types.Role(
+        name=role.name,
+        title=role.title,
+        description=role.description,
+        included_permissions=list(role.permissions),
+        stage=types.Role.RoleLaunchStage.GA,
+        etag=role.etag.encode(),
+        deleted=role.deleted,
+    )
 
 
 def _empty(_: object) -> bytes:
@@ -200,6 +234,7 @@ def _handler(state: GcpState) -> Any:
             _empty,
         ),
         "GetRole": (service.get_role, types.GetRoleRequest, types.Role.serialize),
+        "CreateRole": (service.create_role, types.CreateRoleRequest, types.Role.serialize),
         "ListServiceAccountKeys": (
             service.list_service_account_keys,
             types.ListServiceAccountKeysRequest,

@@ -55,6 +55,7 @@ GRPC_PERMISSIONS: Mapping[str, str] = {
     "google.iam.admin.v1.IAM/DisableServiceAccount": "iam.serviceAccounts.disable",
     "google.iam.admin.v1.IAM/EnableServiceAccount": "iam.serviceAccounts.enable",
     "google.iam.admin.v1.IAM/GetRole": "iam.roles.get",
+    "google.iam.admin.v1.IAM/CreateRole": "iam.roles.create",
     "google.iam.admin.v1.IAM/ListServiceAccountKeys": "iam.serviceAccountKeys.list",
 }
 

@@ -62,6 +62,43 @@ PREDEFINED_ROLES: Mapping[str, tuple[str, ...]] = {
         "aiplatform.models.list",
     ),
     "roles/logging.logWriter": ("logging.logEntries.create",),
+    # Code execution as a service account, tiered on what they carry (issue 17). None holds
+    # iam.serviceAccounts.actAs: builds, clusters and environments run as a service account
+    # all the same (Google: "Cloud Build IAM roles", "GKE predefined roles", "Cloud Composer
+    # access control").
+    "roles/cloudbuild.builds.editor": (
+        "cloudbuild.builds.create",
+        "cloudbuild.builds.get",
+        "cloudbuild.builds.list",
+        "cloudbuild.builds.update",
+        "cloudbuild.workerpools.use",
+        "resourcemanager.projects.get",
+        "resourcemanager.projects.list",
+    ),
+    "roles/container.admin": (
+        "container.clusters.create",
+        "container.clusters.delete",
+        "container.clusters.get",
+        "container.clusters.getCredentials",
+        "container.clusters.list",
+        "container.clusters.update",
+        "container.pods.exec",
+        "container.secrets.get",
+        "resourcemanager.projects.get",
+        "resourcemanager.projects.list",
+    ),
+    "roles/composer.admin": (
+        "composer.environments.create",
+        "composer.environments.delete",
+        "composer.environments.get",
+        "composer.environments.list",
+        "composer.environments.update",
+        "composer.imageversions.list",
+        "composer.operations.get",
+        "composer.operations.list",
+        "resourcemanager.projects.get",
+        "resourcemanager.projects.list",
+    ),
     "roles/iam.serviceAccountTokenCreator": (
         "iam.serviceAccounts.getAccessToken",
         "iam.serviceAccounts.getOpenIdToken",

@@ -148,6 +148,18 @@ class ServiceAccountKey:
 
 
 @dataclass(slots=True)
+class CustomRole:
+    """A project's or organization's custom role (IAM admin `CreateRole`), by its full name."""
+
+    name: str  # "projects/{project id}/roles/{id}" or "organizations/{number}/roles/{id}"
+    title: str
+    description: str
+    permissions: tuple[str, ...]
+    etag: str
+    deleted: bool = False
+
+
+@dataclass(slots=True)
 class RoleRecommendation:
     """What the IAM recommender concluded about one member's role on one project."""
 
@@ -177,6 +189,7 @@ class World:
     # Finished long-running operations by name (deny-policy writes), for GET operations/{id}.
     operations: dict[str, JsonObject] = field(default_factory=dict)
     recommendations: list[RoleRecommendation] = field(default_factory=list)
+    custom_roles: dict[str, CustomRole] = field(default_factory=dict)  # by full name
     # email -> last authentication; None records that it has not authenticated at all.
     last_authentication: dict[str, datetime | None] = field(default_factory=dict)
 
