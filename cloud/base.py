@@ -323,6 +323,21 @@ class CloudProvider(Protocol):
         """
         ...
 
+    async def let_through_restriction(
+        self,
+        identity: IdentityRef,
+        snapshot: Snapshot,
+        deny: Sequence[str],
+        exemptions: Sequence[Exemption],
+    ) -> bool:
+        """Rewrite the restriction `restrict` wrote: deny `deny`, and each exemption's action
+        everywhere but its resources, and there too once it expires (by itself).
+
+        A provider whose restriction never denies what a grant adds (it only removes
+        assignments) returns True without writing. False when the restriction is gone.
+        """
+        ...
+
     async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
         """Restore the state before `restrict`; False when the restriction was already gone."""
         ...

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from cloud.aws import guardrail as guardrails
-from cloud.aws import inline
+from cloud.aws import inline, restriction_exemptions
 from cloud.aws import quarantine as quarantines
 from cloud.aws import restriction as restrictions
 from cloud.aws.clients import AccountClients
@@ -191,6 +191,21 @@ class AwsProvider:
         """Write the planned deny unless the identity's permissions changed since the plan."""
         return await asyncio.to_thread(
             lambda: restrictions.restrict(self._iam_for(identity), identity, plan)
+        )
+
+    async def let_through_restriction(
+        self,
+        identity: IdentityRef,
+        snapshot: Snapshot,
+        deny: Sequence[str],
+        exemptions: Sequence[Exemption],
+    ) -> bool:
+        """Rewrite `leash-restrict` with the deny split around the grants' exemptions."""
+        now = datetime.now(UTC)
+        return await asyncio.to_thread(
+            lambda: restriction_exemptions.rewrite(
+                self._iam_for(identity), identity, snapshot, deny, exemptions, now=now
+            )
         )
 
     async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:

@@ -147,7 +147,7 @@ def coarsenings(deny: Sequence[str], keep: Sequence[str]) -> Iterator[tuple[str,
 
 
 @dataclass(frozen=True, slots=True)
-class _Restriction:
+class RestrictionHeld:
     """Where a restriction is held: the inline and the managed document (None when absent)."""
 
     inline: str | None
@@ -155,16 +155,16 @@ class _Restriction:
 
 
 @dataclass(frozen=True, slots=True)
-class _Reading:
+class RestrictionReading:
     documents: dict[str, str]
     attached: list[str]
     arn: str
     existing: ManagedPolicy | None
 
     @property
-    def current(self) -> _Restriction:
+    def current(self) -> RestrictionHeld:
         attached = self.existing is not None and self.arn in self.attached
-        return _Restriction(
+        return RestrictionHeld(
             self.documents.get(RESTRICT_ARTEFACT),
             self.existing.document if attached and self.existing else None,
         )
@@ -173,15 +173,15 @@ class _Reading:
         return sum(len(d) for name, d in self.documents.items() if name != RESTRICT_ARTEFACT)
 
 
-def _read(iam: IAMClient, identity: IdentityRef) -> _Reading:
+def read_restriction(iam: IAMClient, identity: IdentityRef) -> RestrictionReading:
     documents = inline.documents(iam, identity)
     attached = inline.attached_policies(iam, identity)
     name = inline.artefact_policy_name(RESTRICT_ARTEFACT, identity)
     arn = inline.managed_policy_arn(identity, name)
-    return _Reading(documents, attached, arn, inline.get_managed(iam, identity, arn))
+    return RestrictionReading(documents, attached, arn, inline.get_managed(iam, identity, arn))
 
 
-def _fingerprint(iam: IAMClient, identity: IdentityRef, reading: _Reading) -> str:
+def _fingerprint(iam: IAMClient, identity: IdentityRef, reading: RestrictionReading) -> str:
     """Hash the identity's own permissions: inline documents and managed default versions."""
     policies = sorted(
         (name, document)
@@ -208,7 +208,7 @@ def plan_restriction(
             "matches one that is used or not tracked",
             code="NothingToRestrict",
         )
-    reading = _read(iam, identity)
+    reading = read_restriction(iam, identity)
     fingerprint = _fingerprint(iam, identity, reading)
     room = inline.inline_budget(identity) - reading.other_inline_size()
     smallest = 0
@@ -240,7 +240,7 @@ def restrict(iam: IAMClient, identity: IdentityRef, plan: RestrictionPlan) -> Sn
             f"{describe(identity)}",
             code="PlanMismatch",
         )
-    reading = _read(iam, identity)
+    reading = read_restriction(iam, identity)
     if _fingerprint(iam, identity, reading) != plan.fingerprint:
         raise CloudConflictError(
             f"the permissions of {describe(identity)} changed since the preview; nothing was "
@@ -255,7 +255,7 @@ def restrict(iam: IAMClient, identity: IdentityRef, plan: RestrictionPlan) -> Sn
                 f"{size} characters, over the AWS budget of {inline.inline_budget(identity)}",
                 code="InlinePolicyBudget",
             )
-        wanted = _Restriction(plan.document, None)
+        wanted = RestrictionHeld(plan.document, None)
     elif plan.mechanism == MANAGED:
         if len(plan.document) > MANAGED_POLICY_BUDGET:
             raise CloudLimitError(
@@ -263,11 +263,11 @@ def restrict(iam: IAMClient, identity: IdentityRef, plan: RestrictionPlan) -> Sn
                 f"over the {MANAGED_POLICY_BUDGET} a managed policy holds",
                 code="ManagedPolicyBudget",
             )
-        wanted = _Restriction(None, plan.document)
+        wanted = RestrictionHeld(None, plan.document)
     else:
         raise CloudError(f"unknown restriction mechanism {plan.mechanism!r}", code="BadPlan")
     previous = reading.current
-    _transition(iam, identity, reading, wanted)
+    transition(iam, identity, reading, wanted)
     return {
         "kind": SNAPSHOT_KIND,
         "mechanism": plan.mechanism,
@@ -283,14 +283,14 @@ def unrestrict(iam: IAMClient, identity: IdentityRef, snapshot: Snapshot) -> boo
     mechanism = _field(snapshot, "mechanism", required=True)
     if mechanism not in (INLINE, MANAGED) or snapshot.get("kind") != SNAPSHOT_KIND:
         raise CloudError(f"not an AWS restriction snapshot: {dict(snapshot)!r}", code="BadSnapshot")
-    previous = _Restriction(
+    previous = RestrictionHeld(
         _field(snapshot, "previous_document"), _field(snapshot, "previous_managed_document")
     )
-    reading = _read(iam, identity)
+    reading = read_restriction(iam, identity)
     current = reading.current
     if (current.inline if mechanism == INLINE else current.managed) is None:
         return False
-    _transition(iam, identity, reading, previous)
+    transition(iam, identity, reading, previous)
     return True
 
 
@@ -303,8 +303,8 @@ def _field(snapshot: Mapping[str, Any], key: str, *, required: bool = False) -> 
     return value
 
 
-def _transition(
-    iam: IAMClient, identity: IdentityRef, reading: _Reading, wanted: _Restriction
+def transition(
+    iam: IAMClient, identity: IdentityRef, reading: RestrictionReading, wanted: RestrictionHeld
 ) -> None:
     """Move the restriction from what `reading` found to `wanted`, all or nothing.
 

@@ -217,6 +217,17 @@ class AzureProvider:
         self._check(identity)
         return await self._run(lambda: restrictions.restrict(self._ctx, identity, plan))
 
+    async def let_through_restriction(
+        self,
+        identity: IdentityRef,
+        snapshot: Snapshot,
+        deny: Sequence[str],
+        exemptions: Sequence[Exemption],
+    ) -> bool:
+        """An Azure restriction only removes role assignments, which a grant's own assignment
+        does not need: nothing to write."""
+        return True
+
     async def unrestrict(self, identity: IdentityRef, snapshot: Snapshot) -> bool:
         """Recreate the removed assignments exactly; False when they are all back already."""
         self._check(identity)

@@ -189,30 +189,104 @@ async def test_two_live_grants_never_cancel_each_other(
     assert after["read"] == Decision.ALLOW
 
 
-async def test_a_grant_the_restriction_would_cancel_is_refused_before_anyone_approves(
-    leash: Leash, fresh_sandbox: Sandbox
-) -> None:
+def _statements(iam: Any, policy: str) -> list[dict[str, Any]]:
+    document = iam.get_role_policy(RoleName=AGENT, PolicyName=policy)["PolicyDocument"]
+    return list((json.loads(document) if isinstance(document, str) else document)["Statement"])
+
+
+async def _restricted(leash: Leash) -> None:
     scanned = await say(leash, f"scan now {AGENT}", OWNER_B)
     assert scanned.ok, scanned.text
     preview = await say(leash, f"restrict {AGENT}", OWNER_B)
     assert preview.ok, preview.text
     confirmed = await say(leash, preview.choices[0].command, OWNER_B)
     assert confirmed.ok, confirmed.text
-    iam = _iam(fresh_sandbox)
-    restriction = iam.get_role_policy(RoleName=AGENT, PolicyName="leash-restrict")
-    document = restriction["PolicyDocument"]
-    statements = (json.loads(document) if isinstance(document, str) else document)["Statement"]
-    denied = [a for s in statements for a in s["Action"] if a.lower().startswith("iam:")]
-    assert denied, statements  # the demo agent's unused IAM permissions are restricted
 
-    asked = await say(leash, f"request {AGENT} iam:PassRole for 10m because deploy", DEV)
-    assert not asked.ok
-    assert f"{AGENT} is restricted, and the restriction denies iam:PassRole" in asked.text
-    assert REQUEST_ID.search(asked.text) is None
+
+async def test_a_grant_passes_the_restriction_on_its_resources_until_it_ends(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    await _restricted(leash)
+    iam = _iam(fresh_sandbox)
+    before = _statements(iam, "leash-restrict")
+    denied = [a for s in before for a in s["Action"] if a.lower().startswith("iam:")]
+    assert denied, before  # the demo agent's unused IAM permissions are restricted
+    runner, admin_role = _arn(iam, "svc-runner"), _arn(iam, "OrganizationAccountAccessRole")
+    now = datetime.now(UTC)
+    restricted = {
+        "pass runner": Request("iam:PassRole", runner, now),
+        "pass admin role": Request("iam:PassRole", admin_role, now),
+        "create user": Request("iam:CreateUser", runner, now),
+    }
+    assert decisions(role_documents(iam, AGENT), restricted)["pass runner"] == DENIED
+
+    asked = await say(
+        leash, f"request {AGENT} iam:PassRole on {runner} for 10m because deploy the model", DEV
+    )
+    request_id = REQUEST_ID.search(asked.text)
+    assert request_id, asked.text
+    said = "\n".join(asked.lines)  # what the requester and the approval card are told
+    assert "the grant lets iam:PassRole through its restriction" in said, said
+    approved = await say(leash, f"approve {request_id.group(1)} ok", ADMIN)  # escalation
+    found = GRANT_ID.search(approved.text)
+    assert found, approved.text
+    active = await grant(leash, found.group(1))
+
+    after = active.expires_at + timedelta(seconds=1)
+    during = {**restricted, "runner after": Request("iam:PassRole", runner, after)}
+    assert decisions(role_documents(iam, AGENT), during) == {
+        "pass runner": Decision.ALLOW,  # the grant works: the restriction lets it through
+        "pass admin role": DENIED,  # only on the grant's resource
+        "create user": DENIED,  # everything else the restriction denied stays denied
+        "runner after": DENIED,  # and the restriction is whole again by itself at expiry
+    }
+
+    revoked = await say(leash, f"revoke {active.id}", DEV)
+    assert revoked.ok, revoked.text
+    assert decisions(role_documents(iam, AGENT), restricted)["pass runner"] == DENIED
+    assert _statements(iam, "leash-restrict") == before  # the restriction as it was
 
     await say(leash, f"unrestrict {AGENT}", OWNER_B)
-    again = await say(leash, f"request {AGENT} iam:PassRole for 10m because deploy", DEV)
-    assert REQUEST_ID.search(again.text), again.text
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role_policy(RoleName=AGENT, PolicyName="leash-restrict")
+
+
+async def test_a_restriction_placed_under_a_live_grant_lets_it_finish(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    iam = _iam(fresh_sandbox)
+    runner = _arn(iam, "svc-runner")
+    asked = await say(leash, f"request {AGENT} iam:PassRole on {runner} for 10m because ship", DEV)
+    request_id = REQUEST_ID.search(asked.text)
+    assert request_id, asked.text
+    approved = await say(leash, f"approve {request_id.group(1)} ok", ADMIN)
+    found = GRANT_ID.search(approved.text)
+    assert found, approved.text
+    active = await grant(leash, found.group(1))
+    now = datetime.now(UTC)
+    requests = {
+        "pass runner": Request("iam:PassRole", runner, now),
+        "create user": Request("iam:CreateUser", runner, now),
+    }
+
+    await _restricted(leash)
+    assert decisions(role_documents(iam, AGENT), requests) == {
+        "pass runner": Decision.ALLOW,
+        "create user": DENIED,
+    }
+    revoked = await say(leash, f"revoke {active.id}", DEV)
+    assert revoked.ok, revoked.text
+    assert decisions(role_documents(iam, AGENT), requests)["pass runner"] == DENIED
+
+
+async def test_a_grant_the_restriction_cannot_let_through_is_refused_before_anyone_approves(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    await _restricted(leash)
+    asked = await say(leash, f"request {AGENT} iam:*Role for 10m because deploy", DEV)
+    assert not asked.ok
+    assert f"{AGENT} is restricted, and its restriction denies iam:*Role" in asked.text
+    assert REQUEST_ID.search(asked.text) is None
 
 
 async def test_twenty_concurrent_grants_fit_on_a_guarded_role(

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain import registry
 from bot.domain.audit import Actor
-from bot.domain.catalog import action_refusal, allows, is_valid_action, normalize_action
+from bot.domain.catalog import action_refusal, is_valid_action, normalize_action
 from bot.domain.catalog_azure import canonical_role as canonical_azure_role
 from bot.domain.catalog_azure import is_role as is_azure_role
 from bot.domain.catalog_azure import is_scope as is_azure_scope
@@ -36,6 +36,7 @@ from bot.domain.models import (
     Tier,
 )
 from bot.domain.policy import Draft, Owners, decide
+from bot.domain.restriction_carving import opened, uncarvable
 from bot.domain.rules import Rules
 from bot.domain.text_safety import refusal
 from cloud.base import Resolution
@@ -121,7 +122,7 @@ async def draft_request(
             field="permissions",
         )
     actions = tuple(dict.fromkeys(item.name for item in resolution.items)) or actions
-    await _refuse_what_the_restriction_denies(identity, actions, session=session)
+    through = await _through_the_restriction(identity, resolution, session=session)
     ownership = await session.get(Ownership, identity.id)
     owners = Owners(
         primary=ownership.primary_owner if ownership else None,
@@ -164,7 +165,7 @@ async def draft_request(
         tier=decision.tier,
         approvals_required=decision.approvals_required,
         approvers=list(decision.approvers),
-        decision_reasons=list(decision.reasons),
+        decision_reasons=[*decision.reasons, *([through] if through else [])],
         extends_grant_id=data.extends_grant_id,
         created_at=now,
         decide_by=now + rules.requests.decide_within,
@@ -172,12 +173,15 @@ async def draft_request(
     return identity, request
 
 
-async def _refuse_what_the_restriction_denies(
-    identity: Identity, actions: tuple[str, ...], *, session: AsyncSession
-) -> None:
-    """A restriction denies what it names: a grant of it would be written and cancelled.
+async def _through_the_restriction(
+    identity: Identity, resolution: Resolution, *, session: AsyncSession
+) -> str | None:
+    """What an active restriction means for a grant of these actions: a line for the card.
 
-    Refused at request time with the reason, so nobody approves a grant that cannot work.
+    On AWS what the grant approves is let through the restriction on the grant's resources
+    until it ends (`restriction_carving`); an overlap that cannot be carved is refused now, so
+    nobody approves a grant its restriction would cancel. On Google Cloud a role carrying a
+    permission the restriction's deny policy denies is refused the same way.
     """
     restriction = (
         await session.exec(
@@ -187,19 +191,37 @@ async def _refuse_what_the_restriction_denies(
         )
     ).first()
     if restriction is None or not restriction.actions:
-        return
+        return None
+    undo = f"Its owner can `unrestrict {identity.name}` first, or ask for other actions."
+    if identity.provider == "gcp":
+        denied = set(restriction.actions)
+        blocked = sorted({p for item in resolution.items for p in item.permissions if p in denied})
+        if blocked:
+            raise NotAllowedError(
+                f"{identity.name} is restricted, and its restriction denies "
+                f"{', '.join(blocked[:5])}: a grant of it would be cancelled. {undo}",
+                field="permissions",
+            )
+        return None
     if identity.provider != "aws":
-        return  # GCP and Azure restrictions remove bindings; a grant adds its own
-    blocked = [
-        a for a in actions if any(allows([p], a) or allows([a], p) for p in restriction.actions)
-    ]
-    if blocked:
+        return None  # an Azure restriction only removes assignments; a grant adds its own
+    asked = [item.name for item in resolution.items]
+    stuck = uncarvable(restriction.actions, asked)
+    if stuck:
         raise NotAllowedError(
-            f"{identity.name} is restricted, and the restriction denies "
-            f"{', '.join(blocked[:5])}: a grant of it would be cancelled. Its owner can "
-            f"`unrestrict {identity.name}` first, or ask for other actions.",
+            f"{identity.name} is restricted, and its restriction denies "
+            f"{', '.join(stuck[:5])} in a way Leash cannot open for one grant: it would be "
+            f"cancelled. {undo}",
             field="permissions",
         )
+    passing = opened(restriction.actions, asked)
+    if not passing:
+        return None
+    return (
+        f"{identity.name} is restricted: the grant lets {', '.join(passing[:5])} through its "
+        "restriction on the grant's resources until it ends, then the restriction is whole "
+        "again by itself"
+    )
 
 
 _SET_FIELD = {"gcp": "gcp_roles", "azure": "azure_roles"}

@@ -51,6 +51,7 @@ async def extend_grant(
     try:
         longer = grant.model_copy(update={"expires_at": new_expiry})
         await guardrails.refresh(identity, extra=[longer])
+        await flow.restrictions.refresh(identity, extra=[longer])
         await ctx.provider_for(identity).grant(identity_ref(identity), spec)
     except CloudError as error:
         raise LeashError(f"The cloud refused the extension of {grant.id}: {error}") from error

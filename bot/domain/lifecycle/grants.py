@@ -24,6 +24,7 @@ from bot.domain.lifecycle.grant_composition import GrantComposition, spec_of
 from bot.domain.lifecycle.grant_extension import extend_grant
 from bot.domain.lifecycle.guardrails import GuardrailFlow
 from bot.domain.lifecycle.persons import resolve
+from bot.domain.lifecycle.restriction_exemptions import RestrictionExemptions
 from bot.domain.models import (
     AccessRequest,
     Grant,
@@ -57,14 +58,21 @@ class GrantFlow:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._guardrails = GuardrailFlow(ctx)
+        self._restrictions = RestrictionExemptions(ctx)
         self._composition = GrantComposition(ctx)
 
     @property
     def ctx(self) -> Context:
         return self._ctx
 
+    @property
+    def restrictions(self) -> RestrictionExemptions:
+        return self._restrictions
+
     async def _close_exemption(self, identity: Identity, grant_id: str) -> None:
-        """Restore the full guardrail deny once a grant is gone (it also lapses by itself)."""
+        """Restore the full guardrail and restriction denies once a grant is gone (both also
+        lapse by themselves)."""
+        await self._restrictions.close(identity, grant_id)
         try:
             await self._guardrails.refresh(identity, without=grant_id)
         except CloudError:
@@ -112,6 +120,7 @@ class GrantFlow:
         try:
             # The guardrail's exemption opens first: a grant behind a deny would be useless.
             await self._guardrails.refresh(identity, extra=[grant])
+            await self._restrictions.refresh(identity, extra=[grant])  # and the restriction's
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)

@@ -34,6 +34,27 @@ log = logging.getLogger("leash.guardrails")
 _OPEN = (GrantState.APPLYING, GrantState.ACTIVE)
 
 
+async def open_grants(
+    ctx: Context, identity: Identity, *, extra: Sequence[Grant] = (), without: str | None = None
+) -> list[Grant]:
+    """The identity's grants being written or live and not expired, plus `extra`, bar `without`."""
+    now = ctx.clock.now()
+    async with ctx.sessions() as session:
+        grants = list(
+            (
+                await session.exec(
+                    select(Grant).where(
+                        col(Grant.identity_id) == identity.id,
+                        col(Grant.state).in_(_OPEN),
+                        col(Grant.expires_at) > now,
+                    )
+                )
+            ).all()
+        )
+    chosen = {grant.id: grant for grant in [*grants, *extra] if grant.id != without}
+    return list(chosen.values())
+
+
 @dataclass(frozen=True, slots=True)
 class GuardrailRun:
     """What one pass over the agents did."""
@@ -58,21 +79,8 @@ class GuardrailFlow:
         self, identity: Identity, *, extra: Sequence[Grant] = (), without: str | None = None
     ) -> tuple[Exemption, ...]:
         """The exemptions the identity's open grants (plus `extra`, minus `without`) need."""
-        now = self._ctx.clock.now()
-        async with self._ctx.sessions() as session:
-            grants = list(
-                (
-                    await session.exec(
-                        select(Grant).where(
-                            col(Grant.identity_id) == identity.id,
-                            col(Grant.state).in_(_OPEN),
-                            col(Grant.expires_at) > now,
-                        )
-                    )
-                ).all()
-            )
-        chosen = {grant.id: grant for grant in [*grants, *extra] if grant.id != without}
-        return exemptions_for(chosen.values(), self.actions(identity))
+        grants = await open_grants(self._ctx, identity, extra=extra, without=without)
+        return exemptions_for(grants, self.actions(identity))
 
     async def _guarded(self, identity: Identity) -> Enforcement | None:
         async with self._ctx.sessions() as session:

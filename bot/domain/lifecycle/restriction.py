@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from bot.domain.audit import Actor
 from bot.domain.errors import LeashError
 from bot.domain.lifecycle import enforcement
 from bot.domain.lifecycle.context import Context, identity_ref
+from bot.domain.lifecycle.restriction_exemptions import RestrictionExemptions
 from bot.domain.lifecycle.usage_scan import latest_scans
 from bot.domain.messages import Choice, ChoiceStyle, Reply
 from bot.domain.models import EnforcementKind, Identity, UsageScan
 from bot.domain.rules import Enforcement as Mode
 from cloud.base import CloudConflictError, CloudError, RestrictionPlan
+
+log = logging.getLogger("leash.restriction")
 
 SHOWN = 40
 FINGERPRINT_CHARS = 12
@@ -156,9 +161,16 @@ class RestrictionFlow:
             event_type="restrict.applied",
             detail={"denied": list(plan.deny)[:500], "mechanism": plan.mechanism},
         )
+        passing: tuple[str, ...] = ()
+        try:  # grants approved before the restriction keep working until they end
+            if await RestrictionExemptions(ctx).refresh(identity, always=True):
+                passing = ("Live grants pass through it on their resources until they end.",)
+        except CloudError as error:
+            log.warning("live grants on %s are behind its restriction: %s", identity.name, error)
+            passing = (f"Live grants may be cancelled by it until they end: {error}",)
         return Reply(
             text=f"Restricted {identity.name}: {len(plan.deny)} unused permission(s) denied.",
-            lines=(f"Undo with `unrestrict {identity.name}`.",),
+            lines=(*passing, f"Undo with `unrestrict {identity.name}`."),
             choices=(Choice("Undo", f"unrestrict {identity.native_id}"),),
         )
 

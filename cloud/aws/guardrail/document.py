@@ -68,7 +68,7 @@ def _exempt_until(exemptions: Sequence[Exemption]) -> tuple[datetime | None, dic
     return anywhere, named
 
 
-def _exemption_statements(
+def exemption_statements(
     action: str, exemptions: Sequence[Exemption], sid: str
 ) -> list[dict[str, Any]]:
     """Deny `action` everywhere but the grants' resources, and there once the grants end.
@@ -138,7 +138,7 @@ def guardrail_document(
     sids: set[str] = set()
     for key in sorted(live, key=lambda k: guarded[k]):
         first = min(live[key], key=lambda e: e.grant_id)
-        statements += _exemption_statements(
+        statements += exemption_statements(
             guarded[key], live[key], _unique_sid(first.grant_id, sids)
         )
     if identity is not None:

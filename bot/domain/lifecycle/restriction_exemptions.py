@@ -1,0 +1,101 @@
+"""Keeping an identity's restriction from cancelling the grants approved after it.
+
+When a grant starts, ends, or a restriction is placed under live grants, the active
+restriction is rewritten: its deny split around what the live grants approved, each opened
+part scoped to its grant's resources and ending by itself at the grant's expiry (see
+`bot.domain.restriction_carving`). Nothing is written when no live grant touches what the
+restriction denies, so a grant on a restricted identity costs no extra cloud call unless it
+has to pass the restriction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bot.domain.lifecycle import enforcement
+from bot.domain.lifecycle.context import Context, identity_ref
+from bot.domain.lifecycle.guardrails import open_grants
+from bot.domain.models import Enforcement, EnforcementKind, EnforcementState, Grant, Identity
+from bot.domain.restriction_carving import carve, opened
+from cloud.base import CloudError, Exemption
+
+log = logging.getLogger("leash.restriction")
+
+CARVED_PROVIDERS = ("aws",)
+
+
+def grant_exemptions(grants: Sequence[Grant]) -> tuple[Exemption, ...]:
+    """One candidate exemption per approved action of each grant."""
+    return tuple(
+        Exemption(action, grant.expires_at, grant.id, tuple(grant.resources) or ("*",))
+        for grant in grants
+        for action in grant.actions
+    )
+
+
+class RestrictionExemptions:
+    """Rewrites an active restriction so the identity's live grants pass through it."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def _restriction(self, identity: Identity) -> Enforcement | None:
+        if identity.provider not in CARVED_PROVIDERS:
+            return None
+        async with self._ctx.sessions() as session:
+            row = await enforcement.live(session, identity.id, EnforcementKind.RESTRICT)
+        if row is None or row.state != EnforcementState.ACTIVE or row.snapshot is None:
+            return None
+        return row
+
+    async def refresh(
+        self,
+        identity: Identity,
+        *,
+        extra: Sequence[Grant] = (),
+        without: str | None = None,
+        always: bool = False,
+    ) -> bool:
+        """Rewrite the restriction for the identity's open grants; False when none applies.
+
+        Only when the grant starting (`extra`) or ending (`without`) touches what the
+        restriction denies, or with `always` (a restriction just placed) when any open grant
+        does.
+        Raises CloudError when the write fails, so a grant that needs to pass the restriction
+        fails closed instead of being written behind its deny.
+        """
+        row = await self._restriction(identity)
+        if row is None:
+            return False
+        denied = tuple(row.actions)
+        grants = await open_grants(self._ctx, identity, extra=extra, without=without)
+        touched = list(grants if always else extra)
+        if without is not None:
+            async with self._ctx.sessions() as session:
+                ended = await session.get(Grant, without)
+            touched += [ended] if ended is not None else []
+        if not any(opened(denied, g.actions) for g in touched):
+            return False
+        try:
+            carving = carve(denied, grant_exemptions(grants))
+        except ValueError as error:
+            raise CloudError(f"cannot let the grant through the restriction: {error}") from None
+        assert row.snapshot is not None
+        provider = self._ctx.provider_for(identity)
+        await provider.let_through_restriction(
+            identity_ref(identity), row.snapshot, carving.deny, carving.exemptions
+        )
+        return True
+
+    async def close(self, identity: Identity, grant_id: str) -> None:
+        """Deny again in full what an ended grant opened (it also lapses by itself)."""
+        try:
+            await self.refresh(identity, without=grant_id)
+        except CloudError:
+            log.exception(
+                "could not close the restriction's exemption of grant %s on %s; it lapses at "
+                "the grant's expiry",
+                grant_id,
+                identity.name,
+            )
