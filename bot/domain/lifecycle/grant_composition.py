@@ -51,6 +51,13 @@ def composed_denies(
     )
 
 
+def opens_persistence(grant: Grant, *, provider: str) -> bool:
+    """Say whether the grant approves an action other grants would otherwise deny."""
+    return len(persistence_denies(grant.actions, provider=provider)) < len(
+        persistence_denies((), provider=provider)
+    )
+
+
 def spec_of(grant: Grant, deny_actions: Sequence[str]) -> GrantSpec:
     return GrantSpec(
         grant_id=grant.id,
@@ -95,13 +102,19 @@ class GrantComposition:
         guarded = await self._guarded(identity)
         return composed_denies(grant, live, provider=identity.provider, guarded=guarded)
 
-    async def recompose(self, identity: Identity, *, besides: Grant | None = None) -> None:
+    async def recompose(
+        self, identity: Identity, *, besides: Grant | None = None, changed: Grant | None = None
+    ) -> None:
         """Rewrite the live grants whose denies no longer match the identity's live grants.
 
+        `changed` is the grant that started or ended: when it approves no persistence action,
+        no other grant's denies depend on it and nothing is read or written.
         A rewrite that fails is logged and left to the next change or the sweep: it can only
         leave a deny in place (a grant less useful), never open anything.
         """
         if identity.provider not in COMPOSED_PROVIDERS:
+            return
+        if changed is not None and not opens_persistence(changed, provider=identity.provider):
             return
         live = await self._live(identity, besides=besides)
         guarded = await self._guarded(identity)

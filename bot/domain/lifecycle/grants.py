@@ -126,7 +126,8 @@ class GrantFlow:
             return await self._apply_failed(grant, identity, error)
         crash_point("granted-in-cloud", grant_id=grant.id)
         active = await self._activate(grant, identity, applied)
-        await self._composition.recompose(identity)  # the others no longer deny what it opens
+        # The others no longer deny what it opens.
+        await self._composition.recompose(identity, changed=active)
         return active
 
     async def adopt(self, grant_id: str, applied: AppliedGrant) -> Grant:
@@ -325,7 +326,8 @@ class GrantFlow:
         )
         crash_point("revoke-committed", grant_id=grant.id)
         await ctx.tell(notices.revoked(grant, identity, people))
-        await self._composition.recompose(identity)  # the others deny again what it opened
+        # The others deny again what it opened.
+        await self._composition.recompose(identity, changed=grant)
         return grant
 
     async def _revoke_failed(self, grant: Grant, identity: Identity, error: CloudError) -> Grant:

@@ -91,6 +91,13 @@ async def resolve(ctx: Context, actor: Actor) -> Actor:
     """
     if actor.kind is not ActorKind.USER or actor.person_id is not None:
         return actor  # not a person, or resolved already (the handler resolves every sender)
+    async with ctx.sessions() as session:  # the usual case: every handle linked already
+        found = await keys_of_person(actor.keys, session=session)
+    if len(found) == 1:
+        ((person, keys),) = found.items()
+        if actor.keys <= keys:
+            linked = actor.with_person(person, frozenset(keys))
+            return replace(linked, resolved=_resolved(linked))
     for attempt in range(3):
         try:
             async with ctx.transaction() as session:
