@@ -249,6 +249,7 @@ def _permission_entries(permission: str, excluded: tuple[str, ...]) -> list[Cata
         found = catalog_gcp.permission_category(permission)
     elif catalog_azure.is_action_pattern(permission):
         found = catalog_azure.pattern_category(permission, excluded)
+        permission = catalog_azure.described(permission, excluded)  # says what decided
     else:
         return _covered(permission)
     if found is None:

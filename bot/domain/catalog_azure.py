@@ -7,15 +7,22 @@ or by its role definition id (`/providers/Microsoft.Authorization/roleDefinition
 same under `/subscriptions/<id>` or a resource group, or the bare GUID): built-in GUIDs are the
 same in every tenant, so `canonical_role` turns each spelling into one name before anything
 compares or tiers it. A role it cannot resolve is not tiered at all: the request is refused.
+
+A role the cloud resolves is also tiered on what it carries: each of its actions and data
+actions, wildcards and all, less its `notActions`, against the operations catalogued in
+`bot.domain.catalog_azure_actions` (`pattern_match`), so a custom role is tiered like the
+built-in role it resembles, whatever it is called. Every action the guardrail removes is
+catalogued as escalation.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 
-from bot.domain import catalog_azure_data
+from bot.domain import catalog_azure_actions, catalog_azure_data
 from bot.domain.catalog_rules import ActionCategory
 
 SOURCE = "azure-built-in-roles"
@@ -33,6 +40,10 @@ ROLE_ID_PATTERN = re.compile(
 )
 ROLE_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9 ().-]{1,80}")
 ACTION_PATTERN = re.compile(r"Microsoft\.[A-Za-z]+(?:/[A-Za-z0-9*]+)+")
+# An operation or pattern as a role definition may hold one: a namespace (or `*`) and a path.
+OPERATION_PATTERN = re.compile(
+    r"\*|(?:\*|[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9*]+)+)(?:/[A-Za-z0-9_.*-]+)+"
+)
 SCOPE_PATTERN = re.compile(r"/subscriptions/[0-9a-fA-F-]{36}(?:/[A-Za-z0-9._()-]+)*")
 
 ESCALATION_ROLES: tuple[str, ...] = tuple(catalog_azure_data.ESCALATION.values())
@@ -161,8 +172,32 @@ def is_role(text: str) -> bool:
 
 
 def is_action_pattern(text: str) -> bool:
-    """Say whether the text is an Azure action or data action, wildcards allowed (`*/read`)."""
-    return text == "*" or ACTION_PATTERN.fullmatch(text) is not None or text.startswith("*/")
+    """Say whether the text is an Azure action or data action, wildcards allowed (`*/read`).
+
+    Any case, as Azure compares them: a custom role may spell `microsoft.authorization/...`.
+    """
+    return OPERATION_PATTERN.fullmatch(text) is not None
+
+
+@cache
+def _catalogue() -> tuple[tuple[str, ActionCategory, str], ...]:
+    """Every catalogued operation with its category and source, escalation first."""
+    by_category = (
+        (ActionCategory.ESCALATION, catalog_azure_actions.ESCALATION),
+        (ActionCategory.CREDENTIAL, catalog_azure_actions.CREDENTIAL),
+        (ActionCategory.PRIVILEGED, catalog_azure_actions.PRIVILEGED),
+    )
+    return tuple(
+        (action, category, source)
+        for category, by_source in by_category
+        for source, actions in by_source.items()
+        for action in actions
+    )
+
+
+def catalogued_actions() -> tuple[tuple[str, ActionCategory], ...]:
+    """Return every catalogued Azure operation with its category."""
+    return tuple((action, category) for action, category, _ in _catalogue())
 
 
 def _covers(pattern: str, action: str, excluded: tuple[str, ...]) -> bool:
@@ -171,15 +206,65 @@ def _covers(pattern: str, action: str, excluded: tuple[str, ...]) -> bool:
     )
 
 
-def pattern_category(pattern: str, excluded: tuple[str, ...]) -> tuple[ActionCategory, str] | None:
-    """Return the category of what one allowed pattern of a role confers, or None.
+def _broad_delete(pattern: str, excluded: tuple[str, ...]) -> str | None:
+    """Return the deletes a pattern reaches across a whole provider (or more), or None.
 
-    A pattern that covers any action the guardrail keeps from agents (and that the role's
-    `notActions` do not take back) is escalation.
+    The wildcard must start at the provider or above (`*`, `*/delete`, `Microsoft.Compute/*`);
+    a delete confined to one resource type (`.../containers/delete`) is not broad.
     """
-    if any(_covers(pattern, action, excluded) for action in GUARDRAIL_ACTIONS):
-        return ActionCategory.ESCALATION, SOURCE
+    prefix = pattern.split("*", 1)[0]
+    if "*" not in pattern or prefix.count("/") > 1:
+        return None
+    provider = prefix.split("/", 1)[0].lower()
+    if any(provider == p.lower() for p in catalog_azure_actions.HARMLESS_DELETE_PROVIDERS):
+        return None
+    probe = f"{prefix}{'' if prefix.endswith('/') or not prefix else '/'}x/delete"
+    if not _covers(pattern, probe, excluded):
+        return None
+    return f"{prefix}*/delete" if prefix else "*/delete"
+
+
+@dataclass(frozen=True, slots=True)
+class PatternMatch:
+    """What decided the tier of one allowed pattern: the category, its source and the action."""
+
+    category: ActionCategory
+    source: str
+    action: str
+
+
+@cache
+def pattern_match(pattern: str, excluded: tuple[str, ...] = ()) -> PatternMatch | None:
+    """Return the most severe catalogued action one allowed pattern of a role confers, or None.
+
+    The pattern covers an operation when it matches it (case-insensitively, `*` any run of
+    characters) and none of the role's `notActions`/`notDataActions` does. Leash sees a role's
+    actions and data actions together, so a control-plane wildcard is also matched against the
+    catalogued data actions: that can only tier a role higher, never lower.
+    """
+    for action, category, source in _catalogue():
+        if _covers(pattern, action, excluded):
+            return PatternMatch(category, source, action)
+    deletes = _broad_delete(pattern, excluded)
+    if deletes is not None:
+        return PatternMatch(ActionCategory.PRIVILEGED, catalog_azure_actions.BROAD_DELETE, deletes)
     return None
+
+
+def pattern_category(pattern: str, excluded: tuple[str, ...]) -> tuple[ActionCategory, str] | None:
+    """Return the category (and its source) of what one allowed pattern of a role confers."""
+    found = pattern_match(pattern, excluded)
+    return None if found is None else (found.category, found.source)
+
+
+def described(pattern: str, excluded: tuple[str, ...]) -> str:
+    """Name a pattern with the catalogued action that decided its tier (Azure's spelling)."""
+    found = pattern_match(pattern, excluded)
+    if found is None:
+        return pattern
+    if found.action.lower() == pattern.lower():
+        return found.action
+    return f"{pattern} (covers {found.action})"
 
 
 def is_action(text: str) -> bool:

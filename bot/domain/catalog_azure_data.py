@@ -3,13 +3,17 @@
 GUIDs and names are Microsoft's, from the built-in roles reference
 (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles, the table in
 MicrosoftDocs/azure-docs `articles/role-based-access-control/built-in-roles.md`). Each role is
-listed once, in one category, with why it is there; a role not listed here cannot be resolved
-by the domain and is refused at request time unless an admin names it in a permission set.
+listed once, in one category, with why it is there. A role not listed here (a custom role,
+or a built-in one Leash does not name) is tiered on what its definition carries, as the cloud
+resolves it (`catalog_azure_actions`); one the cloud cannot resolve is refused.
 
 Escalation: the role manages access (role or deny assignments), acts as or mints credentials
 for an identity, rewrites the tags Leash reads owners from, or runs code of the holder's choice
-as some other identity (a VM's, an Automation account's, a web or logic app's).
-Privileged: everything else that writes a sensitive control plane or reads all data or keys.
+as some other identity (a VM's, an Automation account's, a web or logic app's), or hands out
+credentials (keys, secrets) that outlive the grant: a role carrying any of the operations
+`catalog_azure_actions` lists as escalation or credential is listed here, so its name and its
+resolved definition give it the same tier.
+Privileged: everything else that writes a sensitive control plane or reads all data.
 """
 
 from __future__ import annotations
@@ -44,29 +48,35 @@ ESCALATION: dict[str, str] = {
     "87a39d53-fc1b-424a-814c-f7e04687dc9e": "Logic App Contributor",
     # Microsoft.Resources/tags/*: rewrites the owner, team and agent tags Leash reads.
     "4a9ae827-6dc8-4573-8ac7-8239d42aa03f": "Tag Contributor",
+    # automationAccounts/jobs/write (guarded): starts runbooks, with parameters of the
+    # holder's choosing, as the Automation account's identity.
+    "d3881f73-407a-4167-8283-e981cbba0404": "Automation Operator",
+    "4fe576fe-1146-4730-92eb-48519fa6bf9f": "Automation Job Operator",
+    # Credentials (tiered as escalation): storageAccounts/listKeys/action, all data via
+    # Shared Key.
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    # Credentials: secrets/getSecret/action, every secret's value in scope.
+    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    # A certificate's private key is read as its secret.
+    "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba": "Key Vault Certificate User",
+    # keys/*: keys/release/action exports a key's material.
+    "14b46e9e-c2b7-41b4-b07b-48a6ebf60603": "Key Vault Crypto Officer",
+    # Credentials: accounts/listKeys/action (and creating accounts, for the Contributor).
+    "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68": "Cognitive Services Contributor",
+    "a97b65f3-24c7-4388-baec-2e87135dc908": "Cognitive Services User",
 }
 
 PRIVILEGED: dict[str, str] = {
     # Full blob data access including POSIX ACLs.
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
-    # Lists and regenerates storage account keys: all data via Shared Key.
-    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
-    # All Key Vault data-plane operations.
-    "00482a5a-887f-4fb3-b363-3b7fe8e74483": "Key Vault Administrator",
-    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
-    "14b46e9e-c2b7-41b4-b07b-48a6ebf60603": "Key Vault Crypto Officer",
+    # Every certificate operation but reading the secret behind one.
     "a4417e6f-fecd-4de8-b567-7b0420556985": "Key Vault Certificates Officer",
-    # Creates accounts and lists their keys.
-    "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68": "Cognitive Services Contributor",
-    # Lists account keys.
-    "a97b65f3-24c7-4388-baec-2e87135dc908": "Cognitive Services User",
     # Fine-tunes and deploys models.
     "a001fd3d-188f-4b5d-821b-7da978bf7442": "Cognitive Services OpenAI Contributor",
     # Every action inside an AI hub.
     "64702f94-c441-49e6-a78b-ef80e0188fee": "Azure AI Developer",
-    # Starts jobs of existing runbooks (their code, not the holder's, runs as the account).
-    "d3881f73-407a-4167-8283-e981cbba0404": "Automation Operator",
-    "4fe576fe-1146-4730-92eb-48519fa6bf9f": "Automation Job Operator",
 }
 
 NORMAL: dict[str, str] = {
@@ -79,10 +89,8 @@ NORMAL: dict[str, str] = {
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd": "Cognitive Services OpenAI User",
     "b59867f0-fa02-499b-be73-45a86b5b3e1c": "Cognitive Services Data Reader",
-    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "21090545-7ca7-4776-b22c-e363652d74d2": "Key Vault Reader",
     "12338af0-0e69-4776-bea7-57ae8d297424": "Key Vault Crypto User",
-    "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba": "Key Vault Certificate User",
     "43d0d8ad-25c7-4714-9337-8ba259a9fe05": "Monitoring Reader",
     "73c42c96-874c-492b-b04d-ab87d138a893": "Log Analytics Reader",
     "3b03c2da-16b3-4a49-8834-0f8130efdd3b": "Log Analytics Data Reader",

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.mgmt.authorization.models import Permission, RoleDefinition
+
 from cloud.azure import AzureProvider
 from cloud.base import GrantSpec, IdentityKind, IdentityRef
 from cloud.sandbox.azure import AzureEmulator
+from cloud.sandbox.azure.state import new_guid
+from tests.cloud.azure_fixtures import AzureClients
 
 AGENTS = "3f1c2a5e-8b4d-4c7a-9e2f-1a6b5c4d3e21"  # leash-demo-agents: PIM on
 DATA = "8d2e4f6a-1b3c-4d5e-8f7a-9b0c1d2e3f42"  # leash-demo-data: no PIM licence
@@ -83,6 +87,47 @@ class World:
     def writes(self) -> list[tuple[str, str]]:
         """Return the (method, path) of every write the emulator received."""
         return [(c.method, c.path) for c in self.emulator.requests if c.method != "GET"]
+
+
+def define_role(
+    emulator: AzureEmulator,
+    name: str,
+    *,
+    actions: tuple[str, ...] = (),
+    not_actions: tuple[str, ...] = (),
+    data_actions: tuple[str, ...] = (),
+    not_data_actions: tuple[str, ...] = (),
+    subscription: str = AGENTS,
+) -> str:
+    """Create a custom role assignable in a subscription, as an admin would; return its id.
+
+    It goes through the real SDK's `role_definitions.create_or_update` (a PUT the emulator
+    answers as ARM does), not into the emulator's state directly.
+    """
+    scope = f"/subscriptions/{subscription}"
+    clients = AzureClients.connect(emulator)
+    try:
+        created = clients.authorization(subscription).role_definitions.create_or_update(
+            scope,
+            new_guid(),
+            RoleDefinition(
+                role_name=name,
+                description=f"{name} (test custom role)",
+                role_type="CustomRole",
+                permissions=[
+                    Permission(
+                        actions=list(actions),
+                        not_actions=list(not_actions),
+                        data_actions=list(data_actions),
+                        not_data_actions=list(not_data_actions),
+                    )
+                ],
+                assignable_scopes=[scope],
+            ),
+        )
+    finally:
+        clients.close()
+    return str(created.id)
 
 
 def spec(

@@ -1,4 +1,9 @@
-"""Microsoft.Authorization role definitions and role assignments (api-version 2022-04-01)."""
+"""Microsoft.Authorization role definitions and role assignments (api-version 2022-04-01).
+
+Built-in roles are seeded; custom roles are created with PUT (201), listed and read where
+their assignable scopes reach, and a GET of one that does not exist answers 404
+RoleDefinitionDoesNotExist, as ARM does.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +48,8 @@ def list_definitions(state: AzureState, call: Call) -> Reply:
         roles = [
             role
             for role in world.role_definitions.values()
-            if all(_role_matches(role, field, value) for field, value in wanted)
+            if _visible(role, scope)
+            and all(_role_matches(role, field, value) for field, value in wanted)
         ]
         return ok({"value": [definition_json(scope, role) for role in roles]})
 
@@ -54,13 +60,78 @@ def get_definition(state: AzureState, call: Call) -> Reply:
     with state.locked() as world:
         check_scope(world, scope)
         role = world.role_definitions.get(call.params["name"].lower())
-        if role is None:
+        if role is None or not _visible(role, scope):
             raise ArmError(
                 404,
                 "RoleDefinitionDoesNotExist",
                 f"The specified role definition with ID '{call.params['name']}' does not exist.",
             )
         return ok(definition_json(scope, role))
+
+
+def create_definition(state: AzureState, call: Call) -> Reply:
+    """Create or replace a custom role; a built-in role or another role's name is refused."""
+    scope, name = clean_scope(call.params["scope"]), call.params["name"]
+    properties = call.body.get("properties") or {}
+    if not is_guid(name):
+        raise ArmError(
+            400,
+            "InvalidRoleDefinitionId",
+            f"The role definition ID '{name}' is not valid. The role definition ID must be a GUID.",
+        )
+    role_name = str(properties.get("roleName") or "").strip()
+    if not role_name:
+        raise ArmError(400, "RoleDefinitionNameNullOrEmpty", "The role name cannot be empty.")
+    if str(properties.get("type") or "CustomRole").lower() != "customrole":
+        raise ArmError(400, "InvalidRoleDefinitionType", "Only custom roles can be created.")
+    scopes = tuple(clean_scope(str(s)) or "/" for s in properties.get("assignableScopes") or [])
+    if not scopes:
+        raise ArmError(
+            400, "InvalidAssignableScopes", "The role definition must have an assignable scope."
+        )
+    with state.locked() as world:
+        check_scope(world, scope)
+        for assignable in scopes:
+            check_scope(world, assignable)
+        existing = world.role_definitions.get(name.lower())
+        if existing is not None and existing.role_type != "CustomRole":
+            raise ArmError(
+                403,
+                "RoleDefinitionIsNotCustom",  # the emulator's wording: ARM documents no code
+                f"The role definition '{name}' is built in and cannot be changed.",
+            )
+        if any(
+            other.role_name.lower() == role_name.lower() and other.guid != name.lower()
+            for other in world.role_definitions.values()
+        ):
+            raise ArmError(
+                409,
+                "RoleDefinitionWithSameNameExists",
+                "A custom role with the same name already exists in this directory. Use a "
+                "different name.",
+            )
+        permissions: dict[str, list[str]] = {
+            "actions": [],
+            "notActions": [],
+            "dataActions": [],
+            "notDataActions": [],
+        }
+        for block in properties.get("permissions") or []:
+            for key, values in permissions.items():
+                values += [str(v) for v in block.get(key) or []]
+        role = RoleDefinition(
+            name.lower(),
+            role_name,
+            str(properties.get("description") or ""),
+            actions=tuple(permissions["actions"]),
+            not_actions=tuple(permissions["notActions"]),
+            data_actions=tuple(permissions["dataActions"]),
+            not_data_actions=tuple(permissions["notDataActions"]),
+            role_type="CustomRole",
+            assignable_scopes=scopes,
+        )
+        world.role_definitions[role.guid] = role
+        return ok(definition_json(scope, role), status=201)
 
 
 def list_assignments(state: AzureState, call: Call) -> Reply:
@@ -166,9 +237,9 @@ def definition_json(scope: str, role: RoleDefinition) -> JsonObject:
         "type": "Microsoft.Authorization/roleDefinitions",
         "properties": {
             "roleName": role.role_name,
-            "type": "BuiltInRole",
+            "type": role.role_type,
             "description": role.description,
-            "assignableScopes": ["/"],
+            "assignableScopes": list(role.assignable_scopes),
             "permissions": [
                 {
                     "actions": list(role.actions),
@@ -274,7 +345,16 @@ def _same_grant(left: RoleAssignment, right: RoleAssignment) -> bool:
 def _role_matches(role: RoleDefinition, field: str, value: str) -> bool:
     if field == "rolename":
         return role.role_name.lower() == value.lower()
-    return value.lower() == "builtinrole"
+    return value.lower() == role.role_type.lower()
+
+
+def _visible(role: RoleDefinition, scope: str) -> bool:
+    """A custom role shows where it can be assigned (and at the root); built-in roles always."""
+    return (
+        role.role_type != "CustomRole"
+        or not scope
+        or any(covers("" if s == "/" else s, scope) for s in role.assignable_scopes)
+    )
 
 
 def _clauses(call: Call) -> list[odata.Clause]:
@@ -291,6 +371,7 @@ def _unsupported(call: Call) -> ArmError:
 ROUTES: tuple[Route, ...] = (
     arm("GET", _DEFINITIONS, ROLE_VERSIONS, list_definitions),
     arm("GET", rf"{_DEFINITIONS}/(?P<name>[^/]+)", ROLE_VERSIONS, get_definition),
+    arm("PUT", rf"{_DEFINITIONS}/(?P<name>[^/]+)", ROLE_VERSIONS, create_definition),
     arm("GET", _ASSIGNMENTS, ROLE_VERSIONS, list_assignments),
     arm("GET", rf"{_ASSIGNMENTS}/(?P<name>[^/]+)", ROLE_VERSIONS, get_assignment),
     arm("PUT", rf"{_ASSIGNMENTS}/(?P<name>[^/]+)", ROLE_VERSIONS, create_assignment),

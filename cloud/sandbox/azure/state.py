@@ -83,6 +83,8 @@ class RoleDefinition:
     not_actions: tuple[str, ...] = ()
     data_actions: tuple[str, ...] = ()
     not_data_actions: tuple[str, ...] = ()
+    role_type: str = "BuiltInRole"  # or "CustomRole"
+    assignable_scopes: tuple[str, ...] = ("/",)
 
 
 @dataclass(slots=True)
