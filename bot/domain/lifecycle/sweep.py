@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from bot.domain import audit
@@ -170,12 +170,21 @@ class GrantSweep:
             ).all()
         return [(grant_id, expires_at) for grant_id, expires_at in rows]
 
-    async def _live(self, grant_ids: set[str]) -> set[str]:
-        """Those of `grant_ids` whose record is live (applying, active, revoking, failing)."""
+    async def _accounted(self, grant_ids: set[str], *, listed_at: datetime) -> set[str]:
+        """Those of `grant_ids` whose own flow answers for their artefact: live (applying,
+        active, revoking, failing), or revoked since the listing (its revoke removed what
+        the listing saw; deleting it again would only repeat that call)."""
         async with self._ctx.sessions() as session:
             found = await session.exec(
                 select(Grant.id).where(
-                    col(Grant.id).in_(grant_ids), col(Grant.state).in_(LIVE_GRANT_STATES)
+                    col(Grant.id).in_(grant_ids),
+                    or_(
+                        col(Grant.state).in_(LIVE_GRANT_STATES),
+                        and_(
+                            col(Grant.state) == GrantState.REVOKED,
+                            col(Grant.revoked_at) >= listed_at,
+                        ),
+                    ),
                 )
             )
             return set(found.all())
@@ -190,6 +199,7 @@ class GrantSweep:
             provider = ctx.providers.get(identity.provider)
             if provider is None:
                 continue
+            listed_at = ctx.clock.now()
             try:
                 artefacts = await provider.grant_artefacts(identity_ref(identity))
             except CloudError as error:
@@ -201,7 +211,9 @@ class GrantSweep:
             # artefact is written, so an artefact listed here is accounted for by now if it is
             # live. Records read before the listing would miss a grant approved in between and
             # remove a live grant from the cloud.
-            live = await self._live({artefact.grant_id[:16] for artefact in artefacts})
+            live = await self._accounted(
+                {artefact.grant_id[:16] for artefact in artefacts}, listed_at=listed_at
+            )
             for artefact in artefacts:
                 if artefact.grant_id[:16] in live:
                     continue
