@@ -15,14 +15,12 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import col
 
 from bot.domain.catalog import allows, persistence_denies
-from bot.domain.lifecycle import enforcement
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref
+from bot.domain.lifecycle.controls import Controls, current_controls
 from bot.domain.models import (
-    EnforcementKind,
-    EnforcementState,
     Grant,
     GrantState,
     Identity,
@@ -58,6 +56,11 @@ def opens_persistence(grant: Grant, *, provider: str) -> bool:
     )
 
 
+def _guarded(controls: Controls) -> tuple[str, ...]:
+    """What the identity's enforced guardrail denies (nothing when it has none)."""
+    return tuple(controls.guardrail.actions) if controls.guardrail is not None else ()
+
+
 def spec_of(grant: Grant, deny_actions: Sequence[str]) -> GrantSpec:
     return GrantSpec(
         grant_id=grant.id,
@@ -74,33 +77,15 @@ class GrantComposition:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def _live(self, identity: Identity, *, besides: Grant | None) -> list[Grant]:
-        async with self._ctx.sessions() as session:
-            rows = await session.exec(
-                select(Grant).where(
-                    col(Grant.identity_id) == identity.id,
-                    col(Grant.state).in_((GrantState.ACTIVE, GrantState.APPLYING)),
-                    col(Grant.expires_at) > self._ctx.clock.now(),
-                )
-            )
-            found = [row for row in rows.all() if besides is None or row.id != besides.id]
-        return [*found, *([besides] if besides is not None else [])]
-
-    async def _guarded(self, identity: Identity) -> tuple[str, ...]:
-        """What the identity's enforced guardrail denies (nothing when it has none)."""
-        async with self._ctx.sessions() as session:
-            row = await enforcement.live(session, identity.id, EnforcementKind.GUARDRAIL)
-        if row is None or row.state != EnforcementState.ACTIVE:
-            return ()
-        return tuple(row.actions)
-
-    async def denies_for(self, grant: Grant, identity: Identity) -> tuple[str, ...]:
+    async def denies_for(
+        self, grant: Grant, identity: Identity, controls: Controls | None = None
+    ) -> tuple[str, ...]:
         """The denies to write with a grant about to be applied."""
         if identity.provider not in COMPOSED_PROVIDERS:
             return tuple(grant.deny_actions)
-        live = await self._live(identity, besides=grant)
-        guarded = await self._guarded(identity)
-        return composed_denies(grant, live, provider=identity.provider, guarded=guarded)
+        controls = controls or await current_controls(self._ctx, identity)
+        live = controls.open_grants(extra=[grant])
+        return composed_denies(grant, live, provider=identity.provider, guarded=_guarded(controls))
 
     async def recompose(
         self, identity: Identity, *, besides: Grant | None = None, changed: Grant | None = None
@@ -116,8 +101,9 @@ class GrantComposition:
             return
         if changed is not None and not opens_persistence(changed, provider=identity.provider):
             return
-        live = await self._live(identity, besides=besides)
-        guarded = await self._guarded(identity)
+        controls = await current_controls(self._ctx, identity)
+        live = controls.open_grants(extra=[besides] if besides is not None else [])
+        guarded = _guarded(controls)
         provider = self._ctx.provider_for(identity)
         for grant in live:
             if grant.state != GrantState.ACTIVE:

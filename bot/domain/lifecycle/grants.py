@@ -19,6 +19,7 @@ from bot.domain.handles import keys_for
 from bot.domain.lifecycle import notices
 from bot.domain.lifecycle.authorizing import check, identity_facts, requester_keys
 from bot.domain.lifecycle.context import Context, compare_and_set, identity_ref, move_grant
+from bot.domain.lifecycle.controls import read_controls
 from bot.domain.lifecycle.grant_audit import audit_grant
 from bot.domain.lifecycle.grant_composition import GrantComposition, spec_of
 from bot.domain.lifecycle.grant_extension import extend_grant
@@ -107,9 +108,11 @@ class GrantFlow:
         ctx = self._ctx
         async with ctx.sessions() as session:
             grant, identity = await self.load(grant_id, session=session)
+            # The guardrail, restriction and other grants it must fit with, in the same read.
+            controls = await read_controls(session, identity.id, now=ctx.clock.now())
         log_context.add(request_id=grant.request_id, identity=identity.native_id)
         # Its persistence denies leave out what the identity's other live grants approved.
-        denies = await self._composition.denies_for(grant, identity)
+        denies = await self._composition.denies_for(grant, identity, controls)
         if set(denies) != set(grant.deny_actions):
             async with ctx.transaction() as session:
                 await move_grant(
@@ -119,8 +122,9 @@ class GrantFlow:
         provider = ctx.provider_for(identity)
         try:
             # The guardrail's exemption opens first: a grant behind a deny would be useless.
-            await self._guardrails.refresh(identity, extra=[grant])
-            await self._restrictions.refresh(identity, extra=[grant])  # and the restriction's
+            await self._guardrails.refresh(identity, extra=[grant], controls=controls)
+            # And the restriction's, when it denies what the grant approves.
+            await self._restrictions.refresh(identity, extra=[grant], controls=controls)
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)

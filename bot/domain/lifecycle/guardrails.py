@@ -14,6 +14,7 @@ from bot.domain.errors import LeashError
 from bot.domain.findings import exemptions_for, guardrail_actions
 from bot.domain.lifecycle import enforcement
 from bot.domain.lifecycle.context import Context, identity_ref
+from bot.domain.lifecycle.controls import Controls, current_controls
 from bot.domain.messages import Reply
 from bot.domain.models import (
     Classification,
@@ -21,38 +22,12 @@ from bot.domain.models import (
     EnforcementKind,
     EnforcementState,
     Grant,
-    GrantState,
     Identity,
 )
 from bot.domain.rules import GuardrailMode
 from cloud.base import CloudError, Exemption, GuardrailChange
 
 log = logging.getLogger("leash.guardrails")
-
-# Grants whose exemption stays open: being written or live. A grant being revoked (or
-# failing to be) is not among them: its exemption closes first.
-_OPEN = (GrantState.APPLYING, GrantState.ACTIVE)
-
-
-async def open_grants(
-    ctx: Context, identity: Identity, *, extra: Sequence[Grant] = (), without: str | None = None
-) -> list[Grant]:
-    """The identity's grants being written or live and not expired, plus `extra`, bar `without`."""
-    now = ctx.clock.now()
-    async with ctx.sessions() as session:
-        grants = list(
-            (
-                await session.exec(
-                    select(Grant).where(
-                        col(Grant.identity_id) == identity.id,
-                        col(Grant.state).in_(_OPEN),
-                        col(Grant.expires_at) > now,
-                    )
-                )
-            ).all()
-        )
-    chosen = {grant.id: grant for grant in [*grants, *extra] if grant.id != without}
-    return list(chosen.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +54,8 @@ class GuardrailFlow:
         self, identity: Identity, *, extra: Sequence[Grant] = (), without: str | None = None
     ) -> tuple[Exemption, ...]:
         """The exemptions the identity's open grants (plus `extra`, minus `without`) need."""
-        grants = await open_grants(self._ctx, identity, extra=extra, without=without)
+        controls = await current_controls(self._ctx, identity)
+        grants = controls.open_grants(extra=extra, without=without)
         return exemptions_for(grants, self.actions(identity))
 
     async def _guarded(self, identity: Identity) -> Enforcement | None:
@@ -87,17 +63,24 @@ class GuardrailFlow:
             return await enforcement.live(session, identity.id, EnforcementKind.GUARDRAIL)
 
     async def refresh(
-        self, identity: Identity, *, extra: Sequence[Grant] = (), without: str | None = None
+        self,
+        identity: Identity,
+        *,
+        extra: Sequence[Grant] = (),
+        without: str | None = None,
+        controls: Controls | None = None,
     ) -> bool:
         """Rewrite an enforced guardrail for the identity's current grants; False if it has none.
 
+        `controls`, when the caller has just read them, saves reading them again.
         Raises CloudError when the write fails, so a grant that needs an exemption fails
         closed instead of being applied behind a deny.
         """
-        row = await self._guarded(identity)
-        if row is None or row.state != EnforcementState.ACTIVE:
+        controls = controls or await current_controls(self._ctx, identity)
+        if controls.guardrail is None:
             return False
-        exemptions = await self.exemptions(identity, extra=extra, without=without)
+        grants = controls.open_grants(extra=extra, without=without)
+        exemptions = exemptions_for(grants, self.actions(identity))
         provider = self._ctx.provider_for(identity)
         await provider.guardrail(identity_ref(identity), self.actions(identity), exemptions)
         return True

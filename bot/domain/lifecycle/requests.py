@@ -162,6 +162,8 @@ class RequestFlow:
         try:
             async with ctx.transaction() as session:
                 result = await self._approve(request_id, actor=actor, note=note, session=session)
+                # Read with the approval (the rules above loaded it): no session of its own.
+                identity = await session.get(Identity, result.request.identity_id)
         except IntegrityError:
             error: LeashError = AlreadyDecidedError(f"Request {request_id} was already decided.")
             raise await ctx.refuse(
@@ -182,8 +184,6 @@ class RequestFlow:
                 actor.name,
             )
             return result
-        async with ctx.sessions() as session:
-            identity = await session.get(Identity, result.request.identity_id)
         assert identity is not None
         log_context.add(grant_id=result.grant.id, identity=identity.native_id)
         log.info("request %s approved by %s", result.request.id, actor.name)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bot.domain.lifecycle import enforcement
 from bot.domain.lifecycle.context import Context, identity_ref
-from bot.domain.lifecycle.guardrails import open_grants
-from bot.domain.models import Enforcement, EnforcementKind, EnforcementState, Grant, Identity
+from bot.domain.lifecycle.controls import Controls, current_controls
+from bot.domain.models import Grant, Identity
 from bot.domain.restriction_carving import carve, opened
 from cloud.base import CloudError, Exemption
 
@@ -40,15 +39,6 @@ class RestrictionExemptions:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def _restriction(self, identity: Identity) -> Enforcement | None:
-        if identity.provider not in CARVED_PROVIDERS:
-            return None
-        async with self._ctx.sessions() as session:
-            row = await enforcement.live(session, identity.id, EnforcementKind.RESTRICT)
-        if row is None or row.state != EnforcementState.ACTIVE or row.snapshot is None:
-            return None
-        return row
-
     async def refresh(
         self,
         identity: Identity,
@@ -56,20 +46,25 @@ class RestrictionExemptions:
         extra: Sequence[Grant] = (),
         without: str | None = None,
         always: bool = False,
+        controls: Controls | None = None,
     ) -> bool:
         """Rewrite the restriction for the identity's open grants; False when none applies.
 
+        `controls`, when the caller has just read them, saves reading them again.
         Only when the grant starting (`extra`) or ending (`without`) touches what the
         restriction denies, or with `always` (a restriction just placed) when any open grant
         does.
         Raises CloudError when the write fails, so a grant that needs to pass the restriction
         fails closed instead of being written behind its deny.
         """
-        row = await self._restriction(identity)
-        if row is None:
+        if identity.provider not in CARVED_PROVIDERS:
+            return False
+        controls = controls or await current_controls(self._ctx, identity)
+        row = controls.restriction
+        if row is None or row.snapshot is None:
             return False
         denied = tuple(row.actions)
-        grants = await open_grants(self._ctx, identity, extra=extra, without=without)
+        grants = controls.open_grants(extra=extra, without=without)
         touched = list(grants if always else extra)
         if without is not None:
             async with self._ctx.sessions() as session:
@@ -81,7 +76,6 @@ class RestrictionExemptions:
             carving = carve(denied, grant_exemptions(grants))
         except ValueError as error:
             raise CloudError(f"cannot let the grant through the restriction: {error}") from None
-        assert row.snapshot is not None
         provider = self._ctx.provider_for(identity)
         await provider.let_through_restriction(
             identity_ref(identity), row.snapshot, carving.deny, carving.exemptions
