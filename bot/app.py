@@ -16,7 +16,7 @@ from bot.domain import audit
 from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
-from bot.store import create_engine, migrate, session_factory
+from bot.store import DatabaseTimeouts, create_engine, migrate, session_factory
 from cloud.base import CloudProvider
 from scheduler.leadership import Leadership
 from scheduler.runner import Runner
@@ -227,13 +227,26 @@ def build(
     azure = _azure_provider(settings, running_sandbox)
     if azure is not None:
         providers["azure"] = azure
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        DatabaseTimeouts(
+            lock_seconds=settings.database_lock_timeout_seconds,
+            statement_seconds=settings.database_statement_timeout_seconds,
+            idle_in_transaction_seconds=settings.database_idle_in_transaction_seconds,
+        ),
+    )
     leadership = Leadership(
         settings.database_url,
         retry_seconds=settings.leader_retry_seconds,
         check_seconds=settings.leader_check_seconds,
+        lease_seconds=settings.leader_lease_seconds,
     )
-    runner = Runner(sweep_seconds=settings.sweep_seconds, forward=leadership.forward)
+    runner = Runner(
+        sweep_seconds=settings.sweep_seconds,
+        forward=leadership.forward,
+        gate=leadership.may_act,
+        lost=leadership.lost,
+    )
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])
     sessions = session_factory(engine)
     audit.hand_key_to(sessions, audit_key)

@@ -54,10 +54,18 @@ class Settings(BaseSettings):
     # Without an Entra ID P2 licence there is no PIM: grants are plain role assignments.
     azure_pim: bool = True
     sweep_seconds: float = Field(default=30.0, gt=0, le=3600)
-    # Replicas: how often a follower tries for the scheduler lock, and the leader checks it
-    # still holds it. A dead leader is replaced within about retry + 10 s (TCP keepalives).
+    # Replicas (PostgreSQL): the leader renews its lease every `leader_check_seconds`; a
+    # follower tries every `leader_retry_seconds` and takes over once the lease has not been
+    # renewed for `leader_lease_seconds`. A dead, frozen or cut-off leader is replaced within
+    # lease + retry, and stops acting by itself once it could not renew for a whole lease.
+    leader_lease_seconds: float = Field(default=15.0, ge=2, le=600)
     leader_retry_seconds: float = Field(default=5.0, gt=0, le=60)
     leader_check_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Bounds on every PostgreSQL session: lock waits, statements, and time idle inside a
+    # transaction (a frozen replica's session is cut off and its locks released).
+    database_lock_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    database_idle_in_transaction_seconds: float = Field(default=10.0, gt=0, le=3600)
     log_level: str = "INFO"
     # json: one object per line (timestamp, level, logger, message, request and grant ids).
     log_format: Literal["text", "json"] = "text"
@@ -93,6 +101,15 @@ class Settings(BaseSettings):
     teams_retry_seconds: float = Field(default=1.0, gt=0, le=60)
     # Keys the audit chain (HMAC-SHA256); kept outside the database. Required with a real cloud.
     audit_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _lease_outlives_renewals(self) -> Self:
+        if self.leader_check_seconds * 2 > self.leader_lease_seconds:
+            raise ValueError(
+                "LEASH_LEADER_LEASE_SECONDS must be at least twice LEASH_LEADER_CHECK_SECONDS, "
+                "so one late renewal does not cost the leadership"
+            )
+        return self
 
     @property
     def slack_enabled(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.fencing import application_name, check_fence
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Replicas starting together on one PostgreSQL database migrate one at a time: the first takes
 # this transaction-scoped advisory lock and upgrades; the others wait, then find nothing to do.
@@ -24,11 +27,54 @@ MIGRATION_LOCK_KEY = int.from_bytes(
 )
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Build the async engine; on SQLite every transaction takes the write lock up front."""
+@dataclass(frozen=True, slots=True)
+class DatabaseTimeouts:
+    """Bounds on every PostgreSQL session, so no frozen or stuck peer can hang this one.
+
+    `lock_seconds`: longest wait for a row or advisory lock (the audit chain's, a grant's row);
+    `statement_seconds`: longest statement; `idle_in_transaction_seconds`: a session that
+    sits inside a transaction that long (a frozen replica) is cut off and its locks released.
+    """
+
+    lock_seconds: float = 5.0
+    statement_seconds: float = 30.0
+    idle_in_transaction_seconds: float = 10.0
+
+    def server_settings(self) -> dict[str, str]:
+        idle = int(self.idle_in_transaction_seconds * 1000)
+        return {
+            "lock_timeout": str(int(self.lock_seconds * 1000)),
+            "statement_timeout": str(int(self.statement_seconds * 1000)),
+            "idle_in_transaction_session_timeout": str(idle),
+        }
+
+
+def create_engine(url: str, timeouts: DatabaseTimeouts | None = None) -> AsyncEngine:
+    """Build the async engine.
+
+    PostgreSQL: every session is bounded (`DatabaseTimeouts`), named after this process, and
+    fenced: scheduler work refused once a newer leader exists (`bot.fencing`). SQLite: every
+    transaction takes the write lock up front.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        settings = {
+            **(timeouts or DatabaseTimeouts()).server_settings(),
+            "application_name": application_name(),
+        }
+        engine = create_async_engine(
+            url, pool_pre_ping=True, connect_args={"server_settings": settings}
+        )
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _fence_begin(connection: Connection) -> None:
+            check_fence(connection)
+
+        @event.listens_for(engine.sync_engine, "commit")
+        def _fence_commit(connection: Connection) -> None:
+            check_fence(connection, committing=True)
+
+        return engine
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     # Serialise writers (including other processes on the same file) so compare-and-set and the
@@ -61,6 +107,9 @@ def alembic_config() -> Config:
 
 def _upgrade(connection: Connection, revision: str) -> None:
     if connection.dialect.name == "postgresql":
+        # Waiting for another replica's migration is the point; a migration may take long.
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     config = alembic_config()
     config.attributes["connection"] = connection

@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.database_errors import database_unreachable
 from bot.domain.lifecycle import Lifecycle
+from bot.fencing import FencedOutError, fenced
 from scheduler import jobs
 
 log = logging.getLogger("leash.scheduler")
@@ -25,6 +26,16 @@ FIXED_JOBS = (SWEEP_JOB, RECONCILE_JOB, NIGHTLY_JOB, DIGEST_JOB, AUDIT_HEAD_JOB)
 RECONCILE_EVERY_SECONDS = 3600
 AUDIT_HEAD_EVERY_SECONDS = 3600
 STOP_GRACE_SECONDS = 10.0
+
+
+def _fenced_out(error: BaseException) -> FencedOutError | None:
+    """The FencedOutError behind `error` (the database wraps what its hooks raise), if any."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None or isinstance(seen, FencedOutError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def revoke_job_id(grant_id: str) -> str:
@@ -47,10 +58,19 @@ class Runner:
         *,
         sweep_seconds: float,
         forward: Callable[[str, datetime], None] | None = None,
+        gate: Callable[[], int | None] | None = None,
+        lost: Callable[[str], None] | None = None,
     ) -> None:
-        """`forward` hands timers armed while this process does not lead to the one that does."""
+        """`forward` hands timers armed while this process does not lead to the one that does.
+
+        `gate` is asked before every job for the leader epoch to run it under (None: this
+        process must not act, so the job does nothing); `lost` is told when the database
+        refused a job because a newer leader exists.
+        """
         self._sweep_seconds = sweep_seconds
         self._forward = forward
+        self._gate = gate
+        self._lost = lost
         self._lifecycle: Lifecycle | None = None
         self._active: set[asyncio.Task[Any]] = set()
         self._scheduler = _new_scheduler()
@@ -64,10 +84,21 @@ class Runner:
         """Run a job as a task `stop()` can wait for, so no job outlives the database engine."""
         task = asyncio.current_task()
         assert task is not None
+        epoch = self._gate() if self._gate is not None else 0
+        if epoch is None:
+            log.warning("%s not run: this process no longer leads the scheduler", job.__name__)
+            return
         self._active.add(task)
         try:
-            await job(*args)
+            with fenced(epoch):
+                await job(*args)
         except Exception as error:
+            fenced_out = _fenced_out(error)
+            if fenced_out is not None:
+                log.warning("%s refused by the database: %s", job.__name__, fenced_out)
+                if self._lost is not None:
+                    self._lost(str(fenced_out))
+                return
             if not database_unreachable(error):
                 raise
             # Every job reads its work from the database: the next sweep catches up on it.

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -346,3 +346,18 @@ class OwnerReport(SQLModel, table=True):
     owner: str = Field(primary_key=True, max_length=256)
     fingerprint: str = Field(max_length=64)
     sent_at: datetime
+
+
+class LeaderLease(SQLModel, table=True):
+    """The scheduler's lease: which process leads, under which epoch, until when.
+
+    Written only by `scheduler.leadership` with the database's own clock (`now()`); read by
+    `bot.fencing` at the start and commit of every scheduler transaction.
+    """
+
+    __tablename__ = "leash_leader"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=200)
+    epoch: int = Field(sa_type=BigInteger)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -55,6 +55,7 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
             sweep_seconds=0.3,
             leader_retry_seconds=0.2,
             leader_check_seconds=0.2,
+            leader_lease_seconds=2.0,  # a leader that cannot renew stops within it
         )
         running = build(settings, sandbox=fresh_sandbox, rules=rules, notifiers=[notifier])
         await running.start()
@@ -119,7 +120,7 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
         assert ready.status == 503
         assert (await ready.json())["database"].startswith("unreachable")
 
-        # The leader's lock connection went with it: it stops its scheduler.
+        # The leader cannot renew its lease: it stops its scheduler before the lease ends.
         async def deposed() -> bool:
             return not app.leadership.is_leader and not app.runner.running
 

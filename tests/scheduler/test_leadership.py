@@ -1,4 +1,4 @@
-"""One scheduler per database: SQLite file locks, PostgreSQL advisory locks, failover."""
+"""One scheduler per database: SQLite file locks, PostgreSQL leases with epochs, failover."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.app import Leash, build
 from bot.config import Settings
 from bot.domain.audit import Actor
 from bot.domain.models import ActorKind, GrantState
 from bot.domain.rules import Rules
+from bot.fencing import FencedOutError, fenced
+from bot.store import create_engine, migrate
 from cloud.sandbox import Sandbox
-from scheduler.leadership import ADVISORY_KEY, Leadership, advisory_key
+from scheduler.leadership import Leadership
 from tests.conftest import PG_URL
 from tests.e2e.helpers import REQUEST_ID, audit_types, eventually, grant, inline_policy
 
@@ -51,10 +53,6 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Leadership, Leadership]]:
     yield first, second
     await first.stop()
     await second.stop()
-
-
-def test_the_advisory_key_is_derived_from_the_name() -> None:
-    assert advisory_key() == ADVISORY_KEY == advisory_key("leash-scheduler")
 
 
 async def test_sqlite_one_leader_the_other_says_why_then_takes_over(
@@ -251,44 +249,46 @@ async def test_a_stale_timer_does_not_revoke_a_grant_extended_elsewhere(
 
 if PG_URL:  # PostgreSQL cases exist only when a test database is configured
 
-    async def _advisory_holders(url: str) -> list[int]:
+    async def _sql(url: str, statement: str) -> list[tuple[object, ...]]:
         engine = create_async_engine(url)
         try:
-            async with engine.connect() as connection:
-                rows = await connection.execute(
-                    text(
-                        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND database = (SELECT oid FROM pg_database "
-                        "WHERE datname = current_database())"
-                    )
-                )
-                return [int(row[0]) for row in rows]
+            async with engine.begin() as connection:
+                result = await connection.execute(text(statement))
+                return [tuple(row) for row in result] if result.returns_rows else []
         finally:
             await engine.dispose()
 
-    async def _terminate(url: str, pid: int) -> None:
-        engine = create_async_engine(url)
+    async def _migrated(url: str) -> None:
+        engine = create_engine(url)
         try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await migrate(engine)
         finally:
             await engine.dispose()
 
     @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-    async def test_postgres_failover_when_the_leaders_connection_is_killed(
+    async def test_a_lease_that_ran_out_passes_to_a_follower_with_a_new_epoch(
         database_url: str,
     ) -> None:
-        first = Leadership(database_url, retry_seconds=0.3, check_seconds=0.3)
-        second = Leadership(database_url, retry_seconds=0.3, check_seconds=0.3)
+        await _migrated(database_url)
+        timing = {"retry_seconds": 0.2, "check_seconds": 0.3, "lease_seconds": 1.5}
+        first, second = Leadership(database_url, **timing), Leadership(database_url, **timing)
         one, two = Hooks(), Hooks()
         try:
             await first.start(one.elected, one.deposed)
             await second.start(two.elected, two.deposed)
             assert (first.is_leader, second.is_leader) == (True, False)
-            assert second.describe() == "follower (postgresql advisory lock held elsewhere)"
-            (holder,) = await _advisory_holders(database_url)
+            assert first.may_act() == first.epoch >= 1
+            assert second.may_act() is None
+            assert second.describe().startswith("follower (postgresql scheduler lease held by ")
+            await asyncio.sleep(2.0)  # renewed for longer than a lease: nobody takes over
+            assert (first.is_leader, second.is_leader) == (True, False)
+            old_epoch = first.epoch
 
-            await _terminate(database_url, holder)
+            # The lease runs out as if the leader had been frozen past it.
+            await _sql(
+                database_url,
+                "UPDATE leash_leader SET expires_at = now() - interval '1 second'",
+            )
 
             async def failed_over() -> bool:
                 return second.is_leader and not first.is_leader
@@ -296,16 +296,48 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
             assert await eventually(failed_over, within=5)
             assert one.events == ["elected", "deposed"]
             assert two.events == ["elected"]
-            (new_holder,) = await _advisory_holders(database_url)
-            assert new_holder != holder
-            # The deposed one keeps trying and stays a follower while the other leads.
-            await asyncio.sleep(0.7)
+            assert second.epoch == old_epoch + 1
+            assert first.may_act() is None
+            # The deposed one keeps trying and stays a follower while the other renews.
+            await asyncio.sleep(2.0)
             assert not first.is_leader
-            assert first.describe() == "follower (postgresql advisory lock held elsewhere)"
+            assert second.is_leader
         finally:
             await first.stop()
             await second.stop()
-        assert await _advisory_holders(database_url) == []
+        # A clean stop hands the lease back at once.
+        assert await _sql(database_url, "SELECT expires_at < now() FROM leash_leader") == [(True,)]
+
+    async def _select_one(engine: AsyncEngine) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    async def test_the_database_refuses_work_fenced_by_an_old_epoch(database_url: str) -> None:
+        await _migrated(database_url)
+        await _sql(
+            database_url,
+            "INSERT INTO leash_leader (name, holder, epoch, expires_at) "
+            "VALUES ('leash-scheduler', 'someone', 7, now() + interval '1 minute')",
+        )
+        engine = create_engine(database_url)
+        try:
+            with fenced(7):
+                async with engine.begin() as connection:
+                    assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+            with fenced(6), pytest.raises(FencedOutError, match="epoch 6 was superseded"):
+                await _select_one(engine)
+            with fenced(7):  # a takeover while a transaction is open: its commit is refused
+                async with engine.connect() as connection:
+                    await connection.begin()
+                    await connection.execute(text("SELECT 1"))
+                    await _sql(database_url, "UPDATE leash_leader SET epoch = 8")
+                    with pytest.raises(FencedOutError, match="epoch 7 was superseded"):
+                        await connection.commit()
+            async with engine.begin() as connection:  # unfenced work (HTTP) is never refused
+                assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+        finally:
+            await engine.dispose()
 
     @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
     async def test_a_follower_hands_its_timers_to_the_leader(
