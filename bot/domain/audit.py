@@ -19,14 +19,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.actors import SYSTEM, Actor
 from bot.domain.models import AuditEvent, Outcome
+from bot.fencing import current_epoch
 
 log = logging.getLogger("leash.audit")
 
 __all__ = ["SYSTEM", "Actor"]  # re-exported: most callers import them from bot.domain.audit
 
 GENESIS_HASH = "0" * 64
-# Serialises appends on PostgreSQL so two transactions never chain to the same head.
-_AUDIT_LOCK_KEY = 0x1EA5_0A0D
+# Serialises appends on PostgreSQL so two transactions never chain to the same head (a
+# replica that cannot take it cannot record anything: /readyz tries it).
+CHAIN_LOCK_KEY = 0x1EA5_0A0D
 # Ends the unkeyed events a database recorded before the chain was keyed; itself keyed.
 KEYED_EVENT = "audit.keyed"
 KEY_MIN_LENGTH = 32
@@ -129,17 +131,25 @@ def _key(session: AsyncSession) -> AuditKey:
     return key
 
 
-async def _lock_chain(session: AsyncSession) -> None:
+async def lock_chain(session: AsyncSession) -> None:
+    """Hold the chain's append lock until the transaction ends (PostgreSQL; SQLite's writers
+    are serialised by BEGIN IMMEDIATE already)."""
     bind = session.bind
     if bind is not None and bind.dialect.name == "postgresql":
         await session.exec(
-            text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_AUDIT_LOCK_KEY)
+            text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=CHAIN_LOCK_KEY)
         )  # type: ignore[call-overload]
 
 
 async def _newest(session: AsyncSession) -> AuditEvent | None:
     query = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)
     return (await session.exec(query)).first()
+
+
+def _leader_epoch() -> dict[str, int]:
+    """Scheduler work on PostgreSQL records the leader epoch it ran under (`bot.fencing`)."""
+    epoch = current_epoch()
+    return {"leader_epoch": epoch} if epoch else {}
 
 
 async def append(
@@ -157,7 +167,7 @@ async def append(
 ) -> AuditEvent:
     """Add one event at the head of the chain inside the caller's transaction."""
     key = _key(session)
-    await _lock_chain(session)
+    await lock_chain(session)
     head = await _newest(session)
     event = AuditEvent(
         seq=(head.seq or 0) + 1 if head else 1,
@@ -171,7 +181,7 @@ async def append(
         resource=resource,
         request_id=request_id,
         grant_id=grant_id,
-        detail=dict(detail or {}),
+        detail={**(detail or {}), **_leader_epoch()},
         prev_hash=head.hash if head else GENESIS_HASH,
         hash="",
     )
@@ -188,7 +198,7 @@ async def seal(*, session: AsyncSession, at: datetime) -> AuditEvent | None:
     can re-hash later events the old way. Does nothing when the newest event is keyed already.
     """
     key = _key(session)
-    await _lock_chain(session)
+    await lock_chain(session)
     head = await _newest(session)
     if head is None or hmac.compare_digest(key.sign(head), head.hash):
         return None

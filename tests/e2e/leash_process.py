@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.config import BUNDLED_POLICY
 
 READY = "Leash is serving"
+WAITING = re.compile(r"Request (r-[a-z0-9]{8}) is waiting for approval")
 SERVING_ON = re.compile(r"Leash is serving on (http://\S+?)[ ,]")
 
 
@@ -95,3 +96,18 @@ def _get_json(url: str) -> dict[str, object]:
 async def readiness(base_url: str) -> dict[str, object]:
     """GET /readyz (200 or 503) as JSON."""
     return await asyncio.to_thread(_get_json, f"{base_url}/readyz")
+
+
+async def approve_on(
+    process: asyncio.subprocess.Process, agent: str, owner: str, seconds: int, reason: str
+) -> str:
+    """Request (as dev) and approve (as `owner`) an s3-read grant on this replica's console;
+    return the grant's id once it is active."""
+    await say(process, "as dev", f"request {agent} s3-read for {seconds}s because {reason}")
+    request = WAITING.search(await read_until(process, WAITING))
+    assert request, "no request id"
+    await say(process, f"as {owner}", f"approve {request[1]}")
+    approved = re.compile(rf"Approved {request[1]}: grant (g-[a-z0-9]{{8}}) is active")
+    found = approved.search(await read_until(process, approved))
+    assert found, "not approved"
+    return found[1]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import re
 import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -29,11 +28,10 @@ from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import eventually
 from tests.e2e.leash_process import (
+    approve_on,
     fast_policy,
     leash_process,
-    read_until,
     readiness,
-    say,
     serving_url,
 )
 
@@ -47,7 +45,6 @@ AGENTS = (
     ("invoice-reader-agent", "owner-a"),
     ("data-pipeline-agent", "owner-b"),
 )
-WAITING = re.compile(r"Request (r-[a-z0-9]{8}) is waiting for approval")
 GRANTS = 50
 CREATE_BUDGET = timedelta(seconds=25)  # time to approve all 50 through two consoles
 # Expiry offsets from the anchor (the end of the creation budget), by wave, and the kill.
@@ -72,14 +69,7 @@ async def _approve(process: asyncio.subprocess.Process, expires: datetime, n: in
     """Request and approve one grant on this replica's console; return its id."""
     agent, owner = AGENTS[n % len(AGENTS)]
     seconds = max(1, math.ceil((expires - datetime.now(UTC)).total_seconds()))
-    await say(process, "as dev", f"request {agent} s3-read for {seconds}s because drill {n}")
-    request = WAITING.search(await read_until(process, WAITING))
-    assert request, "no request id"
-    await say(process, f"as {owner}", f"approve {request[1]}")
-    approved = re.compile(rf"Approved {request[1]}: grant (g-[a-z0-9]{{8}}) is active")
-    found = approved.search(await read_until(process, approved))
-    assert found
-    return found[1]
+    return await approve_on(process, agent, owner, seconds, f"drill {n}")
 
 
 if PG_URL:  # replicas share PostgreSQL; this case exists only when a test database is set
