@@ -49,9 +49,12 @@ class RequestCommand:
 
     @property
     def permission_set(self) -> str | None:
-        if len(self.items) == 1 and ":" not in self.items[0] and self.items[0] != "*":
-            return self.items[0]
-        return None
+        """One bare name is a permission set; an action (`s3:GetObject`), a GCP role
+        (`roles/…`, `projects/…/roles/…`) or a role definition id never is."""
+        if len(self.items) != 1:
+            return None
+        item = self.items[0]
+        return None if item == "*" or ":" in item or "/" in item else item
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,3 +123,22 @@ async def test_gcp_requests_name_roles_and_refuse_aws_actions_and_resources(
         actor=DEV,
     )
     assert minting.tier == "escalation"  # token creation: only admins approve
+
+
+async def test_one_role_typed_in_chat_is_a_role_tiered_on_what_it_carries(
+    gcp_leash: Leash,
+) -> None:
+    """`request … roles/x` names a role, not a permission set; unknown custom roles are refused."""
+    asked = await gcp_leash.handler.handle_text(
+        f"request {TRIAGE} roles/container.admin for 10m because debug the cluster", actor=DEV
+    )
+    assert asked.ok, asked.text
+    said = "\n".join((asked.text, *asked.lines))
+    assert "escalation" in said
+    assert "roles/container.admin carries container.clusters" in said, said
+    ghost = await gcp_leash.handler.handle_text(
+        f"request {TRIAGE} projects/{PROJECT}/roles/ghost for 10m because custom", actor=DEV
+    )
+    assert not ghost.ok
+    assert f"projects/{PROJECT}/roles/ghost: Google IAM does not show this role" in ghost.text
+    assert "permission set" not in ghost.text

@@ -147,6 +147,8 @@ def test_request_parses(text: str, expected: RequestCommand) -> None:
         pytest.param(("s3-read",), "s3-read", id="one-name-is-a-set"),
         pytest.param(("s3:GetObject",), None, id="one-action-is-not-a-set"),
         pytest.param(("*",), None, id="wildcard-is-not-a-set"),
+        pytest.param(("roles/container.admin",), None, id="one-gcp-role-is-not-a-set"),
+        pytest.param(("projects/p/roles/deployer",), None, id="a-custom-role-is-not-a-set"),
         pytest.param(("s3-read", "s3-write"), None, id="two-names-are-not-a-set"),
     ],
 )
