@@ -1,8 +1,14 @@
 """`/metrics` in Prometheus format: what the database says (the same on every replica) and
-what this process served (its own HTTP requests)."""
+what this process knows by itself (whether it leads, its own HTTP requests).
+
+What this process knows is always answered; the database's series only when the database
+answers within `DATABASE_SECONDS`, else `leash_database_up 0` stands in for them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,12 +16,17 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.models import AccessRequest, AuditEvent, Grant, GrantState, UsageScan
 
+log = logging.getLogger("leash.metrics")
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# How long a scrape waits for the database's series before answering without them.
+DATABASE_SECONDS = 2.0
 WINDOW = timedelta(days=1)  # durations are observed over the last day's rows
 MAX_ROWS = 5000
 SECONDS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -61,10 +72,69 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
     return max((later - earlier).total_seconds(), 0.0)
 
 
+# Reads abandoned by a scrape that stopped waiting: kept until they finish cancelling.
+_ABANDONED: set[asyncio.Task[CollectorRegistry]] = set()
+
+
 async def render(
-    *, session: AsyncSession, now: datetime, http: HttpMetrics, leader: Callable[[], bool]
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    http: HttpMetrics,
+    leader: Callable[[], bool],
+    within: float = DATABASE_SECONDS,
 ) -> bytes:
-    """Every metric, read now: database state plus this replica's counters."""
+    """Every metric: this replica's own, plus the database's when it answers within `within`."""
+    own = CollectorRegistry(auto_describe=True)
+    Gauge("leash_leader", "1 when this replica runs the scheduler", registry=own).set(
+        1 if leader() else 0
+    )
+    database_up = Gauge(
+        "leash_database_up",
+        "1 when the database answered this scrape's queries in time (else its series are left out)",
+        registry=own,
+    )
+    stored = await _bounded(sessions, now=now, within=within)
+    database_up.set(0 if stored is None else 1)
+    body = generate_latest(own) + generate_latest(http.registry)
+    return body if stored is None else generate_latest(stored) + body
+
+
+async def _bounded(
+    sessions: async_sessionmaker[AsyncSession], *, now: datetime, within: float
+) -> CollectorRegistry | None:
+    """The database's series, or None when it fails or is slower than `within` seconds.
+
+    The read runs as its own task so that a database which never answers cannot hold the
+    scrape: the task is cancelled and left to unwind on its own.
+    """
+
+    async def read() -> CollectorRegistry:
+        async with sessions() as session:
+            return await _stored(session=session, now=now)
+
+    task = asyncio.create_task(read())
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if not done:
+        task.cancel()
+        _ABANDONED.add(task)
+        task.add_done_callback(_settled)
+        log.warning("metrics: the database did not answer within %g s", within)
+        return None
+    if (error := task.exception()) is not None:
+        log.warning("metrics: the database could not be read: %s", error)
+        return None
+    return task.result()
+
+
+def _settled(task: asyncio.Task[CollectorRegistry]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not report it as lost
+
+
+async def _stored(*, session: AsyncSession, now: datetime) -> CollectorRegistry:
+    """The series read from the database (the same on every replica)."""
     registry = CollectorRegistry(auto_describe=True)
     since = now - WINDOW
     requests = Gauge("leash_requests", "Access requests by state", ("state",), registry=registry)
@@ -136,10 +206,7 @@ async def render(
         "Sequence number of the newest audit event (ship it: a drop means events were removed)",
         registry=registry,
     ).set(newest or 0)
-    Gauge("leash_leader", "1 when this replica runs the scheduler", registry=registry).set(
-        1 if leader() else 0
-    )
-    return generate_latest(registry) + generate_latest(http.registry)
+    return registry
 
 
 async def _scan_runs(

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import api
+from bot import api, readiness
 from bot.database_errors import UNREACHABLE_MESSAGE, database_unreachable
 from bot.domain import log_context
 from bot.domain.lifecycle import Lifecycle
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import HttpMetrics
 from bot.metrics import render as render_metrics
-from bot.store import head_revision, schema_revision
+from bot.store import head_revision
 
 if TYPE_CHECKING:  # imported where used, so a process without chat starts sooner
     from bot.surfaces.slack import SlackSurface
@@ -97,22 +98,34 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")
 
 
+def _engine(lifecycle: Lifecycle) -> AsyncEngine:
+    bind = lifecycle.ctx.sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the lifecycle's sessions are not bound to an engine")
+    return bind
+
+
 def _readyz(
     lifecycle: Lifecycle, surfaces: list[str], leader: Callable[[], str]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def readyz(_: web.Request) -> web.Response:
-        """Ready when the database answers and is migrated to this build's schema."""
+        """Ready when the database answers, is migrated to this build's schema, and this
+        replica can take the audit chain's lock (so it can record what it does)."""
         checks: dict[str, object] = {"surfaces": surfaces, "scheduler": leader()}
         try:
-            async with lifecycle.ctx.sessions() as session:
-                revision = await schema_revision(session)
+            found = await readiness.probe(_engine(lifecycle))
+        except TimeoutError:
+            checks["database"] = f"unreachable: no answer within {readiness.PROBE_SECONDS:g} s"
+            return web.json_response({"status": "not ready", **checks}, status=503)
         except Exception as error:  # the database is down or refuses us
             checks["database"] = f"unreachable: {type(error).__name__}"
             return web.json_response({"status": "not ready", **checks}, status=503)
+        revision = found.revision
         checks["database"] = "ok"
         checks["schema"] = revision or "none"
-        ready = revision == head_revision()
-        if not ready:
+        checks["writes"] = found.write_problem or "ok"
+        ready = revision == head_revision() and found.write_problem is None
+        if revision != head_revision():
             checks["schema"] = f"{revision or 'none'} (this build needs {head_revision()})"
         return web.json_response(
             {"status": "ready" if ready else "not ready", **checks}, status=200 if ready else 503
@@ -125,13 +138,12 @@ def _metrics(
     lifecycle: Lifecycle, http: HttpMetrics, leader: Callable[[], str]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def metrics(_: web.Request) -> web.Response:
-        async with lifecycle.ctx.sessions() as session:
-            body = await render_metrics(
-                session=session,
-                now=lifecycle.ctx.clock.now(),
-                http=http,
-                leader=lambda: leader().startswith("leader"),
-            )
+        body = await render_metrics(
+            sessions=lifecycle.ctx.sessions,
+            now=lifecycle.ctx.clock.now(),
+            http=http,
+            leader=lambda: leader().startswith("leader"),
+        )
         response = web.Response(body=body)
         response.content_type = "text/plain"
         response.headers["Content-Type"] = METRICS_CONTENT_TYPE

@@ -30,6 +30,7 @@ pytest_plugins = ("tests.cloud_operations",)
 SLOW_MODULES = (
     "test_crash_points",
     "test_replica_failover",
+    "test_replicas_starting_together",
     "test_restart",
     "test_database_faults",
     "test_leadership",

@@ -7,8 +7,10 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TypeVar
 
-from sqlmodel import col, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.errors import AmbiguousIdentityError, UnknownIdentityError
@@ -19,6 +21,7 @@ from cloud.base import DiscoveredIdentity
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}")
 _CHAT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_Row = TypeVar("_Row", bound=SQLModel)
 
 
 def identity_id_for(native_id: str) -> str:
@@ -63,6 +66,27 @@ def _first_tag(tags: Mapping[str, str], keys: tuple[str, ...]) -> tuple[str | No
     return None, None
 
 
+async def _insert_absent(row: _Row, *, session: AsyncSession) -> _Row:
+    """Insert `row` unless a row with its key exists (`ON CONFLICT DO NOTHING`); return the
+    stored row, locked for this transaction.
+
+    Replicas started together discover the same identities at once: a read that found nothing
+    followed by a plain INSERT fails with a unique violation in whichever commits second.
+    """
+    table = type(row).__table__  # type: ignore[attr-defined]
+    values = {column.name: getattr(row, column.key) for column in table.columns}
+    bind = session.bind
+    dialect = postgresql if bind is not None and bind.dialect.name == "postgresql" else sqlite
+    await session.exec(dialect.insert(table).values(values).on_conflict_do_nothing())
+    key = tuple(values[column.name] for column in table.primary_key.columns)
+    stored = await session.get(
+        type(row), key[0] if len(key) == 1 else key, with_for_update=True, populate_existing=True
+    )
+    if stored is None:  # another unique key (not the primary key) was taken
+        raise LookupError(f"{table.name} {key}: a row with another key holds its unique values")
+    return stored
+
+
 async def upsert_discovered(
     found: DiscoveredIdentity, *, rules: Rules, session: AsyncSession, now: datetime
 ) -> tuple[Identity, list[str]]:
@@ -75,14 +99,17 @@ async def upsert_discovered(
     identity = await session.get(Identity, identity_id)
     classification, reason = classify(found, rules.classification)
     if identity is None:
-        identity = Identity(
-            id=identity_id,
-            provider=found.ref.provider,
-            account=found.ref.account,
-            native_id=found.ref.native_id,
-            name=found.ref.name,
-            kind=found.ref.kind,
-            discovered_at=now,
+        identity = await _insert_absent(
+            Identity(
+                id=identity_id,
+                provider=found.ref.provider,
+                account=found.ref.account,
+                native_id=found.ref.native_id,
+                name=found.ref.name,
+                kind=found.ref.kind,
+                discovered_at=now,
+            ),
+            session=session,
         )
     identity.name = found.ref.name
     identity.classification = classification
@@ -121,7 +148,13 @@ async def upsert_discovered(
             ownership.primary_owner = None  # the tag was removed or became invalid
             session.add(ownership)
         return identity, problems
-    ownership = ownership or Ownership(identity_id=identity_id, updated_at=now, updated_by="tags")
+    if ownership is None:
+        ownership = await _insert_absent(
+            Ownership(identity_id=identity_id, source="tag", updated_at=now, updated_by="tags"),
+            session=session,
+        )
+        if ownership.source == "chat":  # set in chat since this transaction began
+            return identity, problems
     if ownership.primary_owner and keys_for([ownership.primary_owner]) != keys_for(
         [people["owner"]]
     ):

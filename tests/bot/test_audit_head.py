@@ -51,8 +51,10 @@ async def test_the_leader_publishes_the_head_at_once_and_hourly(leash: Leash) ->
 
 async def test_the_head_sequence_is_a_metric(leash: Leash) -> None:
     count = await history(leash)
-    async with leash.lifecycle.ctx.sessions() as session:
-        text = await render(
-            session=session, now=datetime.now(UTC), http=HttpMetrics(), leader=lambda: True
-        )
+    text = await render(
+        sessions=leash.lifecycle.ctx.sessions,
+        now=datetime.now(UTC),
+        http=HttpMetrics(),
+        leader=lambda: True,
+    )
     assert f"leash_audit_head_seq {float(count)}" in text.decode().splitlines()

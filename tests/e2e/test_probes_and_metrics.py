@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from bot.app import Leash
-from bot.domain.audit import Actor
+from bot.app import Leash, build
+from bot.config import Settings
+from bot.domain.audit import CHAIN_LOCK_KEY, Actor
 from bot.domain.models import ActorKind, GrantState
+from bot.domain.rules import Rules
+from bot.metrics import DATABASE_SECONDS
+from bot.readiness import PROBE_SECONDS
 from bot.web import REQUEST_ID_HEADER, build_web_app
 from cloud.sandbox import Sandbox
+from tests.conftest import PG_URL
 from tests.e2e.helpers import account_iam, eventually, grant
+from tests.fakes.tcp_proxy import TcpProxy
 
 Client = TestClient[Request, Application]
 OWNER = Actor("owner-a", ActorKind.USER, "console")
@@ -144,3 +154,113 @@ async def test_every_response_carries_the_callers_request_id_or_a_new_one(
     missing = await client.get("/no/such/route", headers={REQUEST_ID_HEADER: "trace-404"})
     assert missing.status == 404
     assert missing.headers[REQUEST_ID_HEADER] == "trace-404"
+
+
+async def test_readyz_is_503_while_another_process_holds_the_database_write_lock(
+    leash: Leash, client: Client, database_url: str
+) -> None:
+    """SQLite: another writer in BEGIN IMMEDIATE; PostgreSQL: a session on the chain's lock."""
+    release = await _hold_the_write_lock(database_url)
+    try:
+        started = time.monotonic()
+        response = await client.get("/readyz")
+        waited = time.monotonic() - started
+        body = await response.json()
+        assert response.status == 503, body
+        assert body["status"] == "not ready"
+        assert body["database"] == "ok"  # it answers, but this replica could not record
+        assert "locked" in body["writes"]
+        assert body["scheduler"] == "follower (test)"  # the existing fields stay
+        assert waited < PROBE_SECONDS + 2
+    finally:
+        await release()
+    again = await client.get("/readyz")
+    assert again.status == 200, await again.text()
+    assert (await again.json())["writes"] == "ok"
+
+
+async def _hold_the_write_lock(database_url: str) -> Callable[[], Awaitable[None]]:
+    """Take what an audit append needs from a connection of its own; return its release."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        other = sqlite3.connect(str(url.database), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+
+        async def release_sqlite() -> None:
+            other.execute("ROLLBACK")
+            other.close()
+
+        return release_sqlite
+    holder = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    await holder.execute("SELECT pg_advisory_lock($1)", CHAIN_LOCK_KEY)
+
+    async def release_postgres() -> None:
+        await holder.execute("SELECT pg_advisory_unlock($1)", CHAIN_LOCK_KEY)
+        await holder.close()
+
+    return release_postgres
+
+
+@pytest.mark.skipif(PG_URL is None, reason="a TCP proxy cuts PostgreSQL; SQLite has no link")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_metrics_answer_from_memory_when_the_database_is_gone(
+    database_url: str, fresh_sandbox: Sandbox, rules: Rules
+) -> None:
+    target = make_url(database_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    app = build(Settings(database_url=proxy.url(database_url)), sandbox=fresh_sandbox, rules=rules)
+    try:
+        await app.start(scheduler=False, discover=False)
+        web_app = build_web_app(
+            app.lifecycle, max_body_bytes=64 * 1024, leader=lambda: "leader (test)"
+        )
+        async with TestClient(TestServer(web_app)) as test_client:
+            up = _samples(await (await test_client.get("/metrics")).text())
+            assert up[("leash_database_up", ())] == 1
+            assert ("leash_grants", (("state", "active"),)) in up
+
+            await proxy.cut()
+            started = time.monotonic()
+            response = await test_client.get("/metrics")
+            waited = time.monotonic() - started
+            assert response.status == 200
+            down = _samples(await response.text())
+            assert waited < DATABASE_SECONDS + 2
+            assert down[("leash_database_up", ())] == 0
+            assert down[("leash_leader", ())] == 1  # from memory: sum(leash_leader) still works
+            assert not any(name.startswith("leash_grants") for name, _ in down)
+            assert ("leash_http_requests_total", (("route", "/metrics"), ("status", "2xx"))) in (
+                down
+            )
+    finally:
+        await proxy.restore()
+        await app.close()
+        await proxy.close()
+
+
+@pytest.mark.skipif(PG_URL is None, reason="a lock held in PostgreSQL stalls the reads")
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_metrics_do_not_wait_on_a_database_that_never_answers(
+    leash: Leash, client: Client, database_url: str
+) -> None:
+    """Another session holds the grant table exclusively: the reads stall, the scrape does not."""
+    url = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    holder = await asyncpg.connect(url)
+    transaction = holder.transaction()
+    await transaction.start()
+    await holder.execute('LOCK TABLE "grant" IN ACCESS EXCLUSIVE MODE')
+    try:
+        started = time.monotonic()
+        response = await client.get("/metrics")
+        waited = time.monotonic() - started
+        samples = _samples(await response.text())
+        assert response.status == 200
+        assert DATABASE_SECONDS - 0.5 < waited < DATABASE_SECONDS + 2
+        assert samples[("leash_database_up", ())] == 0
+        assert samples[("leash_leader", ())] == 0
+    finally:
+        await transaction.rollback()
+        await holder.close()
+    samples = _samples(await (await client.get("/metrics")).text())
+    assert samples[("leash_database_up", ())] == 1

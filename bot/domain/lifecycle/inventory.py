@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
 from bot.domain import audit, registry
@@ -14,9 +17,13 @@ from bot.domain.lifecycle.context import Context
 from bot.domain.lifecycle.stewardship import security_recipients
 from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply
 from bot.domain.models import Classification, Identity, Outcome, Ownership
-from cloud.base import CloudError
+from cloud.base import CloudError, DiscoveryResult
 
 log = logging.getLogger("leash.inventory")
+
+RECORD_ATTEMPTS = 4
+# PostgreSQL: serialization failure, deadlock detected, lock not available (lock_timeout).
+_CONFLICTS = frozenset({"40001", "40P01", "55P03"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +32,17 @@ class InventoryReport:
     agents: int = 0
     unowned_agents: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Recorded:
+    """What recording one cloud's discovery found."""
+
+    seen: list[str] = field(default_factory=list)
+    agents: int = 0
+    unowned: int = 0
+    problems: dict[str, str] = field(default_factory=dict)
+    proposals: list[tuple[Identity, str | None, str]] = field(default_factory=list)
 
 
 class InventoryService:
@@ -72,60 +90,106 @@ class InventoryService:
                 log.warning("discovery in %s failed: %s", name, error)
                 continue
             failures.update({f"{name}:{scope}": why for scope, why in result.failures.items()})
-            now = ctx.clock.now()
-            async with ctx.transaction() as session:
-                seen = []
-                for discovered in result.identities:
-                    identity, problems = await registry.upsert_discovered(
-                        discovered, rules=ctx.rules, session=session, now=now
-                    )
-                    for problem in problems:
-                        failures[f"{name}:{identity.account}:{identity.name}"] = problem
-                    seen.append(identity.id)
-                    owner = await session.get(Ownership, identity.id)
-                    if owner is not None and owner.proposed_owner and owner.proposed_at == now:
-                        proposals.append((identity, owner.primary_owner, owner.proposed_owner))
-                        await audit.append(
-                            session=session,
-                            actor=SYSTEM,
-                            event_type="owner.proposed",
-                            at=now,
-                            identity_id=identity.id,
-                            resource=identity.native_id,
-                            detail={"from": "tags", "proposed": owner.proposed_owner},
-                        )
-                    if identity.classification == Classification.AI_AGENT:
-                        agents += 1
-                        unowned += owner is None or owner.primary_owner is None
-                scanned_accounts = {d.ref.account for d in result.identities}
-                # Identities gone from a scanned account are marked deleted, never forgotten:
-                # the audit trail keeps referring to them.
-                gone = await session.exec(
-                    update(Identity)
-                    .where(
-                        col(Identity.provider) == name,
-                        col(Identity.account).in_(scanned_accounts),
-                        col(Identity.id).not_in(seen),
-                        col(Identity.present).is_(True),
-                    )
-                    .values(present=False, deleted_at=now)
-                )
-                await audit.append(
-                    session=session,
-                    actor=SYSTEM,
-                    event_type="inventory.refreshed",
-                    at=now,
-                    outcome=Outcome.FAILURE if result.failures else Outcome.SUCCESS,
-                    detail={
-                        "provider": name,
-                        "found": len(seen),
-                        "deleted": gone.rowcount,
-                        "failures": dict(result.failures),
-                    },
-                )
-            found += len(seen)
+            recorded = await self._record_retrying(name, result)
+            found += len(recorded.seen)
+            agents += recorded.agents
+            unowned += recorded.unowned
+            failures.update(recorded.problems)
+            proposals += recorded.proposals
         for identity, current, proposed in proposals:
             await self._announce_tag_change(identity, current, proposed)
         return InventoryReport(
             found=found, agents=agents, unowned_agents=unowned, failures=failures
         )
+
+    async def _record_retrying(self, name: str, result: DiscoveryResult) -> _Recorded:
+        """Record one cloud's discovery; a conflict with a replica doing the same is retried.
+
+        Replicas started together record the same identities at once. Inserts that meet
+        another's row do nothing (`registry.upsert_discovered`) and rows are locked in one
+        order, but a wait past the lock timeout or a deadlock with other work is still possible:
+        the whole transaction is tried again, reading what the other replica committed.
+        """
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                return await self._record(name, result)
+            except DBAPIError as error:
+                if attempt == RECORD_ATTEMPTS or not _conflict(error):
+                    raise
+                log.warning(
+                    "inventory: recording %s met a concurrent writer (%s); trying again",
+                    name,
+                    type(error.orig).__name__,
+                )
+                await asyncio.sleep(random.uniform(0.1, 0.5) * attempt)
+        raise AssertionError("unreachable")
+
+    async def _record(self, name: str, result: DiscoveryResult) -> _Recorded:
+        """Upsert one cloud's identities and mark the missing ones deleted, in one transaction."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        recorded = _Recorded()
+        # One order on every replica: two transactions locking the same rows never deadlock.
+        identities = sorted(
+            result.identities, key=lambda d: registry.identity_id_for(d.ref.native_id)
+        )
+        async with ctx.transaction() as session:
+            for discovered in identities:
+                identity, problems = await registry.upsert_discovered(
+                    discovered, rules=ctx.rules, session=session, now=now
+                )
+                for problem in problems:
+                    recorded.problems[f"{name}:{identity.account}:{identity.name}"] = problem
+                recorded.seen.append(identity.id)
+                owner = await session.get(Ownership, identity.id)
+                if owner is not None and owner.proposed_owner and owner.proposed_at == now:
+                    recorded.proposals.append((identity, owner.primary_owner, owner.proposed_owner))
+                if identity.classification == Classification.AI_AGENT:
+                    recorded.agents += 1
+                    recorded.unowned += owner is None or owner.primary_owner is None
+            # The chain's lock is taken after the rows' (as every append does), never between.
+            for identity, _, proposed in recorded.proposals:
+                await audit.append(
+                    session=session,
+                    actor=SYSTEM,
+                    event_type="owner.proposed",
+                    at=now,
+                    identity_id=identity.id,
+                    resource=identity.native_id,
+                    detail={"from": "tags", "proposed": proposed},
+                )
+            scanned_accounts = {d.ref.account for d in result.identities}
+            # Identities gone from a scanned account are marked deleted, never forgotten:
+            # the audit trail keeps referring to them.
+            gone = await session.exec(
+                update(Identity)
+                .where(
+                    col(Identity.provider) == name,
+                    col(Identity.account).in_(scanned_accounts),
+                    col(Identity.id).not_in(recorded.seen),
+                    col(Identity.present).is_(True),
+                )
+                .values(present=False, deleted_at=now)
+            )
+            await audit.append(
+                session=session,
+                actor=SYSTEM,
+                event_type="inventory.refreshed",
+                at=now,
+                outcome=Outcome.FAILURE if result.failures else Outcome.SUCCESS,
+                detail={
+                    "provider": name,
+                    "found": len(recorded.seen),
+                    "deleted": gone.rowcount,
+                    "failures": dict(result.failures),
+                },
+            )
+        return recorded
+
+
+def _conflict(error: DBAPIError) -> bool:
+    """A unique violation, deadlock, serialization failure or lock wait past its bound."""
+    if isinstance(error, IntegrityError):
+        return True
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code in _CONFLICTS or "database is locked" in str(error.orig)

@@ -84,7 +84,8 @@ class Stewardship:
             if identity.unowned_alert_key == key:
                 continue
             async with ctx.transaction() as session:
-                current = await session.get(Identity, identity.id)
+                # Locked: a replica alerting at the same moment waits, then sees this key.
+                current = await session.get(Identity, identity.id, with_for_update=True)
                 if current is None or current.unowned_alert_key == key:
                     continue
                 current.unowned_alert_key = key
