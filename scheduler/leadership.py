@@ -403,6 +403,7 @@ class Leadership:
         self._check_seconds = check_seconds
         self._leader = False
         self._started = False
+        self._ever_started = False
         self._noticed = ""
         # Until when (monotonic) this process may act as leader without a renewal: the lease
         # counted from before the last renewal was sent, so never later than the database's.
@@ -435,8 +436,12 @@ class Leadership:
         """The epoch to run a scheduler job under, or None when this process must not act.
 
         Asked before every job: a leader whose lease may have run out since its last renewal
-        (it was frozen, or the database did not answer) steps down instead of acting.
+        (it was frozen, or the database did not answer) steps down instead of acting. A
+        Leadership never started elects nobody: whoever started the scheduler by hand (a
+        one-process tool, a test) decided, and its work is not fenced (epoch 0).
         """
+        if not self._ever_started:
+            return 0
         if not self._leader:
             return None
         if time.monotonic() >= self._valid_until:
@@ -468,7 +473,7 @@ class Leadership:
         """
         if self._started:
             return
-        self._started = True
+        self._started = self._ever_started = True
         self._on_elected, self._on_deposed, self._on_timer = on_elected, on_deposed, on_timer
         try:
             await self._attempt()
