@@ -6,7 +6,8 @@ protocol's XML `ErrorResponse` (IAM, STS) or the JSON protocol's `__type` docume
 (Organizations, CloudTrail), with the chosen HTTP status, so botocore parses, classifies and
 retries it exactly as it would a real one. A `delay` holds the answer back; with `code=""`
 moto serves the call first and only the answer is late (a call that worked but whose answer
-the client gave up waiting for).
+the client gave up waiting for); with `late_call` the call itself is held, then served (a slow
+write that lands after whatever the caller's peers did meanwhile).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class FaultRule:
     remaining: int | None  # None: until cleared
     delay: float
     match: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    late_call: bool = False  # with code "": hold the call, not the answer
     used: int = 0
 
     def matches(self, service: str, operation: str, facts: Mapping[str, str]) -> bool:
@@ -115,6 +117,9 @@ class FaultMiddleware:
         facts = {**params, ACCESS_KEY_KEY: access_key_id, ACCOUNT_KEY: _account(access_key_id)}
         rule = self._rules.take(service, operation, facts)
         if rule is None:
+            return self._app(environ, start_response)
+        if not rule.code and rule.late_call:  # hold the call, then serve it
+            time.sleep(rule.delay)
             return self._app(environ, start_response)
         if not rule.code:  # serve it, then hold the answer back
             body = b"".join(self._app(environ, _held(start_response, rule.delay)))

@@ -89,13 +89,16 @@ class MotoServer:
         times: int | None = 1,
         delay: float = 0,
         match: Mapping[str, str] | None = None,
+        late_call: bool = False,
     ) -> FaultRule:
         """Answer the next `times` matching calls (None: all, until `clear_faults`) with an error.
 
         `operation` is "PutRolePolicy", "iam:PutRolePolicy" or "iam:*". `match` narrows it to
         calls whose parameters (or `account`, `access_key_id`: who signed it) have these values.
         `delay` seconds pass before the answer; with `code=""` moto serves the call and only
-        its answer is late. Returns the rule (its `used` counts the calls it answered).
+        its answer is late; with `late_call=True` too, the call itself waits `delay` seconds
+        before moto serves it (a slow write that lands late). Returns the rule (its `used`
+        counts the calls it answered).
         """
         service, name = parse_operation(operation)
         rule = FaultRule(
@@ -106,6 +109,7 @@ class MotoServer:
             remaining=times,
             delay=delay,
             match=MappingProxyType(dict(match or {})),
+            late_call=late_call,
         )
         self._faults.add(rule)
         return rule

@@ -1,4 +1,10 @@
-"""Grants: apply in the cloud, revoke on time, retry (extensions in grant_extension.py)."""
+"""Grants: apply in the cloud, revoke on time, retry (extensions in grant_extension.py).
+
+Cloud writes happen under the grant's claim (`applying` or `revoking`, with a `lease_until` the
+sweep takes over once it runs out); an apply whose compare-and-set finds that the grant failed
+or ended meanwhile deletes what it wrote, and a failed apply never deletes behind another
+process's successful apply of the same grant.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +76,7 @@ class GrantFlow:
     def restrictions(self) -> RestrictionExemptions:
         return self._restrictions
 
-    async def _close_exemption(self, identity: Identity, grant_id: str) -> None:
+    async def close_exemption(self, identity: Identity, grant_id: str) -> None:
         """Restore the full guardrail and restriction denies once a grant is gone (both also
         lapse by themselves)."""
         await self._restrictions.close(identity, grant_id)
@@ -83,6 +89,22 @@ class GrantFlow:
                 grant_id,
                 identity.name,
             )
+
+    async def remove_from_cloud(self, identity: Identity, grant_id: str, *, why: str) -> bool:
+        """Delete a write that must not stand and close its exemptions; False if it stays."""
+        try:
+            await self._ctx.provider_for(identity).revoke(identity_ref(identity), grant_id)
+            removed = True
+        except CloudError:
+            log.exception(
+                "could not remove grant %s from %s after %s; reconcile removes it",
+                grant_id,
+                identity.name,
+                why,
+            )
+            removed = False
+        await self.close_exemption(identity, grant_id)
+        return removed
 
     async def load(self, grant_id: str, *, session: AsyncSession) -> tuple[Grant, Identity]:
         grant = await session.get(Grant, grant_id.strip()[:16])
@@ -147,7 +169,7 @@ class GrantFlow:
         ctx = self._ctx
         now = ctx.clock.now()
         async with ctx.transaction() as session:
-            if not await move_grant(
+            recorded = await move_grant(
                 session,
                 grant.id,
                 from_state=GrantState.APPLYING,
@@ -156,27 +178,32 @@ class GrantFlow:
                 artefact=applied.artefact,
                 mechanism=applied.mechanism,
                 lease_until=None,
-            ):
-                current, _ = await self.load(grant.id, session=session)
-                return current
-            await audit_grant(
-                session,
-                grant,
-                identity,
-                actor=SYSTEM,
-                event_type="grant.applied",
-                at=now,
-                detail={
-                    "artefact": applied.artefact,
-                    "mechanism": applied.mechanism,
-                    "actions": grant.actions,
-                    "resources": grant.resources,
-                    "expires_at": grant.expires_at.isoformat(),
-                    **({"adopted": True} if adopted else {}),
-                },
             )
+            if recorded:
+                await audit_grant(
+                    session,
+                    grant,
+                    identity,
+                    actor=SYSTEM,
+                    event_type="grant.applied",
+                    at=now,
+                    detail={
+                        "artefact": applied.artefact,
+                        "mechanism": applied.mechanism,
+                        "actions": grant.actions,
+                        "resources": grant.resources,
+                        "expires_at": grant.expires_at.isoformat(),
+                        **({"adopted": True} if adopted else {}),
+                    },
+                )
             grant, _ = await self.load(grant.id, session=session)
             people = await self.people(grant, session=session)
+        if not recorded:
+            # Another process took the claim over. Its apply standing, the write is the same
+            # grant's; the grant failed or ended meanwhile, this late write must not outlive it.
+            if grant.state != GrantState.ACTIVE:
+                await self.remove_from_cloud(identity, grant.id, why="a late apply")
+            return grant
         log.info(
             "grant %s applied to %s (%s) until %s",
             grant.id,
@@ -193,38 +220,35 @@ class GrantFlow:
     async def _apply_failed(self, grant: Grant, identity: Identity, error: CloudError) -> Grant:
         ctx = self._ctx
         log.warning("grant %s on %s failed: %s", grant.id, identity.name, error)
-        try:  # a partial write must not outlive the failure
-            await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
-        except CloudError:
-            log.exception(
-                "clean-up after failed grant %s also failed; reconcile will retry", grant.id
-            )
-        await self._close_exemption(identity, grant.id)
         now = ctx.clock.now()
         async with ctx.transaction() as session:
-            if not await move_grant(
+            recorded = await move_grant(
                 session,
                 grant.id,
                 from_state=GrantState.APPLYING,
                 state=GrantState.FAILED,
                 last_error=str(error)[:2000],
                 lease_until=None,
-            ):
-                current, _ = await self.load(grant.id, session=session)
-                return current
-            await audit_grant(
-                session,
-                grant,
-                identity,
-                actor=SYSTEM,
-                event_type="grant.apply_failed",
-                at=now,
-                outcome=Outcome.FAILURE,
-                detail={"error": str(error)[:500]},
             )
+            if recorded:
+                await audit_grant(
+                    session,
+                    grant,
+                    identity,
+                    actor=SYSTEM,
+                    event_type="grant.apply_failed",
+                    at=now,
+                    outcome=Outcome.FAILURE,
+                    detail={"error": str(error)[:500]},
+                )
             grant, _ = await self.load(grant.id, session=session)
             people = await self.people(grant, session=session)
-        await ctx.tell(notices.grant_failed(grant, identity, people))
+        # A partial write must not outlive the failure, unless another process's apply of the
+        # same grant succeeded meanwhile: then the artefact is that grant's, live and recorded.
+        if grant.state != GrantState.ACTIVE:
+            await self.remove_from_cloud(identity, grant.id, why="a failed apply")
+        if recorded:
+            await ctx.tell(notices.grant_failed(grant, identity, people))
         return grant
 
     async def revoke(
@@ -284,7 +308,7 @@ class GrantFlow:
         except CloudError as error:
             return await self._revoke_failed(grant, identity, error)
         crash_point("revoked-in-cloud", grant_id=grant.id)
-        await self._close_exemption(identity, grant.id)
+        await self.close_exemption(identity, grant.id)
         return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
 
     async def _check_may_revoke(

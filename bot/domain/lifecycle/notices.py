@@ -112,6 +112,31 @@ def grant_failed(grant: Grant, identity: Identity, recipients: tuple[str, ...]) 
     return Notice(NoticeKind.GRANT_FAILED, recipients, reply, grant_id=grant.id)
 
 
+def extension_undone(
+    grant: Grant,
+    identity: Identity,
+    request: AccessRequest,
+    recipients: tuple[str, ...],
+    *,
+    removed: bool,
+) -> Notice:
+    left = (
+        "nothing of it is left in the cloud"
+        if removed
+        else "removing what it wrote failed; the hourly reconcile removes it"
+    )
+    reply = Reply(
+        text=(
+            f"Grant {grant.id} on {identity.name} ended ({grant.state}) while extension "
+            f"{request.id} was being applied: the extension did not take effect, and {left}."
+        ),
+        ok=False,
+    )
+    return Notice(
+        NoticeKind.GRANT_FAILED, tuple(dict.fromkeys(recipients)), reply, grant_id=grant.id
+    )
+
+
 def expiring_soon(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
     reply = Reply(
         text=f"Grant {grant.id} on {identity.name} expires at {_when(grant.expires_at)}",
