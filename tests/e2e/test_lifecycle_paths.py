@@ -58,7 +58,7 @@ async def events(leash: Leash, event_type: str) -> list[AuditEvent]:
 
 @pytest.mark.parametrize(
     "rules",
-    [{"requests": {"decide_within": "4s", "remind_after": "1s", "escalate_after": "1s"}}],
+    [{"requests": {"decide_within": "8s", "remind_after": "1s", "escalate_after": "1s"}}],
     indirect=True,
     ids=["fast timings"],
 )
