@@ -68,6 +68,18 @@ class Lifecycle:
 
     async def _approve(self, request_id: str, *, actor: Actor, note: str | None) -> ApprovalResult:
         result = await self.requests.approve(request_id, actor=actor, note=note)
+        return await self._carry_out(result, actor=actor)
+
+    async def carry_out(self, result: ApprovalResult, *, actor: Actor) -> ApprovalResult:
+        """Apply (or extend) the grant of a recorded approval: `approve` after `requests.approve`.
+
+        A surface that must answer before the cloud does records the approval with
+        `requests.approve`, answers, then calls this.
+        """
+        with log_context.about(request_id=result.request.id):
+            return await self._carry_out(result, actor=actor)
+
+    async def _carry_out(self, result: ApprovalResult, *, actor: Actor) -> ApprovalResult:
         if result.grant is None:
             return result
         grant: Grant

@@ -16,6 +16,7 @@ from bot.domain.forms import request_from_form
 from bot.domain.lifecycle import Lifecycle
 from bot.domain.messages import Reply
 from bot.surfaces.teams import cards
+from bot.surfaces.teams.card_work import CardWork
 from bot.surfaces.teams.connector import ConnectorRetry
 from bot.surfaces.teams.outbound import closed_card, image_message, message
 from bot.surfaces.teams.people import PLATFORM, People, command_text, conversations_of
@@ -62,12 +63,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         handler: CommandHandler,
         people: People,
         retry: ConnectorRetry,
+        work: CardWork,
     ) -> None:
         super().__init__()
         self._lifecycle = lifecycle
         self._handler = handler
         self._people = people
         self._retry = retry
+        self._work = work
 
     # Conversations Leash may post to later
 
@@ -161,20 +164,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         command = cards.command_from_action(data)
         if not command or command.split(" ", 1)[0] != verb:
             return text_response(OUTDATED)
-        reply = await self._handler.handle_text(command, actor=actor)
-        request_id = str(data.get("request") or "")
-        # Only people who may see the request get the card back; anyone else the answer alone.
-        if request_id and await self._lifecycle.visibility.may_see(request_id, actor=actor):
-            # What the click did (or why it did not count), above the card as it now stands.
-            async with self._lifecycle.ctx.sessions() as session:
-                card = await closed_card(request_id, session=session)
-            if card is not None:
-                said = cards.text_block(
-                    cards.mark(reply), color="Good" if reply.ok else "Attention"
-                )
-                card["body"].insert(0, said)
-                return card_response(card)
-        return card_response(cards.reply_card(reply))
+        # Answered before the cloud is done (card_work.py); the card is updated when it is.
+        card = await self._work.run(
+            command,
+            actor=actor,
+            request_id=str(data.get("request") or ""),
+            activity=context.activity,
+        )
+        return card_response(card)
 
     async def _refresh(self, request_id: str, *, viewer: Actor) -> dict[str, Any]:
         """Another viewer opened a request card: show it as it stands now, if they may see it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -11,7 +10,9 @@ from aiohttp import web
 from bot.commands.handler import CommandHandler
 from bot.domain.lifecycle import Lifecycle
 from bot.domain.messages import Notice
+from bot.surfaces.teams.background import Background
 from bot.surfaces.teams.bot import TeamsBot
+from bot.surfaces.teams.card_work import CardWork
 from bot.surfaces.teams.connector import (
     ConnectorRetry,
     TeamsAuth,
@@ -48,9 +49,6 @@ class TeamsSurface:
         self._adapter = build_adapter(auth)
         on_turn_error(self._adapter)
         retry = ConnectorRetry(base_seconds=retry_seconds)
-        self._bot = TeamsBot(
-            lifecycle=lifecycle, handler=handler, people=People(retry), retry=retry
-        )
         self._outbound = Outbound(
             ctx=lifecycle.ctx,
             adapter=self._adapter,
@@ -58,7 +56,19 @@ class TeamsSurface:
             retry=retry,
             report_unreachable=report_unreachable,
         )
-        self._deliveries: set[asyncio.Task[None]] = set()
+        self._deliveries = Background()
+        # Cloud work of buttons, after their invoke was answered (card_work.py).
+        self._card_work = Background()
+        work = CardWork(
+            lifecycle=lifecycle,
+            handler=handler,
+            outbound=self._outbound,
+            work=self._card_work,
+            deliveries=self._deliveries,
+        )
+        self._bot = TeamsBot(
+            lifecycle=lifecycle, handler=handler, people=People(retry), retry=retry, work=work
+        )
 
     def route(self) -> Callable[[web.Request], Awaitable[web.Response]]:
         """The aiohttp handler for `POST /api/messages`."""
@@ -66,11 +76,10 @@ class TeamsSurface:
 
     async def notify(self, notice: Notice) -> None:
         """Deliver in the background so no lifecycle step waits on the Bot Connector."""
-        task = asyncio.create_task(self._outbound.deliver(notice))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        self._deliveries.start(self._outbound.deliver(notice))
 
     async def drain(self) -> None:
-        """Wait for every delivery in flight (shutdown, tests)."""
-        while self._deliveries:
-            await asyncio.gather(*self._deliveries, return_exceptions=True)
+        """Wait for every button's cloud work and every delivery in flight (shutdown, tests)."""
+        while self._card_work or self._deliveries:
+            await self._card_work.drain()
+            await self._deliveries.drain()
