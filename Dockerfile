@@ -3,9 +3,10 @@
 # Leash container image: `docker build -t leash .`
 #
 # Two stages on the same pinned Python base. The builder installs uv and resolves the locked
-# runtime dependencies (uv.lock, no dev group) plus Leash itself, non-editable, into
-# /app/.venv. The runtime stage copies only that virtualenv: no uv, no pip, no compiler, no
-# source tree.
+# runtime dependencies (uv.lock, no dev group, no `sandbox` extra) plus Leash itself,
+# non-editable, into /app/.venv. The runtime stage copies only that virtualenv: no uv, no pip,
+# no compiler, no source tree, and no emulator: moto, flask and the sandbox's other
+# dependencies are not installed, so `leash serve --sandbox` in the image says how to add them.
 #
 # The base is pinned to a patch release. To pin it immutably as well, resolve the digest of
 # the multi-platform index and append it, e.g.
@@ -40,7 +41,10 @@ COPY README.md ./
 COPY bot ./bot
 COPY cloud ./cloud
 COPY scheduler ./scheduler
-RUN uv sync --frozen --no-dev --no-editable
+RUN uv sync --frozen --no-dev --no-editable \
+    && /app/.venv/bin/python -c "import importlib.util as u, sys; \
+extra = [m for m in ('moto', 'flask', 'flask_cors', 'celpy') if u.find_spec(m)]; \
+sys.exit(f'the sandbox extra leaked into the image: {extra}' if extra else 0)"
 
 
 FROM ${PYTHON_IMAGE} AS runtime

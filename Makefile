@@ -1,5 +1,7 @@
 # Leash: `make run` installs everything and starts Leash on its embedded defaults
 # (SQLite, sandbox cloud, console chat); `make test` installs everything and runs the suite.
+# "Everything" is the locked dependencies, the dev group and the `sandbox` extra (moto, flask
+# and the emulators), which production installs leave out.
 PYTHON ?= python3.11
 VENV := .venv
 UV := $(VENV)/bin/uv
@@ -15,7 +17,7 @@ $(UV):
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.5"
 
 $(STAMP): $(UV) pyproject.toml uv.lock
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --extra sandbox
 	touch $(STAMP)
 
 run: install

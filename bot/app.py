@@ -215,9 +215,9 @@ def build(
     if sandbox is not None and not isinstance(sandbox, bool):
         running_sandbox = sandbox
     elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
-        from cloud.sandbox import Sandbox
+        from bot.sandbox_extra import sandbox_class  # the optional extra: a hint if it is missing
 
-        running_sandbox, owns_sandbox = Sandbox.start(gcp=True, azure=True), True
+        running_sandbox, owns_sandbox = sandbox_class().start(gcp=True, azure=True), True
     check_teams(settings, real_cloud=running_sandbox is None)
     audit_key = audit_keys.for_leash(settings, real_cloud=running_sandbox is None)
     providers = {"aws": _aws_provider(settings, running_sandbox)}

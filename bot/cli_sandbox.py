@@ -13,11 +13,16 @@ from types import FrameType
 
 import click
 
+from bot.sandbox_extra import SandboxMissingError, sandbox_class
+
 
 @click.command(name="sandbox")
 def sandbox() -> None:
     """Run the seeded demo AWS (moto) until Ctrl-C, for `leash serve` with LEASH_CLOUD=aws."""
-    from cloud.sandbox import Sandbox  # moto is heavy: only this command loads it
+    try:
+        sandbox_type = sandbox_class()  # moto is heavy (and optional): only this command loads it
+    except SandboxMissingError as error:
+        raise click.ClickException(str(error)) from None
 
     stopped = threading.Event()
 
@@ -26,7 +31,7 @@ def sandbox() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    with Sandbox.start() as running:
+    with sandbox_type.start() as running:
         accounts = ", ".join(f"{a.name} {a.id}" for a in running.accounts)
         exports = " ".join(
             f"{name}={shlex.quote(value)}"
