@@ -1,6 +1,6 @@
 """AWS's published `AWSCompromisedKeyQuarantineV3` deny list (policy version v2, 2024-10-02).
 
-Kept beside the catalogue so a test can show every action it denies is either catalogued or
+Test data: a test shows every action it denies is either catalogued or
 left out for a stated reason (`QUARANTINE_V3_OMITTED`).
 """
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import catalog_quarantine
 from bot.domain.catalog import (
     ACTION_PATTERN,
     PERSISTENCE_ACTIONS,
@@ -18,6 +17,7 @@ from bot.domain.catalog import (
     normalize_action,
     persistence_denies,
 )
+from tests.bot.domain import quarantine_v3 as catalog_quarantine
 
 SOURCES = {
     "cloudsplaining",
