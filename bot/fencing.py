@@ -67,7 +67,7 @@ def check_fence(connection: Any, *, committing: bool = False) -> None:
     the lease row is read `FOR SHARE`, which holds off a takeover until the commit is done.
     """
     epoch = _EPOCH.get()
-    if epoch is None:
+    if not epoch:  # None: not scheduler work; 0: a scheduler no lease elected (nothing to fence)
         return
     statement = _EPOCH_SQL + (" FOR SHARE" if committing else "")
     row = connection.exec_driver_sql(statement).first()
