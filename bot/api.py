@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from bot.domain.errors import (
     UnknownRequestError,
 )
 from bot.domain.lifecycle import Lifecycle, RequestInput
-from bot.domain.models import AccessRequest, ActorKind, Grant, Identity, RequestState
+from bot.domain.models import AccessRequest, ActorKind, Grant, Identity, RequestState, shown_state
 
 LIFECYCLE_KEY = web.AppKey("lifecycle", Lifecycle)
 MAX_WAIT_SECONDS = 60
@@ -50,7 +51,7 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
-def _request_json(request: AccessRequest, grant: Grant | None) -> dict[str, Any]:
+def _request_json(request: AccessRequest, grant: Grant | None, *, now: datetime) -> dict[str, Any]:
     return {
         "id": request.id,
         "state": request.state,
@@ -65,14 +66,14 @@ def _request_json(request: AccessRequest, grant: Grant | None) -> dict[str, Any]
         "decide_by": request.decide_by.isoformat(),
         "decided_by": request.decided_by,
         "decision_note": request.decision_note,
-        "grant": _grant_json(grant) if grant else None,
+        "grant": _grant_json(grant, now=now) if grant else None,
     }
 
 
-def _grant_json(grant: Grant) -> dict[str, Any]:
+def _grant_json(grant: Grant, *, now: datetime) -> dict[str, Any]:
     return {
         "id": grant.id,
-        "state": grant.state,
+        "state": shown_state(grant, now=now),
         "expires_at": grant.expires_at.isoformat(),
         "artefact": grant.artefact,
         "mechanism": grant.mechanism,
@@ -141,7 +142,9 @@ async def create_request(request: web.Request) -> web.Response:
         )
     except LeashError as error:
         return _error(error.status, error.code, str(error))
-    return web.json_response(_request_json(created, None), status=201)
+    return web.json_response(
+        _request_json(created, None, now=lifecycle.ctx.clock.now()), status=201
+    )
 
 
 async def _load_own(
@@ -172,7 +175,9 @@ async def get_request(request: web.Request) -> web.Response:
                 grant is None or grant.state != "applying"
             )
             if settled or asyncio.get_running_loop().time() >= deadline:
-                return web.json_response(_request_json(access, grant))
+                return web.json_response(
+                    _request_json(access, grant, now=lifecycle.ctx.clock.now())
+                )
             await asyncio.sleep(POLL_SECONDS)
     except LeashError as error:
         return _error(error.status, error.code, str(error))
@@ -199,7 +204,7 @@ async def release_grant(request: web.Request) -> web.Response:
         )
     except LeashError as error:
         return _error(error.status, error.code, str(error))
-    return web.json_response(_grant_json(released))
+    return web.json_response(_grant_json(released, now=lifecycle.ctx.clock.now()))
 
 
 async def openapi(request: web.Request) -> web.Response:

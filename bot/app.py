@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -12,14 +13,14 @@ from bot import audit_keys
 from bot.charts import TrendCharts
 from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, check_teams, load_rules, policy_path
-from bot.domain import audit
+from bot.domain import audit, catalog
 from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
 from bot.store import DatabaseTimeouts, create_engine, migrate, session_factory
 from cloud.base import CloudProvider
 from scheduler.leadership import Leadership
-from scheduler.runner import Runner
+from scheduler.runner import CATCH_UP_SECONDS, Runner
 
 if TYPE_CHECKING:  # imported where used: a process without them starts seconds sooner
     from bot.surfaces.slack import SlackSurface
@@ -60,13 +61,19 @@ class Leash:
 
     async def start(self, *, scheduler: bool = True, discover: bool = True) -> None:
         """Migrate, run the scheduler if this process leads (revocations first), discover."""
-        await migrate(self.engine)
-        async with self.lifecycle.ctx.transaction() as session:
-            await audit.seal(session=session, at=self.lifecycle.ctx.clock.now())
-        if scheduler:
-            await self.leadership.start(
-                self._elected, self.runner.stop, on_timer=self.runner.schedule_revoke
-            )
+        # Parsed on the event loop by the first request, AWS's action data stalled every
+        # transaction in flight (for seconds on a loaded machine): load it in a thread meanwhile.
+        warming = asyncio.create_task(asyncio.to_thread(catalog.warm))
+        try:
+            await migrate(self.engine)
+            async with self.lifecycle.ctx.transaction() as session:
+                await audit.seal(session=session, at=self.lifecycle.ctx.clock.now())
+            if scheduler:
+                await self.leadership.start(
+                    self._elected, self.runner.stop, on_timer=self.runner.schedule_revoke
+                )
+        finally:
+            await warming
         if discover:
             await self.discover()
 
@@ -80,7 +87,7 @@ class Leash:
         return report
 
     async def _elected(self) -> None:
-        """Now the leader: rebuild the timers from the database and sweep what fell due."""
+        """Now the leader: revoke what fell due (bounded), rebuild the timers, then sweep."""
         await self.runner.start(self.lifecycle)
 
     async def close(self) -> None:
@@ -116,11 +123,12 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
 
 def _gcp_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider | None:
     """The GCP provider: against the sandbox's emulator, or the configured scope; else none."""
-    from cloud.gcp import GcpProvider
-
+    # Imported only for a cloud in use: Google's libraries take about a second to import.
     if sandbox is not None:
         if sandbox.gcp is None:
             return None
+        from cloud.gcp import GcpProvider
+
         return GcpProvider(
             organization=sandbox.gcp.organization,
             rest_endpoint=sandbox.gcp.rest_endpoint,
@@ -128,6 +136,8 @@ def _gcp_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider 
         )
     if not settings.gcp_enabled:
         return None
+    from cloud.gcp import GcpProvider
+
     return GcpProvider(
         projects=tuple(settings.gcp_projects),
         organization=settings.gcp_organization,
@@ -137,11 +147,11 @@ def _gcp_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider 
 
 def _azure_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider | None:
     """The Azure provider: against the sandbox's emulator, or the configured subscriptions."""
-    from cloud.azure import AzureProvider
-
     if sandbox is not None:
         if sandbox.azure is None:
             return None
+        from cloud.azure import AzureProvider
+
         return AzureProvider(
             credential=sandbox.azure.credential(),
             base_url=sandbox.azure.endpoint,
@@ -150,6 +160,8 @@ def _azure_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvide
         )
     if not settings.azure_enabled:
         return None
+    from cloud.azure import AzureProvider
+
     return AzureProvider(subscriptions=tuple(settings.azure_subscriptions), pim=settings.azure_pim)
 
 
@@ -243,6 +255,8 @@ def build(
     )
     runner = Runner(
         sweep_seconds=settings.sweep_seconds,
+        # The lease is first renewed once the election (and this wait) is over.
+        catch_up_seconds=min(CATCH_UP_SECONDS, settings.leader_lease_seconds / 3),
         forward=leadership.forward,
         gate=leadership.may_act,
         lost=leadership.lost,

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -26,6 +27,7 @@ from bot import (
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain import crash_points, queries, registry
+from bot.domain.models import shown_state
 from bot.store import create_engine, migrate, session_factory
 from bot.surfaces.console import ConsoleSurface
 from bot.web import build_web_app
@@ -237,11 +239,13 @@ def grants(show_all: bool) -> None:
                 rows = await queries.grants(session=session, live_only=not show_all)
         finally:
             await engine.dispose()
+        now = datetime.now(UTC)
         if not rows:
             click.echo("No grants.")
         for grant, identity in rows:
             click.echo(
-                f"{grant.id}\t{grant.state}\t{identity.name}\t{grant.expires_at.isoformat()}\t"
+                f"{grant.id}\t{shown_state(grant, now=now)}\t{identity.name}\t"
+                f"{grant.expires_at.isoformat()}\t"
                 f"{','.join(grant.actions)}\t{grant.requester}"
             )
 

@@ -16,6 +16,13 @@ async def expire_grant(lifecycle: Lifecycle, grant_id: str) -> None:
     log.info("timer for %s: grant is %s", grant_id, grant.state)
 
 
+async def revoke_overdue(lifecycle: Lifecycle) -> None:
+    """On becoming leader: revoke what fell due while no process led (the sweep's first pass)."""
+    revoked = await lifecycle.sweep.revoke_due()
+    if revoked:
+        log.info("revoked %d grant(s) that fell due while no process led the scheduler", revoked)
+
+
 async def sweep(lifecycle: Lifecycle) -> None:
     """The database-driven backstop: revoke what is due, expire and nudge requests."""
     report = await lifecycle.sweep.run()

@@ -26,6 +26,7 @@ FIXED_JOBS = (SWEEP_JOB, RECONCILE_JOB, NIGHTLY_JOB, DIGEST_JOB, AUDIT_HEAD_JOB)
 RECONCILE_EVERY_SECONDS = 3600
 AUDIT_HEAD_EVERY_SECONDS = 3600
 STOP_GRACE_SECONDS = 10.0
+CATCH_UP_SECONDS = 10.0
 
 
 def _fenced_out(error: BaseException) -> FencedOutError | None:
@@ -36,6 +37,11 @@ def _fenced_out(error: BaseException) -> FencedOutError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("revoking the overdue grants failed", exc_info=task.exception())
 
 
 def revoke_job_id(grant_id: str) -> str:
@@ -57,6 +63,7 @@ class Runner:
         self,
         *,
         sweep_seconds: float,
+        catch_up_seconds: float = CATCH_UP_SECONDS,
         forward: Callable[[str, datetime], None] | None = None,
         gate: Callable[[], int | None] | None = None,
         lost: Callable[[str], None] | None = None,
@@ -65,9 +72,11 @@ class Runner:
 
         `gate` is asked before every job for the leader epoch to run it under (None: this
         process must not act, so the job does nothing); `lost` is told when the database
-        refused a job because a newer leader exists.
+        refused a job because a newer leader exists. `start` waits at most `catch_up_seconds`
+        for the revocations that fell due while no process led.
         """
         self._sweep_seconds = sweep_seconds
+        self._catch_up_seconds = catch_up_seconds
         self._forward = forward
         self._gate = gate
         self._lost = lost
@@ -145,13 +154,15 @@ class Runner:
         return sorted(job.id for job in self._scheduler.get_jobs())
 
     async def start(self, lifecycle: Lifecycle) -> None:
-        """Start, re-arm every live grant's timer, and sweep at once to catch up on downtime."""
+        """Start, revoke what fell due meanwhile (bounded), re-arm every live grant's timer,
+        and sweep at once to catch up on the rest of the downtime."""
         if self._scheduler.running:
             return
         self._lifecycle = lifecycle
         # A fresh scheduler per start, so a process that lost leadership can lead again.
         self._scheduler = _new_scheduler()
         self._scheduler.start()
+        await self._catch_up(lifecycle)
         for grant_id, expires_at in await lifecycle.sweep.timers_to_rebuild():
             self.schedule_revoke(grant_id, expires_at)
         now = datetime.now(UTC)
@@ -200,6 +211,18 @@ class Runner:
             next_run_time=now,
         )
         log.info("scheduler started with %d timers", len(self.job_ids()) - len(FIXED_JOBS))
+
+    async def _catch_up(self, lifecycle: Lifecycle) -> None:
+        """Revoke the grants overdue now before `start` returns (and the process serves), so no
+        one is shown them live; past the bound they finish in the background, tracked."""
+        task = asyncio.create_task(self._tracked(jobs.revoke_overdue, lifecycle))
+        task.add_done_callback(_report_failure)
+        done, _ = await asyncio.wait({task}, timeout=self._catch_up_seconds)
+        if not done:
+            log.warning(
+                "overdue grants still being revoked after %.0f s; serving meanwhile",
+                self._catch_up_seconds,
+            )
 
     async def stop(self) -> None:
         """Stop scheduling; let running jobs finish (bounded), then cancel what is left."""

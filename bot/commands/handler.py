@@ -183,12 +183,14 @@ class CommandHandler:
                         await queries.grants(session=session, requester_keys=actor.keys),
                         "your live grants",
                         empty="You have no live grants.",
+                        now=lc.ctx.clock.now(),
                     )
                 case ListGrantsCommand(scope="all"):
                     return render.grants(
                         await queries.grants(session=session),
                         "live grants",
                         empty="No live grants.",
+                        now=lc.ctx.clock.now(),
                     )
                 case ListGrantsCommand():
                     identity = await registry.resolve(command.scope, session=session)
@@ -197,6 +199,7 @@ class CommandHandler:
                         on_identity,
                         f"live grants on {identity.name}",
                         empty=f"No live grants on {identity.name}.",
+                        now=lc.ctx.clock.now(),
                     )
                 case ListRequestsCommand(scope="pending"):
                     admin = actor.is_one_of(lc.ctx.rules.admins)

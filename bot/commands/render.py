@@ -8,7 +8,14 @@ from bot.domain.durations import format_duration
 from bot.domain.lifecycle import ApprovalResult, IssuedToken
 from bot.domain.lifecycle.tokens import TokenInfo
 from bot.domain.messages import Reply
-from bot.domain.models import AccessRequest, Grant, GrantState, Identity, Ownership
+from bot.domain.models import (
+    AccessRequest,
+    Grant,
+    GrantState,
+    Identity,
+    Ownership,
+    shown_state,
+)
 
 
 def _when(at: datetime) -> str:
@@ -55,13 +62,13 @@ def grant_state(grant: Grant) -> Reply:
     return Reply(text=f"Grant {grant.id} is {grant.state}.", ok=grant.state == GrantState.REVOKED)
 
 
-def grants(rows: list[tuple[Grant, Identity]], title: str, *, empty: str) -> Reply:
+def grants(rows: list[tuple[Grant, Identity]], title: str, *, empty: str, now: datetime) -> Reply:
     if not rows:
         return Reply(text=empty)
     return Reply(
         text=f"{title.capitalize()} ({len(rows)}):",
         lines=tuple(
-            f"{g.id}  {i.name}  {g.state}  until {_when(g.expires_at)}  "
+            f"{g.id}  {i.name}  {shown_state(g, now=now)}  until {_when(g.expires_at)}  "
             f"{', '.join(g.actions)[:120]}  (for {g.requester})"
             for g, i in rows
         ),

@@ -151,6 +151,11 @@ def _by_name() -> dict[str, CatalogEntry]:
     return {entry.action.lower(): entry for entry in entries()}
 
 
+def warm() -> None:
+    """Load AWS's action data now, so no request parses it on the event loop (~0.5 s of CPU)."""
+    _by_name()
+
+
 def normalize_action(action: str) -> str:
     """Spell an action as AWS (or the catalogue) does, or lower-case its service prefix."""
     entry = _by_name().get(action.lower())

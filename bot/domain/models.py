@@ -195,6 +195,20 @@ class Grant(SQLModel, table=True):
     extensions: int = 0
 
 
+OVERDUE = "overdue"
+
+
+def shown_state(grant: Grant, *, now: datetime) -> str:
+    """The state to show for a grant: `overdue` once an active grant is past its expiry.
+
+    Its revocation is then due but not yet recorded (the leader is still revoking it, or
+    starting up): it must never read as `active`.
+    """
+    if grant.state == GrantState.ACTIVE and grant.expires_at <= now:
+        return OVERDUE
+    return grant.state
+
+
 class AuditEvent(SQLModel, table=True):
     """One hash-chained audit record (PCI DSS 10.2.2 fields)."""
 

@@ -46,11 +46,10 @@ class GrantSweep:
         except Exception:
             log.exception("sweep step %s failed for grant %s", step.__name__, grant_id)
 
-    async def run(self) -> SweepReport:
-        """Revoke what is due, retry failures, resume stuck applies, warn of expiry."""
-        ctx = self._ctx
-        now = ctx.clock.now()
-        async with ctx.sessions() as session:
+    async def revoke_due(self) -> int:
+        """Revoke what is due: past expiry, a retry's time come, a revoke whose process died."""
+        now = self._ctx.clock.now()
+        async with self._ctx.sessions() as session:
             due = (
                 await session.exec(
                     select(Grant.id, Grant.identity_id).where(
@@ -65,6 +64,15 @@ class GrantSweep:
                     )
                 )
             ).all()
+        await self._revoke_all(due)
+        return len(due)
+
+    async def run(self) -> SweepReport:
+        """Revoke what is due, retry failures, resume stuck applies, warn of expiry."""
+        ctx = self._ctx
+        revoked = await self.revoke_due()
+        now = ctx.clock.now()
+        async with ctx.sessions() as session:
             stuck = (
                 await session.exec(
                     select(Grant.id).where(
@@ -83,7 +91,6 @@ class GrantSweep:
                     )
                 )
             ).all()
-        await self._revoke_all(due)
         resumed = 0
         for grant_id in stuck:
             async with ctx.transaction() as session:
@@ -102,7 +109,7 @@ class GrantSweep:
                 await self._guarded(self._resume, grant_id)
         for grant_id in expiring:
             await self._warn(grant_id)
-        return SweepReport(revoked=len(due), resumed=resumed, warned=len(expiring))
+        return SweepReport(revoked=revoked, resumed=resumed, warned=len(expiring))
 
     async def _revoke_all(self, due: Sequence[tuple[str, str]]) -> None:
         """Revoke due grants: identities in parallel (bounded), each one's grants in turn.

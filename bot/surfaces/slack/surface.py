@@ -272,7 +272,9 @@ class SlackSurface:
                 for name in actor.names
                 for row in await registry.owned_by(name, session=session)
             ]
-        view = views.home_view(pending=pending, grants=grants, owned=owned)
+        view = views.home_view(
+            pending=pending, grants=grants, owned=owned, now=self._lifecycle.ctx.clock.now()
+        )
         try:
             await self.client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:

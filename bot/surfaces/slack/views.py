@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.durations import format_duration
 from bot.domain.forms import duration_choices
 from bot.domain.messages import Choice, ChoiceStyle
-from bot.domain.models import AccessRequest, Grant, Identity, Ownership
+from bot.domain.models import AccessRequest, Grant, Identity, Ownership, shown_state
 from bot.domain.rules import Rules
 from bot.surfaces.slack.blocks import Block, actions, bold, context, rich, styled
 
@@ -200,6 +200,7 @@ def home_view(
     pending: list[tuple[AccessRequest, Identity]],
     grants: list[tuple[Grant, Identity]],
     owned: list[tuple[Identity, Ownership]],
+    now: datetime,
 ) -> dict[str, Any]:
     """The App Home tab: my pending approvals, my live grants, agents I own."""
     blocks: list[Block] = [{"type": "header", "text": _text("Waiting for your decision")}]
@@ -237,7 +238,7 @@ def home_view(
                 bold(grant.id),
                 " on ",
                 bold(identity.name),
-                f" · {grant.state} until {grant.expires_at:%Y-%m-%d %H:%M} UTC\n",
+                f" · {shown_state(grant, now=now)} until {grant.expires_at:%Y-%m-%d %H:%M} UTC\n",
                 styled(", ".join(grant.actions)[:300], "code"),
             )
         )
