@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     leader_check_seconds: float = Field(default=5.0, gt=0, le=60)
     # Bounds on every PostgreSQL session: lock waits, statements, and time idle inside a
     # transaction (a frozen replica's session is cut off and its locks released).
-    database_lock_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    database_lock_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     database_statement_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     database_idle_in_transaction_seconds: float = Field(default=10.0, gt=0, le=3600)
     log_level: str = "INFO"

@@ -36,7 +36,7 @@ class DatabaseTimeouts:
     sits inside a transaction that long (a frozen replica) is cut off and its locks released.
     """
 
-    lock_seconds: float = 5.0
+    lock_seconds: float = 10.0
     statement_seconds: float = 30.0
     idle_in_transaction_seconds: float = 10.0
 

@@ -258,10 +258,19 @@ class _PostgresLease:
             timeout=self._timeout,
         )
         assert current is not None
+        stale = str(current["holder"]).partition("#")[0]
         if current["live"] and current["holder"] != self._holder:
             self._seen_holder = str(current["holder"])
-            return None
-        stale = str(current["holder"]).partition("#")[0]
+            # A dead process (killed, crashed) has no session left: no need to wait out its
+            # lease. A frozen one keeps its connections, so only the lease replaces it.
+            gone = stale != self._process and not await connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1)",
+                application_name(stale),
+                timeout=self._timeout,
+            )
+            if not gone:
+                return None
+            log.warning("the scheduler lease holder %s has no session left; taking over", stale)
         if stale != self._process:
             # Its lease ran out: cut off whatever sessions that process still has (a frozen
             # process's open transactions would hold the audit chain's lock and row locks).
