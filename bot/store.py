@@ -110,6 +110,8 @@ def _upgrade(connection: Connection, revision: str) -> None:
         # Waiting for another replica's migration is the point; a migration may take long.
         connection.execute(text("SET LOCAL lock_timeout = 0"))
         connection.execute(text("SET LOCAL statement_timeout = 0"))
+        # Alembic works in Python between statements; on a loaded machine that can be long.
+        connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     config = alembic_config()
     config.attributes["connection"] = connection
