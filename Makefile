@@ -39,7 +39,7 @@ lint: install
 # Discovery runs at full size (100 accounts x 100 roles) once, cold; the scan at 20 x 50:
 # its 100 x 100 run (`python -m bench.scan`, about 9 minutes) and the rest would not fit in 10.
 bench: install
-	@status=0; for b in grant_latency slack_ack cloud_writes revoke_lag "cold_start --runs 3" \
+	@status=0; for b in grant_latency slack_ack teams_invoke cloud_writes revoke_lag "cold_start --runs 3" \
 		"discovery --cold-only" "scan --accounts 20 --roles 50"; do \
 		echo "== python -m bench.$$b"; \
 		$(BIN)/python -m bench.$$b || { echo "FAILED: bench.$$b"; status=1; }; \
