@@ -56,7 +56,9 @@ class Leadership:
         lease_seconds: float = LEASE_SECONDS,
         timeout: float = QUERY_TIMEOUT_SECONDS,
     ) -> None:
-        self._lock = _lock_for(database_url, min(timeout, check_seconds), lease_seconds)
+        # A query may take a third of the lease (not the check's interval: a check of 0.3 s
+        # would give up on a loaded machine and drop the connection each time).
+        self._lock = _lock_for(database_url, min(timeout, lease_seconds / 3), lease_seconds)
         self._retry_seconds = retry_seconds
         self._check_seconds = check_seconds
         self._leader = False

@@ -48,6 +48,8 @@ class _PostgresLease:
         self._epoch = 0
         self._seen_holder = "?"
         self._connection: asyncpg.Connection[Any] | None = None
+        # The leader's timer channel listener, added again to every new connection.
+        self._listener: Any = None
         self._unreachable: str | None = None
         # One query at a time on the dedicated connection (asyncpg allows no more).
         self._busy = asyncio.Lock()
@@ -71,6 +73,8 @@ class _PostgresLease:
                     **KEEPALIVES,
                 },
             )
+            if self._listener is not None:  # a renewal reconnected: keep hearing the timers
+                await self._connection.add_listener(TIMER_CHANNEL, self._listener)
         return self._connection
 
     def _drop(self) -> None:
@@ -174,6 +178,7 @@ class _PostgresLease:
         return Renewal.RENEWED if renewed is not None else Renewal.LOST
 
     async def release(self) -> None:
+        self._listener = None
         connection, self._connection = self._connection, None
         if connection is None or connection.is_closed():
             return
@@ -201,9 +206,10 @@ class _PostgresLease:
             except ValueError:
                 log.warning("ignored a malformed timer notice: %r", payload[:200])
 
-        connection = self._connection
-        if connection is not None and not connection.is_closed():
-            async with self._busy:
+        async with self._busy:
+            self._listener = received
+            connection = self._connection
+            if connection is not None and not connection.is_closed():
                 await connection.add_listener(TIMER_CHANNEL, received)
 
     async def publish(self, grant_id: str, at: datetime) -> bool:

@@ -379,6 +379,44 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
             await a.close()
             await b.close()
 
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    async def test_a_leader_whose_lease_connection_was_cut_still_hears_the_timers(
+        database_url: str, fresh_sandbox: Sandbox, rules: Rules
+    ) -> None:
+        """The timer channel lives on the lease's connection: a reconnect must listen again."""
+        hour = 3600.0
+        a = _leash(database_url, fresh_sandbox, rules, sweep_seconds=hour)
+        b = _leash(database_url, fresh_sandbox, rules, sweep_seconds=hour)
+        await a.start()
+        await b.start(discover=False)
+        try:
+            assert (a.leadership.is_leader, b.leadership.is_leader) == (True, False)
+            # Cut the leader's lease session, as a network blip or a DBA would: the only
+            # session that renews the lease (the follower's last statement was the SELECT).
+            cut = await _sql(
+                database_url,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'UPDATE leash_leader SET expires_at%'",
+            )
+            assert cut == [(True,)]
+
+            async def renewed_since() -> bool:
+                rows = await _sql(
+                    database_url,
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE query LIKE 'UPDATE leash_leader SET expires_at%'",
+                )
+                return rows == [(1,)]
+
+            assert await eventually(renewed_since, within=10)
+            assert a.leadership.is_leader
+
+            short = await _approved(b, "1h")
+            assert await eventually(lambda: _armed(a, short), within=10)
+        finally:
+            await a.close()
+            await b.close()
+
     async def _armed(leash: Leash, grant_id: str) -> bool:
         return f"revoke:{grant_id}" in leash.runner.job_ids()
 
