@@ -20,7 +20,7 @@ from bench.grant_latency import approve_one, bench_raw, bench_rules, owned_roles
 from bench.report import print_table, spread, write
 from bot.app import build
 from bot.config import Settings
-from bot.domain.models import GrantState
+from bot.domain.states import GrantState
 from cloud.sandbox import Sandbox
 from cloud.sandbox.moto_calls import MotoCall
 

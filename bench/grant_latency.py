@@ -26,13 +26,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bench.environment import describe
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import RequestInput
-from bot.domain.lifecycle.context import identity_ref
-from bot.domain.models import ActorKind, Grant, GrantState, Identity
+from bot.core.context import identity_ref
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
+from bot.domain.states import ActorKind, GrantState
+from bot.store.tables import Grant, Identity
 from cloud.aws.policy_document import compact, grant_document
 from cloud.base import GrantSpec, IdentityKind, grant_artefact_name
 from cloud.sandbox import Sandbox, SeededIdentity

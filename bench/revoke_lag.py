@@ -23,7 +23,8 @@ from bench.grant_latency import approve_one, bench_rules, owned_roles, reset_sch
 from bench.report import print_table, spread, write
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.models import Grant, GrantState
+from bot.domain.states import GrantState
+from bot.store.tables import Grant
 from cloud.sandbox import Sandbox, SeededIdentity
 
 SWEEP_SECONDS = 3600.0  # the backstop sweep out of the way: this measures the timers

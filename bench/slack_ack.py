@@ -29,13 +29,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bench.environment import describe
 from bench.grant_latency import percentile
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import BUNDLED_POLICY, Settings, load_rules
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange, RequestInput
-from bot.domain.models import ActorKind, Grant, GrantState
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
-from bot.web import build_web_app
+from bot.domain.states import ActorKind, GrantState
+from bot.http.server import build_web_app
+from bot.inventory.ownership import OwnerChange
+from bot.store.tables import Grant
 from cloud.base import (
     AppliedGrant,
     CloudProvider,

@@ -25,13 +25,14 @@ from botframework.connector.auth import MicrosoftAppCredentials
 from bench.environment import describe
 from bench.grant_latency import percentile
 from bench.report import print_table, write
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import BUNDLED_POLICY, Settings, load_rules
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange, RequestInput
-from bot.domain.models import ActorKind, GrantState
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
-from bot.web import build_web_app
+from bot.domain.states import ActorKind, GrantState
+from bot.http.server import build_web_app
+from bot.inventory.ownership import OwnerChange
 from cloud.base import IdentityKind
 from cloud.sandbox import Sandbox, SeededIdentity
 from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector

@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import audit_keys
-from bot.charts import TrendCharts
 from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, check_teams, load_rules, policy_path
-from bot.domain import audit, catalog
-from bot.domain.lifecycle import Context, InventoryReport, Lifecycle
+from bot.core.context import Context
+from bot.domain import catalog
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
-from bot.store import DatabaseTimeouts, create_engine, migrate, session_factory
+from bot.inventory.refresh import InventoryReport
+from bot.lifecycle.service import Lifecycle
+from bot.posture.charts import TrendCharts
+from bot.store import audit, audit_keys
+from bot.store.engine import DatabaseTimeouts, create_engine, migrate, session_factory
 from cloud.base import CloudProvider
 from scheduler.leadership import Leadership
 from scheduler.runner import CATCH_UP_SECONDS, Runner

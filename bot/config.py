@@ -13,8 +13,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from bot.domain.audit import KEY_MIN_LENGTH
 from bot.domain.rules import Rules
+from bot.store.audit import KEY_MIN_LENGTH
 
 BUNDLED_POLICY = Path(__file__).parent / "leash.example.toml"
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")

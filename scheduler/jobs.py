@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.domain import audit
-from bot.domain.lifecycle import Lifecycle
+from bot.lifecycle.service import Lifecycle
+from bot.store import audit
 
 log = logging.getLogger("leash.jobs")
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.database_errors import database_unreachable
-from bot.domain.lifecycle import Lifecycle
-from bot.fencing import FencedOutError, fenced
+from bot.lifecycle.service import Lifecycle
+from bot.store.errors import database_unreachable
+from bot.store.fencing import FencedOutError, fenced
 from scheduler import jobs
 
 log = logging.getLogger("leash.scheduler")

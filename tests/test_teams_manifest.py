@@ -16,15 +16,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bot.cli_teams import teams_package
-from bot.commands.grammar import USAGE, UsageError, parse
-from bot.teams_package import (
+from bot.cli.teams import teams_package
+from bot.cli.teams_package import (
     APP_ID_PLACEHOLDER,
     MANIFEST_DIR,
     build_package,
     png_size,
     validate_app_id,
 )
+from bot.commands.grammar.access import USAGE, UsageError, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAMS_DIR = ROOT / "manifests" / "teams"
@@ -216,14 +216,14 @@ def test_the_cli_needs_an_app_id(tmp_path: Path) -> None:
 
 
 def test_leash_registers_the_command() -> None:
-    from bot.cli import main
+    from bot.cli.main import main
 
     assert main.commands["teams-package"] is teams_package
 
 
 def test_packaging_imports_no_chat_surface_or_bot_framework() -> None:
     code = (
-        "import sys, bot.cli_teams, bot.teams_package\n"
+        "import sys, bot.cli.teams, bot.cli.teams_package\n"
         "bad = sorted(m for m in sys.modules if m.startswith(('bot.surfaces', 'botbuilder')))\n"
         "print(bad)\n"
     )

@@ -6,8 +6,11 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from bot.commands import least_privilege_handler, render
-from bot.commands.grammar import (
+from bot.access import queries
+from bot.access.drafting import RequestInput
+from bot.commands import posture_handler as least_privilege_handler
+from bot.commands import render
+from bot.commands.grammar.access import (
     USAGE,
     ApproveCommand,
     CancelCommand,
@@ -28,13 +31,15 @@ from bot.commands.grammar import (
     WhoAmICommand,
     parse,
 )
-from bot.commands.least_privilege_grammar import LEAST_PRIVILEGE_COMMANDS
-from bot.database_errors import UNREACHABLE_MESSAGE, database_unreachable
-from bot.domain import queries, registry
-from bot.domain.audit import Actor
+from bot.commands.grammar.posture import LEAST_PRIVILEGE_COMMANDS
+from bot.core import persons
+from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
-from bot.domain.lifecycle import Lifecycle, OwnerChange, RequestInput, persons
 from bot.domain.messages import Reply
+from bot.inventory import registry
+from bot.inventory.ownership import OwnerChange
+from bot.lifecycle.service import Lifecycle
+from bot.store.errors import UNREACHABLE_MESSAGE, database_unreachable
 
 log = logging.getLogger("leash.commands")
 

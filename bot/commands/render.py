@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.access.requests import ApprovalResult
+from bot.access.tokens import IssuedToken, TokenInfo
 from bot.domain.durations import format_duration
-from bot.domain.lifecycle import ApprovalResult, IssuedToken
-from bot.domain.lifecycle.tokens import TokenInfo
 from bot.domain.messages import Reply
-from bot.domain.models import (
-    AccessRequest,
-    Grant,
-    GrantState,
-    Identity,
-    Ownership,
-    shown_state,
-)
+from bot.domain.states import GrantState, shown_state
+from bot.store.tables import AccessRequest, Grant, Identity, Ownership
 
 
 def _when(at: datetime) -> str:

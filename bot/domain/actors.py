@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.domain import handles
 from bot.domain.handles import HandleKind
-from bot.domain.models import ActorKind
+from bot.domain.states import ActorKind
 
 
 @dataclass(frozen=True, slots=True)

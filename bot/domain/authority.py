@@ -14,7 +14,7 @@ from enum import IntEnum, StrEnum
 
 from bot.domain import handles
 from bot.domain.actors import Actor
-from bot.domain.models import ActorKind
+from bot.domain.states import ActorKind
 
 
 class Verb(StrEnum):

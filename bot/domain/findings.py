@@ -11,12 +11,59 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
-from bot.domain import catalog, catalog_azure, catalog_gcp
+from bot.domain import catalog
 from bot.domain.catalog import ActionCategory
-from bot.domain.models import Grant, Identity, UsageScan
+from bot.domain.catalog import azure as catalog_azure
+from bot.domain.catalog import gcp as catalog_gcp
 from bot.domain.rules import LeastPrivilegeRules
 from cloud.base import Exemption, UsageReport, UsageStatus
+
+
+class Identity(Protocol):
+    """What findings read of an identity (the stored row satisfies it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+class UsageScan(Protocol):
+    """What findings read of a stored scan."""
+
+    @property
+    def unused(self) -> list[str]: ...
+
+    @property
+    def granted_since(self) -> dict[str, str]: ...
+
+    @property
+    def inactive(self) -> bool: ...
+
+    @property
+    def risk(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+class Grant(Protocol):
+    """What findings read of a live grant."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def actions(self) -> list[str]: ...
+
+    @property
+    def resources(self) -> list[str]: ...
+
+    @property
+    def expires_at(self) -> datetime: ...
 
 
 class Risk(StrEnum):

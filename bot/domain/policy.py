@@ -14,11 +14,11 @@ from bot.domain.catalog import (
     matches,
     resolved_matches,
 )
-from bot.domain.catalog_gcp import CUSTOM_ROLE_REASON
+from bot.domain.catalog.gcp import CUSTOM_ROLE_REASON
 from bot.domain.durations import format_duration
 from bot.domain.handles import key_for_name, keys_for
-from bot.domain.models import ActorKind, Tier
 from bot.domain.rules import ApproverRole, PermissionSet, Rules
+from bot.domain.states import ActorKind, Tier
 from cloud.base import ResolvedItem
 
 _TIER_ORDER = (Tier.NORMAL, Tier.PRIVILEGED, Tier.ESCALATION, Tier.BREAK_GLASS)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from bot.domain import aws_actions
+from bot.domain.catalog import aws_actions
 from cloud.base import Exemption
 
 

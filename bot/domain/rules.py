@@ -9,12 +9,12 @@ from typing import Annotated, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from bot.domain.catalog import ActionCategory, is_valid_action
-from bot.domain.catalog_azure import is_action as is_azure_action
-from bot.domain.catalog_azure import is_role as is_azure_role
-from bot.domain.catalog_gcp import is_permission, is_role
+from bot.domain.catalog.azure import is_action as is_azure_action
+from bot.domain.catalog.azure import is_role as is_azure_role
+from bot.domain.catalog.gcp import is_permission, is_role
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidDurationError
-from bot.domain.models import Tier
+from bot.domain.states import Tier
 
 
 def _to_timedelta(value: object) -> object:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.commands.handler import CommandHandler
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.messages import Attachment, Choice, Notice, Reply
-from bot.domain.models import ActorKind
+from bot.domain.states import ActorKind
 
 BANNER = """Leash console. You are {user}. Type `help` for commands, `as <user>` to act as someone
 else (try dev, owner-a, owner-b, secops), `quit` to stop. Buttons are shown as [label: command]."""

@@ -4,7 +4,7 @@ On PostgreSQL leadership is a lease with an epoch (`_PostgresLease`): the leader
 a follower takes it over once it has not been renewed for the lease, and a leader that could
 not renew for a whole lease (frozen, cut off, database gone) stops acting by itself before
 anyone can take over. `Leadership.may_act` is asked before every scheduler job; the epoch it
-returns fences the job's database work (`bot.fencing`). On SQLite one process holds a file
+returns fences the job's database work (`bot.store.fencing`). On SQLite one process holds a file
 lock; in memory there is only one process.
 """
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.fencing import LEASE_NAME, application_name, process_id
+from bot.store.fencing import LEASE_NAME, application_name, process_id
 from scheduler.leadership.locks import Renewal, TimerHook
 
 log = logging.getLogger("leash.leadership")
@@ -35,7 +35,7 @@ class _PostgresLease:
     The lease is renewed every check; a follower takes it over once it has not been renewed for
     `lease_seconds`, terminating the stale holder's sessions (a frozen process keeps its TCP
     connections alive, and whatever locks its open transactions hold). Every takeover bumps
-    the epoch, which fences the old leader's database work (`bot.fencing`).
+    the epoch, which fences the old leader's database work (`bot.store.fencing`).
     """
 
     def __init__(self, dsn: str, *, timeout: float, lease_seconds: float) -> None:

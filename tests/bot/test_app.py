@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
+from bot.access import queries
 from bot.app import Leash, build
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import Settings
-from bot.domain import queries
-from bot.domain.audit import Actor
-from bot.domain.models import ActorKind, GrantState
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
+from bot.domain.states import ActorKind, GrantState
+from bot.http.server import build_web_app
 from bot.surfaces.slack.views import home_view
-from bot.web import build_web_app
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, eventually, grant, inline_policy
 from tests.fakes.notifier import RecordingNotifier

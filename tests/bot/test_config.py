@@ -18,8 +18,8 @@ from bot.config import (
     load_settings,
     policy_path,
 )
-from bot.domain.models import Tier
 from bot.domain.rules import ApproverRole
+from bot.domain.states import Tier
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,9 @@ from bot import logs
 from bot.app import Leash
 from bot.config import ConfigError, load_settings
 from bot.domain import log_context
-from bot.domain.audit import Actor
-from bot.domain.models import LIVE_GRANT_STATES, ActorKind, GrantState
-from bot.web import REQUEST_ID_HEADER, build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import LIVE_GRANT_STATES, ActorKind, GrantState
+from bot.http.server import REQUEST_ID_HEADER, build_web_app
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, eventually, grant
 
 DEV = Actor("dev", ActorKind.USER, "console")

@@ -11,16 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain import catalog_azure
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
+from bot.domain.catalog import azure as catalog_azure
 from bot.domain.errors import InvalidInputError
 from bot.domain.findings import guardrail_actions
-from bot.domain.lifecycle.drafting import RequestInput
-from bot.domain.models import ActorKind, Classification, Identity, Ownership, Tier
-from bot.domain.registry import identity_id_for
 from bot.domain.rules import LeastPrivilegeRules
+from bot.domain.states import ActorKind, Classification, Tier
+from bot.inventory.registry import identity_id_for
+from bot.store.tables import Identity, Ownership
 from cloud.base import Exemption
 from cloud.sandbox import Sandbox
 from cloud.sandbox.azure import AzureEmulator

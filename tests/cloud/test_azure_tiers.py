@@ -18,13 +18,14 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.mgmt.authorization.models import Permission, RoleDefinition
 from sqlmodel import select
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain import catalog_azure
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
+from bot.domain.catalog import azure as catalog_azure
 from bot.domain.errors import InvalidInputError
-from bot.domain.lifecycle.drafting import RequestInput
-from bot.domain.models import AccessRequest, ActorKind, Tier
+from bot.domain.states import ActorKind, Tier
+from bot.store.tables import AccessRequest
 from cloud.sandbox import Sandbox
 from cloud.sandbox.azure import AzureEmulator
 from tests.cloud.azure_fixtures import AzureClients

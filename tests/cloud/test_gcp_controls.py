@@ -19,9 +19,9 @@ from celpy import celtypes
 
 from bot.domain import catalog
 from bot.domain.findings import guardrail_actions
-from bot.domain.models import Tier
 from bot.domain.policy import tier_for
 from bot.domain.rules import LeastPrivilegeRules
+from bot.domain.states import Tier
 from cloud.base import Exemption, GrantSpec, IdentityRef
 from cloud.gcp import GcpProvider
 from cloud.gcp.deny import short_hash

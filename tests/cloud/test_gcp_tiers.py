@@ -15,16 +15,18 @@ from google.api_core import exceptions
 from google.cloud import iam_admin_v1
 from sqlmodel import select
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain import catalog, catalog_gcp
-from bot.domain.audit import Actor
+from bot.domain import catalog
+from bot.domain.actors import Actor
 from bot.domain.catalog import ActionCategory
+from bot.domain.catalog import gcp as catalog_gcp
 from bot.domain.errors import InvalidInputError
 from bot.domain.findings import guardrail_actions
-from bot.domain.lifecycle.drafting import RequestInput
-from bot.domain.models import AccessRequest, ActorKind, Tier
 from bot.domain.rules import LeastPrivilegeRules
+from bot.domain.states import ActorKind, Tier
+from bot.store.tables import AccessRequest
 from cloud.base import CloudError, ResolvedItem
 from cloud.gcp.usage import CUSTOM_ROLE_LIFETIME, RoleCatalog
 from cloud.sandbox import Sandbox

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.models import AuditEvent, Grant
+from bot.store.tables import AuditEvent, Grant
 from cloud.sandbox import Sandbox
 
 REQUEST_ID = re.compile(r"\b(r-[a-z0-9]{8})\b")

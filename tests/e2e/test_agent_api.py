@@ -10,9 +10,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import ActorKind, GrantState
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, GrantState
+from bot.http.server import build_web_app
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import audit_types, inline_policy
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
+from bot.domain.actors import Actor
 from bot.domain.messages import NoticeKind
-from bot.domain.models import ActorKind, GrantState
+from bot.domain.states import ActorKind, GrantState
+from bot.inventory.ownership import OwnerChange
 from cloud.sandbox import Sandbox
 from cloud.sandbox.azure import AzureEmulator
 from cloud.sandbox.azure.seed import ETL, TRIAGE

@@ -12,9 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import AccessRequest, ActorKind, Approval, AuditEvent, Grant, Outcome
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, Outcome
+from bot.http.server import build_web_app
+from bot.store.tables import AccessRequest, Approval, AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import REQUEST_ID, inline_policy_names
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from bot.app import Leash
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.messages import Reply
-from bot.domain.models import ActorKind
+from bot.domain.states import ActorKind
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, account_iam, grant
 from tests.iam_evaluation import Decision, Request, decisions, role_documents

@@ -16,20 +16,13 @@ from botocore.exceptions import ClientError
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
-from bot.domain.lifecycle import RequestInput
 from bot.domain.messages import NoticeKind
-from bot.domain.models import (
-    AccessRequest,
-    ActorKind,
-    AuditEvent,
-    Grant,
-    GrantState,
-    Identity,
-    RequestState,
-)
+from bot.domain.states import ActorKind, GrantState, RequestState
+from bot.store.tables import AccessRequest, AuditEvent, Grant, Identity
 from cloud.aws import AwsProvider
 from cloud.sandbox import Sandbox
 from cloud.sandbox.moto_calls import MotoCall

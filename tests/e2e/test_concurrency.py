@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, func, select
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.errors import AlreadyDecidedError, GrantStateError
-from bot.domain.lifecycle import RequestInput
 from bot.domain.messages import NoticeKind
-from bot.domain.models import ActorKind, AuditEvent, Grant, GrantState
+from bot.domain.states import ActorKind, GrantState
+from bot.store.tables import AuditEvent, Grant
 from cloud.base import AppliedGrant, CloudProvider, GrantSpec, IdentityRef
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import audit_types, eventually, inline_policy_names

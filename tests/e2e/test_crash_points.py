@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit
-from bot.domain.crash_points import ENVIRONMENT_VARIABLE, STEPS
-from bot.domain.models import AuditEvent, Grant, GrantState
+from bot.access.crash_points import ENVIRONMENT_VARIABLE, STEPS
+from bot.domain.states import GrantState
+from bot.store import audit
+from bot.store.tables import AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import REQUEST_ID, eventually, inline_policy_names
 from tests.e2e.leash_process import READY, fast_policy, leash_process, read_until, say

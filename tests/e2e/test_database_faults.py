@@ -16,10 +16,11 @@ from sqlmodel import select
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor
-from bot.domain.models import AccessRequest, ActorKind, GrantState
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
-from bot.web import build_web_app
+from bot.domain.states import ActorKind, GrantState
+from bot.http.server import build_web_app
+from bot.store.tables import AccessRequest
 from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import GRANT_ID, audit_types, eventually, grant, inline_policy

@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit
-from bot.domain.models import AuditEvent, Grant, GrantState
-from bot.store import DatabaseTimeouts, create_engine
+from bot.domain.states import GrantState
+from bot.store import audit
+from bot.store.engine import DatabaseTimeouts, create_engine
+from bot.store.tables import AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import eventually

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import pytest
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange, RequestInput
+from bot.domain.actors import Actor
 from bot.domain.messages import NoticeKind
-from bot.domain.models import ActorKind, GrantState
+from bot.domain.states import ActorKind, GrantState
+from bot.inventory.ownership import OwnerChange
 from cloud.sandbox import Sandbox
 from tests.conftest import make_rules
 from tests.e2e.helpers import audit_types, eventually, grant

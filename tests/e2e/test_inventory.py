@@ -9,9 +9,10 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.messages import NoticeKind
-from bot.domain.models import ActorKind, AuditEvent, Identity, Ownership
+from bot.domain.states import ActorKind
+from bot.store.tables import AuditEvent, Identity, Ownership
 from cloud.aws import AwsProvider
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import account_iam

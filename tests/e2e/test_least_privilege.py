@@ -12,10 +12,11 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain import audit
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.messages import NoticeKind, Reply
-from bot.domain.models import ActorKind, AuditEvent, Enforcement
+from bot.domain.states import ActorKind
+from bot.store import audit
+from bot.store.tables import AuditEvent, Enforcement
 from cloud.aws.policy_document import aws_timestamp
 from cloud.sandbox import Sandbox, ServiceUse
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, account_iam, grant

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.errors import NotAllowedError
-from bot.domain.lifecycle import RequestInput
 from bot.domain.messages import NoticeKind
-from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Grant, GrantState, RequestState
+from bot.domain.states import ActorKind, GrantState, RequestState
+from bot.store.tables import AccessRequest, AuditEvent, Grant
 from cloud.aws import AwsProvider
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import grant, inline_policy, inline_policy_names

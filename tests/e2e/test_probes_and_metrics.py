@@ -16,12 +16,13 @@ from sqlalchemy.engine import make_url
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import CHAIN_LOCK_KEY, Actor
-from bot.domain.models import ActorKind, GrantState
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
-from bot.metrics import DATABASE_SECONDS
-from bot.readiness import PROBE_SECONDS
-from bot.web import REQUEST_ID_HEADER, build_web_app
+from bot.domain.states import ActorKind, GrantState
+from bot.http.metrics import DATABASE_SECONDS
+from bot.http.readiness import PROBE_SECONDS
+from bot.http.server import REQUEST_ID_HEADER, build_web_app
+from bot.store.audit import CHAIN_LOCK_KEY
 from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import account_iam, eventually, grant

@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import audit
-from bot.domain.models import AuditEvent, Grant, GrantState
+from bot.domain.states import GrantState
+from bot.store import audit
+from bot.store.tables import AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import eventually

@@ -22,10 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain import registry
-from bot.domain.models import AuditEvent, Identity, Ownership
 from bot.domain.rules import Rules
-from bot.store import create_engine, migrate
+from bot.inventory import registry
+from bot.store.engine import create_engine, migrate
+from bot.store.tables import AuditEvent, Identity, Ownership
 from cloud.base import DiscoveredIdentity, IdentityKind, IdentityRef
 from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL

@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.app import Leash
-from bot.charts import TrendCharts
-from bot.domain import audit
 from bot.domain.messages import Attachment, Choice, Notice, NoticeKind, Reply, Section
-from bot.domain.models import GrantState
+from bot.domain.states import GrantState
+from bot.posture.charts import TrendCharts
+from bot.store import audit
 from bot.surfaces.console import ConsoleSurface
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import (

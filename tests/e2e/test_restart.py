@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.models import AuditEvent, Grant, GrantState
+from bot.domain.states import GrantState
+from bot.store.tables import AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, eventually, inline_policy
 from tests.e2e.leash_process import READY, fast_policy, leash_process, read_until, say

@@ -18,18 +18,12 @@ from sqlmodel import col, select
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor, verify
-from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import (
-    ActorKind,
-    AgentToken,
-    Approval,
-    AuditEvent,
-    Identity,
-    Outcome,
-    Ownership,
-)
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, Outcome
+from bot.http.server import build_web_app
+from bot.inventory.ownership import OwnerChange
+from bot.store.audit import verify
+from bot.store.tables import AgentToken, Approval, AuditEvent, Identity, Ownership
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces import conftest as slack_world
 from tests.bot.surfaces.chat_drivers import Chat, Role, SlackChat, TeamsChat

@@ -17,11 +17,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bot.api import openapi_document
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import ActorKind
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
+from bot.http.agent_api import openapi_document
+from bot.http.server import build_web_app
 from cloud.sandbox import Sandbox
 from tests.hostile.world import audit_chain_ok, cloud_writes, rows
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands.grammar import MAX_COMMAND, USAGE, parse
+from bot.commands.grammar.access import MAX_COMMAND, USAGE, parse
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import InvalidDurationError, InvalidInputError
 

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import ActorKind
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
+from bot.http.server import build_web_app
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.conftest import DEV, SlackClient
 from tests.bot.surfaces.teams_world import DEV as TEAMS_DEV

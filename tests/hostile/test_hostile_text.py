@@ -10,9 +10,10 @@ from aiohttp.web import Application, Request
 from sqlmodel import select
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import AccessRequest, ActorKind
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
+from bot.http.server import build_web_app
+from bot.store.tables import AccessRequest
 from cloud.sandbox import Sandbox
 from tests.hostile.world import audit_chain_ok, cloud_writes, rows
 

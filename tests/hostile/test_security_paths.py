@@ -10,9 +10,10 @@ from aiohttp.web import Application, Request
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Identity, Outcome
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, Outcome
+from bot.http.server import build_web_app
+from bot.store.tables import AccessRequest, AuditEvent, Identity
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.chat_drivers import Chat, Role
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID

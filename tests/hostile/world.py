@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from sqlmodel import col, func, select
 
 from bot.app import Leash
-from bot.domain.audit import verify
-from bot.domain.models import AccessRequest, Approval, AuditEvent, Grant, Outcome
+from bot.domain.states import Outcome
+from bot.store.audit import verify
+from bot.store.tables import AccessRequest, Approval, AuditEvent, Grant
 from cloud.sandbox import Sandbox
 
 READ_PREFIXES = ("Get", "List", "Describe", "Simulate", "Generate", "Lookup")

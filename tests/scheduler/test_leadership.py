@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor
-from bot.domain.models import ActorKind, GrantState
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
-from bot.fencing import FencedOutError, fenced
-from bot.store import create_engine, migrate
+from bot.domain.states import ActorKind, GrantState
+from bot.store.engine import create_engine, migrate
+from bot.store.fencing import FencedOutError, fenced
 from cloud.sandbox import Sandbox
 from scheduler.leadership import Leadership
 from tests.conftest import PG_URL

@@ -9,11 +9,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import cards
-from bot.domain.lifecycle import Context
-from bot.domain.lifecycle.notices import request_lines
+from bot.core.context import Context
+from bot.core.notices import request_lines
 from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
-from bot.domain.models import AccessRequest, Identity
+from bot.store import message_refs as cards
+from bot.store.tables import AccessRequest, Identity
 from bot.surfaces.slack.blocks import fallback_text, outcome_blocks, reply_blocks
 from bot.surfaces.slack.directory import Directory
 from bot.surfaces.slack.pacing import ChannelPacer

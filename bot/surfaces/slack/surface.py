@@ -15,14 +15,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import queries
+from bot.commands.forms import request_from_form
 from bot.commands.handler import CommandHandler
-from bot.domain import queries, registry
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
-from bot.domain.forms import request_from_form
-from bot.domain.lifecycle import Lifecycle
 from bot.domain.messages import Notice, Reply
-from bot.domain.models import ActorKind
+from bot.domain.states import ActorKind
+from bot.inventory import registry
+from bot.lifecycle.service import Lifecycle
 from bot.surfaces.slack import views
 from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, reply_blocks
 from bot.surfaces.slack.directory import Directory, plain_text

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.commands.forms import duration_choices
 from bot.domain.durations import format_duration
-from bot.domain.forms import duration_choices
 from bot.domain.messages import Choice, ChoiceStyle
-from bot.domain.models import AccessRequest, Grant, Identity, Ownership, shown_state
 from bot.domain.rules import Rules
+from bot.domain.states import shown_state
+from bot.store.tables import AccessRequest, Grant, Identity, Ownership
 from bot.surfaces.slack.blocks import Block, actions, bold, context, rich, styled
 
 REQUEST_CALLBACK = "leash_request"

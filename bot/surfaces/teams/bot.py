@@ -8,13 +8,14 @@ from typing import Any
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
+from bot.commands.forms import request_from_form
 from bot.commands.handler import CommandHandler
-from bot.domain import contacts, registry
-from bot.domain.audit import Actor
+from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
-from bot.domain.forms import request_from_form
-from bot.domain.lifecycle import Lifecycle
 from bot.domain.messages import Reply
+from bot.inventory import registry
+from bot.lifecycle.service import Lifecycle
+from bot.store import contacts
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.card_work import CardWork
 from bot.surfaces.teams.connector import ConnectorRetry

@@ -18,14 +18,16 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
+from bot.access.requests import ApprovalResult
 from bot.commands import render
-from bot.commands.grammar import ApproveCommand, parse
+from bot.commands.grammar.access import ApproveCommand, parse
 from bot.commands.handler import CommandHandler
-from bot.database_errors import UNREACHABLE_MESSAGE, database_unreachable
-from bot.domain.audit import Actor
+from bot.core import persons
+from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
-from bot.domain.lifecycle import ApprovalResult, Lifecycle, persons
 from bot.domain.messages import Reply
+from bot.lifecycle.service import Lifecycle
+from bot.store.errors import UNREACHABLE_MESSAGE, database_unreachable
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.background import Background
 from bot.surfaces.teams.outbound import Outbound, closed_card

@@ -12,12 +12,12 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain import cards as posted_cards
-from bot.domain import contacts
-from bot.domain.lifecycle import Context
-from bot.domain.lifecycle.notices import current_card
+from bot.core.context import Context
+from bot.core.notices import current_card
 from bot.domain.messages import Notice, NoticeKind, Reply
-from bot.domain.models import AccessRequest, ChatContact, Identity
+from bot.store import contacts
+from bot.store import message_refs as posted_cards
+from bot.store.tables import AccessRequest, ChatContact, Identity
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.connector import ConnectorRetry
 from bot.surfaces.teams.people import PLATFORM, load_reference

@@ -14,8 +14,8 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ConversationReference
 
-from bot.domain.audit import Actor
-from bot.domain.models import ActorKind
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
 from bot.surfaces.teams.connector import ConnectorRetry
 
 log = logging.getLogger("leash.teams")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.commands.forms import duration_choices
 from bot.domain.durations import format_duration
-from bot.domain.forms import duration_choices
 from bot.domain.rules import Rules
 from bot.surfaces.teams.cards import SCHEMA, VERSION, Card, Element, escape, text_block
 

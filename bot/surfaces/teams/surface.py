@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.commands.handler import CommandHandler
-from bot.domain.lifecycle import Lifecycle
 from bot.domain.messages import Notice
+from bot.lifecycle.service import Lifecycle
 from bot.surfaces.teams.background import Background
 from bot.surfaces.teams.bot import TeamsBot
 from bot.surfaces.teams.card_work import CardWork

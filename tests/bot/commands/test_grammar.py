@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.commands.grammar import (
+from bot.commands.grammar.access import (
     MAX_COMMAND,
     USAGE,
     ApproveCommand,

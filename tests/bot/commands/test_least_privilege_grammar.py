@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.grammar import USAGE, UsageError, parse
-from bot.commands.least_privilege_grammar import (
+from bot.commands.grammar.access import USAGE, UsageError, parse
+from bot.commands.grammar.posture import (
     DigestCommand,
     DisownCommand,
     GuardrailCommand,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Outcome
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, Outcome
+from bot.store.tables import AccessRequest, AuditEvent
 
 
 def _dev() -> Actor:

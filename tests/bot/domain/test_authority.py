@@ -8,7 +8,7 @@ from bot.domain import handles
 from bot.domain.actors import Actor
 from bot.domain.authority import ALLOWED, Facts, Rank, Role, Subject, Verb, decide, people
 from bot.domain.handles import HandleKind
-from bot.domain.models import ActorKind
+from bot.domain.states import ActorKind
 
 IDENTITY = "i-agent"
 OTHER_IDENTITY = "i-other"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain import catalog
 from bot.domain.findings import Risk, exemptions_for, guardrail_actions, judge
-from bot.domain.models import Grant, Identity, UsageScan
 from bot.domain.rules import LeastPrivilegeRules
+from bot.store.tables import Grant, Identity, UsageScan
 from cloud.base import IdentityKind, IdentityRef, UsageReport, UsageStatus
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)

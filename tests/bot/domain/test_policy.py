@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain.models import ActorKind, Tier
 from bot.domain.policy import Draft, Owners, decide, tier_for
 from bot.domain.rules import ApproverRole, Rules, TierRule
+from bot.domain.states import ActorKind, Tier
 
 HOUR = timedelta(hours=1)
 READ = ("s3:GetObject",)

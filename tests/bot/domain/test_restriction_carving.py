@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain import aws_actions
+from bot.domain.catalog import aws_actions
 from bot.domain.restriction_carving import carve, opened, uncarvable
 from cloud.base import Exemption
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.domain.models import Tier
 from bot.domain.rules import ApproverRole, PermissionSet, Rules, TierRule
+from bot.domain.states import Tier
 
 ALL_ROLES = (ApproverRole.OWNER, ApproverRole.BACKUP, ApproverRole.ADMINS)
 

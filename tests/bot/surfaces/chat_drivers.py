@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import ActorKind
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
+from bot.inventory.ownership import OwnerChange
 from bot.surfaces.console import ConsoleSurface
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces import conftest as slack_world

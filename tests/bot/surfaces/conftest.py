@@ -13,11 +13,11 @@ from aiohttp.web import Application, Request
 
 from bot.app import Leash, build
 from bot.config import Settings
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import ActorKind
+from bot.domain.actors import Actor
 from bot.domain.rules import Rules
-from bot.web import build_web_app
+from bot.domain.states import ActorKind
+from bot.http.server import build_web_app
+from bot.inventory.ownership import OwnerChange
 from cloud.sandbox import Sandbox
 from tests.conftest import make_rules
 from tests.fakes.slack_api import FakeSlackApi, SlackCall

@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.commands.grammar import USAGE
-from bot.domain.models import AccessRequest, Grant, GrantState, RequestState
+from bot.commands.grammar.access import USAGE
+from bot.domain.states import GrantState, RequestState
+from bot.store.tables import AccessRequest, Grant
 from tests.bot.surfaces.chat_drivers import Chat, Role
 from tests.bot.surfaces.chat_fixtures import chat, surface
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, inline_policy

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, func, select
 
 from bot.app import Leash, build
-from bot.domain.models import AuditEvent, Grant
 from bot.domain.rules import Rules
-from bot.web import build_web_app
+from bot.http.server import build_web_app
+from bot.store.tables import AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.conftest import BACKUP as SLACK_BACKUP
 from tests.bot.surfaces.conftest import OWNER as SLACK_OWNER

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
+from bot.access.drafting import RequestInput
 from bot.app import Leash
-from bot.domain import registry
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import RequestInput
-from bot.domain.models import AccessRequest, ActorKind, AuditEvent, Grant, GrantState
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, GrantState
+from bot.inventory import registry
+from bot.store.tables import AccessRequest, AuditEvent, Grant
 from bot.surfaces.literal import WORD_JOINER
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.conftest import (

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.app import Leash
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import ActorKind
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
+from bot.inventory.ownership import OwnerChange
 from tests.bot.surfaces.conftest import ADMIN, OWNER_EMAIL, block_text, buttons
 from tests.fakes.slack_api import FakeSlackApi
 

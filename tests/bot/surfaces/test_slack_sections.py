@@ -9,16 +9,8 @@ from typing import Any
 import pytest
 
 from bot.app import Leash
-from bot.charts import TrendCharts
-from bot.domain.messages import (
-    Attachment,
-    Choice,
-    ChoiceStyle,
-    Notice,
-    NoticeKind,
-    Reply,
-    Section,
-)
+from bot.domain.messages import Attachment, Choice, ChoiceStyle, Notice, NoticeKind, Reply, Section
+from bot.posture.charts import TrendCharts
 from bot.surfaces.literal import WORD_JOINER
 from bot.surfaces.slack.blocks import MAX_BLOCKS, reply_blocks
 from tests.bot.surfaces.chat_drivers import rich_text

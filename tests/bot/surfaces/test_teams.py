@@ -9,7 +9,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.models import AccessRequest, AuditEvent, Grant, GrantState, RequestState
+from bot.domain.states import GrantState, RequestState
+from bot.store.tables import AccessRequest, AuditEvent, Grant
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.teams_world import (
     BACKUP,

@@ -11,7 +11,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.models import AccessRequest, Grant, GrantState, RequestState
+from bot.domain.states import GrantState, RequestState
+from bot.store.tables import AccessRequest, Grant
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.teams_world import (
     DEV,

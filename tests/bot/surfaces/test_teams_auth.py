@@ -11,10 +11,11 @@ from sqlmodel import select
 
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import AccessRequest, ActorKind, RequestState
-from bot.web import build_web_app
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind, RequestState
+from bot.http.server import build_web_app
+from bot.inventory.ownership import OwnerChange
+from bot.store.tables import AccessRequest
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.teams_world import (
     ADMIN,

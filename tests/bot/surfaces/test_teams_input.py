@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from bot.app import Leash
-from bot.domain.models import AccessRequest, ChatContact
+from bot.store.tables import AccessRequest, ChatContact
 from tests.bot.surfaces.teams_world import (
     DEV,
     OWNER,

@@ -8,10 +8,10 @@ import asyncio
 import pytest
 
 from bot.app import Leash
-from bot.domain import registry
-from bot.domain.audit import Actor
-from bot.domain.lifecycle import OwnerChange
-from bot.domain.models import ActorKind
+from bot.domain.actors import Actor
+from bot.domain.states import ActorKind
+from bot.inventory import registry
+from bot.inventory.ownership import OwnerChange
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.teams_world import (
     ADMIN,

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel, func, select
 
 from bot.app import Leash, build
 from bot.config import ConfigError, Settings, load_settings
-from bot.domain.models import Grant, Ownership
+from bot.store.tables import Grant, Ownership
 from cloud.sandbox import Sandbox
 from tests.bot.surfaces.teams_world import (
     OWNER,

@@ -8,7 +8,8 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Leash
-from bot.domain.models import AuditEvent, Outcome
+from bot.domain.states import Outcome
+from bot.store.tables import AuditEvent
 from tests.bot.surfaces.teams_world import (
     ADMIN,
     BACKUP,

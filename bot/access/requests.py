@@ -1,0 +1,396 @@
+"""Access requests: submit, approve, deny, cancel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.access.crash_points import crash_point
+from bot.access.deadlines import approval_route
+from bot.access.drafting import MAX_REASON, RequestInput, draft_request
+from bot.access.expiry import expiry_reason
+from bot.access.extension_rules import check_extension, original_request
+from bot.core import notices
+from bot.core.authorizing import check, request_facts, requester_keys
+from bot.core.context import Context, close_request, identity_ref, new_id
+from bot.core.persons import resolve
+from bot.domain import log_context
+from bot.domain.actors import Actor
+from bot.domain.authority import Verb
+from bot.domain.catalog import persistence_denies
+from bot.domain.errors import (
+    AlreadyDecidedError,
+    InvalidInputError,
+    LeashError,
+    RequestExpiredError,
+    UnknownRequestError,
+)
+from bot.domain.handles import keys_for
+from bot.domain.messages import NoticeKind
+from bot.domain.states import GrantState, RequestState
+from bot.store import audit
+from bot.store.tables import AccessRequest, Approval, Grant, Identity, Ownership
+
+log = logging.getLogger("leash.requests")
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResult:
+    request: AccessRequest
+    grant: Grant | None
+    approvals: int
+
+
+def _approval_keys(approval: Approval) -> frozenset[str]:
+    """The handles an earlier approver was known by (older rows: their recorded name)."""
+    return frozenset(approval.approver_handles) or keys_for([approval.approver])
+
+
+class RequestFlow:
+    """Everything that moves an AccessRequest between its states."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def submit(self, data: RequestInput, *, actor: Actor) -> AccessRequest:
+        """Validate, decide and store a request, then ask its first approver."""
+        ctx = self._ctx
+        actor = await resolve(ctx, actor)
+        try:
+            async with ctx.transaction() as session:
+                also: frozenset[str] = frozenset()
+                if data.extends_grant_id is not None:
+                    also = await check_extension(
+                        data.extends_grant_id, data.duration, actor=actor, ctx=ctx, session=session
+                    )
+                identity, request = await draft_request(
+                    data,
+                    actor=actor,
+                    rules=ctx.rules,
+                    now=ctx.clock.now(),
+                    session=session,
+                    resolve=lambda identity, asked: ctx.provider_for(identity).resolve(
+                        identity_ref(identity), asked
+                    ),
+                    also_requesters=also,
+                )
+                request.decision_reasons = [
+                    *request.decision_reasons,
+                    await expiry_reason(ctx, identity),
+                ]
+                session.add(request)
+                await session.flush()
+                await audit.append(
+                    session=session,
+                    actor=actor,
+                    event_type="request.created",
+                    at=request.created_at,
+                    identity_id=identity.id,
+                    resource=identity.native_id,
+                    request_id=request.id,
+                    detail={
+                        "actions": request.actions,
+                        "resources": request.resources,
+                        "duration_seconds": request.duration_seconds,
+                        "tier": request.tier,
+                        "reason": request.reason,
+                    },
+                )
+                ownership = await session.get(Ownership, identity.id)
+        except LeashError as error:
+            raise await ctx.refuse(
+                error,
+                actor=actor,
+                event_type="request.refused",
+                detail={"identity": data.identity[:200]},
+                grant_id=data.extends_grant_id,
+            ) from None
+        first = approval_route(request, ownership, ctx.rules.admins)[0]
+        recipients = first + ((ctx.rules.approvals_channel,) if ctx.rules.approvals_channel else ())
+        await ctx.tell(
+            notices.approval_needed(request, identity, recipients, NoticeKind.APPROVAL_NEEDED)
+        )
+        return request
+
+    async def extend(
+        self, grant_id: str, *, duration: timedelta, reason: str, actor: Actor
+    ) -> AccessRequest:
+        """Ask for more time on a live grant: a request for the same permissions."""
+        async with self._ctx.sessions() as session:
+            grant = await session.get(Grant, grant_id.strip()[:16])
+        return await self.submit(
+            RequestInput(
+                identity=grant.identity_id if grant else "",
+                duration=duration,
+                reason=reason,
+                actions=tuple(grant.actions) if grant else (),
+                resources=tuple(grant.resources) if grant else (),
+                extends_grant_id=grant_id.strip()[:16],
+            ),
+            actor=actor,
+        )
+
+    async def _load(self, request_id: str, *, session: AsyncSession) -> AccessRequest:
+        request = await session.get(AccessRequest, request_id.strip()[:16])
+        if request is None:
+            raise UnknownRequestError(f"There is no request '{request_id[:20]}'.")
+        return request
+
+    async def approve(
+        self, request_id: str, *, actor: Actor, note: str | None = None
+    ) -> ApprovalResult:
+        """Record one approval; the last needed one turns the request into a grant."""
+        with log_context.about(request_id=request_id.strip()[:16]):
+            actor = await resolve(self._ctx, actor)
+            return await self._record_approval(request_id, actor=actor, note=note)
+
+    async def _record_approval(
+        self, request_id: str, *, actor: Actor, note: str | None
+    ) -> ApprovalResult:
+        ctx = self._ctx
+        try:
+            async with ctx.transaction() as session:
+                result = await self._approve(request_id, actor=actor, note=note, session=session)
+                # Read with the approval (the rules above loaded it): no session of its own.
+                identity = await session.get(Identity, result.request.identity_id)
+        except IntegrityError:
+            error: LeashError = AlreadyDecidedError(f"Request {request_id} was already decided.")
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.approve_refused", request_id=request_id
+            ) from None
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]
+            ) from None
+        if result.grant is not None and not result.request.extends_grant_id:
+            crash_point("approved", grant_id=result.grant.id)
+        if result.grant is None:
+            log.info(
+                "request %s: approval %d of %d by %s",
+                result.request.id,
+                result.approvals,
+                result.request.approvals_required,
+                actor.name,
+            )
+            return result
+        assert identity is not None
+        log_context.add(grant_id=result.grant.id, identity=identity.native_id)
+        log.info("request %s approved by %s", result.request.id, actor.name)
+        await ctx.tell(notices.decided(result.request, identity, (result.request.requester,)))
+        return result
+
+    async def _approve(
+        self, request_id: str, *, actor: Actor, note: str | None, session: AsyncSession
+    ) -> ApprovalResult:
+        ctx = self._ctx
+        now = ctx.clock.now()
+        request = await self._load(request_id, session=session)
+        approvals = (
+            await session.exec(select(Approval).where(Approval.request_id == request.id))
+        ).all()
+        prior = tuple(_approval_keys(a) for a in approvals)
+        # Who may decide comes before the state, so a stranger learns nothing of the request;
+        # a second approval by the same person after that, so a late click hears the outcome.
+        await self._check_may_decide(Verb.APPROVE, request, actor, session=session)
+        self._check_open(request, now)
+        await self._check_may_decide(Verb.APPROVE, request, actor, session=session, prior=prior)
+        session.add(
+            Approval(
+                request_id=request.id,
+                approver=actor.name,
+                approver_person=actor.person_id,
+                approver_handles=sorted(actor.keys),
+                note=note,
+                created_at=now,
+            )
+        )
+        await session.flush()
+        count = len(approvals) + 1
+        if count < request.approvals_required:
+            await audit.append(
+                session=session,
+                actor=actor,
+                event_type="request.approval_recorded",
+                at=now,
+                identity_id=request.identity_id,
+                request_id=request.id,
+                detail={"approvals": count, "required": request.approvals_required},
+            )
+            return ApprovalResult(request, None, count)
+        won = await close_request(
+            session,
+            request.id,
+            RequestState.APPROVED,
+            decided_at=now,
+            decided_by=actor.name,
+            decision_note=note,
+        )
+        if not won:
+            raise AlreadyDecidedError(f"Request {request.id} was already decided.")
+        await session.refresh(request)
+        grant = await self._grant_for(request, now=now, session=session)
+        await audit.append(
+            session=session,
+            actor=actor,
+            event_type="request.approved",
+            at=now,
+            identity_id=request.identity_id,
+            request_id=request.id,
+            grant_id=grant.id if grant else None,
+            detail={"approvals": count, "note": note or ""},
+        )
+        return ApprovalResult(request, grant, count)
+
+    async def _grant_for(
+        self, request: AccessRequest, *, now: datetime, session: AsyncSession
+    ) -> Grant | None:
+        """Create the grant an approval produces (or find the one an extension extends)."""
+        duration = timedelta(seconds=request.duration_seconds)
+        if request.extends_grant_id:
+            return await session.get(Grant, request.extends_grant_id)
+        identity = await session.get(Identity, request.identity_id)
+        provider = identity.provider if identity is not None else "aws"
+        grant = Grant(
+            id=new_id("g"),
+            request_id=request.id,
+            identity_id=request.identity_id,
+            requester=request.requester,
+            actions=list(request.actions),
+            resources=list(request.resources),
+            deny_actions=list(persistence_denies(request.actions, provider=provider)),
+            state=GrantState.APPLYING,
+            created_at=now,
+            expires_at=now + duration,
+            # How long this process holds the apply before the sweep may resume it.
+            lease_until=now + self._ctx.rules.grants.lease,
+        )
+        session.add(grant)
+        await session.flush()
+        return grant
+
+    async def _check_may_decide(
+        self,
+        verb: Verb,
+        request: AccessRequest,
+        actor: Actor,
+        *,
+        session: AsyncSession,
+        prior: tuple[frozenset[str], ...] = (),
+    ) -> None:
+        """Ask the authority module; an extension's grant requester counts as a requester."""
+        also: frozenset[str] = frozenset()
+        if request.extends_grant_id:
+            original = await original_request(request.extends_grant_id, session=session)
+            if original is not None:
+                also = requester_keys(original)
+        facts = await request_facts(
+            request,
+            session=session,
+            rules=self._ctx.rules,
+            also_requesters=also,
+            prior_approvals=prior,
+        )
+        check(verb, actor, facts)
+
+    @staticmethod
+    def _check_open(request: AccessRequest, now: datetime) -> None:
+        if request.state == RequestState.EXPIRED or (
+            request.state == RequestState.PENDING and request.decide_by <= now
+        ):
+            raise RequestExpiredError(
+                f"Request {request.id} expired before anyone decided; ask again."
+            )
+        if request.state != RequestState.PENDING:
+            by = f" by {request.decided_by}" if request.decided_by else ""
+            raise AlreadyDecidedError(f"Request {request.id} was already {request.state}{by}.")
+
+    async def deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
+        """Refuse a request, with a reason the requester will read."""
+        with log_context.about(request_id=request_id.strip()[:16]):
+            actor = await resolve(self._ctx, actor)
+            return await self._deny(request_id, actor=actor, reason=reason)
+
+    async def _deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
+        ctx = self._ctx
+        try:
+            async with ctx.transaction() as session:
+                now = ctx.clock.now()
+                cleaned = " ".join(reason.split())[:MAX_REASON]
+                if not cleaned:
+                    raise InvalidInputError(
+                        "Say why you deny it: `deny <request-id> because <reason>`."
+                    )
+                request = await self._load(request_id, session=session)
+                await self._check_may_decide(Verb.DENY, request, actor, session=session)
+                self._check_open(request, now)
+                if not await close_request(
+                    session,
+                    request.id,
+                    RequestState.DENIED,
+                    decided_at=now,
+                    decided_by=actor.name,
+                    decision_note=cleaned,
+                ):
+                    raise AlreadyDecidedError(f"Request {request.id} was already decided.")
+                await session.refresh(request)
+                await audit.append(
+                    session=session,
+                    actor=actor,
+                    event_type="request.denied",
+                    at=now,
+                    identity_id=request.identity_id,
+                    request_id=request.id,
+                    detail={"reason": cleaned},
+                )
+                identity = await session.get(Identity, request.identity_id)
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.deny_refused", request_id=request_id[:16]
+            ) from None
+        assert identity is not None
+        log_context.add(identity=identity.native_id)
+        log.info("request %s denied by %s", request.id, actor.name)
+        await ctx.tell(notices.decided(request, identity, (request.requester,)))
+        return request
+
+    async def cancel(self, request_id: str, *, actor: Actor) -> AccessRequest:
+        """Withdraw one's own pending request."""
+        ctx = self._ctx
+        actor = await resolve(ctx, actor)
+        try:
+            async with ctx.transaction() as session:
+                now = ctx.clock.now()
+                request = await self._load(request_id, session=session)
+                check(
+                    Verb.CANCEL,
+                    actor,
+                    await request_facts(request, session=session, rules=ctx.rules),
+                )
+                self._check_open(request, now)
+                if not await close_request(
+                    session,
+                    request.id,
+                    RequestState.CANCELLED,
+                    decided_at=now,
+                    decided_by=actor.name,
+                ):
+                    raise AlreadyDecidedError(f"Request {request.id} was already decided.")
+                await session.refresh(request)
+                await audit.append(
+                    session=session,
+                    actor=actor,
+                    event_type="request.cancelled",
+                    at=now,
+                    identity_id=request.identity_id,
+                    request_id=request.id,
+                )
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="request.cancel_refused", request_id=request_id[:16]
+            ) from None
+        return request

@@ -1,0 +1,1 @@
+"""The chat grammar: access commands and posture commands."""

@@ -1,0 +1,192 @@
+"""The words Leash uses about requests and grants, built once for every surface."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.domain.catalog import matches
+from bot.domain.durations import format_duration
+from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply
+from bot.domain.states import RequestState
+from bot.store.tables import AccessRequest, Grant, Identity
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def request_lines(request: AccessRequest, identity: Identity) -> tuple[str, ...]:
+    """Describe a request: who, what, where, how long, why, and the policy's reasons."""
+    what = request.permission_set or ", ".join(request.actions)
+    lines = [
+        f"Requester: {request.requester} ({request.requester_kind}, via {request.origin})",
+        f"Identity: {identity.name} ({identity.native_id})",
+        f"Permissions: {what}",
+    ]
+    if request.permission_set:
+        lines.append(f"Actions: {', '.join(request.actions)}")
+    lines.append(f"Resources: {', '.join(request.resources) or '*'}")
+    flagged = matches(request.actions)
+    if flagged:
+        shown = dict.fromkeys(f"{m.entry.action} ({m.entry.category})" for m in flagged)
+        more = f" and {len(shown) - 8} more" if len(shown) > 8 else ""
+        lines.append(f"Flagged: {', '.join(list(shown)[:8])}{more}")
+    lines.append(f"Duration: {format_duration(timedelta(seconds=request.duration_seconds))}")
+    lines.append(f"Reason: {request.reason}")
+    lines.append(f"Tier: {request.tier} ({request.approvals_required} approval(s) needed)")
+    lines.extend(f"Why: {reason}" for reason in request.decision_reasons)
+    if request.extends_grant_id:
+        lines.append(f"Extends grant {request.extends_grant_id}")
+    return tuple(lines)
+
+
+def decision_choices(request: AccessRequest) -> tuple[Choice, ...]:
+    return (
+        Choice("Approve", f"approve {request.id}", ChoiceStyle.PRIMARY),
+        Choice("Deny", f"deny {request.id}", ChoiceStyle.DANGER),
+    )
+
+
+def grant_choices(grant: Grant) -> tuple[Choice, ...]:
+    return (
+        Choice("Revoke now", f"revoke {grant.id}", ChoiceStyle.DANGER),
+        Choice("Extend", f"extend {grant.id}", ChoiceStyle.DEFAULT),
+    )
+
+
+def approval_needed(
+    request: AccessRequest, identity: Identity, recipients: tuple[str, ...], kind: NoticeKind
+) -> Notice:
+    headline = {
+        NoticeKind.APPROVAL_NEEDED: f"{request.requester} asks to elevate {identity.name}",
+        NoticeKind.REMINDER: f"Reminder: request {request.id} for {identity.name} is waiting",
+        NoticeKind.ESCALATED: f"Escalated to you: request {request.id} for {identity.name}",
+    }[kind]
+    reply = Reply(
+        text=f"{headline} (request {request.id}, decide by {_when(request.decide_by)})",
+        lines=request_lines(request, identity),
+        choices=decision_choices(request),
+    )
+    return Notice(kind=kind, recipients=recipients, reply=reply, request_id=request.id)
+
+
+def decided(request: AccessRequest, identity: Identity, recipients: tuple[str, ...]) -> Notice:
+    note = f": {request.decision_note}" if request.decision_note else ""
+    reply = Reply(
+        text=(
+            f"Request {request.id} for {identity.name} was {request.state} "
+            f"by {request.decided_by}{note}"
+        ),
+        ok=request.state == "approved",
+    )
+    return Notice(NoticeKind.DECIDED, recipients, reply, request_id=request.id)
+
+
+def request_expired(
+    request: AccessRequest, identity: Identity, recipients: tuple[str, ...]
+) -> Notice:
+    reply = Reply(
+        text=f"Request {request.id} for {identity.name} expired: nobody decided in time.",
+        ok=False,
+    )
+    return Notice(NoticeKind.REQUEST_EXPIRED, recipients, reply, request_id=request.id)
+
+
+def grant_active(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
+    reply = Reply(
+        text=f"Grant {grant.id} is active on {identity.name} until {_when(grant.expires_at)}",
+        lines=(
+            f"Actions: {', '.join(grant.actions)}",
+            f"Resources: {', '.join(grant.resources) or '*'}",
+            f"Enforced by: {grant.mechanism} ({grant.artefact})",
+        ),
+        choices=grant_choices(grant),
+    )
+    return Notice(NoticeKind.GRANT_ACTIVE, recipients, reply, grant_id=grant.id)
+
+
+def grant_failed(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
+    reply = Reply(
+        text=f"Grant {grant.id} on {identity.name} could not be applied: {grant.last_error}",
+        ok=False,
+    )
+    return Notice(NoticeKind.GRANT_FAILED, recipients, reply, grant_id=grant.id)
+
+
+def extension_undone(
+    grant: Grant,
+    identity: Identity,
+    request: AccessRequest,
+    recipients: tuple[str, ...],
+    *,
+    removed: bool,
+) -> Notice:
+    left = (
+        "nothing of it is left in the cloud"
+        if removed
+        else "removing what it wrote failed; the hourly reconcile removes it"
+    )
+    reply = Reply(
+        text=(
+            f"Grant {grant.id} on {identity.name} ended ({grant.state}) while extension "
+            f"{request.id} was being applied: the extension did not take effect, and {left}."
+        ),
+        ok=False,
+    )
+    return Notice(
+        NoticeKind.GRANT_FAILED, tuple(dict.fromkeys(recipients)), reply, grant_id=grant.id
+    )
+
+
+def expiring_soon(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
+    reply = Reply(
+        text=f"Grant {grant.id} on {identity.name} expires at {_when(grant.expires_at)}",
+        choices=grant_choices(grant),
+    )
+    return Notice(NoticeKind.EXPIRING_SOON, recipients, reply, grant_id=grant.id)
+
+
+def revoked(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
+    how = (
+        "expired and was revoked"
+        if grant.revoked_by == "leash"
+        else f"was revoked by {grant.revoked_by}"
+    )
+    reply = Reply(text=f"Grant {grant.id} on {identity.name} {how}.")
+    return Notice(NoticeKind.REVOKED, recipients, reply, grant_id=grant.id)
+
+
+def irrevocable(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
+    reply = Reply(
+        text=(
+            f"ALERT: grant {grant.id} on {identity.name} could not be revoked after "
+            f"{grant.attempts} attempts; its cloud expiry still ends it at "
+            f"{_when(grant.expires_at)}. Leash retries daily."
+        ),
+        lines=(f"Last error: {grant.last_error}",),
+        ok=False,
+    )
+    return Notice(NoticeKind.IRREVOCABLE, recipients, reply, grant_id=grant.id)
+
+
+def current_card(request: AccessRequest, identity: Identity) -> tuple[Reply, Reply | None]:
+    """A request's card as it stands now: (the card, the outcome that closed it, if any).
+
+    Surfaces that redraw a card on demand (e.g. a Teams card refreshed by another viewer)
+    show the decision buttons only while the request is pending.
+    """
+    if request.state == RequestState.PENDING:
+        card = Reply(
+            text=f"Request {request.id} for {identity.name} is waiting "
+            f"(decide by {_when(request.decide_by)})",
+            lines=request_lines(request, identity),
+            choices=decision_choices(request),
+        )
+        return card, None
+    closed = Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
+    if request.state == RequestState.EXPIRED:
+        return closed, request_expired(request, identity, ()).reply
+    if request.state == RequestState.CANCELLED:
+        by = f" by {request.decided_by}" if request.decided_by else ""
+        return closed, Reply(text=f"Request {request.id} was cancelled{by}", ok=False)
+    return closed, decided(request, identity, ()).reply

@@ -1,0 +1,1 @@
+"""HTTP: the aiohttp server, the agent API and its OpenAPI document, probes and metrics."""

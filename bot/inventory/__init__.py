@@ -1,0 +1,1 @@
+"""Inventory: the identities Leash knows, who owns them, and how they are reported."""

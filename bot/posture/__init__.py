@@ -1,0 +1,2 @@
+"""Posture: least privilege after the fact (usage scans, findings, restriction,
+quarantine, guardrails, digests)."""

@@ -1,0 +1,1 @@
+"""Persistence: the engine and migrations, the ORM tables, the audit chain, chat references."""
