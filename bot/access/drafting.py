@@ -103,7 +103,7 @@ async def draft_request(
             f"{identity.name} is quarantined: no access can be granted until it is released.",
             field="identity",
         )
-    actions, resources, forced = _permissions(data, rules, provider=identity.provider)
+    actions, resources, forced = planned_permissions(data, rules, provider=identity.provider)
     resolution = await resolve(identity, actions)
     if resolution.unresolved:
         raise InvalidInputError(
@@ -269,7 +269,7 @@ def _gcp_permissions(roles: tuple[str, ...], resources: tuple[str, ...]) -> tupl
     return tuple(dict.fromkeys(roles))
 
 
-def _permissions(
+def planned_permissions(
     data: RequestInput, rules: Rules, *, provider: str
 ) -> tuple[tuple[str, ...], tuple[str, ...], Tier | None]:
     forced: Tier | None = None

@@ -10,14 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.access.cloud_answers import ask_the_cloud_first
 from bot.access.crash_points import crash_point
 from bot.access.deadlines import approval_route
 from bot.access.drafting import MAX_REASON, RequestInput, draft_request
-from bot.access.expiry import expiry_reason
 from bot.access.extension_rules import check_extension, original_request
 from bot.core import notices
 from bot.core.authorizing import check, request_facts, requester_keys
-from bot.core.context import Context, close_request, identity_ref, new_id
+from bot.core.context import Context, close_request, new_id
 from bot.core.persons import resolve
 from bot.domain import log_context
 from bot.domain.actors import Actor
@@ -62,6 +62,7 @@ class RequestFlow:
         ctx = self._ctx
         actor = await resolve(ctx, actor)
         try:
+            answers = await ask_the_cloud_first(ctx, data, actor)
             async with ctx.transaction() as session:
                 also: frozenset[str] = frozenset()
                 if data.extends_grant_id is not None:
@@ -74,14 +75,12 @@ class RequestFlow:
                     rules=ctx.rules,
                     now=ctx.clock.now(),
                     session=session,
-                    resolve=lambda identity, asked: ctx.provider_for(identity).resolve(
-                        identity_ref(identity), asked
-                    ),
+                    resolve=answers.resolver(ctx),
                     also_requesters=also,
                 )
                 request.decision_reasons = [
                     *request.decision_reasons,
-                    await expiry_reason(ctx, identity),
+                    await answers.expiry_for(ctx, identity),
                 ]
                 session.add(request)
                 await session.flush()

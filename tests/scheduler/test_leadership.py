@@ -392,11 +392,13 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
         try:
             assert (a.leadership.is_leader, b.leadership.is_leader) == (True, False)
             # Cut the leader's lease session, as a network blip or a DBA would: the only
-            # session that renews the lease (the follower's last statement was the SELECT).
+            # session that renews the lease (the follower's last statement was the SELECT;
+            # other test workers' databases have leases of their own).
             cut = await _sql(
                 database_url,
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'UPDATE leash_leader SET expires_at%'",
+                "WHERE datname = current_database() "
+                "AND query LIKE 'UPDATE leash_leader SET expires_at%'",
             )
             assert cut == [(True,)]
 
@@ -404,7 +406,8 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
                 rows = await _sql(
                     database_url,
                     "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE query LIKE 'UPDATE leash_leader SET expires_at%'",
+                    "WHERE datname = current_database() "
+                    "AND query LIKE 'UPDATE leash_leader SET expires_at%'",
                 )
                 return rows == [(1,)]
 
