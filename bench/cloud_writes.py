@@ -22,7 +22,7 @@ from bot.app import build
 from bot.config import Settings
 from bot.domain.states import GrantState
 from cloud.sandbox import Sandbox
-from cloud.sandbox.moto_calls import MotoCall
+from cloud.sandbox.aws.moto_calls import MotoCall
 
 READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Simulate", "Generate")
 SWEEP_SECONDS = 3600.0  # out of the way: only the calls of approve and revoke are counted

@@ -32,8 +32,8 @@ from cloud.aws.policy_document import trust_principals
 from cloud.aws.provider import DISCOVERY_PERMISSIONS, AwsProvider
 from cloud.base import DiscoveryResult
 from cloud.sandbox import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Sandbox
-from cloud.sandbox.cross_account import ORGANIZATION_ACCESS_ROLE
-from cloud.sandbox.seed import AGENT_TAG, OWNER_TAG, READ_ROLE, TEAM_TAG
+from cloud.sandbox.aws.cross_account import ORGANIZATION_ACCESS_ROLE
+from cloud.sandbox.aws.seed import AGENT_TAG, OWNER_TAG, READ_ROLE, TEAM_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient

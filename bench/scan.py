@@ -33,8 +33,8 @@ from bot.app import build
 from bot.config import Settings
 from cloud.aws import AwsProvider
 from cloud.sandbox import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Sandbox, ServiceUse
-from cloud.sandbox.cross_account import ORGANIZATION_ACCESS_ROLE
-from cloud.sandbox.seed import READ_ROLE
+from cloud.sandbox.aws.cross_account import ORGANIZATION_ACCESS_ROLE
+from cloud.sandbox.aws.seed import READ_ROLE
 from tests.conftest import make_rules
 
 RESULTS = Path(__file__).parent / "results" / "scan.json"

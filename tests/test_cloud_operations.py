@@ -17,11 +17,11 @@ import yaml
 
 from cloud.base import GrantSpec
 from cloud.sandbox import Sandbox
+from cloud.sandbox.aws.moto_calls import MotoCall
 from cloud.sandbox.azure import AzureEmulator
 from cloud.sandbox.azure.permissions import azure_permission
 from cloud.sandbox.gcp import GcpEmulator, deny, recommender, resource_manager
 from cloud.sandbox.gcp.permissions import rest_permission
-from cloud.sandbox.moto_calls import MotoCall
 from cloud.sandbox.operation_log import CloudOperation
 from cloud.user_agent import is_leash, leash_user_agent
 from tests.cloud.azure_fixtures import AzureClients as PlainAzureClients

@@ -13,19 +13,19 @@ from types import MappingProxyType, TracebackType
 
 import boto3
 
-from cloud.sandbox import access_advisor, cloudtrail, cross_account
-from cloud.sandbox.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
-from cloud.sandbox.azure import AzureEmulator
-from cloud.sandbox.gcp import GcpEmulator
-from cloud.sandbox.seed import (
+from cloud.sandbox.aws import access_advisor, cloudtrail, cross_account
+from cloud.sandbox.aws.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
+from cloud.sandbox.aws.seed import (
     DemoOrganization,
     SeededAccount,
     SeededIdentity,
     seed_demo_organization,
     set_identity_dates,
 )
-from cloud.sandbox.seed_snapshot import SeededState
-from cloud.sandbox.server import MotoServer
+from cloud.sandbox.aws.seed_snapshot import SeededState
+from cloud.sandbox.aws.server import MotoServer
+from cloud.sandbox.azure import AzureEmulator
+from cloud.sandbox.gcp import GcpEmulator
 
 __all__ = [
     "ActivityLog",

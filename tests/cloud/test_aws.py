@@ -26,9 +26,9 @@ from cloud.base import (
     IdentityKind,
     IdentityRef,
 )
-from cloud.registry import load_provider_class
 from cloud.sandbox import Sandbox
 from tests.cloud.conftest import IamIn, as_dict, ref, role_policy
+from tests.cloud.provider_registry import load_provider_class
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient

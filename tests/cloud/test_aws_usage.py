@@ -19,7 +19,7 @@ from cloud.base import (
     UsageStatus,
 )
 from cloud.sandbox import Sandbox, ServiceUse
-from cloud.sandbox.access_advisor import ACTION_LEVEL, SERVICE_NAMES
+from cloud.sandbox.aws.access_advisor import ACTION_LEVEL, SERVICE_NAMES
 from tests.cloud.conftest import FAST_LOOKUPS, IamIn, ref
 
 WINDOW = timedelta(days=90)

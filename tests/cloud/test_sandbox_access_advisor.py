@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 from cloud.aws.tracked_actions import action_level_untracked
 from cloud.sandbox import Sandbox, ServiceUse
-from cloud.sandbox.access_advisor import ACTION_LEVEL, SERVICE_NAMES
-from cloud.sandbox.seed import AGENT_AGE_DAYS, INACTIVE_DAYS
+from cloud.sandbox.aws.access_advisor import ACTION_LEVEL, SERVICE_NAMES
+from cloud.sandbox.aws.seed import AGENT_AGE_DAYS, INACTIVE_DAYS
 from tests.cloud.conftest import IamIn
 
 if TYPE_CHECKING:

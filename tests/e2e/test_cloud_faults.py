@@ -25,7 +25,7 @@ from bot.domain.states import ActorKind, GrantState, RequestState
 from bot.store.tables import AccessRequest, AuditEvent, Grant, Identity
 from cloud.aws import AwsProvider
 from cloud.sandbox import Sandbox
-from cloud.sandbox.moto_calls import MotoCall
+from cloud.sandbox.aws.moto_calls import MotoCall
 from tests.e2e.helpers import audit_types, eventually, grant, inline_policy, inline_policy_names
 from tests.fakes.notifier import RecordingNotifier
 
@@ -127,11 +127,11 @@ async def test_a_sweep_revokes_identities_side_by_side_and_each_ones_grants_in_t
         for role in ("knowledge-base-agent", "invoice-reader-agent")
     ]
     everything = [first, second, *others]
-    async with leash.lifecycle.ctx.transaction() as session:  # all due at once, as after an outage
+    async with leash.context.transaction() as session:  # all due at once, as after an outage
         await session.exec(
             update(Grant)
             .where(col(Grant.id).in_([g.id for g in everything]))
-            .values(expires_at=leash.lifecycle.ctx.clock.now())
+            .values(expires_at=leash.context.clock.now())
         )
     # The cloud holds the answer to the first delete on support-triage-agent back for a while.
     held = fresh_sandbox.moto.inject(
@@ -196,7 +196,7 @@ async def test_access_denied_fails_the_grant_tells_both_and_leaves_nothing(
     assert set(told[0].recipients) == {"dev", "owner-a"}
     assert leash_policies(fresh_sandbox) == []
     # Nothing left in a state it cannot leave: the request is decided, the grant final.
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         request = await session.get(AccessRequest, failed.request_id)
     assert request is not None
     assert request.state == RequestState.APPROVED
@@ -207,11 +207,11 @@ async def test_access_denied_fails_the_grant_tells_both_and_leaves_nothing(
 
 
 async def _due_now(leash: Leash, grant_id: str) -> None:
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         await session.exec(
             update(Grant)
             .where(col(Grant.id) == grant_id)
-            .values(next_attempt_at=leash.lifecycle.ctx.clock.now())
+            .values(next_attempt_at=leash.context.clock.now())
         )
 
 
@@ -228,11 +228,11 @@ async def test_a_revoke_that_keeps_failing_backs_off_turns_irrevocable_and_is_re
         times=None,
         match={"PolicyName": name},
     )
-    async with leash.lifecycle.ctx.transaction() as session:  # it falls due now
+    async with leash.context.transaction() as session:  # it falls due now
         await session.exec(
             update(Grant)
             .where(col(Grant.id) == applied.id)
-            .values(expires_at=leash.lifecycle.ctx.clock.now())
+            .values(expires_at=leash.context.clock.now())
         )
     waits, states = [], []
     for _ in range(3):
@@ -246,7 +246,7 @@ async def test_a_revoke_that_keeps_failing_backs_off_turns_irrevocable_and_is_re
     audited = await audit_types(leash, grant_id=applied.id)
     assert audited.count("grant.revoke_failed") == 2
     assert audited.count("grant.irrevocable") == 1
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         failures = (
             await session.exec(
                 select(AuditEvent)
@@ -289,7 +289,7 @@ def _impatient_session(sandbox: Sandbox) -> boto3.Session:
 async def test_an_answer_slower_than_the_read_timeout_fails_the_grant_and_leaves_no_orphan(
     leash: Leash, fresh_sandbox: Sandbox, notifier: RecordingNotifier
 ) -> None:
-    leash.lifecycle.ctx.providers = {
+    leash.context.providers = {
         "aws": AwsProvider(
             session_factory=lambda: _impatient_session(fresh_sandbox),
             endpoint_url=fresh_sandbox.endpoint_url,
@@ -312,7 +312,7 @@ async def test_an_answer_slower_than_the_read_timeout_fails_the_grant_and_leaves
 
 
 async def _identity(leash: Leash, name: str) -> Identity:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return (await session.exec(select(Identity).where(col(Identity.name) == name))).one()
 
 

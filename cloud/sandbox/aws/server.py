@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from cloud.sandbox.iam_limits import InlineBudgetMiddleware
-from cloud.sandbox.moto_calls import MotoCall, MotoCallLog, RecordingMiddleware
-from cloud.sandbox.moto_faults import FaultMiddleware, FaultRule, FaultRules, parse_operation
+from cloud.sandbox.aws.iam_limits import InlineBudgetMiddleware
+from cloud.sandbox.aws.moto_calls import MotoCall, MotoCallLog, RecordingMiddleware
+from cloud.sandbox.aws.moto_faults import FaultMiddleware, FaultRule, FaultRules, parse_operation
 
 if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
-from cloud.sandbox.moto_calls import (
+from cloud.sandbox.aws.moto_calls import (
     StartResponse,
     WsgiApp,
     WsgiEnvironment,
@@ -22,7 +22,7 @@ from cloud.sandbox.moto_calls import (
     _credential_scope,
     _params,
 )
-from cloud.sandbox.moto_faults import _account
+from cloud.sandbox.aws.moto_faults import _account
 
 ROLE_BUDGET = 10_240
 USER_BUDGET = 2_048

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cloud.base import Provenance
-from cloud.sandbox.activity import ActivityLog, TrailEvent
+from cloud.sandbox.aws.activity import ActivityLog, TrailEvent
 
 SSO_ADMIN = "AWSReservedSSO_Admin_abc"
 SSO_POWER_USER = "AWSReservedSSO_PowerUser_def"

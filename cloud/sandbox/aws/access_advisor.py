@@ -2,7 +2,7 @@
 
 moto 5.2 answers these calls with HTTP 500. `install` gives its IAM response class the missing
 handlers; they read an `ActivityLog` that the seed (or a test) fills. CloudTrail's
-LookupEvents is in `cloud.sandbox.cloudtrail`.
+LookupEvents is in `cloud.sandbox.aws.cloudtrail`.
 
 As AWS does, a report lists every service the principal's policies allow (services used but
 no longer allowed are left out) with its last use in the 400-day tracking period. At action
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from cloud.sandbox.activity import ActivityLog, JobStatus, LastAccessedJob, ServiceUse
+from cloud.sandbox.aws.activity import ActivityLog, JobStatus, LastAccessedJob, ServiceUse
 
 if TYPE_CHECKING:
     from moto.core.responses import ActionResult

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from xml.sax.saxutils import escape
 
-from cloud.sandbox.moto_calls import (
+from cloud.sandbox.aws.moto_calls import (
     StartResponse,
     WsgiApp,
     WsgiEnvironment,

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
-from cloud.sandbox.seed import DemoOrganization
+from cloud.sandbox.aws.activity import ActivityLog, ServiceUse, TrailEvent
+from cloud.sandbox.aws.seed import DemoOrganization
 
 # Every moto backend the seed writes to.
 SEEDED_BACKENDS = ("iam", "organizations", "sts")

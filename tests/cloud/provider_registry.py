@@ -1,4 +1,5 @@
-"""Provider name -> provider class, imported only when asked for."""
+"""Provider name -> provider class, imported only when asked for (used by the tests only:
+the app names its providers in bot.app)."""
 
 from __future__ import annotations
 

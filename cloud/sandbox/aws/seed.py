@@ -1,7 +1,7 @@
 """Seed the demo organisation through real boto3 calls against the sandbox's moto server.
 
 The agents are dated `AGENT_AGE_DAYS` ago (moto would date them now), and their recorded use
-makes Access Advisor show, over the last 90 days (`cloud.sandbox.access_advisor` tracks s3,
+makes Access Advisor show, over the last 90 days (`cloud.sandbox.aws.access_advisor` tracks s3,
 iam, lambda, ec2, bedrock and sagemaker at action level):
 
 | agent                 | not used                                   | unknown                  |
@@ -28,9 +28,9 @@ from botocore.config import Config
 
 from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS
 from cloud.base import IdentityKind
-from cloud.sandbox.activity import ActivityLog, ServiceUse, TrailEvent
-from cloud.sandbox.cross_account import ORGANIZATION_ACCESS_ROLE
-from cloud.sandbox.seed_trail import record_agent_history, record_noise
+from cloud.sandbox.aws.activity import ActivityLog, ServiceUse, TrailEvent
+from cloud.sandbox.aws.cross_account import ORGANIZATION_ACCESS_ROLE
+from cloud.sandbox.aws.seed_trail import record_agent_history, record_noise
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -71,7 +71,7 @@ class SeededIdentity:
     trusts: str | None = None
     over_broad: bool = False
     inactive: bool = False
-    # What CloudTrail's last 90 days say (see `cloud.sandbox.seed_trail`), rendered as
+    # What CloudTrail's last 90 days say (see `cloud.sandbox.aws.seed_trail`), rendered as
     # discovery renders principals.
     created_by: str | None = None
     granted_by: tuple[str, ...] = ()
@@ -152,7 +152,7 @@ def seed_demo_organization(
     """Create the organisation, its accounts, Leash's roles and the demo agents.
 
     The seed's own API calls are left out of CloudTrail; the history it records instead says
-    which humans created and granted to the agents (`cloud.sandbox.seed_trail`).
+    which humans created and granted to the agents (`cloud.sandbox.aws.seed_trail`).
     """
     with activity.calls_unrecorded():
         return _seed(session, endpoint_url, activity, now or datetime.now(UTC))

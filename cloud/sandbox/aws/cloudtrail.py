@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloud.sandbox.activity import ActivityLog, TrailEvent
+from cloud.sandbox.aws.activity import ActivityLog, TrailEvent
 
 if TYPE_CHECKING:
     from moto.cloudtrail.responses import CloudTrailResponse
