@@ -36,7 +36,7 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project --no-editable
 
 # Then Leash itself, built as a wheel (hatchling) and installed into the same venv. The wheel
-# carries bot/leash.example.toml and bot/migrations, which Leash reads at run time.
+# carries bot/leash.example.toml and bot/store/migrations, which Leash reads at run time.
 COPY README.md ./
 COPY bot ./bot
 COPY cloud ./cloud
