@@ -3,7 +3,8 @@
 Cloud writes happen under the grant's claim (`applying` or `revoking`, with a `lease_until` the
 sweep takes over once it runs out); an apply whose compare-and-set finds that the grant failed
 or ended meanwhile deletes what it wrote, and a failed apply never deletes behind another
-process's successful apply of the same grant.
+process's successful apply of the same grant. Every move of a grant's state goes through
+bot.core.transitions, checked against the transition table of bot.domain.states.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access.controls import read_controls
 from bot.access.crash_points import crash_point
-from bot.access.grant_audit import audit_grant
+from bot.access.grant_audit import load_grant, to_people
+from bot.access.grant_cleanup import GrantCleanup
 from bot.access.grant_composition import GrantComposition, spec_of
-from bot.access.grant_extension import extend_grant
+from bot.access.grant_extension import GrantExtension
 from bot.core import notices
 from bot.core.authorizing import check, identity_facts, requester_keys
-from bot.core.context import Context, compare_and_set, identity_ref, move_grant
+from bot.core.context import Context, identity_ref
 from bot.core.persons import resolve
+from bot.core.transitions import Event, grant_people, move, set_state
 from bot.domain import log_context
 from bot.domain.actors import SYSTEM, Actor
 from bot.domain.authority import Verb
-from bot.domain.errors import GrantStateError, LeashError, UnknownGrantError
+from bot.domain.errors import GrantStateError, LeashError
 from bot.domain.handles import keys_for
-from bot.domain.states import GrantState, Outcome
-from bot.posture.guardrails import GuardrailFlow
+from bot.domain.states import GrantState, Machine, Outcome
 from bot.posture.restriction_exemptions import RestrictionExemptions
 from bot.store.tables import AccessRequest, Grant, Identity, Ownership
 from cloud.base import AppliedGrant, CloudError
@@ -40,17 +42,13 @@ log = logging.getLogger("leash.grants")
 
 # A timer may fire a hair before the expiry it was armed for; that still counts as due.
 TIMER_SLACK = timedelta(seconds=1)
+# What a revocation claims: these, or a `revoking` grant whose claim ran out.
 _REVOCABLE = (GrantState.ACTIVE, GrantState.REVOKE_FAILED, GrantState.IRREVOCABLE)
 
 
-def _claimable(
-    grant_id: str, states: tuple[GrantState, ...], lease_state: GrantState, now: datetime
-) -> ColumnElement[bool]:
-    """This grant, in one of `states`, or in `lease_state` with its lease run out."""
-    return (col(Grant.id) == grant_id) & or_(
-        col(Grant.state).in_(states),
-        (col(Grant.state) == lease_state) & (col(Grant.lease_until) < now),
-    )
+def _lease_out(now: datetime) -> ColumnElement[bool]:
+    """A `revoking` grant only once its lease ran out; the others whatever their lease."""
+    return (col(Grant.state) != GrantState.REVOKING) | (col(Grant.lease_until) < now)
 
 
 class GrantFlow:
@@ -58,9 +56,9 @@ class GrantFlow:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._guardrails = GuardrailFlow(ctx)
-        self._restrictions = RestrictionExemptions(ctx)
+        self._cleanup = GrantCleanup(ctx)
         self._composition = GrantComposition(ctx)
+        self._extension = GrantExtension(ctx, self._cleanup)
 
     @property
     def ctx(self) -> Context:
@@ -68,52 +66,21 @@ class GrantFlow:
 
     @property
     def restrictions(self) -> RestrictionExemptions:
-        return self._restrictions
+        return self._cleanup.restrictions
 
     async def close_exemption(self, identity: Identity, grant_id: str) -> None:
-        """Restore the full guardrail and restriction denies once a grant is gone (both also
-        lapse by themselves)."""
-        await self._restrictions.close(identity, grant_id)
-        try:
-            await self._guardrails.refresh(identity, without=grant_id)
-        except CloudError:
-            log.exception(
-                "could not close the guardrail exemption of grant %s on %s; it lapses at the "
-                "grant's expiry and the nightly pass rewrites it",
-                grant_id,
-                identity.name,
-            )
+        """Restore the full guardrail and restriction denies once a grant is gone."""
+        await self._cleanup.close_exemption(identity, grant_id)
 
     async def remove_from_cloud(self, identity: Identity, grant_id: str, *, why: str) -> bool:
         """Delete a write that must not stand and close its exemptions; False if it stays."""
-        try:
-            await self._ctx.provider_for(identity).revoke(identity_ref(identity), grant_id)
-            removed = True
-        except CloudError:
-            log.exception(
-                "could not remove grant %s from %s after %s; reconcile removes it",
-                grant_id,
-                identity.name,
-                why,
-            )
-            removed = False
-        await self.close_exemption(identity, grant_id)
-        return removed
+        return await self._cleanup.remove_from_cloud(identity, grant_id, why=why)
 
     async def load(self, grant_id: str, *, session: AsyncSession) -> tuple[Grant, Identity]:
-        grant = await session.get(Grant, grant_id.strip()[:16])
-        if grant is None:
-            raise UnknownGrantError(f"There is no grant '{grant_id[:20]}'.")
-        identity = await session.get(Identity, grant.identity_id)
-        assert identity is not None
-        return grant, identity
+        return await load_grant(grant_id, session=session)
 
     async def people(self, grant: Grant, *, session: AsyncSession) -> tuple[str, ...]:
-        ownership = await session.get(Ownership, grant.identity_id)
-        people = [grant.requester]
-        if ownership and ownership.primary_owner:
-            people.append(ownership.primary_owner)
-        return tuple(dict.fromkeys(people))
+        return await grant_people(session, grant)
 
     async def apply(self, grant_id: str) -> Grant:
         """Write the grant to the cloud and mark it active (or failed, cleaning up)."""
@@ -131,16 +98,21 @@ class GrantFlow:
         denies = await self._composition.denies_for(grant, identity, controls)
         if set(denies) != set(grant.deny_actions):
             async with ctx.transaction() as session:
-                await move_grant(
-                    session, grant.id, from_state=GrantState.APPLYING, deny_actions=list(denies)
+                await set_state(
+                    session,
+                    Machine.GRANT,
+                    grant.id,
+                    from_states=GrantState.APPLYING,
+                    to_state=GrantState.APPLYING,
+                    deny_actions=list(denies),
                 )
         spec = spec_of(grant, denies)
         provider = ctx.provider_for(identity)
         try:
             # The guardrail's exemption opens first: a grant behind a deny would be useless.
-            await self._guardrails.refresh(identity, extra=[grant], controls=controls)
+            await self._cleanup.guardrails.refresh(identity, extra=[grant], controls=controls)
             # And the restriction's, when it denies what the grant approves.
-            await self._restrictions.refresh(identity, extra=[grant], controls=controls)
+            await self.restrictions.refresh(identity, extra=[grant], controls=controls)
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)
@@ -162,37 +134,35 @@ class GrantFlow:
     ) -> Grant:
         ctx = self._ctx
         now = ctx.clock.now()
-        async with ctx.transaction() as session:
-            recorded = await move_grant(
-                session,
-                grant.id,
-                from_state=GrantState.APPLYING,
-                state=GrantState.ACTIVE,
-                applied_at=now,
-                artefact=applied.artefact,
-                mechanism=applied.mechanism,
-                lease_until=None,
-            )
-            if recorded:
-                await audit_grant(
-                    session,
-                    grant,
-                    identity,
-                    actor=SYSTEM,
-                    event_type="grant.applied",
-                    at=now,
-                    detail={
-                        "artefact": applied.artefact,
-                        "mechanism": applied.mechanism,
-                        "actions": grant.actions,
-                        "resources": grant.resources,
-                        "expires_at": grant.expires_at.isoformat(),
-                        **({"adopted": True} if adopted else {}),
-                    },
-                )
-            grant, _ = await self.load(grant.id, session=session)
-            people = await self.people(grant, session=session)
-        if not recorded:
+        done = await move(
+            ctx,
+            Machine.GRANT,
+            grant.id,
+            from_states=GrantState.APPLYING,
+            to_state=GrantState.ACTIVE,
+            at=now,
+            values={
+                "applied_at": now,
+                "artefact": applied.artefact,
+                "mechanism": applied.mechanism,
+                "lease_until": None,
+            },
+            event=Event(
+                SYSTEM,
+                "grant.applied",
+                detail={
+                    "artefact": applied.artefact,
+                    "mechanism": applied.mechanism,
+                    "actions": grant.actions,
+                    "resources": grant.resources,
+                    "expires_at": grant.expires_at.isoformat(),
+                    **({"adopted": True} if adopted else {}),
+                },
+            ),
+            notice=to_people(notices.grant_active),
+        )
+        grant = done.row
+        if not done.moved:
             # Another process took the claim over. Its apply standing, the write is the same
             # grant's; the grant failed or ended meanwhile, this late write must not outlive it.
             if grant.state != GrantState.ACTIVE:
@@ -208,42 +178,34 @@ class GrantFlow:
         crash_point("grant-committed", grant_id=grant.id)
         log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
         crash_point("timer-armed", grant_id=grant.id)
-        await ctx.tell(notices.grant_active(grant, identity, people))
+        await done.tell()
         return grant
 
     async def _apply_failed(self, grant: Grant, identity: Identity, error: CloudError) -> Grant:
         ctx = self._ctx
         log.warning("grant %s on %s failed: %s", grant.id, identity.name, error)
-        now = ctx.clock.now()
-        async with ctx.transaction() as session:
-            recorded = await move_grant(
-                session,
-                grant.id,
-                from_state=GrantState.APPLYING,
-                state=GrantState.FAILED,
-                last_error=str(error)[:2000],
-                lease_until=None,
-            )
-            if recorded:
-                await audit_grant(
-                    session,
-                    grant,
-                    identity,
-                    actor=SYSTEM,
-                    event_type="grant.apply_failed",
-                    at=now,
-                    outcome=Outcome.FAILURE,
-                    detail={"error": str(error)[:500]},
-                )
-            grant, _ = await self.load(grant.id, session=session)
-            people = await self.people(grant, session=session)
+        done = await move(
+            ctx,
+            Machine.GRANT,
+            grant.id,
+            from_states=GrantState.APPLYING,
+            to_state=GrantState.FAILED,
+            at=ctx.clock.now(),
+            values={"last_error": str(error)[:2000], "lease_until": None},
+            event=Event(
+                SYSTEM,
+                "grant.apply_failed",
+                detail={"error": str(error)[:500]},
+                outcome=Outcome.FAILURE,
+            ),
+            notice=to_people(notices.grant_failed),
+        )
         # A partial write must not outlive the failure, unless another process's apply of the
         # same grant succeeded meanwhile: then the artefact is that grant's, live and recorded.
-        if grant.state != GrantState.ACTIVE:
+        if done.row.state != GrantState.ACTIVE:
             await self.remove_from_cloud(identity, grant.id, why="a failed apply")
-        if recorded:
-            await ctx.tell(notices.grant_failed(grant, identity, people))
-        return grant
+        await done.tell()
+        return done.row
 
     async def revoke(
         self, grant_id: str, *, actor: Actor = SYSTEM, reason: str = "expired"
@@ -278,14 +240,17 @@ class GrantFlow:
                 log_context.add(request_id=grant.request_id, identity=identity.native_id)
                 if actor is not SYSTEM:
                     await self._check_may_revoke(grant, identity, actor=actor, session=session)
-                claimable = _claimable(grant.id, _REVOCABLE, GrantState.REVOKING, now)
+                where = _lease_out(now)
                 if due_only:
-                    claimable &= col(Grant.expires_at) <= now + TIMER_SLACK
-                claimed = await compare_and_set(
+                    where &= col(Grant.expires_at) <= now + TIMER_SLACK
+                claimed = await set_state(
                     session,
-                    update(Grant)
-                    .where(claimable)
-                    .values(state=GrantState.REVOKING, lease_until=now + ctx.rules.grants.lease),
+                    Machine.GRANT,
+                    grant.id,
+                    from_states=(*_REVOCABLE, GrantState.REVOKING),
+                    to_state=GrantState.REVOKING,
+                    where=where,
+                    lease_until=now + ctx.rules.grants.lease,
                 )
         except LeashError as error:
             raise await ctx.refuse(
@@ -319,35 +284,32 @@ class GrantFlow:
     ) -> Grant:
         ctx = self._ctx
         now = ctx.clock.now()
-        async with ctx.transaction() as session:
-            if not await move_grant(
-                session,
-                grant.id,
-                from_state=GrantState.REVOKING,
-                state=GrantState.REVOKED,
-                revoked_at=now,
-                revoked_by=actor.name,
-                lease_until=None,
-                next_attempt_at=None,
-            ):
-                current, _ = await self.load(grant.id, session=session)
-                return current
-            await audit_grant(
-                session,
-                grant,
-                identity,
-                actor=actor,
-                event_type="grant.revoked",
-                at=now,
-                detail={"reason": reason, "artefact_found": existed},
-            )
-            grant, _ = await self.load(grant.id, session=session)
-            people = await self.people(grant, session=session)
+        done = await move(
+            ctx,
+            Machine.GRANT,
+            grant.id,
+            from_states=GrantState.REVOKING,
+            to_state=GrantState.REVOKED,
+            at=now,
+            values={
+                "revoked_at": now,
+                "revoked_by": actor.name,
+                "lease_until": None,
+                "next_attempt_at": None,
+            },
+            event=Event(
+                actor, "grant.revoked", detail={"reason": reason, "artefact_found": existed}
+            ),
+            notice=to_people(notices.revoked),
+        )
+        if not done.moved:
+            return done.row
+        grant = done.row
         log.info(
             "grant %s revoked from %s (%s, by %s)", grant.id, identity.name, reason, actor.name
         )
         crash_point("revoke-committed", grant_id=grant.id)
-        await ctx.tell(notices.revoked(grant, identity, people))
+        await done.tell()
         # The others deny again what it opened.
         await self._composition.recompose(identity, changed=grant)
         return grant
@@ -362,39 +324,35 @@ class GrantFlow:
         delay = (
             timings.irrevocable_retry if final else timings.revoke_backoff * (2 ** (attempts - 1))
         )
-        async with ctx.transaction() as session:
-            if not await move_grant(
-                session,
-                grant.id,
-                from_state=GrantState.REVOKING,
-                state=state,
-                attempts=attempts,
-                next_attempt_at=now + delay,
-                last_error=str(error)[:2000],
-                lease_until=None,
-            ):
-                current, _ = await self.load(grant.id, session=session)
-                return current
-            await audit_grant(
-                session,
-                grant,
-                identity,
-                actor=SYSTEM,
-                event_type=f"grant.{state}",
-                at=now,
-                outcome=Outcome.FAILURE,
+        done = await move(
+            ctx,
+            Machine.GRANT,
+            grant.id,
+            from_states=GrantState.REVOKING,
+            to_state=state,
+            at=now,
+            values={
+                "attempts": attempts,
+                "next_attempt_at": now + delay,
+                "last_error": str(error)[:2000],
+                "lease_until": None,
+            },
+            event=Event(
+                SYSTEM,
+                f"grant.{state}",
                 detail={"attempt": attempts, "error": str(error)[:500]},
-            )
-            grant, _ = await self.load(grant.id, session=session)
-            people = await self.people(grant, session=session)
-        if final:
-            await ctx.tell(
-                notices.irrevocable(grant, identity, people + tuple(sorted(ctx.rules.admins)))
-            )
-        return grant
+                outcome=Outcome.FAILURE,
+            ),
+            # Out of attempts, the admins hear of it too.
+            notice=(
+                to_people(notices.irrevocable, also=tuple(sorted(ctx.rules.admins)))
+                if final
+                else None
+            ),
+        )
+        await done.tell()
+        return done.row
 
     async def extend(self, request: AccessRequest) -> Grant:
         """Apply an approved extension: rewrite the cloud expiry, then the record."""
-        assert request.extends_grant_id is not None
-        with log_context.about(grant_id=request.extends_grant_id, request_id=request.id):
-            return await extend_grant(self, self._guardrails, request, request.extends_grant_id)
+        return await self._extension.extend(request)

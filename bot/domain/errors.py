@@ -78,3 +78,14 @@ class GrantStateError(LeashError):
 class CloudFailureError(LeashError):
     status = 502
     code = "cloud_failure"
+
+
+class IllegalTransitionError(LeashError):
+    """A move between states that the transition table (bot.domain.states) does not allow.
+
+    Raised before anything is written: it names a bug in the caller, never a race (a race is a
+    compare-and-set that finds the row moved on, and answers False).
+    """
+
+    status = 409
+    code = "illegal_transition"
