@@ -149,7 +149,7 @@ async def bench_approve(
     provider = leash.providers["aws"]
     for i in range(warmup + n):
         grant, elapsed = await approve_one(leash, target, timedelta(hours=1))
-        async with leash.lifecycle.ctx.sessions() as session:
+        async with leash.context.sessions() as session:
             identity = await session.get(Identity, grant.identity_id)
         assert identity is not None
         spec = GrantSpec(
@@ -245,7 +245,7 @@ async def bench_expiry(
         raise RuntimeError(f"not revoked 30 s after expiry: {', '.join(missing)}")
     left = 0
     provider = leash.providers["aws"]
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         identities = {g.identity_id: await session.get(Identity, g.identity_id) for g in grants}
     for identity in identities.values():
         assert identity is not None

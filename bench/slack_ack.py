@@ -498,7 +498,7 @@ async def run_with(
 
         aws = leash.providers["aws"]
         slow = cast(CloudProvider, SlowProvider(aws, args.cloud_latency))
-        leash.lifecycle.ctx.providers = {"aws": slow}
+        leash.context.providers = {"aws": slow}
         tally.counts.clear()
         tally.first.clear()
         progress = Progress()

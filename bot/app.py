@@ -49,6 +49,9 @@ class Leash:
     settings: Settings
     rules: Rules
     engine: AsyncEngine
+    # What the lifecycle was built with: the composition root (and tests) may reach it;
+    # surfaces, commands and the API go through the lifecycle's methods.
+    context: Context
     lifecycle: Lifecycle
     handler: CommandHandler
     runner: Runner
@@ -68,8 +71,7 @@ class Leash:
         warming = asyncio.create_task(asyncio.to_thread(catalog.warm))
         try:
             await migrate(self.engine)
-            async with self.lifecycle.ctx.transaction() as session:
-                await audit.seal(session=session, at=self.lifecycle.ctx.clock.now())
+            await self.lifecycle.seal_audit()
             if scheduler:
                 await self.leadership.start(
                     self._elected, self.runner.stop, on_timer=self.runner.schedule_revoke
@@ -287,6 +289,7 @@ def build(
         settings=settings,
         rules=rules,
         engine=engine,
+        context=ctx,
         lifecycle=lifecycle,
         handler=handler,
         slack=slack,

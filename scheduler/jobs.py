@@ -77,12 +77,11 @@ async def nightly(lifecycle: Lifecycle) -> None:
 
 async def weekly_digest(lifecycle: Lifecycle) -> None:
     """Post every team's digest to its channel."""
-    sent = await lifecycle.least_privilege.digests.send_all()
+    sent = await lifecycle.least_privilege.send_all_digests()
     log.info("weekly digest posted for %d team(s)", sent)
 
 
 async def publish_audit_head(lifecycle: Lifecycle) -> None:
     """Log the audit chain's head, so a copy outside the database shows truncation later."""
-    async with lifecycle.ctx.sessions() as session:
-        newest = await audit.head(session=session)
+    newest = await lifecycle.queries.audit_head()
     audit.publish_head(newest, via="scheduler")

@@ -182,7 +182,7 @@ class Runner:
             id=RECONCILE_JOB,
             next_run_time=now,
         )
-        hour, minute = lifecycle.ctx.rules.schedules.nightly_at.split(":")
+        hour, minute = lifecycle.rules.schedules.nightly_at.split(":")
         self._add(
             jobs.nightly,
             lifecycle,
@@ -191,7 +191,7 @@ class Runner:
             minute=int(minute),
             id=NIGHTLY_JOB,
         )
-        weekday, at = lifecycle.ctx.rules.schedules.digest_at.split(" ")
+        weekday, at = lifecycle.rules.schedules.digest_at.split(" ")
         hour, minute = at.split(":")
         self._add(
             jobs.weekly_digest,

@@ -17,10 +17,7 @@ from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
 from bot.domain.rules import GuardrailMode
 from bot.domain.states import ActorKind
-from bot.inventory import registry
-from bot.posture.usage_scan import latest_scans
 from bot.store.engine import migrate
-from bot.store.tables import Identity
 from bot.surfaces.console import format_reply
 
 T = TypeVar("T")
@@ -54,16 +51,14 @@ def scan(reference: str | None, notify: bool) -> None:
         await leash.discover()
         ids: list[str] | None = None
         if reference is not None:
-            async with leash.lifecycle.ctx.sessions() as session:
-                ids = [(await registry.resolve(reference, session=session)).id]
+            ids = [(await leash.lifecycle.queries.resolve(reference)).id]
         click.echo("Scanning usage…", err=True)
-        summary = await lp.scanner.scan(ids)
+        summary = await lp.scan(ids)
         if notify:
-            told = await lp.findings.notify_owners()
+            told = await lp.notify_owners()
             click.echo(f"{told} owner message(s) sent.", err=True)
-        scans = await latest_scans(leash.lifecycle.ctx, ids)
-        async with leash.lifecycle.ctx.sessions() as session:
-            names = {i: (await session.get(Identity, i)) for i in scans}
+        table = await leash.lifecycle.queries.scan_table(ids)
+        scans, names = table.scans, table.identities
         lines = [f"{'identity':40} {'risk':6} {'unused':>6} {'unknown':>7}  inactive  status"]
         for identity_id, row in sorted(
             scans.items(), key=lambda item: (-item[1].unused_count, item[0])
@@ -91,10 +86,7 @@ def digest(team: str, dry_run: bool) -> None:
     """Build a team's weekly digest; post it to the team's channel unless --dry-run."""
 
     async def work(leash: Leash) -> Reply:
-        digests = leash.lifecycle.least_privilege.digests
-        if dry_run:
-            return digests.render(await digests.build(team))
-        return await digests.send(team)
+        return await leash.lifecycle.least_privilege.digest(team, post=not dry_run)
 
     reply = asyncio.run(_with_leash(work))
     click.echo(format_reply(reply))
@@ -119,11 +111,8 @@ def apply(reference: str | None, dry_run: bool) -> None:
         mode = leash.rules.least_privilege.guardrail
         if mode is GuardrailMode.OFF and not dry_run:
             raise click.ClickException("least_privilege.guardrail is off in the policy file.")
-        run = await leash.lifecycle.least_privilege.guardrails.apply(
-            reference,
-            actor=CLI_ACTOR,
-            mode=GuardrailMode.REPORT if mode is GuardrailMode.OFF else mode,
-            dry_run=dry_run,
+        run, _ = await leash.lifecycle.least_privilege.apply_guardrails(
+            reference, actor=CLI_ACTOR, mode=mode, dry_run=dry_run
         )
         verb = "would change" if dry_run or mode is not GuardrailMode.ENFORCE else "written"
         lines = [f"{verb}: {name}" for name in (*run.written, *run.reported)]

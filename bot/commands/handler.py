@@ -6,7 +6,6 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from bot.access import queries
 from bot.access.drafting import RequestInput
 from bot.commands import posture_handler as least_privilege_handler
 from bot.commands import render
@@ -32,11 +31,9 @@ from bot.commands.grammar.access import (
     parse,
 )
 from bot.commands.grammar.posture import LEAST_PRIVILEGE_COMMANDS
-from bot.core import persons
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
-from bot.inventory import registry
 from bot.inventory.ownership import OwnerChange
 from bot.lifecycle.service import Lifecycle
 from bot.store.errors import UNREACHABLE_MESSAGE, database_unreachable
@@ -56,7 +53,7 @@ class CommandHandler:
             command = parse(text)
         except LeashError as error:
             try:
-                await self._lifecycle.ctx.refuse(
+                await self._lifecycle.refuse(
                     error, actor=actor, event_type="command.refused", detail={"command": text[:200]}
                 )
             except Exception as failure:
@@ -67,7 +64,7 @@ class CommandHandler:
             return Reply(text=str(error), ok=False)
         try:
             # One person whatever surface they typed on: link their handles before any rule.
-            actor = await persons.resolve(self._lifecycle.ctx, actor)
+            actor = await self._lifecycle.resolve(actor)
             return await self.run(command, actor=actor)
         except LeashError as error:
             return Reply(text=str(error), ok=False)
@@ -162,7 +159,7 @@ class CommandHandler:
                 count = await lc.tokens.revoke(command.identity, actor=actor)
                 return Reply(text=f"Revoked {count} token(s) of {command.identity}.")
             case WhoAmICommand():
-                admin = actor.is_one_of(lc.ctx.rules.admins)
+                admin = lc.is_admin(actor)
                 known = ", ".join(sorted(actor.keys))
                 unresolved = (
                     ""
@@ -180,56 +177,51 @@ class CommandHandler:
                 return await self._read(command, actor=actor)
 
     async def _read(self, command: Command, *, actor: Actor) -> Reply:
-        lc = self._lifecycle
-        async with lc.ctx.sessions() as session:
-            match command:
-                case ListGrantsCommand(scope="mine"):
-                    return render.grants(
-                        await queries.grants(session=session, requester_keys=actor.keys),
-                        "your live grants",
-                        empty="You have no live grants.",
-                        now=lc.ctx.clock.now(),
-                    )
-                case ListGrantsCommand(scope="all"):
-                    return render.grants(
-                        await queries.grants(session=session),
-                        "live grants",
-                        empty="No live grants.",
-                        now=lc.ctx.clock.now(),
-                    )
-                case ListGrantsCommand():
-                    identity = await registry.resolve(command.scope, session=session)
-                    on_identity = await queries.grants(session=session, identity_id=identity.id)
-                    return render.grants(
-                        on_identity,
-                        f"live grants on {identity.name}",
-                        empty=f"No live grants on {identity.name}.",
-                        now=lc.ctx.clock.now(),
-                    )
-                case ListRequestsCommand(scope="pending"):
-                    admin = actor.is_one_of(lc.ctx.rules.admins)
-                    waiting = await queries.pending_for(actor.keys, session=session, admin=admin)
-                    return render.requests(
-                        waiting,
-                        "requests waiting for your decision",
-                        empty="No requests are waiting for your decision.",
-                        now=datetime.now(UTC),
-                    )
-                case ListRequestsCommand():
-                    mine = await queries.requests_by(actor.keys, session=session)
-                    return render.requests(
-                        mine, "your requests", empty="You have no requests.", now=datetime.now(UTC)
-                    )
-                case OwnerShowCommand():
-                    identity = await registry.resolve(command.identity, session=session)
-                    return render.ownership(
-                        identity, await registry.owners_of(identity.id, session=session)
-                    )
-                case OwnsCommand():
-                    user = command.user or actor.name
-                    return render.owned(user, await registry.owned_by(user, session=session))
-                case IdentitiesCommand():
-                    return render.identities(await registry.search(command.filter, session=session))
+        reads = self._lifecycle.queries
+        match command:
+            case ListGrantsCommand(scope="mine"):
+                return render.grants(
+                    await reads.grants_of(actor),
+                    "your live grants",
+                    empty="You have no live grants.",
+                    now=self._lifecycle.now(),
+                )
+            case ListGrantsCommand(scope="all"):
+                return render.grants(
+                    await reads.live_grants(),
+                    "live grants",
+                    empty="No live grants.",
+                    now=self._lifecycle.now(),
+                )
+            case ListGrantsCommand():
+                identity, on_identity = await reads.grants_on(command.scope)
+                return render.grants(
+                    on_identity,
+                    f"live grants on {identity.name}",
+                    empty=f"No live grants on {identity.name}.",
+                    now=self._lifecycle.now(),
+                )
+            case ListRequestsCommand(scope="pending"):
+                return render.requests(
+                    await reads.pending_for(actor),
+                    "requests waiting for your decision",
+                    empty="No requests are waiting for your decision.",
+                    now=datetime.now(UTC),
+                )
+            case ListRequestsCommand():
+                return render.requests(
+                    await reads.requests_by(actor),
+                    "your requests",
+                    empty="You have no requests.",
+                    now=datetime.now(UTC),
+                )
+            case OwnerShowCommand():
+                return render.ownership(*await reads.owners(command.identity))
+            case OwnsCommand():
+                user = command.user or actor.name
+                return render.owned(user, await reads.owned_by(user))
+            case IdentitiesCommand():
+                return render.identities(await reads.search(command.filter))
         return _help(None)
 
 

@@ -15,10 +15,7 @@ from bot.commands.grammar.posture import (
     UnrestrictCommand,
     UnusedCommand,
 )
-from bot.core.authorizing import check_everywhere
 from bot.domain.actors import Actor
-from bot.domain.authority import Verb
-from bot.domain.errors import NotAllowedError
 from bot.domain.messages import Reply
 from bot.domain.rules import GuardrailMode
 from bot.lifecycle.service import Lifecycle
@@ -31,27 +28,25 @@ async def run(lc: Lifecycle, command: LeastPrivilegeCommand, *, actor: Actor) ->
         case ScanCommand():
             return await lp.scan_now(command.identity, actor=actor)
         case UnusedCommand():
-            return await lp.findings.unused(command.identity)
+            return await lp.unused(command.identity)
         case RestrictCommand(confirm=None):
-            return await lp.restrictions.preview(command.identity, actor=actor)
+            return await lp.preview_restriction(command.identity, actor=actor)
         case RestrictCommand():
             assert command.confirm is not None
-            return await lp.restrictions.confirm(command.identity, command.confirm, actor=actor)
+            return await lp.restrict(command.identity, command.confirm, actor=actor)
         case UnrestrictCommand():
-            return await lp.restrictions.lift(command.identity, actor=actor)
+            return await lp.unrestrict(command.identity, actor=actor)
         case QuarantineCommand():
-            return await lp.quarantines.quarantine(
-                command.identity, actor=actor, reason=command.reason
-            )
+            return await lp.quarantine(command.identity, actor=actor, reason=command.reason)
         case ReleaseCommand():
-            return await lp.quarantines.release(command.identity, actor=actor)
+            return await lp.release(command.identity, actor=actor)
         case KeepCommand():
-            return await lp.findings.keep(command.identity, actor=actor)
+            return await lp.keep(command.identity, actor=actor)
         case DisownCommand():
             return await lp.disown(command.identity, actor=actor)
         case GuardrailCommand(action="show"):
             assert command.identity is not None
-            return await lp.guardrails.show(command.identity)
+            return await lp.show_guardrail(command.identity)
         case GuardrailCommand():
             return await _apply_guardrail(lc, command, actor=actor)
         case DigestCommand():
@@ -59,17 +54,8 @@ async def run(lc: Lifecycle, command: LeastPrivilegeCommand, *, actor: Actor) ->
 
 
 async def _apply_guardrail(lc: Lifecycle, command: GuardrailCommand, *, actor: Actor) -> Reply:
-    rules = lc.ctx.rules
-    if command.identity is None:
-        try:
-            check_everywhere(Verb.GUARDRAIL_APPLY_ALL, actor, rules)
-        except NotAllowedError as error:
-            raise await lc.ctx.refuse(error, actor=actor, event_type="guardrail.refused") from None
-    mode = rules.least_privilege.guardrail
-    if mode is GuardrailMode.OFF:
-        mode = GuardrailMode.REPORT
-    run_ = await lc.least_privilege.guardrails.apply(
-        command.identity, actor=actor, mode=mode, dry_run=command.dry_run
+    run_, mode = await lc.least_privilege.apply_guardrails(
+        command.identity, actor=actor, dry_run=command.dry_run
     )
     verb = "would change" if command.dry_run or mode is not GuardrailMode.ENFORCE else "written"
     lines = [
@@ -86,10 +72,5 @@ async def _apply_guardrail(lc: Lifecycle, command: GuardrailCommand, *, actor: A
 
 
 async def _digest(lc: Lifecycle, team: str, *, actor: Actor) -> Reply:
-    try:
-        check_everywhere(Verb.DIGEST, actor, lc.ctx.rules)
-    except NotAllowedError as error:
-        raise await lc.ctx.refuse(error, actor=actor, event_type="digest.refused") from None
-    await lc.least_privilege.digests.send(team)
-    channel = lc.ctx.rules.teams[team].channel
+    channel = await lc.least_privilege.send_digest(team, actor=actor)
     return Reply(text=f"Posted the weekly digest of {team} to {channel}.")

@@ -9,7 +9,6 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlmodel import select
 
 from bot.access.drafting import RequestInput
 from bot.domain.actors import Actor
@@ -18,8 +17,6 @@ from bot.domain.errors import (
     InvalidInputError,
     LeashError,
     NotAllowedError,
-    UnknownGrantError,
-    UnknownRequestError,
 )
 from bot.domain.states import ActorKind, RequestState, shown_state
 from bot.lifecycle.service import Lifecycle
@@ -122,7 +119,7 @@ async def create_request(request: web.Request) -> web.Response:
         refused = error
     if refused is not None:
         # Audited like any refused request: an agent probing its limits leaves a trail.
-        await lifecycle.ctx.refuse(
+        await lifecycle.refuse(
             refused,
             actor=_actor(identity),
             event_type="request.refused",
@@ -144,20 +141,13 @@ async def create_request(request: web.Request) -> web.Response:
         )
     except LeashError as error:
         return _error(error.status, error.code, str(error))
-    return web.json_response(
-        _request_json(created, None, now=lifecycle.ctx.clock.now()), status=201
-    )
+    return web.json_response(_request_json(created, None, now=lifecycle.now()), status=201)
 
 
 async def _load_own(
     lifecycle: Lifecycle, request_id: str, identity: Identity
 ) -> tuple[AccessRequest, Grant | None]:
-    async with lifecycle.ctx.sessions() as session:
-        access = await session.get(AccessRequest, request_id[:16])
-        if access is None or access.identity_id != identity.id:
-            raise UnknownRequestError(f"There is no request '{request_id[:20]}' for this identity.")
-        grant = (await session.exec(select(Grant).where(Grant.request_id == access.id))).first()
-    return access, grant
+    return await lifecycle.queries.own_request(request_id, identity_id=identity.id)
 
 
 async def get_request(request: web.Request) -> web.Response:
@@ -177,9 +167,7 @@ async def get_request(request: web.Request) -> web.Response:
                 grant is None or grant.state != "applying"
             )
             if settled or asyncio.get_running_loop().time() >= deadline:
-                return web.json_response(
-                    _request_json(access, grant, now=lifecycle.ctx.clock.now())
-                )
+                return web.json_response(_request_json(access, grant, now=lifecycle.now()))
             await asyncio.sleep(POLL_SECONDS)
     except LeashError as error:
         return _error(error.status, error.code, str(error))
@@ -190,12 +178,9 @@ async def release_grant(request: web.Request) -> web.Response:
     lifecycle = request.app[LIFECYCLE_KEY]
     grant_id = request.match_info["grant_id"]
     try:
-        async with lifecycle.ctx.sessions() as session:
-            grant = await session.get(Grant, grant_id[:16])
-        if grant is None:
-            raise UnknownGrantError(f"There is no grant '{grant_id[:20]}'.")
+        grant = await lifecycle.queries.grant(grant_id)
         if grant.identity_id != identity.id:
-            raise await lifecycle.ctx.refuse(
+            raise await lifecycle.refuse(
                 NotAllowedError("An agent token can release only its own grants."),
                 actor=_actor(identity),
                 event_type="grant.revoke_refused",
@@ -206,7 +191,7 @@ async def release_grant(request: web.Request) -> web.Response:
         )
     except LeashError as error:
         return _error(error.status, error.code, str(error))
-    return web.json_response(_grant_json(released, now=lifecycle.ctx.clock.now()))
+    return web.json_response(_grant_json(released, now=lifecycle.now()))
 
 
 async def openapi(request: web.Request) -> web.Response:

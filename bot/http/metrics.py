@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.states import GrantState
+from bot.store.engine import session_factory
 from bot.store.tables import AccessRequest, AuditEvent, Grant, UsageScan
 
 log = logging.getLogger("leash.metrics")
@@ -75,6 +76,11 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 
 # Reads abandoned by a scrape that stopped waiting: kept until they finish cancelling.
 _ABANDONED: set[asyncio.Task[CollectorRegistry]] = set()
+
+
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for the counts a scrape reads (the one HTTP reader that queries directly)."""
+    return session_factory(engine)
 
 
 async def render(

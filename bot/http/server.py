@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import log_context
 from bot.http import agent_api as api
@@ -21,6 +20,7 @@ from bot.http import readiness
 from bot.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.http.metrics import HttpMetrics
 from bot.http.metrics import render as render_metrics
+from bot.http.metrics import sessions as metrics_sessions
 from bot.lifecycle.service import Lifecycle
 from bot.store.engine import head_revision
 from bot.store.errors import UNREACHABLE_MESSAGE, database_unreachable
@@ -99,13 +99,6 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"status": "ok"}), content_type="application/json")
 
 
-def _engine(lifecycle: Lifecycle) -> AsyncEngine:
-    bind = lifecycle.ctx.sessions.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        raise TypeError("the lifecycle's sessions are not bound to an engine")
-    return bind
-
-
 def _readyz(
     lifecycle: Lifecycle, surfaces: list[str], leader: Callable[[], str]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -114,7 +107,7 @@ def _readyz(
         replica can take the audit chain's lock (so it can record what it does)."""
         checks: dict[str, object] = {"surfaces": surfaces, "scheduler": leader()}
         try:
-            found = await readiness.probe(_engine(lifecycle))
+            found = await readiness.probe(lifecycle.engine())
         except TimeoutError:
             checks["database"] = f"unreachable: no answer within {readiness.PROBE_SECONDS:g} s"
             return web.json_response({"status": "not ready", **checks}, status=503)
@@ -138,10 +131,12 @@ def _readyz(
 def _metrics(
     lifecycle: Lifecycle, http: HttpMetrics, leader: Callable[[], str]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    sessions = metrics_sessions(lifecycle.engine())
+
     async def metrics(_: web.Request) -> web.Response:
         body = await render_metrics(
-            sessions=lifecycle.ctx.sessions,
-            now=lifecycle.ctx.clock.now(),
+            sessions=sessions,
+            now=lifecycle.now(),
             http=http,
             leader=lambda: leader().startswith("leader"),
         )

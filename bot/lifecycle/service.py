@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.access.deadlines import RequestDeadlines
 from bot.access.grants import GrantFlow
 from bot.access.requests import ApprovalResult, RequestFlow
 from bot.access.sweep import GrantSweep
 from bot.access.tokens import TokenService
 from bot.access.visibility import RequestVisibility
+from bot.core import persons
 from bot.core.context import Context
 from bot.domain import log_context
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
+from bot.domain.rules import Rules
 from bot.inventory.ownership import OwnershipService
 from bot.inventory.refresh import InventoryService
 from bot.inventory.stewardship import Stewardship
+from bot.lifecycle.conversations import Conversations
+from bot.lifecycle.queries import Queries
 from bot.posture.least_privilege import LeastPrivilege
+from bot.store import audit
 from bot.store.tables import Grant
 
 
@@ -23,7 +33,9 @@ class Lifecycle:
     """One entry point for surfaces, the API and the scheduler."""
 
     def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+        self._ctx = ctx
+        self.queries = Queries(ctx)
+        self.conversations = Conversations(ctx)
         self.requests = RequestFlow(ctx)
         self.visibility = RequestVisibility(ctx)
         self.deadlines = RequestDeadlines(ctx)
@@ -34,6 +46,54 @@ class Lifecycle:
         self.inventory = InventoryService(ctx)
         self.stewardship = Stewardship(ctx)
         self.least_privilege = LeastPrivilege(ctx, self.stewardship)
+
+    @property
+    def rules(self) -> Rules:
+        """The policy file's rules (read-only for callers)."""
+        return self._ctx.rules
+
+    def now(self) -> datetime:
+        """The lifecycle clock's time (a fake clock in tests)."""
+        return self._ctx.clock.now()
+
+    def is_admin(self, actor: Actor) -> bool:
+        return actor.is_one_of(self._ctx.rules.admins)
+
+    async def resolve(self, actor: Actor) -> Actor:
+        """One person whatever surface they typed on: link their handles before any rule."""
+        return await persons.resolve(self._ctx, actor)
+
+    async def refuse(
+        self,
+        error: LeashError,
+        *,
+        actor: Actor,
+        event_type: str,
+        identity_id: str | None = None,
+        grant_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> LeashError:
+        """Audit a refused attempt and hand the error back to raise (see Context.refuse)."""
+        return await self._ctx.refuse(
+            error,
+            actor=actor,
+            event_type=event_type,
+            identity_id=identity_id,
+            grant_id=grant_id,
+            detail=detail,
+        )
+
+    async def seal_audit(self) -> None:
+        """Seal the audit chain's tail at start-up (see bot.store.audit.seal)."""
+        async with self._ctx.transaction() as session:
+            await audit.seal(session=session, at=self._ctx.clock.now())
+
+    def engine(self) -> AsyncEngine:
+        """The database engine, for the readiness probe and the metrics counts only."""
+        bind = self._ctx.sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("the lifecycle's sessions are not bound to an engine")
+        return bind
 
     async def approve(
         self, request_id: str, *, actor: Actor, note: str | None = None
@@ -63,7 +123,7 @@ class Lifecycle:
             try:
                 grant = await self.grants.extend(result.request)
             except LeashError as error:
-                raise await self.ctx.refuse(
+                raise await self._ctx.refuse(
                     error,
                     actor=actor,
                     event_type="grant.extend_failed",

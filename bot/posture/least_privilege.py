@@ -8,8 +8,9 @@ from bot.core.authorizing import check_everywhere
 from bot.core.context import Context
 from bot.domain.actors import Actor
 from bot.domain.authority import Verb
-from bot.domain.errors import LeashError
+from bot.domain.errors import LeashError, NotAllowedError
 from bot.domain.messages import Reply
+from bot.domain.rules import GuardrailMode
 from bot.inventory.stewardship import Stewardship
 from bot.posture import enforcement
 from bot.posture.digest import DigestService
@@ -82,3 +83,78 @@ class LeastPrivilege:
         reply = await self.findings.disown(reference, actor=actor)
         await self._stewardship.alert_unowned()
         return reply
+
+    # The commands, one call each for the layers above (they never reach the flows inside).
+
+    async def scan(self, identity_ids: list[str] | None = None) -> ScanSummary:
+        return await self.scanner.scan(identity_ids)
+
+    async def notify_owners(self) -> int:
+        return await self.findings.notify_owners()
+
+    async def unused(self, reference: str) -> Reply:
+        return await self.findings.unused(reference)
+
+    async def keep(self, reference: str, *, actor: Actor) -> Reply:
+        return await self.findings.keep(reference, actor=actor)
+
+    async def preview_restriction(self, reference: str, *, actor: Actor) -> Reply:
+        return await self.restrictions.preview(reference, actor=actor)
+
+    async def restrict(self, reference: str, fingerprint: str, *, actor: Actor) -> Reply:
+        return await self.restrictions.confirm(reference, fingerprint, actor=actor)
+
+    async def unrestrict(self, reference: str, *, actor: Actor) -> Reply:
+        return await self.restrictions.lift(reference, actor=actor)
+
+    async def quarantine(self, reference: str, *, actor: Actor, reason: str) -> Reply:
+        return await self.quarantines.quarantine(reference, actor=actor, reason=reason)
+
+    async def release(self, reference: str, *, actor: Actor) -> Reply:
+        return await self.quarantines.release(reference, actor=actor)
+
+    async def show_guardrail(self, reference: str) -> Reply:
+        return await self.guardrails.show(reference)
+
+    async def apply_guardrails(
+        self,
+        reference: str | None,
+        *,
+        actor: Actor,
+        dry_run: bool,
+        mode: GuardrailMode | None = None,
+    ) -> tuple[GuardrailRun, GuardrailMode]:
+        """Apply guardrails (everyone's needs the right to); `mode` defaults to the policy's.
+
+        Returns the run and the mode it ran in (an "off" policy runs as a report).
+        """
+        if reference is None:
+            try:
+                check_everywhere(Verb.GUARDRAIL_APPLY_ALL, actor, self._ctx.rules)
+            except NotAllowedError as error:
+                raise await self._ctx.refuse(
+                    error, actor=actor, event_type="guardrail.refused"
+                ) from None
+        mode = mode or self._ctx.rules.least_privilege.guardrail
+        if mode is GuardrailMode.OFF:
+            mode = GuardrailMode.REPORT
+        run = await self.guardrails.apply(reference, actor=actor, mode=mode, dry_run=dry_run)
+        return run, mode
+
+    async def send_digest(self, team: str, *, actor: Actor) -> str:
+        """Post a team's weekly digest (for those allowed to); return the channel it went to."""
+        try:
+            check_everywhere(Verb.DIGEST, actor, self._ctx.rules)
+        except NotAllowedError as error:
+            raise await self._ctx.refuse(error, actor=actor, event_type="digest.refused") from None
+        await self.digests.send(team)
+        return self._ctx.rules.teams[team].channel
+
+    async def digest(self, team: str, *, post: bool) -> Reply:
+        """A team's weekly digest, posted to its channel when `post`."""
+        if post:
+            return await self.digests.send(team)
+        return self.digests.render(await self.digests.build(team))
+
+    async def send_all_digests(self) -> int:
+        return await self.digests.send_all()

@@ -103,7 +103,7 @@ async def test_a_grant_past_expiry_is_listed_overdue_until_it_is_revoked(
     for reply in (listed, mine):
         (line,) = reply.lines
         assert f"{grant_id}  support-triage-agent  overdue  until" in line, line
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         rows = await queries.grants(session=session, requester_keys=DEV.keys)
     home = str(home_view(pending=[], grants=rows, owned=[], now=datetime.now(UTC)))
     assert " · overdue until " in home

@@ -190,7 +190,7 @@ async def test_capitalised_tag_keys_choose_the_owner(
     leash = _leash(database_url, azure_sandbox)
     await leash.start(scheduler=False)
     try:
-        async with leash.lifecycle.ctx.transaction() as session:
+        async with leash.context.transaction() as session:
             identity = await session.get(Identity, identity_id_for(principal))
             ownership = await session.get(Ownership, identity_id_for(principal))
     finally:

@@ -288,7 +288,7 @@ async def test_a_role_that_does_not_exist_is_refused_and_nothing_is_stored(
     message = str(refused.value)
     assert f"no role definition of that name or id in subscription {AGENTS}" in message
     assert "grants only what the cloud resolves" in message
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         stored = (await session.exec(select(AccessRequest))).all()
     assert stored == []
 

@@ -139,7 +139,7 @@ async def test_a_custom_role_that_does_not_exist_is_refused_and_nothing_is_store
     assert str(refused.value).startswith(
         f"{missing}: Google IAM does not show this role (unknown or unreadable)."
     )
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         assert (await session.exec(select(AccessRequest))).all() == []
     assert ApiCall("iam", "roles.get", missing) in _emulator(gcp_sandbox).requests
 

@@ -50,14 +50,14 @@ async def eventually(
 
 
 async def grant(leash: Leash, grant_id: str) -> Grant:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         found = await session.get(Grant, grant_id)
     assert found is not None
     return found
 
 
 async def audit_types(leash: Leash, *, grant_id: str | None = None) -> list[str]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         query = select(AuditEvent).order_by(col(AuditEvent.seq))
         if grant_id is not None:
             query = query.where(col(AuditEvent.grant_id) == grant_id)

@@ -34,7 +34,7 @@ class Snapshot:
 
 
 async def snapshot(leash: Leash, sandbox: Sandbox) -> Snapshot:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         requests = [(r.id, r.state) for r in (await session.exec(select(AccessRequest))).all()]
         approvals = len((await session.exec(select(Approval))).all())
         grants = [(g.id, g.state) for g in (await session.exec(select(Grant))).all()]
@@ -244,7 +244,7 @@ async def test_agent_token_cannot_ask_for_another_identity(
 
 async def test_agent_cannot_approve_anything(leash: Leash, fresh_sandbox: Sandbox) -> None:
     request_id = await pending_request(leash)
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         identity_id = (await session.get(AccessRequest, request_id)).identity_id  # type: ignore[union-attr]
     agent = Actor(identity_id, ActorKind.AGENT, "api")
     before = await snapshot(leash, fresh_sandbox)

@@ -47,7 +47,7 @@ async def test_twenty_concurrent_approvals_make_one_grant(
     leash: Leash, fresh_sandbox: Sandbox
 ) -> None:
     counting = CountingProvider(leash.providers["aws"])
-    leash.lifecycle.ctx.providers = {"aws": counting}  # type: ignore[dict-item]
+    leash.context.providers = {"aws": counting}  # type: ignore[dict-item]
     request = await leash.lifecycle.requests.submit(
         RequestInput(
             identity="support-triage-agent",
@@ -73,7 +73,7 @@ async def test_twenty_concurrent_approvals_make_one_grant(
     assert len(winners) == 1
     assert all(isinstance(o, AlreadyDecidedError) for o in losers), losers
     assert counting.grant_writes == 1
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         grants = (await session.exec(select(func.count()).select_from(Grant))).one()
         applied = (
             await session.exec(
@@ -124,7 +124,7 @@ async def test_an_extension_whose_write_lands_after_the_expiry_revoke_is_undone(
         grant_id, duration=timedelta(minutes=1), reason="the job is slow", actor=DEV
     )
     # The extension's PutRolePolicy reaches IAM only well after the grant's expiry.
-    until_expiry = (approved.grant.expires_at - leash.lifecycle.ctx.clock.now()).total_seconds()
+    until_expiry = (approved.grant.expires_at - leash.context.clock.now()).total_seconds()
     slow = fresh_sandbox.moto.inject(
         "iam:PutRolePolicy",
         code="",
@@ -140,7 +140,7 @@ async def test_an_extension_whose_write_lands_after_the_expiry_revoke_is_undone(
     assert await eventually(write_in_flight, within=30)
 
     async def due() -> bool:
-        return leash.lifecycle.ctx.clock.now() >= approved.grant.expires_at  # type: ignore[union-attr]
+        return leash.context.clock.now() >= approved.grant.expires_at  # type: ignore[union-attr]
 
     assert await eventually(due, within=30)
     notifier.notices.clear()
@@ -161,7 +161,7 @@ async def test_an_extension_whose_write_lands_after_the_expiry_revoke_is_undone(
     assert "grant.extended" not in kinds
     assert kinds.count("grant.revoked") == 1
     assert kinds.count("grant.extension_undone") == 1
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         undone = (
             await session.exec(
                 select(AuditEvent).where(col(AuditEvent.event_type) == "grant.extension_undone")
@@ -197,7 +197,7 @@ async def test_an_apply_whose_write_lands_after_the_revoke_is_undone(
         return slow.used == 1
 
     assert await eventually(write_in_flight, within=30)
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         grant_id = (await session.exec(select(Grant.id))).one()
 
     async def resumed() -> bool:

@@ -134,7 +134,7 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
         # The grant falls due while nobody can write it down.
         live = inline_policy(fresh_sandbox, ROLE, f"leash-grant-{grant_id}")
         assert live is not None
-        due_in = (active.expires_at - app.lifecycle.ctx.clock.now()).total_seconds()
+        due_in = (active.expires_at - app.context.clock.now()).total_seconds()
         await asyncio.sleep(max(0.0, due_in) + 0.2)
         assert not app.runner.running  # still down: nothing could revoke it yet
 
@@ -154,7 +154,7 @@ if PG_URL:  # PostgreSQL cases exist only when a test database is configured
         audited = await audit_types(app, grant_id=grant_id)
         assert audited.count("grant.applied") == 1
         assert audited.count("grant.revoked") == 1
-        async with app.lifecycle.ctx.sessions() as session:
+        async with app.context.sessions() as session:
             requests = (await session.exec(select(AccessRequest))).all()
         assert [r.reason for r in requests] == ["db drill"]  # the one made while down is not
         again = await app.handler.handle_text(

@@ -24,7 +24,7 @@ def user(name: str) -> Actor:
 
 
 async def identity(leash: Leash, name: str) -> tuple[Identity, Ownership | None]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         found = (await session.exec(select(Identity).where(col(Identity.name) == name))).one()
         return found, await session.get(Ownership, found.id)
 
@@ -114,7 +114,7 @@ async def test_a_failing_account_is_reported_and_keeps_its_inventory(
         member_iam.delete_role_policy(RoleName="LeashReadOnly", PolicyName=policy)
     member_iam.delete_role(RoleName="LeashReadOnly")
     # A new provider: no credentials cached from the discovery at start.
-    leash.lifecycle.ctx.providers = {
+    leash.context.providers = {
         "aws": AwsProvider(
             session_factory=fresh_sandbox.session, endpoint_url=fresh_sandbox.endpoint_url
         )
@@ -125,7 +125,7 @@ async def test_a_failing_account_is_reported_and_keeps_its_inventory(
     assert kept.present is True  # not scanned is not deleted
     other, _ = await identity(leash, "invoice-reader-agent")
     assert other.present is True
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         refreshed = (
             await session.exec(
                 select(AuditEvent).where(col(AuditEvent.event_type) == "inventory.refreshed")
@@ -202,7 +202,7 @@ async def test_an_owner_tag_rewritten_on_an_owned_identity_is_only_a_proposal(
     iam.tag_role(RoleName=name, Tags=[{"Key": "OWNER", "Value": "mallory@example.com"}])
     await leash.lifecycle.inventory.refresh()
 
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         identity = (await session.exec(select(Identity).where(col(Identity.name) == name))).one()
         ownership = await session.get(Ownership, identity.id)
     assert ownership is not None

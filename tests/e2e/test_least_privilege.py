@@ -92,13 +92,13 @@ def guardrail_statements(sandbox: Sandbox, role: str) -> dict[str, Any]:
 
 
 async def enforcements(leash: Leash, kind: str) -> list[Enforcement]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         rows = await session.exec(select(Enforcement).where(col(Enforcement.kind) == kind))
         return list(rows.all())
 
 
 async def audited(leash: Leash, event_type: str) -> list[AuditEvent]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         rows = await session.exec(
             select(AuditEvent).where(col(AuditEvent.event_type) == event_type)
         )
@@ -106,7 +106,7 @@ async def audited(leash: Leash, event_type: str) -> list[AuditEvent]:
 
 
 async def chain_ok(leash: Leash) -> bool:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return (await audit.verify(session=session)).ok
 
 

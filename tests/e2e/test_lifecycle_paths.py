@@ -47,7 +47,7 @@ async def ask(
 
 
 async def events(leash: Leash, event_type: str) -> list[AuditEvent]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return list(
             (
                 await session.exec(
@@ -89,15 +89,13 @@ async def test_remind_then_escalate_to_backup_then_admins_then_expire(
         (NoticeKind.ESCALATED, ("owner-b",)),
         (NoticeKind.ESCALATED, ("secops",)),
     ]
-    await asyncio.sleep(
-        max(0.0, (request.decide_by - leash.lifecycle.ctx.clock.now()).total_seconds())
-    )
+    await asyncio.sleep(max(0.0, (request.decide_by - leash.context.clock.now()).total_seconds()))
     assert await deadlines.expire_due() == 1
     assert await deadlines.expire_due() == 0
     expired = notifier.of_kind(NoticeKind.REQUEST_EXPIRED)
     assert len(expired) == 1
     assert set(expired[0].recipients) == {"dev", "owner-a", "owner-b", "secops"}
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         stored = await session.get(AccessRequest, request.id)
     assert stored is not None
     assert stored.state == RequestState.EXPIRED
@@ -111,9 +109,9 @@ async def test_failing_revocation_is_retried_then_irrevocable_and_alerted(
     result = await leash.lifecycle.approve(request.id, actor=user("owner-a"))
     assert result.grant is not None
     grant_id = result.grant.id
-    real = leash.lifecycle.ctx.providers
+    real = leash.context.providers
     # The cloud becomes unreachable: a real provider pointed at a closed port, no SDK retries.
-    leash.lifecycle.ctx.providers = {
+    leash.context.providers = {
         "aws": AwsProvider(
             session_factory=fresh_sandbox.session, endpoint_url="http://127.0.0.1:9", max_attempts=1
         )
@@ -132,12 +130,12 @@ async def test_failing_revocation_is_retried_then_irrevocable_and_alerted(
         inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant_id}") is not None
     )
     # A day later the cloud is back: the daily retry removes it.
-    leash.lifecycle.ctx.providers = real
-    async with leash.lifecycle.ctx.transaction() as session:
+    leash.context.providers = real
+    async with leash.context.transaction() as session:
         await session.exec(
             update(Grant)
             .where(col(Grant.id) == grant_id)
-            .values(next_attempt_at=leash.lifecycle.ctx.clock.now())
+            .values(next_attempt_at=leash.context.clock.now())
         )
     await leash.lifecycle.sweep.run()
     assert (await grant(leash, grant_id)).state == GrantState.REVOKED
@@ -180,7 +178,7 @@ async def test_extension_moves_the_cloud_expiry(leash: Leash, fresh_sandbox: San
         f"extend {first.grant.id} 15m because the job is slow", actor=user("dev")
     )
     assert reply.ok, reply.text
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         extension = (
             await session.exec(
                 select(AccessRequest).where(col(AccessRequest.extends_grant_id) == first.grant.id)
@@ -196,7 +194,7 @@ async def test_extension_moves_the_cloud_expiry(leash: Leash, fresh_sandbox: San
     assert allow["Condition"]["DateLessThan"]["aws:CurrentTime"].startswith(
         second.grant.expires_at.strftime("%Y-%m-%dT%H:%M:%S")
     )
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         assert len((await session.exec(select(Grant))).all()) == 1
 
 
@@ -285,7 +283,7 @@ async def test_tokens_are_for_owners_shown_once_and_revocable(leash: Leash) -> N
     identity = await leash.lifecycle.tokens.authenticate(token)
     assert identity is not None
     assert identity.name == "support-triage-agent"
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         stored = [e.detail for e in (await session.exec(select(AuditEvent))).all()]
     assert token not in repr(stored)
     revoked = await leash.handler.handle_text(

@@ -64,7 +64,7 @@ async def test_readyz_says_ready_with_the_schema_and_who_runs_the_scheduler(
 async def test_readyz_is_503_when_the_schema_is_behind_this_build(
     leash: Leash, client: Client
 ) -> None:
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         await session.exec(text("UPDATE alembic_version SET version_num = '0001'"))  # type: ignore[call-overload]
     response = await client.get("/readyz")
     assert response.status == 503

@@ -129,7 +129,7 @@ async def test_replicas_refreshing_the_inventory_at_once_all_finish_with_one_row
     reports = await asyncio.gather(*(app.discover() for app in replicas))
     assert len({report.found for report in reports}) == 1
     assert reports[0].found >= len(fresh_sandbox.identities) - 2  # SSO/AWS-owned roles aside
-    async with replicas[0].lifecycle.ctx.sessions() as session:
+    async with replicas[0].context.sessions() as session:
         identities = (await session.exec(select(Identity.native_id))).all()
         refreshed = await session.exec(
             select(func.count()).where(col(AuditEvent.event_type) == "inventory.refreshed")

@@ -92,7 +92,7 @@ async def test_console_request_approve_grant_expire_revoke(
     assert revoked_notice.reply.text == (
         f"Grant {grant_id} on support-triage-agent expired and was revoked."
     )
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         assert (await audit.verify(session=session)).ok
 
 

@@ -62,7 +62,7 @@ def _id(pattern: re.Pattern[str], said: str) -> str:
 
 
 async def _refusals(leash: Leash, event_type: str) -> list[AuditEvent]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         query = select(AuditEvent).where(
             col(AuditEvent.event_type) == event_type, col(AuditEvent.outcome) == Outcome.FAILURE
         )
@@ -70,7 +70,7 @@ async def _refusals(leash: Leash, event_type: str) -> list[AuditEvent]:
 
 
 async def _chain_ok(leash: Leash) -> bool:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return (await verify(session=session)).ok
 
 
@@ -232,17 +232,17 @@ async def test_tokens_expire(leash: Leash, fresh_sandbox: Sandbox) -> None:
     owner = Actor("owner-a", ActorKind.USER, "console")
     issued = await leash.lifecycle.tokens.issue("support-triage-agent", actor=owner)
     assert issued.expires_at is not None
-    age = leash.lifecycle.ctx.rules.tokens.max_age
-    assert issued.expires_at - leash.lifecycle.ctx.clock.now() <= age
+    age = leash.context.rules.tokens.max_age
+    assert issued.expires_at - leash.context.clock.now() <= age
     app = build_web_app(leash.lifecycle, max_body_bytes=64 * 1024)
     async with TestClient(TestServer(app)) as api:
         headers = {"Authorization": f"Bearer {issued.token}"}
         # Authenticated, the API says the request does not exist; unauthenticated, 401.
         assert (await api.get("/api/v1/requests/r-00000000", headers=headers)).status == 404
-        async with leash.lifecycle.ctx.transaction() as session:
+        async with leash.context.transaction() as session:
             await session.exec(
                 update(AgentToken).values(
-                    expires_at=leash.lifecycle.ctx.clock.now() - timedelta(seconds=1)
+                    expires_at=leash.context.clock.now() - timedelta(seconds=1)
                 )
             )
         assert (await api.get("/api/v1/requests/r-00000000", headers=headers)).status == 401
@@ -278,7 +278,7 @@ async def test_a_token_ends_on_the_api_when_the_owner_changes_or_the_issuer_lose
             "support-triage-agent", OwnerChange("owner-b", "carol"), actor=admin
         )
         assert await status(by_backup.token) == 401
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         revoked = (
             await session.exec(
                 select(AuditEvent).where(col(AuditEvent.event_type) == "token.revoked")
@@ -362,7 +362,7 @@ async def test_break_glass_needs_two_persons_not_two_handles(
     assert cloud_writes(slack.sandbox, since=mark) == []
     second = await teams.say(Role.OWNER, f"approve {request_id}")
     assert "is active until" in second, second
-    async with slack.leash.lifecycle.ctx.sessions() as session:
+    async with slack.leash.context.sessions() as session:
         approvals = (
             await session.exec(select(Approval).where(col(Approval.request_id) == request_id))
         ).all()
@@ -375,7 +375,7 @@ async def test_break_glass_needs_two_persons_not_two_handles(
 async def test_the_creator_cloudtrail_names_claims_at_once_and_nobody_else_does(
     leash: Leash, fresh_sandbox: Sandbox
 ) -> None:
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         identity = (await session.exec(select(Identity).where(col(Identity.name) == UNOWNED))).one()
         identity.created_by = "dana@example.com (via AWSReservedSSO_Dev_1a2b)"  # as CloudTrail
         session.add(identity)
@@ -385,7 +385,7 @@ async def test_the_creator_cloudtrail_names_claims_at_once_and_nobody_else_does(
     )
     assert "Proposed erin@example.com" in other.text, other.text
     creator = Actor("Dana@Example.com", ActorKind.USER, "console")
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         ownership = await session.get(Ownership, identity.id)
         assert ownership is not None
         ownership.primary_owner = ownership.proposed_owner = None

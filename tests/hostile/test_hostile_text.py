@@ -52,7 +52,7 @@ async def test_unicode_text_that_is_not_a_control_is_kept_as_typed(leash: Leash)
     reason = "façade — 日本語 مرحبا zero\u200bwidth 👩\u200d💻 *not bold*"
     reply = await leash.handler.handle_text(REQUEST + reason + "\nsecond line", actor=DEV)
     assert reply.ok, reply.text
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         [stored] = (await session.exec(select(AccessRequest))).all()
     assert stored.reason == reason + " second line"  # a newline is whitespace, folded
 

@@ -25,7 +25,7 @@ ADMIN = Actor("secops", ActorKind.USER, "console")
 
 
 async def refusals(leash: Leash, event_type: str) -> list[AuditEvent]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         query = select(AuditEvent).where(col(AuditEvent.event_type) == event_type)
         return list((await session.exec(query)).all())
 
@@ -96,7 +96,7 @@ async def test_non_owner_cannot_quarantine_or_release(chat: Chat) -> None:
 
 
 async def _identity_id(leash: Leash, request_id: str) -> str:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         access = await session.get(AccessRequest, request_id)
     assert access is not None
     return access.identity_id
@@ -149,7 +149,7 @@ async def test_a_token_cannot_read_or_release_for_another_identity(
     assert cloud_writes(fresh_sandbox, since=mark) == []
     [refusal] = await refusals(leash, "grant.revoke_refused")
     assert (refusal.grant_id, refusal.outcome) == (grant_id, Outcome.FAILURE)
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         router = (
             await session.exec(select(Identity).where(col(Identity.name) == "ticket-router-agent"))
         ).one()

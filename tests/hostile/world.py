@@ -31,7 +31,7 @@ class Rows:
 
 async def rows(leash: Leash) -> Rows:
     """Count the rows a hostile input must not create."""
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
 
         async def count(model: type[AccessRequest | Approval | Grant]) -> int:
             return (await session.exec(select(func.count()).select_from(model))).one()
@@ -59,5 +59,5 @@ def cloud_writes(sandbox: Sandbox, *, since: int = 0) -> list[str]:
 
 async def audit_chain_ok(leash: Leash) -> bool:
     """Say whether the audit chain still verifies."""
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return (await verify(session=session)).ok

@@ -7,13 +7,10 @@ import logging
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.context import Context
 from bot.core.notices import request_lines
 from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
-from bot.store import message_refs as cards
-from bot.store.tables import AccessRequest, Identity
+from bot.lifecycle.service import Lifecycle
 from bot.surfaces.slack.blocks import fallback_text, outcome_blocks, reply_blocks
 from bot.surfaces.slack.directory import Directory
 from bot.surfaces.slack.pacing import ChannelPacer
@@ -29,9 +26,14 @@ class Outbound:
     """Posts notices (paced per channel), remembers cards, and closes them when decided."""
 
     def __init__(
-        self, *, ctx: Context, client: AsyncWebClient, directory: Directory, pacer: ChannelPacer
+        self,
+        *,
+        lifecycle: Lifecycle,
+        client: AsyncWebClient,
+        directory: Directory,
+        pacer: ChannelPacer,
     ) -> None:
-        self._ctx = ctx
+        self._lifecycle = lifecycle
         self._client = client
         self._directory = directory
         self._pacer = pacer
@@ -45,7 +47,7 @@ class Outbound:
             delivered = await self._send(notice, notice.recipients)
             if not delivered and notice.kind in CARD_KINDS:
                 # Nobody it was meant for is on Slack: an approval must not be lost silently.
-                admins = tuple(sorted(self._ctx.rules.admins))
+                admins = tuple(sorted(self._lifecycle.rules.admins))
                 log.warning(
                     "no recipient of %s (%s) is reachable on Slack; asking the admins",
                     notice.kind,
@@ -68,16 +70,13 @@ class Outbound:
                 continue
             delivered += 1
             if notice.kind in CARD_KINDS and notice.request_id:
-                async with self._ctx.transaction() as session:
-                    await cards.remember(
-                        session=session,
-                        platform=PLATFORM,
-                        kind=notice.kind,
-                        channel=posted[0],
-                        ref=posted[1],
-                        at=self._ctx.clock.now(),
-                        request_id=notice.request_id,
-                    )
+                await self._lifecycle.conversations.card_posted(
+                    PLATFORM,
+                    kind=notice.kind,
+                    channel=posted[0],
+                    ref=posted[1],
+                    request_id=notice.request_id,
+                )
         return delivered
 
     async def post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
@@ -120,9 +119,8 @@ class Outbound:
 
     async def _close_cards(self, request_id: str, outcome: Reply) -> None:
         """Update every copy of a request's card: the outcome, who decided, no buttons left."""
-        async with self._ctx.sessions() as session:
-            posted = await cards.for_request(request_id, session=session, platform=PLATFORM)
-            card = await self._card_reply(request_id, session=session)
+        posted = await self._lifecycle.conversations.cards_of(PLATFORM, request_id)
+        card = await self._card_reply(request_id)
         for message in posted:
             await self._pacer.wait(message.channel)
             try:
@@ -138,9 +136,9 @@ class Outbound:
                     "chat.update of %s failed: %s", message.ref, error.response.get("error")
                 )
 
-    async def _card_reply(self, request_id: str, *, session: AsyncSession) -> Reply:
-        request = await session.get(AccessRequest, request_id)
-        identity = await session.get(Identity, request.identity_id) if request else None
-        if request is None or identity is None:
+    async def _card_reply(self, request_id: str) -> Reply:
+        found = await self._lifecycle.queries.request_with_identity(request_id)
+        if found is None:
             return Reply(text=f"Request {request_id}")
+        request, identity = found
         return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))

@@ -15,14 +15,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import queries
 from bot.commands.forms import request_from_form
 from bot.commands.handler import CommandHandler
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Notice, Reply
 from bot.domain.states import ActorKind
-from bot.inventory import registry
 from bot.lifecycle.service import Lifecycle
 from bot.surfaces.slack import views
 from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, reply_blocks
@@ -56,7 +54,7 @@ class SlackSurface:
         self.client = client
         self._directory = Directory(client)
         self._outbound = Outbound(
-            ctx=lifecycle.ctx,
+            lifecycle=lifecycle,
             client=client,
             directory=self._directory,
             pacer=ChannelPacer(pace_seconds),
@@ -115,7 +113,7 @@ class SlackSurface:
         user_id = str(body["user_id"])
         if text.lower() == "request":
             await ack()
-            await self._open(body, views.request_modal(self._lifecycle.ctx.rules))
+            await self._open(body, views.request_modal(self._lifecycle.rules))
             return
         await ack()  # within Slack's 3 s; the work (and any cloud call) happens after
         reply = await self._handler.handle_text(text, actor=await self.actor(user_id))
@@ -137,7 +135,7 @@ class SlackSurface:
             await self._open(body, views.assign_modal(rest.removeprefix("assign ").strip()))
             return
         if verb == "extend" and len(rest.split()) == 1:
-            await self._open(body, views.extend_modal(rest.strip(), self._lifecycle.ctx.rules))
+            await self._open(body, views.extend_modal(rest.strip(), self._lifecycle.rules))
             return
         reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
         await self._answer(body, respond, reply)
@@ -241,8 +239,7 @@ class SlackSurface:
     async def _on_identity_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Search the inventory for the request form's identity field."""
         query = str(body.get("value", ""))[:100]
-        async with self._lifecycle.ctx.sessions() as session:
-            rows = await registry.search(query or None, session=session, limit=100)
+        rows = await self._lifecycle.queries.search(query or None, limit=100)
         options = [
             {
                 "text": {
@@ -262,19 +259,9 @@ class SlackSurface:
 
     async def publish_home(self, user_id: str) -> None:
         actor = await self.actor(user_id)
-        rules = self._lifecycle.ctx.rules
-        async with self._lifecycle.ctx.sessions() as session:
-            pending = await queries.pending_for(
-                actor.keys, session=session, admin=actor.is_one_of(rules.admins)
-            )
-            grants = await queries.grants(session=session, requester_keys=actor.keys)
-            owned = [
-                row
-                for name in actor.names
-                for row in await registry.owned_by(name, session=session)
-            ]
+        home = await self._lifecycle.queries.home(actor)
         view = views.home_view(
-            pending=pending, grants=grants, owned=owned, now=self._lifecycle.ctx.clock.now()
+            pending=home.pending, grants=home.grants, owned=home.owned, now=self._lifecycle.now()
         )
         try:
             await self.client.views_publish(user_id=user_id, view=view)
@@ -292,6 +279,11 @@ class SlackSurface:
         task = asyncio.create_task(self._outbound.deliver(notice))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Track work started for a request already answered, so `drain()` waits for it."""
+        self._inbound.add(task)
+        task.add_done_callback(self._inbound.discard)
 
     async def drain(self) -> None:
         """Wait for every handler and delivery in flight (shutdown, tests)."""

@@ -13,9 +13,8 @@ from bot.commands.handler import CommandHandler
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
-from bot.inventory import registry
+from bot.lifecycle.conversations import Place
 from bot.lifecycle.service import Lifecycle
-from bot.store import contacts
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.card_work import CardWork
 from bot.surfaces.teams.connector import ConnectorRetry
@@ -78,18 +77,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
     async def _remember(self, context: TurnContext) -> None:
         """Store how to reach this user or channel again (keyed by id, Entra id, e-mail)."""
         email = await self._people.email_of(context)
-        now = self._lifecycle.ctx.clock.now()
         try:
-            async with self._lifecycle.ctx.transaction() as session:
-                for place in conversations_of(context.activity, email):
-                    await contacts.remember(
-                        session=session,
-                        platform=PLATFORM,
-                        keys=place.keys,
-                        address=place.reference,
-                        label=place.label,
-                        at=now,
-                    )
+            await self._lifecycle.conversations.remember(
+                PLATFORM,
+                [
+                    Place(keys=place.keys, address=place.reference, label=place.label)
+                    for place in conversations_of(context.activity, email)
+                ],
+            )
         except Exception:
             # e.g. another replica stored the same user at the same moment: theirs stands.
             log.warning("could not store the Teams conversation", exc_info=True)
@@ -131,14 +126,13 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
     async def _request_form(
         self, values: dict[str, str] | None = None, error: str | None = None
     ) -> cards.Card:
-        async with self._lifecycle.ctx.sessions() as session:
-            rows = await registry.search(None, session=session, limit=500)
+        rows = await self._lifecycle.queries.search(None, limit=500)
         choices = [
             (f"{identity.name} ({identity.account})", identity.native_id)
             for identity, _ in sorted(rows, key=lambda row: row[0].classification != "ai_agent")
             if identity.present
         ]
-        return request_form(self._lifecycle.ctx.rules, choices, values=values, error=error)
+        return request_form(self._lifecycle.rules, choices, values=values, error=error)
 
     # Card actions
 
@@ -180,8 +174,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             request_id[:16], actor=viewer
         ):
             return text_response(NOT_YOURS)
-        async with self._lifecycle.ctx.sessions() as session:
-            card = await closed_card(request_id[:16], session=session) if request_id else None
+        card = await closed_card(self._lifecycle, request_id[:16]) if request_id else None
         if card is None:
             return text_response(OUTDATED)
         return card_response(card)

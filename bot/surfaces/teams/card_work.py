@@ -22,7 +22,6 @@ from bot.access.requests import ApprovalResult
 from bot.commands import render
 from bot.commands.grammar.access import ApproveCommand, parse
 from bot.commands.handler import CommandHandler
-from bot.core import persons
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
@@ -124,7 +123,7 @@ class CardWork:
         if not isinstance(parsed, ApproveCommand):
             return self._handler.handle_text(command, actor=actor), still_working(command)
         try:
-            actor = await persons.resolve(self._lifecycle.ctx, actor)
+            actor = await self._lifecycle.resolve(actor)
             decided = await self._lifecycle.requests.approve(
                 parsed.request_id, actor=actor, note=parsed.note
             )
@@ -172,8 +171,7 @@ class CardWork:
         """What the click did (or why it did not count), above the card as it now stands."""
         # Only people who may see the request get the card back; anyone else the answer alone.
         if request_id and await self._lifecycle.visibility.may_see(request_id, actor=actor):
-            async with self._lifecycle.ctx.sessions() as session:
-                card = await closed_card(request_id, session=session)
+            card = await closed_card(self._lifecycle, request_id)
             if card is not None:
                 said = cards.text_block(
                     cards.mark(reply), color="Good" if reply.ok else "Attention"

@@ -10,14 +10,11 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.core.context import Context
 from bot.core.notices import current_card
 from bot.domain.messages import Notice, NoticeKind, Reply
-from bot.store import contacts
-from bot.store import message_refs as posted_cards
-from bot.store.tables import AccessRequest, ChatContact, Identity
+from bot.lifecycle.service import Lifecycle
+from bot.store.tables import ChatContact
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.connector import ConnectorRetry
 from bot.surfaces.teams.people import PLATFORM, load_reference
@@ -64,13 +61,13 @@ class Outbound:
     def __init__(
         self,
         *,
-        ctx: Context,
+        lifecycle: Lifecycle,
         adapter: CloudAdapter,
         app_id: str,
         retry: ConnectorRetry,
         report_unreachable: bool,
     ) -> None:
-        self._ctx = ctx
+        self._lifecycle = lifecycle
         self._adapter = adapter
         self._app_id = app_id
         self._retry = retry
@@ -90,11 +87,7 @@ class Outbound:
 
     async def _send(self, notice: Notice, recipients: tuple[str, ...]) -> list[str]:
         """Post to each recipient Leash has a conversation with; return those it has none for."""
-        async with self._ctx.sessions() as session:
-            found = {
-                recipient: await contacts.find(recipient, session=session, platform=PLATFORM)
-                for recipient in recipients
-            }
+        found = await self._lifecycle.conversations.find(PLATFORM, recipients)
         tied = notice.kind in CARD_KINDS and notice.request_id is not None
         card = cards.reply_card(
             notice.reply,
@@ -116,21 +109,18 @@ class Outbound:
                 continue
             posted.add(contact.address)
             if tied:
-                async with self._ctx.transaction() as session:
-                    await posted_cards.remember(
-                        session=session,
-                        platform=PLATFORM,
-                        kind=notice.kind,
-                        channel=contact.key,
-                        ref=sent,
-                        at=self._ctx.clock.now(),
-                        request_id=notice.request_id,
-                    )
+                await self._lifecycle.conversations.card_posted(
+                    PLATFORM,
+                    kind=notice.kind,
+                    channel=contact.key,
+                    ref=sent,
+                    request_id=notice.request_id,
+                )
         return missed
 
     async def _unreachable(self, notice: Notice, missed: list[str]) -> None:
         """Never lose a message silently: approvals go to the admins, the rest is reported."""
-        admins = tuple(sorted(self._ctx.rules.admins))
+        admins = tuple(sorted(self._lifecycle.rules.admins))
         log.warning(
             "no Teams conversation with %s for a %s notice (the app is not installed for them)",
             ", ".join(missed),
@@ -199,14 +189,11 @@ class Outbound:
 
     async def _close_cards(self, request_id: str) -> None:
         """Replace every copy of a request's card: the outcome, who decided, no buttons left."""
-        async with self._ctx.sessions() as session:
-            posted = await posted_cards.for_request(request_id, session=session, platform=PLATFORM)
-            closed = await closed_card(request_id, session=session)
-            addresses: dict[str, str] = {}
-            for card in posted:
-                contact = await contacts.find(card.channel, session=session, platform=PLATFORM)
-                if contact is not None:
-                    addresses[card.channel] = contact.address
+        conversations = self._lifecycle.conversations
+        posted = await conversations.cards_of(PLATFORM, request_id)
+        closed = await closed_card(self._lifecycle, request_id)
+        found = await conversations.find(PLATFORM, [card.channel for card in posted])
+        addresses = {name: contact.address for name, contact in found.items() if contact}
         if closed is None:
             return
         for card in posted:
@@ -227,12 +214,12 @@ def _viewers(found: Iterable[ChatContact | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-async def closed_card(request_id: str, *, session: AsyncSession) -> cards.Card | None:
+async def closed_card(lifecycle: Lifecycle, request_id: str) -> cards.Card | None:
     """The card of a request as it stands now (outcome on top once decided), or None."""
-    request = await session.get(AccessRequest, request_id)
-    identity = await session.get(Identity, request.identity_id) if request else None
-    if request is None or identity is None:
+    found = await lifecycle.queries.request_with_identity(request_id)
+    if found is None:
         return None
+    request, identity = found
     card, outcome = current_card(request, identity)
     if outcome is None:
         return cards.reply_card(card, request_id=request.id)

@@ -50,7 +50,7 @@ class TeamsSurface:
         on_turn_error(self._adapter)
         retry = ConnectorRetry(base_seconds=retry_seconds)
         self._outbound = Outbound(
-            ctx=lifecycle.ctx,
+            lifecycle=lifecycle,
             adapter=self._adapter,
             app_id=auth.app_id,
             retry=retry,

@@ -15,7 +15,7 @@ def _dev() -> Actor:
 
 
 async def _stored(leash: Leash) -> tuple[list[AccessRequest], list[AuditEvent]]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         requests = list((await session.exec(select(AccessRequest))).all())
         refused = list(
             (

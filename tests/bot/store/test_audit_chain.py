@@ -53,7 +53,7 @@ async def rewrite(
     query = select(AuditEvent).where(col(AuditEvent.seq) >= first)
     if last is not None:
         query = query.where(col(AuditEvent.seq) <= last)
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         rows = (await session.exec(query.order_by(col(AuditEvent.seq)))).all()
         previous = rows[0].prev_hash
         for row in rows:
@@ -65,7 +65,7 @@ async def rewrite(
 
 
 async def approval_seq(leash: Leash) -> int:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         approval = (
             await session.exec(
                 select(AuditEvent).where(col(AuditEvent.event_type) == "request.approved")
@@ -88,7 +88,7 @@ async def test_deleting_the_newest_events_is_named_against_a_published_head(
 ) -> None:
     count = await history(leash)
     head = await export(database_url, tmp_path / "audit.jsonl")
-    async with leash.lifecycle.ctx.transaction() as session:
+    async with leash.context.transaction() as session:
         newest = select(AuditEvent).where(col(AuditEvent.seq) > count - 2)
         for row in (await session.exec(newest)).all():
             await session.delete(row)

@@ -18,7 +18,7 @@ from tests.bot.cli.test_audit_cli import history
 
 
 async def newest(leash: Leash) -> audit.Head:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         head = await audit.head(session=session)
     assert head is not None
     return head
@@ -52,7 +52,7 @@ async def test_the_leader_publishes_the_head_at_once_and_hourly(leash: Leash) ->
 async def test_the_head_sequence_is_a_metric(leash: Leash) -> None:
     count = await history(leash)
     text = await render(
-        sessions=leash.lifecycle.ctx.sessions,
+        sessions=leash.context.sessions,
         now=datetime.now(UTC),
         http=HttpMetrics(),
         leader=lambda: True,

@@ -119,7 +119,7 @@ async def test_without_any_key_the_chain_cannot_be_checked(
 
 
 async def events_of(leash: Leash, event_type: str) -> list[AuditEvent]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         query = select(AuditEvent).where(col(AuditEvent.event_type) == event_type)
         return list((await session.exec(query)).all())
 

@@ -31,12 +31,12 @@ def database_url(tmp_path: Path) -> str:
 
 
 async def all_requests(leash: Leash) -> list[AccessRequest]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return list((await session.exec(select(AccessRequest))).all())
 
 
 async def grants_for(leash: Leash, request_id: str) -> list[Grant]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         query = select(Grant).where(col(Grant.request_id) == request_id)
         return list((await session.exec(query)).all())
 

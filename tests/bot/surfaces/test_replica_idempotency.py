@@ -66,7 +66,7 @@ async def teams_replica(
 
 
 async def _counts(leash: Leash) -> dict[str, int]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return {
             kind: (
                 await session.exec(
@@ -104,7 +104,7 @@ async def test_one_slack_click_on_two_replicas_makes_one_grant(
         return await _counts(slack_leash) == {"request.approve_refused": 8, "grant.applied": 1}
 
     assert await eventually(settled, within=10)
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         grants = (await session.exec(select(Grant))).all()
     assert len(grants) == 1
     assert _leash_policies(fresh_sandbox) == [f"leash-grant-{grants[0].id}"]
@@ -137,7 +137,7 @@ async def test_a_teams_retry_on_another_replica_makes_one_grant(
     bodies = [await r.json() for r in responses]
     assert all("was approved by" in str(body["value"]) for body in bodies)
     assert await _counts(teams_leash) == {"request.approve_refused": 2, "grant.applied": 1}
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         grants = (await session.exec(select(Grant))).all()
     assert len(grants) == 1
     assert _leash_policies(fresh_sandbox) == [f"leash-grant-{grants[0].id}"]

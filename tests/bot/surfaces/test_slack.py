@@ -106,7 +106,7 @@ async def test_slash_request_owner_approves_in_dm_grant_applied_and_cards_update
         where=lambda c: c.args["channel"] == DEV and "is active on" in block_text(c.args),
     )
     assert {b["text"]["text"] for b in buttons(active[0].args)} == {"Revoke now", "Extend"}
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         grant = (await session.exec(select(Grant).where(col(Grant.request_id) == request_id))).one()
     assert grant.state == GrantState.ACTIVE
     assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant.id}")
@@ -135,7 +135,7 @@ async def test_replayed_clicks_and_a_second_owner_make_one_grant(
 
     async def settled() -> bool:
         """Ten clicks refused and the winner's grant applied (both happen after the acks)."""
-        async with slack_leash.lifecycle.ctx.sessions() as session:
+        async with slack_leash.context.sessions() as session:
             counts = {
                 kind: (
                     await session.exec(
@@ -149,7 +149,7 @@ async def test_replayed_clicks_and_a_second_owner_make_one_grant(
             return counts == {"request.approve_refused": 10, "grant.applied": 1}
 
     assert await eventually(settled, within=10)
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         grants = (await session.exec(select(Grant))).all()
         applied = (
             await session.exec(
@@ -185,7 +185,7 @@ async def test_user_text_is_shown_literally(
         actor=Actor(DEV, ActorKind.USER, "console"),
     )
     cards = await slack_api.wait_for("chat.postMessage", count=2, where=is_request_card)
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         reasons = {r.reason for r in (await session.exec(select(AccessRequest))).all()}
     assert reasons == {"<!channel> <https://x|Approve> & co"}
     for card in cards:
@@ -228,7 +228,7 @@ async def test_bad_signatures_are_401_and_do_nothing(
     await asyncio.sleep(0.2)
     assert slack_api.calls_to("response_url") == []
     assert len(slack_api.calls_to("chat.postMessage")) == posted_before
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         assert (await session.exec(select(AccessRequest))).all() == []
 
 
@@ -276,7 +276,7 @@ async def test_unknown_button_and_stale_request_get_a_clear_answer(
     by_path = {a.args["_path"]: block_text(a.args) for a in answers}
     assert "There is no request" in by_path["stale"]
     assert "not one Leash knows" in by_path["unknown"]
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         refusals = (
             await session.exec(
                 select(AuditEvent).where(col(AuditEvent.event_type) == "request.approve_refused")
@@ -317,7 +317,7 @@ async def test_ack_comes_before_a_slow_cloud(
     slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi, how: str
 ) -> None:
     slow = SlowProvider(slack_leash.providers["aws"])
-    slack_leash.lifecycle.ctx.providers = {"aws": slow}
+    slack_leash.context.providers = {"aws": slow}
     request_id, card = await request_card(client, slack_api)
     if how == "button":
         response = await post(client, click(card, "Approve", user=OWNER, fake=slack_api))
@@ -414,7 +414,7 @@ async def test_request_modal_searches_the_inventory_and_submits(
         ),
     )
     assert "Not a resource ARN" in (await bad_arn.json())["errors"]["resources"]
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         assert (await session.exec(select(AccessRequest))).all() == []
 
     good = await post(
@@ -427,7 +427,7 @@ async def test_request_modal_searches_the_inventory_and_submits(
             c.args["channel"] == DEV and "is waiting for approval" in block_text(c.args)
         ),
     )
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         request = (await session.exec(select(AccessRequest))).one()
     assert (request.requester, request.origin, request.reason) == (DEV, "slack", "from the form")
 
@@ -597,13 +597,13 @@ async def test_drain_waits_for_clicks_still_working_after_the_ack(
     slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
 ) -> None:
     slow = SlowProvider(slack_leash.providers["aws"])
-    slack_leash.lifecycle.ctx.providers = {"aws": slow}
+    slack_leash.context.providers = {"aws": slow}
     request_id, card = await request_card(client, slack_api)
     assert (await post(client, click(card, "Approve", user=OWNER, fake=slack_api))).status == 200
     assert slack_leash.slack is not None
     await slack_leash.slack.drain()
     assert slow.finished.is_set()
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         grant = (await session.exec(select(Grant).where(col(Grant.request_id) == request_id))).one()
     assert grant.state == GrantState.ACTIVE
 
@@ -651,6 +651,6 @@ async def test_unowned_agent_alert_with_claim_and_assign_once(
     )
     assert done.status == 200
     await slack_leash.slack.drain()
-    async with slack_leash.lifecycle.ctx.sessions() as session:
+    async with slack_leash.context.sessions() as session:
         owned = await registry.owned_by(OWNER, session=session)
     assert [(i.name, o.team) for i, o in owned] == [("forecast-agent", "forecasting")]

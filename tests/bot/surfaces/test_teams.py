@@ -123,7 +123,7 @@ async def test_request_approved_on_the_card_grant_applied_cards_replaced_then_re
     )
     notification = card_of(active[0])
     assert [a["title"] for a in actions_of(notification)] == ["Revoke now", "Extend"]
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         grant = (await session.exec(select(Grant).where(col(Grant.request_id) == request_id))).one()
     assert grant.state == GrantState.ACTIVE
     assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant.id}")
@@ -170,7 +170,7 @@ async def test_the_same_invoke_twice_and_two_owners_at_once_make_one_grant(
     bodies = [await r.json() for r in responses]
     # Whoever lost the race sees the card as it now stands, not an error page.
     assert all("was approved by" in str(b["value"]) for b in bodies)
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         grants = (await session.exec(select(Grant))).all()
         applied = (
             await session.exec(
@@ -195,7 +195,7 @@ async def test_deny_asks_for_a_reason_on_the_card_and_the_requester_learns_it(
 
     blank = await press(teams_client, connector, card_of(posted), "Deny", user=OWNER)
     assert f"Say why you deny {request_id}" in str(blank["value"])
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         request = await session.get(AccessRequest, request_id)
         assert request is not None
         assert request.state == RequestState.PENDING
@@ -229,7 +229,7 @@ async def test_a_stranger_is_refused_on_the_card_and_nothing_changes(
     # The stranger hears why, and is not shown the request's card (who asked, what, why).
     assert actions_of(answered["value"]) == []
     assert "Requester:" not in str(answered["value"])
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         request = await session.get(AccessRequest, request_id)
         assert request is not None
         assert request.state == RequestState.PENDING

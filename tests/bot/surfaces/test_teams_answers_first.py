@@ -58,7 +58,7 @@ async def click(
 
 
 async def grant_of(leash: Leash, request_id: str) -> Grant:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return (await session.exec(select(Grant).where(col(Grant.request_id) == request_id))).one()
 
 
@@ -86,7 +86,7 @@ async def test_approve_answers_applying_while_the_cloud_holds_then_the_card_show
     shown = str(answered["value"])
     assert f"Approved {request_id}: applying grant {grant.id} in the cloud" in shown
     assert "approved by alice@example.com" in shown  # the request's card, as it now stands
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         request = await session.get(AccessRequest, request_id)
         assert request is not None
         assert request.state == RequestState.APPROVED
@@ -129,7 +129,7 @@ async def test_a_refusal_is_in_the_answer_and_leaves_no_background_work(
     # Nothing ran after the answer: no cloud call, no card update, no message.
     assert held.used == 0
     assert connector.calls[before:] == []
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         request = await session.get(AccessRequest, request_id)
         assert request is not None
         assert request.state == RequestState.PENDING

@@ -157,7 +157,7 @@ async def test_anything_else_is_401_and_changes_nothing(
     response = await post(client, approve, authorization=forge(issuer, connector.service_url))
     assert response.status == 401
     assert (await response.json())["error"] == "unauthorized"
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         request = (await session.exec(select(AccessRequest))).one()
     assert request.state == RequestState.PENDING
     assert connector.calls_to("get_member") == []  # not even the roster was asked
@@ -185,7 +185,7 @@ async def test_a_good_token_from_another_tenant_is_403_and_changes_nothing(
     token = issuer.token(audience=APP_ID, service_url=connector.service_url, without={"exp"})
     response = await post(client, foreign, authorization=f"Bearer {token}")
     assert response.status == 401
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         request = (await session.exec(select(AccessRequest))).one()
     assert request.state == RequestState.PENDING
     assert connector.calls[calls:] == []

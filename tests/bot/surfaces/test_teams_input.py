@@ -32,7 +32,7 @@ SUPPORT = TeamsChannel.named("Support Bots", "Agents")
 
 
 async def _requests(leash: Leash) -> int:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         return (await session.exec(select(func.count()).select_from(AccessRequest))).one()
 
 
@@ -119,7 +119,7 @@ async def test_installed_in_a_team_it_answers_mentions_in_the_thread(
     assert added.status == 201
     welcome = await connector.wait_for("send")
     assert welcome[0].conversation_id == SUPPORT.channel_id
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         keys = set((await session.exec(select(ChatContact.key))).all())
     assert {SUPPORT.channel_id.lower(), "support bots/agents"} <= keys
 

@@ -215,7 +215,7 @@ async def test_unowned_agents_are_alerted_in_the_security_channel_and_assigned_f
         inputs={"owner": OWNER.email, "backup": "", "team": "ml platform"},
     )
     assert "triage-helper-agent" in str(answered["value"])
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         owned = [i.name for i, _ in await registry.owned_by(OWNER.email, session=session)]
     assert "triage-helper-agent" in owned
 

@@ -81,7 +81,7 @@ REFUSED = [
 
 async def _stored(leash: Leash) -> dict[str, Any]:
     """Every table's row count, and who owns what: what a refused activity must not change."""
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         counts: dict[str, Any] = {
             table.name: (await session.exec(select(func.count()).select_from(table))).one()
             for table in SQLModel.metadata.sorted_tables
@@ -186,7 +186,7 @@ async def test_an_activity_from_a_served_tenant_runs(
     response = await post(teams_client, approve)
     assert response.status == 200, await response.text()
     assert f"Approved {request_id}" in str((await response.json())["value"])
-    async with teams_leash.lifecycle.ctx.sessions() as session:
+    async with teams_leash.context.sessions() as session:
         assert (await session.exec(select(func.count()).select_from(Grant))).one() == 1
 
 

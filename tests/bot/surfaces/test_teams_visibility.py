@@ -35,7 +35,7 @@ def _invoke(connector: FakeBotConnector, who: TeamsUser, verb: str, data: dict[s
 
 
 async def _view_refusals(leash: Leash) -> list[AuditEvent]:
-    async with leash.lifecycle.ctx.sessions() as session:
+    async with leash.context.sessions() as session:
         query = select(AuditEvent).where(col(AuditEvent.event_type) == "request.view_refused")
         return list((await session.exec(query)).all())
 

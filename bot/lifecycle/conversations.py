@@ -1,0 +1,69 @@
+"""What chat surfaces remember between messages: where people are, which cards they got."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.core.context import Context
+from bot.store import contacts
+from bot.store import message_refs as posted_cards
+from bot.store.tables import ChatContact, ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A conversation to remember under every key it may be asked for by."""
+
+    keys: Sequence[str]
+    address: str
+    label: str
+
+
+class Conversations:
+    """Chat contacts and the cards posted per request, for one platform at a time."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def remember(self, platform: str, places: Iterable[Place]) -> None:
+        """Store how to reach these places again (the newest address wins), in one go."""
+        now = self._ctx.clock.now()
+        async with self._ctx.transaction() as session:
+            for place in places:
+                await contacts.remember(
+                    session=session,
+                    platform=platform,
+                    keys=place.keys,
+                    address=place.address,
+                    label=place.label,
+                    at=now,
+                )
+
+    async def find(self, platform: str, names: Iterable[str]) -> dict[str, ChatContact | None]:
+        """The stored contact of each name (user id, e-mail, channel or team), if any."""
+        async with self._ctx.sessions() as session:
+            return {
+                name: await contacts.find(name, session=session, platform=platform)
+                for name in names
+            }
+
+    async def card_posted(
+        self, platform: str, *, kind: str, channel: str, ref: str, request_id: str | None
+    ) -> None:
+        """Record a posted card so it can be updated when its request is decided."""
+        async with self._ctx.transaction() as session:
+            await posted_cards.remember(
+                session=session,
+                platform=platform,
+                kind=kind,
+                channel=channel,
+                ref=ref,
+                at=self._ctx.clock.now(),
+                request_id=request_id,
+            )
+
+    async def cards_of(self, platform: str, request_id: str) -> list[ChatMessage]:
+        """Every card posted on `platform` about a request, oldest first."""
+        async with self._ctx.sessions() as session:
+            return await posted_cards.for_request(request_id, session=session, platform=platform)
