@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from cloud.aws.clients import AccountClients
 from cloud.aws.errors import is_not_found, translate
 from cloud.aws.policy_document import trust_principals
-from cloud.base import DiscoveredIdentity, IdentityKind, IdentityRef
+from cloud.aws.provenance import LookupThrottle, OwnPrincipals, iam_trail_region, trace_account
+from cloud.base import CloudError, DiscoveredIdentity, IdentityKind, IdentityRef, Provenance
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -158,3 +161,97 @@ def _attached(policies: Sequence[AttachedPolicyTypeDef]) -> tuple[str, ...]:
 
 def _tags(tags: list[TagTypeDef]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in tags}
+
+
+ORGANIZATIONS_SCOPE = "organizations"
+CLOUDTRAIL_SCOPE = "cloudtrail"  # failures key: "<account>:cloudtrail"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDiscovery:
+    """Which accounts discovery reads and how (blocking calls, run in worker threads).
+
+    Accounts are the organization's active members (only the configured ones, when some are),
+    else the configured accounts, else the caller's own. With `trace_provenance`, each
+    account's CloudTrail names who created its identities and who granted them permissions.
+    """
+
+    clients: AccountClients
+    accounts: tuple[str, ...]
+    use_organizations: bool
+    read_role_name: str
+    options: ScanOptions
+    region: str
+    trace_provenance: bool
+    throttle: LookupThrottle
+    max_lookup_pages: int
+
+    def _configured_or_home(self) -> tuple[str, ...]:
+        return self.accounts or (self.clients.home_account(),)
+
+    def accounts_to_scan(self, failures: dict[str, str]) -> tuple[str, ...]:
+        """Return the accounts to scan, recording why any configured one will not be."""
+        if not self.use_organizations:
+            return self._configured_or_home()
+        try:
+            pages = self.clients.organizations().get_paginator("list_accounts").paginate()
+            members = [
+                account["Id"]
+                for page in pages
+                for account in page["Accounts"]
+                if account.get("Status", "ACTIVE") == "ACTIVE"
+            ]
+        except Exception as error:
+            failures[ORGANIZATIONS_SCOPE] = str(
+                translate(error, operation="ListAccounts", target="the organization")
+            )
+            return self._configured_or_home()
+        if not members:  # AWS raises AWSOrganizationsNotInUse here; moto lists nothing
+            failures[ORGANIZATIONS_SCOPE] = (
+                "AWS Organizations listed no active accounts; scanning only "
+                + ("the configured accounts" if self.accounts else "the current account")
+            )
+            return self._configured_or_home()
+        if not self.accounts:
+            return tuple(members)
+        for account in self.accounts:
+            if account not in members:
+                failures[account] = f"account {account} is not an active member of the organization"
+        return tuple(account for account in members if account in self.accounts)
+
+    def scan(self, account: str, failures: dict[str, str]) -> list[DiscoveredIdentity]:
+        """Scan one account through the read role, with provenance when asked for."""
+        iam = self.clients.iam(account, role_name=self.read_role_name)
+        found = scan_account(iam, account, self.options)
+        if not self.trace_provenance or not found:
+            return found
+        scope = f"{account}:{CLOUDTRAIL_SCOPE}"
+        try:
+            cloudtrail = self.clients.cloudtrail(
+                account, role_name=self.read_role_name, region=iam_trail_region(self.region)
+            )
+            own = OwnPrincipals.of(self.options.own_roles, self.clients.caller_arn())
+            traced, note = trace_account(
+                cloudtrail,
+                account,
+                own=own,
+                throttle=self.throttle,
+                now=datetime.now(UTC),
+                kinds={identity.ref.kind for identity in found},
+                max_pages=self.max_lookup_pages,
+            )
+        except CloudError as error:
+            failures[scope] = str(error)
+            return found
+        if note:
+            failures[scope] = note
+        return [_with_provenance(identity, traced) for identity in found]
+
+
+def _with_provenance(
+    identity: DiscoveredIdentity, traced: dict[tuple[IdentityKind, str], Provenance]
+) -> DiscoveredIdentity:
+    found = traced.get((identity.ref.kind, identity.ref.name))
+    if found is None:
+        return identity
+    return dataclasses.replace(identity, created_by=found.created_by, granted_by=found.granted_by)

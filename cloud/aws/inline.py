@@ -127,19 +127,30 @@ def inline_size(iam: IAMClient, identity: IdentityRef, *, excluding: Collection[
     return sum(len(document) for document in documents(iam, identity, names).values())
 
 
-def put_document(iam: IAMClient, identity: IdentityRef, name: str, document: str) -> None:
-    """Create or replace one inline policy."""
+def _operation(identity: IdentityRef, template: str, name: str, *, named: bool) -> str:
+    """Spell the operation for error messages, with the policy's name unless `named` is off."""
+    operation = _op(identity, template)
+    return f"{operation} {name}" if named else operation
+
+
+def put_document(
+    iam: IAMClient, identity: IdentityRef, name: str, document: str, *, named: bool = True
+) -> None:
+    """Create or replace one inline policy (`named`: errors name the policy)."""
     try:
         if _is_role(identity):
             iam.put_role_policy(RoleName=identity.name, PolicyName=name, PolicyDocument=document)
         else:
             iam.put_user_policy(UserName=identity.name, PolicyName=name, PolicyDocument=document)
     except Exception as error:
-        raise _fail(error, f"{_op(identity, 'Put{}Policy')} {name}", identity) from error
+        operation = _operation(identity, "Put{}Policy", name, named=named)
+        raise _fail(error, operation, identity) from error
 
 
-def delete_document(iam: IAMClient, identity: IdentityRef, name: str) -> bool:
-    """Delete one inline policy; False when it was not there."""
+def delete_document(
+    iam: IAMClient, identity: IdentityRef, name: str, *, named: bool = True
+) -> bool:
+    """Delete one inline policy; False when it (or the identity) was not there."""
     try:
         if _is_role(identity):
             iam.delete_role_policy(RoleName=identity.name, PolicyName=name)
@@ -148,7 +159,8 @@ def delete_document(iam: IAMClient, identity: IdentityRef, name: str) -> bool:
     except Exception as error:
         if is_not_found(error):
             return False
-        raise _fail(error, f"{_op(identity, 'Delete{}Policy')} {name}", identity) from error
+        operation = _operation(identity, "Delete{}Policy", name, named=named)
+        raise _fail(error, operation, identity) from error
     return True
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -11,36 +10,29 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from cloud.aws import grants, restriction_exemptions
 from cloud.aws import guardrail as guardrails
-from cloud.aws import inline, restriction_exemptions
 from cloud.aws import quarantine as quarantines
 from cloud.aws import restriction as restrictions
 from cloud.aws.clients import AccountClients
-from cloud.aws.discovery import PROVIDER, ScanOptions, scan_account
-from cloud.aws.errors import is_not_found, translate
+from cloud.aws.discovery import PROVIDER, AccountDiscovery, ScanOptions
 from cloud.aws.permissions import ACCOUNT_PERMISSIONS as ACCOUNT_PERMISSIONS
 from cloud.aws.permissions import DISCOVERY_PERMISSIONS as DISCOVERY_PERMISSIONS
 from cloud.aws.permissions import GRANT_PERMISSIONS as GRANT_PERMISSIONS
 from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS, unique
 from cloud.aws.permissions import ORGANIZATIONS_PERMISSIONS as ORGANIZATIONS_PERMISSIONS
 from cloud.aws.permissions import PROVENANCE_PERMISSIONS as PROVENANCE_PERMISSIONS
-from cloud.aws.policy_document import EXPIRY_MECHANISM, compact, grant_document
+from cloud.aws.policy_document import EXPIRY_MECHANISM
 from cloud.aws.provenance import (
     LOOKUP_RATE,
     MAX_PAGES,
     LookupThrottle,
-    OwnPrincipals,
-    iam_trail_region,
-    trace_account,
 )
 from cloud.aws.scan_snapshots import ScanSnapshots
 from cloud.aws.usage import read_usage
 from cloud.base import (
     AppliedGrant,
     CloudConfigurationError,
-    CloudError,
-    CloudLimitError,
-    DiscoveredIdentity,
     DiscoveryResult,
     Exemption,
     GrantArtefact,
@@ -48,21 +40,16 @@ from cloud.base import (
     GuardrailChange,
     IdentityKind,
     IdentityRef,
-    Provenance,
     Resolution,
     ResolvedItem,
     RestrictionPlan,
     Snapshot,
     UsageReport,
-    grant_artefact_name,
-    grant_id_from_artefact,
+    fan_out,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
-
-ORGANIZATIONS_SCOPE = "organizations"
-CLOUDTRAIL_SCOPE = "cloudtrail"  # failures key: "<account>:cloudtrail"
 
 
 class AwsProvider:
@@ -111,20 +98,26 @@ class AwsProvider:
             region=region,
             max_attempts=max_attempts,
         )
-        self._accounts = tuple(accounts)
         self._read_role_name = read_role_name
         self._grant_role_name = grant_role_name
         self._use_organizations = use_organizations
-        self._options = ScanOptions(
-            include_service_linked=include_service_linked,
-            include_sso=include_sso,
-            own_roles=frozenset({read_role_name, grant_role_name}),
-        )
         self._max_concurrency = max_concurrency
-        self._region = region
         self._trace_provenance = trace_provenance
-        self._throttle = LookupThrottle(lookup_rate)
-        self._max_lookup_pages = max_lookup_pages
+        self._discovery = AccountDiscovery(
+            clients=self._clients,
+            accounts=tuple(accounts),
+            use_organizations=use_organizations,
+            read_role_name=read_role_name,
+            options=ScanOptions(
+                include_service_linked=include_service_linked,
+                include_sso=include_sso,
+                own_roles=frozenset({read_role_name, grant_role_name}),
+            ),
+            region=region,
+            trace_provenance=trace_provenance,
+            throttle=LookupThrottle(lookup_rate),
+            max_lookup_pages=max_lookup_pages,
+        )
         self._usage_poll_interval = usage_poll_interval
         self._usage_max_wait = usage_max_wait
         self._scan_snapshots = ScanSnapshots(
@@ -134,32 +127,32 @@ class AwsProvider:
     async def discover(self) -> DiscoveryResult:
         """List roles and users in every account; a failing account is reported, not fatal."""
         failures: dict[str, str] = {}
-        accounts = await asyncio.to_thread(self._accounts_to_scan, failures)
-        semaphore = asyncio.Semaphore(self._max_concurrency)
-
-        async def scan(account: str) -> list[DiscoveredIdentity]:
-            async with semaphore:
-                try:
-                    return await asyncio.to_thread(self._scan, account, failures)
-                except CloudError as error:
-                    failures[account] = str(error)
-                    return []
-
-        found = await asyncio.gather(*(scan(account) for account in accounts))
-        identities = tuple(identity for batch in found for identity in batch)
-        return DiscoveryResult(identities=identities, failures=failures)
+        accounts = await asyncio.to_thread(self._discovery.accounts_to_scan, failures)
+        return await fan_out(
+            accounts,
+            lambda account: asyncio.to_thread(self._discovery.scan, account, failures),
+            key=lambda account: account,
+            failures=failures,
+            max_concurrency=self._max_concurrency,
+        )
 
     async def grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
         """Write `leash-grant-<id>` as an inline policy that stops working at expiry."""
-        return await asyncio.to_thread(self._grant, identity, spec)
+        return await asyncio.to_thread(
+            grants.apply_grant, lambda: self._iam_for(identity), identity, spec
+        )
 
     async def revoke(self, identity: IdentityRef, grant_id: str) -> bool:
         """Delete `leash-grant-<id>`; False when it (or the identity) was already gone."""
-        return await asyncio.to_thread(self._revoke, identity, grant_id)
+        return await asyncio.to_thread(
+            lambda: grants.revoke_grant(self._iam_for(identity), identity, grant_id)
+        )
 
     async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
         """List the `leash-grant-*` inline policies on a role or user."""
-        return await asyncio.to_thread(self._grant_artefacts, identity)
+        return await asyncio.to_thread(
+            lambda: grants.grant_artefacts(self._iam_for(identity), identity)
+        )
 
     def scanning(self) -> AbstractAsyncContextManager[None]:
         """While open, usage reads share one policy snapshot per account (a scan's)."""
@@ -262,139 +255,6 @@ class AwsProvider:
 
     # Blocking parts, run in worker threads.
 
-    def _configured_or_home(self) -> tuple[str, ...]:
-        return self._accounts or (self._clients.home_account(),)
-
-    def _accounts_to_scan(self, failures: dict[str, str]) -> tuple[str, ...]:
-        """Return the accounts to scan, recording why any configured one will not be."""
-        if not self._use_organizations:
-            return self._configured_or_home()
-        try:
-            pages = self._clients.organizations().get_paginator("list_accounts").paginate()
-            members = [
-                account["Id"]
-                for page in pages
-                for account in page["Accounts"]
-                if account.get("Status", "ACTIVE") == "ACTIVE"
-            ]
-        except Exception as error:
-            failures[ORGANIZATIONS_SCOPE] = str(
-                translate(error, operation="ListAccounts", target="the organization")
-            )
-            return self._configured_or_home()
-        if not members:  # AWS raises AWSOrganizationsNotInUse here; moto lists nothing
-            failures[ORGANIZATIONS_SCOPE] = (
-                "AWS Organizations listed no active accounts; scanning only "
-                + ("the configured accounts" if self._accounts else "the current account")
-            )
-            return self._configured_or_home()
-        if not self._accounts:
-            return tuple(members)
-        for account in self._accounts:
-            if account not in members:
-                failures[account] = f"account {account} is not an active member of the organization"
-        return tuple(account for account in members if account in self._accounts)
-
-    def _scan(self, account: str, failures: dict[str, str]) -> list[DiscoveredIdentity]:
-        iam = self._clients.iam(account, role_name=self._read_role_name)
-        found = scan_account(iam, account, self._options)
-        if not self._trace_provenance or not found:
-            return found
-        scope = f"{account}:{CLOUDTRAIL_SCOPE}"
-        try:
-            cloudtrail = self._clients.cloudtrail(
-                account, role_name=self._read_role_name, region=iam_trail_region(self._region)
-            )
-            own = OwnPrincipals.of(self._options.own_roles, self._clients.caller_arn())
-            traced, note = trace_account(
-                cloudtrail,
-                account,
-                own=own,
-                throttle=self._throttle,
-                now=datetime.now(UTC),
-                kinds={identity.ref.kind for identity in found},
-                max_pages=self._max_lookup_pages,
-            )
-        except CloudError as error:
-            failures[scope] = str(error)
-            return found
-        if note:
-            failures[scope] = note
-        return [_with_provenance(identity, traced) for identity in found]
-
-    def _grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
-        target = _describe(identity)
-        if not spec.actions:
-            raise CloudError(
-                f"grant {spec.grant_id} for {target} names no actions", code="NoActions"
-            )
-        try:
-            document = compact(grant_document(spec))
-        except ValueError as error:
-            raise CloudError(
-                f"grant {spec.grant_id} for {target}: {error}", code="BadGrant"
-            ) from error
-        if spec.expires_at <= datetime.now(UTC):
-            raise CloudError(
-                f"grant {spec.grant_id} for {target} expired before it could be applied",
-                code="Expired",
-            )
-        iam = self._iam_for(identity)
-        name = spec.artefact_name
-        budget = inline.inline_budget(identity)  # a role has 10,240 characters, a user 2,048
-        if len(document) > budget:
-            raise CloudLimitError(
-                f"grant {spec.grant_id} needs {len(document)} characters, over the AWS inline "
-                f"budget of {budget} for {target}",
-                code="InlinePolicyBudget",
-            )
-        operation = "PutRolePolicy" if identity.kind is IdentityKind.ROLE else "PutUserPolicy"
-        # One round trip: IAM itself refuses a put past the identity's aggregate budget
-        # (LimitExceeded); only then does Leash read the other policies, to say why.
-        try:
-            if identity.kind is IdentityKind.ROLE:
-                iam.put_role_policy(
-                    RoleName=identity.name, PolicyName=name, PolicyDocument=document
-                )
-            else:
-                iam.put_user_policy(
-                    UserName=identity.name, PolicyName=name, PolicyDocument=document
-                )
-        except Exception as error:
-            failure = translate(error, operation=operation, target=target)
-            if not isinstance(failure, CloudLimitError):
-                raise failure from error
-            size = inline.inline_size(iam, identity, excluding={name}) + len(document)
-            raise CloudLimitError(
-                f"grant {spec.grant_id} would bring the inline policies of {target} to {size} "
-                f"characters, over the AWS budget of {budget}",
-                code="InlinePolicyBudget",
-            ) from error
-        return AppliedGrant(artefact=name, mechanism=EXPIRY_MECHANISM)
-
-    def _revoke(self, identity: IdentityRef, grant_id: str) -> bool:
-        iam = self._iam_for(identity)
-        name = grant_artefact_name(grant_id)
-        operation = "DeleteRolePolicy" if identity.kind is IdentityKind.ROLE else "DeleteUserPolicy"
-        try:
-            if identity.kind is IdentityKind.ROLE:
-                iam.delete_role_policy(RoleName=identity.name, PolicyName=name)
-            else:
-                iam.delete_user_policy(UserName=identity.name, PolicyName=name)
-        except Exception as error:
-            if is_not_found(error):  # the policy or the identity is gone: nothing grants access
-                return False
-            raise translate(error, operation=operation, target=_describe(identity)) from error
-        return True
-
-    def _grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
-        names = inline.policy_names(self._iam_for(identity), identity)
-        return tuple(
-            GrantArtefact(identity=identity, grant_id=grant_id, artefact=name)
-            for name in names
-            if (grant_id := grant_id_from_artefact(name)) is not None
-        )
-
     def _iam_for(self, identity: IdentityRef) -> IAMClient:
         if identity.provider != PROVIDER:
             raise CloudConfigurationError(
@@ -405,16 +265,3 @@ class AwsProvider:
                 f"the aws provider cannot act on a {identity.kind} ({identity.name})"
             )
         return self._clients.iam(identity.account, role_name=self._grant_role_name)
-
-
-def _with_provenance(
-    identity: DiscoveredIdentity, traced: dict[tuple[IdentityKind, str], Provenance]
-) -> DiscoveredIdentity:
-    found = traced.get((identity.ref.kind, identity.ref.name))
-    if found is None:
-        return identity
-    return dataclasses.replace(identity, created_by=found.created_by, granted_by=found.granted_by)
-
-
-def _describe(identity: IdentityRef) -> str:
-    return f"{identity.kind} {identity.name} in account {identity.account}"

@@ -29,8 +29,10 @@ from cloud.base import (
     CloudConflictError,
     CloudError,
     CloudLimitError,
+    GrantArtefact,
     GrantSpec,
     IdentityRef,
+    grant_artefact_name,
 )
 
 PLAIN_MECHANISM = "azure-role-assignment-leash-revoked"
@@ -201,3 +203,14 @@ def revoke_grant(ctx: Context, identity: IdentityRef, grant_id: str) -> bool:
         if grant.grant_id == grant_id:
             removed = pim.remove(ctx.clients, identity.account, grant) or removed
     return removed
+
+
+def grant_artefacts(ctx: Context, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
+    """List the identity's live `leash-grant-*` assignments and PIM schedules."""
+    holdings = ctx.holdings(identity)
+    grant_ids = {a.grant_id for a in holdings.grant_assignments if a.grant_id}
+    grant_ids |= {grant.grant_id for grant in holdings.pim_grants}
+    return tuple(
+        GrantArtefact(identity=identity, grant_id=grant_id, artefact=grant_artefact_name(grant_id))
+        for grant_id in sorted(grant_ids)
+    )

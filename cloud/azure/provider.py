@@ -19,12 +19,11 @@ from cloud.azure.context import Context
 from cloud.azure.discovery import (
     PROVIDER,
     Directory,
-    Subscription,
     describe,
     list_subscriptions,
     scan_subscription,
 )
-from cloud.azure.grants import PLAIN_MECHANISM, apply_grant, revoke_grant
+from cloud.azure.grants import PLAIN_MECHANISM, apply_grant, grant_artefacts, revoke_grant
 from cloud.azure.permissions import READ_PERMISSIONS, WRITE_PERMISSIONS, unique
 from cloud.azure.pim import EXPIRY_MECHANISM
 from cloud.azure.roles import RoleCatalog
@@ -33,7 +32,6 @@ from cloud.base import (
     AppliedGrant,
     CloudConfigurationError,
     CloudError,
-    DiscoveredIdentity,
     DiscoveryResult,
     Exemption,
     GrantArtefact,
@@ -46,7 +44,7 @@ from cloud.base import (
     RestrictionPlan,
     Snapshot,
     UsageReport,
-    grant_artefact_name,
+    fan_out,
 )
 
 _T = TypeVar("_T")
@@ -128,20 +126,16 @@ class AzureProvider:
         except CloudError as error:  # not even the list of subscriptions could be read
             return DiscoveryResult(identities=(), failures={SUBSCRIPTIONS_SCOPE: str(error)})
 
-        async def scan(subscription: Subscription) -> list[DiscoveredIdentity]:
-            try:
-                return await self._run(
-                    lambda: scan_subscription(
-                        self._ctx, self._directory, subscription, failures=failures
-                    )
+        return await fan_out(
+            subscriptions,
+            lambda subscription: self._run(
+                lambda: scan_subscription(
+                    self._ctx, self._directory, subscription, failures=failures
                 )
-            except CloudError as error:
-                failures[subscription.subscription_id] = str(error)
-                return []
-
-        found = await asyncio.gather(*(scan(s) for s in subscriptions))
-        identities = tuple(identity for batch in found for identity in batch)
-        return DiscoveryResult(identities=identities, failures=failures)
+            ),
+            key=lambda subscription: subscription.subscription_id,
+            failures=failures,
+        )
 
     async def resolve(self, identity: IdentityRef, asked: Sequence[str]) -> Resolution:
         """Find each role by name (any case or spacing) or definition id, built-in or custom,
@@ -184,15 +178,7 @@ class AzureProvider:
     async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
         """List the identity's live `leash-grant-*` assignments and PIM schedules."""
         self._check(identity)
-        holdings = await self._run(lambda: self._ctx.holdings(identity))
-        grant_ids = {a.grant_id for a in holdings.grant_assignments if a.grant_id}
-        grant_ids |= {grant.grant_id for grant in holdings.pim_grants}
-        return tuple(
-            GrantArtefact(
-                identity=identity, grant_id=grant_id, artefact=grant_artefact_name(grant_id)
-            )
-            for grant_id in sorted(grant_ids)
-        )
+        return await self._run(lambda: grant_artefacts(self._ctx, identity))
 
     def scanning(self) -> AbstractAsyncContextManager[None]:
         """Nothing is shared between identities' usage reads here."""

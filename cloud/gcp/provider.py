@@ -13,8 +13,6 @@ from google.auth.credentials import Credentials
 from cloud.base import (
     AppliedGrant,
     CloudConfigurationError,
-    CloudError,
-    DiscoveredIdentity,
     DiscoveryResult,
     Exemption,
     GrantArtefact,
@@ -27,29 +25,22 @@ from cloud.base import (
     RestrictionPlan,
     Snapshot,
     UsageReport,
-    grant_artefact_name,
-    grant_id_from_artefact,
+    fan_out,
 )
-from cloud.gcp import bindings as policies
-from cloud.gcp import deny, grant_denies
+from cloud.gcp import grants
 from cloud.gcp import guardrail as guardrails
 from cloud.gcp import quarantine as quarantines
 from cloud.gcp import restriction as restrictions
-from cloud.gcp.bindings import EXPIRY_MECHANISM, AllowPolicy, Binding, member_of
+from cloud.gcp.bindings import EXPIRY_MECHANISM
 from cloud.gcp.clients import GcpClients
-from cloud.gcp.discovery import PROVIDER, Project, describe, list_projects, scan_project
-from cloud.gcp.errors import is_not_found
+from cloud.gcp.discovery import PROVIDER, Project, list_projects, scan_project
 from cloud.gcp.permissions import (
     ORGANIZATION_PERMISSIONS,
     READ_PERMISSIONS,
     WRITE_PERMISSIONS,
     unique,
 )
-from cloud.gcp.restriction import is_role
 from cloud.gcp.usage import RoleCatalog, read_usage
-
-PROJECT_RESOURCE_PREFIXES = ("projects/", "//cloudresourcemanager.googleapis.com/projects/")
-_OTHER_CLOUD_ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?]+")  # `iam:PassRole` and the like
 
 
 def _parent(kind: str, value: str) -> str:
@@ -120,31 +111,36 @@ class GcpProvider:
         """List service accounts in every project; a failing project is reported, not fatal."""
         failures: dict[str, str] = {}
         projects = await asyncio.to_thread(self._projects_to_scan, failures)
-        semaphore = asyncio.Semaphore(self._max_concurrency)
-
-        async def scan(project: Project) -> list[DiscoveredIdentity]:
-            async with semaphore:
-                try:
-                    return await asyncio.to_thread(scan_project, self._clients, project)
-                except CloudError as error:
-                    failures[project.project_id] = str(error)
-                    return []
-
-        found = await asyncio.gather(*(scan(project) for project in projects))
-        identities = tuple(identity for batch in found for identity in batch)
-        return DiscoveryResult(identities=identities, failures=failures)
+        return await fan_out(
+            projects,
+            lambda project: asyncio.to_thread(scan_project, self._clients, project),
+            key=lambda project: project.project_id,
+            failures=failures,
+            max_concurrency=self._max_concurrency,
+        )
 
     async def grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
         """Bind each role under the condition `leash-grant-<id>` that ends at expiry."""
-        return await asyncio.to_thread(self._grant, identity, spec)
+        self._check(identity)
+        return await asyncio.to_thread(
+            lambda: grants.apply_grant(
+                self._clients, identity, spec, self._roles.permissions, clock=self._clock
+            )
+        )
 
     async def revoke(self, identity: IdentityRef, grant_id: str) -> bool:
         """Remove the grant's bindings and deny policy; False when they were already gone."""
-        return await asyncio.to_thread(self._revoke, identity, grant_id)
+        self._check(identity)
+        return await asyncio.to_thread(
+            lambda: grants.revoke_grant(
+                self._clients, identity, grant_id, self._roles.permissions, clock=self._clock
+            )
+        )
 
     async def grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
         """List the `leash-grant-*` bindings and deny policies of a service account."""
-        return await asyncio.to_thread(self._grant_artefacts, identity)
+        self._check(identity)
+        return await asyncio.to_thread(grants.grant_artefacts, self._clients, identity)
 
     def scanning(self) -> AbstractAsyncContextManager[None]:
         """Nothing is shared between identities' usage reads here."""
@@ -267,95 +263,6 @@ class GcpProvider:
             self._clients, projects=projects, parents=self._parents, failures=failures
         )
 
-    def _grant(self, identity: IdentityRef, spec: GrantSpec) -> AppliedGrant:
-        self._check(identity)
-        roles, permissions = _validated(identity, spec)
-        title = spec.artefact_name
-        if permissions:
-            deny.check_policy_id(title)
-        project, member = identity.account, member_of(identity.native_id)
-        condition = policies.expiry_condition(
-            title=title,
-            expires_at=spec.expires_at,
-            description=f"Leash grant {spec.grant_id} to {identity.native_id}",
-        )
-        now = self._clock()
-
-        def bind(policy: AllowPolicy) -> tuple[Binding, ...]:
-            return policies.within_limits(
-                policy,
-                lambda current: policies.with_grant(current, member, roles, condition),
-                member=member,
-                now=now,
-                what=f"grant {spec.grant_id} for {describe(identity)}",
-            )
-
-        previous: deny.DenyPolicy | None = None
-        if permissions:  # the deny comes first: the roles never work without it
-            # What the account's other live grants were approved for stays open.
-            live = grant_denies.live_grants(policies.read(self._clients, project), member, now)
-            rule = grant_denies.rule(identity, permissions, title, live, self._roles.permissions)
-            previous = deny.put(
-                self._clients,
-                project,
-                title,
-                display_name=deny.display_name("Leash grant, no lasting keys", spec.grant_id),
-                rules=[rule],
-            )
-        try:
-            policies.modify(self._clients, project, bind)
-        except CloudError as error:
-            if permissions and previous is None:
-                try:
-                    deny.delete(self._clients, project, title)
-                except CloudError as undo_error:
-                    error.add_note(f"removing deny policy {title} also failed: {undo_error}")
-            raise
-        # The other live grants' denies stop withholding what this one was approved for.
-        grant_denies.settle(self._clients, identity, self._roles.permissions, now=now)
-        return AppliedGrant(artefact=title, mechanism=EXPIRY_MECHANISM)
-
-    def _revoke(self, identity: IdentityRef, grant_id: str) -> bool:
-        self._check(identity)
-        title = grant_artefact_name(grant_id)
-        member = member_of(identity.native_id)
-        try:
-            _, written = policies.modify(
-                self._clients,
-                identity.account,
-                lambda policy: policies.without_member(
-                    policy.bindings,
-                    member,
-                    lambda b: b.condition is not None and b.condition.title == title,
-                ),
-            )
-        except CloudError as error:
-            if is_not_found(error):  # the project is gone: nothing grants access
-                return False
-            raise
-        removed = written is not None
-        if deny.POLICY_ID_PATTERN.fullmatch(title):
-            removed = deny.delete(self._clients, identity.account, title) or removed
-        # What this grant opened is withheld again by the other grants' denies.
-        grant_denies.settle(self._clients, identity, self._roles.permissions, now=self._clock())
-        return removed
-
-    def _grant_artefacts(self, identity: IdentityRef) -> tuple[GrantArtefact, ...]:
-        self._check(identity)
-        member = member_of(identity.native_id)
-        policy = policies.read(self._clients, identity.account)
-        titles = {t for b in policy.of(member) if (t := b.leash_grant) is not None}
-        principal = deny.principal_of(identity.native_id)
-        for policy_id in deny.list_ids(self._clients, identity.account, prefix="leash-grant-"):
-            found = deny.get(self._clients, identity.account, policy_id)
-            if found is not None and any(principal in rule.principals for rule in found.rules):
-                titles.add(policy_id)
-        return tuple(
-            GrantArtefact(identity=identity, grant_id=grant_id, artefact=title)
-            for title in sorted(titles)
-            if (grant_id := grant_id_from_artefact(title)) is not None
-        )
-
     def _check(self, identity: IdentityRef) -> None:
         if identity.provider != PROVIDER:
             raise CloudConfigurationError(
@@ -365,43 +272,3 @@ class GcpProvider:
             raise CloudConfigurationError(
                 f"the gcp provider cannot act on a {identity.kind} ({identity.name})"
             )
-
-
-def _validated(identity: IdentityRef, spec: GrantSpec) -> tuple[list[str], list[str]]:
-    """Return the grant's roles and the permissions to deny, refusing what GCP cannot hold."""
-    target = describe(identity)
-    if not spec.actions:
-        raise CloudError(f"grant {spec.grant_id} for {target} names no roles", code="NoActions")
-    bad = [action for action in spec.actions if not is_role(action)]
-    if bad:
-        raise CloudError(
-            f"grant {spec.grant_id} for {target}: not GCP role names (roles/...): "
-            + ", ".join(bad),
-            code="BadRole",
-        )
-    project = identity.account
-    allowed = {f"{prefix}{project}" for prefix in PROJECT_RESOURCE_PREFIXES}
-    outside = [resource for resource in spec.resources if resource not in allowed]
-    if outside:
-        raise CloudError(
-            f"grant {spec.grant_id} for {target}: only project-level grants on project "
-            f"{project} are supported yet, not {', '.join(outside)}",
-            code="UnsupportedResource",
-        )
-    if spec.expires_at.tzinfo is None:
-        raise CloudError(
-            f"grant {spec.grant_id}: the expiry must be timezone-aware", code="BadInput"
-        )
-    if spec.expires_at <= datetime.now(UTC):
-        raise CloudError(
-            f"grant {spec.grant_id} expired before it could be applied", code="Expired"
-        )
-    # Another cloud's persistence actions (`iam:CreateAccessKey`) mean nothing here.
-    wanted = [p for p in spec.deny_actions if not _OTHER_CLOUD_ACTION.fullmatch(p)]
-    bad = [p for p in wanted if not deny.is_permission(p)]
-    if bad:
-        raise CloudError(
-            f"grant {spec.grant_id} for {target}: not GCP permission names: {', '.join(bad)}",
-            code="BadPermission",
-        )
-    return list(dict.fromkeys(spec.actions)), list(dict.fromkeys(wanted))

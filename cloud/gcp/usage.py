@@ -238,6 +238,16 @@ class RoleCatalog:
         return found
 
 
+def _last_used(seen: Iterable[PermissionUsage], now: datetime) -> dict[str, datetime]:
+    """Map each exercised permission to when it was last seen used (`now` when unsaid)."""
+    used: dict[str, datetime] = {}
+    for observed in seen:
+        for permission in observed.exercised:
+            moment = observed.observed_at or now
+            used[permission] = max(used.get(permission, moment), moment)
+    return used
+
+
 def assess(
     identity: IdentityRef,
     *,
@@ -253,14 +263,10 @@ def assess(
     dormant = silence is not None and silence.covers(since)
     advised = {item.role: item for item in advice if item.role in granted}
     seen = {item.role: item for item in usage if item.role in granted}
-    used: dict[str, datetime] = {}
+    used = _last_used(seen.values(), now)
     not_used: list[str] = []
     unknown: list[str] = []
     notes: list[str] = []
-    for observed in seen.values():
-        for permission in observed.exercised:
-            moment = observed.observed_at or now
-            used[permission] = max(used.get(permission, moment), moment)
     for role in granted:
         insight = seen.get(role)
         exercised = set(insight.exercised) if insight else set()

@@ -204,9 +204,18 @@ def _leash_roles(iam: IAMClient, management_account: str) -> None:
         iam.put_role_policy(RoleName=role, PolicyName="leash", PolicyDocument=_allow(actions))
 
 
-def _agent(
-    iam: IAMClient, account: SeededAccount, agent: _Agent, activity: ActivityLog, now: datetime
-) -> SeededIdentity:
+@dataclass(frozen=True, slots=True)
+class _Created:
+    """An agent identity as created: its ARN and how CloudTrail names its calls."""
+
+    arn: str
+    principal: str
+    username: str
+    access_key: str
+
+
+def _create(iam: IAMClient, account: SeededAccount, agent: _Agent) -> _Created:
+    """Create the agent's user or role, tagged, with its `agent-access` inline policy."""
     tags = [_tag(AGENT_TAG, "true"), _tag(TEAM_TAG, agent.team)]
     if agent.owner:
         tags.append(_tag(OWNER_TAG, agent.owner))
@@ -215,18 +224,20 @@ def _agent(
         arn = iam.create_user(UserName=agent.name, Tags=tags)["User"]["Arn"]
         iam.put_user_policy(UserName=agent.name, PolicyName="agent-access", PolicyDocument=policy)
         access_key = iam.create_access_key(UserName=agent.name)["AccessKey"]["AccessKeyId"]
-        principal, username = arn, agent.name
-    else:
-        arn = iam.create_role(
-            RoleName=agent.name,
-            AssumeRolePolicyDocument=_trust({"Service": agent.trusts}),
-            Description=f"AI agent {agent.name}",
-            Tags=tags,
-        )["Role"]["Arn"]
-        iam.put_role_policy(RoleName=agent.name, PolicyName="agent-access", PolicyDocument=policy)
-        access_key = ""
-        principal = f"arn:aws:sts::{account.id}:assumed-role/{agent.name}/{agent.name}"
-        username = agent.name
+        return _Created(arn, arn, agent.name, access_key)
+    arn = iam.create_role(
+        RoleName=agent.name,
+        AssumeRolePolicyDocument=_trust({"Service": agent.trusts}),
+        Description=f"AI agent {agent.name}",
+        Tags=tags,
+    )["Role"]["Arn"]
+    iam.put_role_policy(RoleName=agent.name, PolicyName="agent-access", PolicyDocument=policy)
+    principal = f"arn:aws:sts::{account.id}:assumed-role/{agent.name}/{agent.name}"
+    return _Created(arn, principal, agent.name, "")
+
+
+def _broaden(iam: IAMClient, agent: _Agent) -> str | None:
+    """Give an over-broad agent its broad inline or managed policy; return that policy."""
     broad_policy = None
     if agent.broad_inline:
         broad_policy = "broad-access"
@@ -240,6 +251,38 @@ def _agent(
             PolicyName=f"{agent.name}-full-access", PolicyDocument=_allow([agent.broad_managed])
         )["Policy"]["Arn"]
         iam.attach_role_policy(RoleName=agent.name, PolicyArn=broad_policy)
+    return broad_policy
+
+
+def _record_use(
+    activity: ActivityLog, account: SeededAccount, agent: _Agent, created: _Created, now: datetime
+) -> None:
+    """Record what the agent used, for Access Advisor and as CloudTrail events."""
+    for namespace, (days, actions) in agent.used.items():
+        when = now - timedelta(days=days)
+        activity.record_use(
+            created.arn, ServiceUse(namespace, when, {f"{namespace}:{a}": when for a in actions})
+        )
+        for action in actions:
+            activity.record_event(
+                TrailEvent(
+                    account=account.id,
+                    principal_arn=created.principal,
+                    username=created.username,
+                    event_name=action,
+                    event_source=f"{namespace}.amazonaws.com",
+                    event_time=when,
+                    read_only=action.startswith(("Get", "List", "Describe", "Invoke", "Retrieve")),
+                    access_key_id=created.access_key,
+                )
+            )
+
+
+def _agent(
+    iam: IAMClient, account: SeededAccount, agent: _Agent, activity: ActivityLog, now: datetime
+) -> SeededIdentity:
+    created = _create(iam, account, agent)
+    broad_policy = _broaden(iam, agent)
     history = record_agent_history(
         activity,
         account=account.id,
@@ -248,24 +291,7 @@ def _agent(
         broad_policy=broad_policy,
         now=now,
     )
-    for namespace, (days, actions) in agent.used.items():
-        when = now - timedelta(days=days)
-        activity.record_use(
-            arn, ServiceUse(namespace, when, {f"{namespace}:{a}": when for a in actions})
-        )
-        for action in actions:
-            activity.record_event(
-                TrailEvent(
-                    account=account.id,
-                    principal_arn=principal,
-                    username=username,
-                    event_name=action,
-                    event_source=f"{namespace}.amazonaws.com",
-                    event_time=when,
-                    read_only=action.startswith(("Get", "List", "Describe", "Invoke", "Retrieve")),
-                    access_key_id=access_key,
-                )
-            )
+    _record_use(activity, account, agent, created, now)
     kind = IdentityKind.USER if agent.user else IdentityKind.ROLE
     latest = min(agent.used.items(), key=lambda item: item[1][0])
     set_identity_dates(
@@ -280,7 +306,7 @@ def _agent(
         name=agent.name,
         account=account,
         kind=kind,
-        arn=arn,
+        arn=created.arn,
         agent=True,
         owner=agent.owner,
         team=agent.team,

@@ -69,6 +69,20 @@ def get_definition(state: AzureState, call: Call) -> Reply:
         return ok(definition_json(scope, role))
 
 
+def _permissions(properties: JsonObject) -> dict[str, list[str]]:
+    """Gather a role body's permission blocks into one list per kind."""
+    permissions: dict[str, list[str]] = {
+        "actions": [],
+        "notActions": [],
+        "dataActions": [],
+        "notDataActions": [],
+    }
+    for block in properties.get("permissions") or []:
+        for key, values in permissions.items():
+            values += [str(v) for v in block.get(key) or []]
+    return permissions
+
+
 def create_definition(state: AzureState, call: Call) -> Reply:
     """Create or replace a custom role; a built-in role or another role's name is refused."""
     scope, name = clean_scope(call.params["scope"]), call.params["name"]
@@ -110,15 +124,7 @@ def create_definition(state: AzureState, call: Call) -> Reply:
                 "A custom role with the same name already exists in this directory. Use a "
                 "different name.",
             )
-        permissions: dict[str, list[str]] = {
-            "actions": [],
-            "notActions": [],
-            "dataActions": [],
-            "notDataActions": [],
-        }
-        for block in properties.get("permissions") or []:
-            for key, values in permissions.items():
-                values += [str(v) for v in block.get(key) or []]
+        permissions = _permissions(properties)
         role = RoleDefinition(
             name.lower(),
             role_name,
