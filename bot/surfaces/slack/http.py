@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -49,9 +50,27 @@ def slack_route(surface: SlackSurface) -> Callable[[web.Request], Awaitable[web.
             body=body, query=request.query_string, headers=dict(request.headers)
         )
         _repair_slash_command(bolt_request, body)
+        if _acked_empty(bolt_request):
+            # Verified, and its listener's ack carries nothing: answer now, work after. Bolt's
+            # dispatch (middleware, listener lookup, its 10 ms ack poll) runs on the event loop
+            # behind whatever else is there; Slack needs only the empty 200.
+            surface.keep(asyncio.create_task(surface.app.async_dispatch(bolt_request)))
+            return web.Response(status=200)
         return await to_aiohttp_response(await surface.app.async_dispatch(bolt_request))
 
     return handle
+
+
+def _acked_empty(bolt_request: AsyncBoltRequest) -> bool:
+    """Say whether this request's listener acks with an empty body: `/leash` or a button.
+
+    Modal submissions and option lists answer in the ack itself (errors, options), and a
+    request no listener takes gets bolt's 404, so those still wait for bolt.
+    """
+    body = bolt_request.body
+    if body.get("command") == "/leash":
+        return True
+    return body.get("type") == "block_actions"
 
 
 def _unreadable(body: str, content_type: str) -> str | None:
