@@ -45,6 +45,7 @@ from cloud.base import (
     RestrictionPlan,
     Snapshot,
     UsageReport,
+    check_identity,
     fan_out,
 )
 
@@ -256,12 +257,5 @@ class AwsProvider:
     # Blocking parts, run in worker threads.
 
     def _iam_for(self, identity: IdentityRef) -> IAMClient:
-        if identity.provider != PROVIDER:
-            raise CloudConfigurationError(
-                f"the aws provider cannot act on {identity.provider} identity {identity.name}"
-            )
-        if identity.kind not in (IdentityKind.ROLE, IdentityKind.USER):
-            raise CloudConfigurationError(
-                f"the aws provider cannot act on a {identity.kind} ({identity.name})"
-            )
+        check_identity(identity, PROVIDER, (IdentityKind.ROLE, IdentityKind.USER))
         return self._clients.iam(identity.account, role_name=self._grant_role_name)

@@ -44,6 +44,7 @@ from cloud.base import (
     RestrictionPlan,
     Snapshot,
     UsageReport,
+    check_identity,
     fan_out,
 )
 
@@ -250,11 +251,4 @@ class AzureProvider:
         return unique(READ_PERMISSIONS, WRITE_PERMISSIONS)
 
     def _check(self, identity: IdentityRef) -> None:
-        if identity.provider != PROVIDER:
-            raise CloudConfigurationError(
-                f"the azure provider cannot act on {identity.provider} identity {identity.name}"
-            )
-        if identity.kind not in AZURE_KINDS:
-            raise CloudConfigurationError(
-                f"the azure provider cannot act on a {identity.kind} ({describe(identity)})"
-            )
+        check_identity(identity, PROVIDER, AZURE_KINDS, label=describe(identity))

@@ -12,6 +12,7 @@ from cloud.base.errors import (
     CloudNotFoundError,
     CloudThrottledError,
     CloudUnavailableError,
+    check_identity,
 )
 from cloud.base.fanout import fan_out
 from cloud.base.protocol import CloudProvider
@@ -72,6 +73,7 @@ __all__ = [
     "Snapshot",
     "UsageReport",
     "UsageStatus",
+    "check_identity",
     "fan_out",
     "grant_artefact_name",
     "grant_id_from_artefact",

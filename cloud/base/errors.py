@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from cloud.base.values import IdentityKind, IdentityRef
+
 
 class CloudError(Exception):
     """A cloud call failed; `retryable` says whether trying again may help."""
@@ -43,3 +47,22 @@ class CloudUnavailableError(CloudError):
 
 class CloudConfigurationError(CloudError):
     """The provider is not configured well enough to run."""
+
+
+def check_identity(
+    identity: IdentityRef,
+    provider: str,
+    kinds: Collection[IdentityKind],
+    *,
+    label: str | None = None,
+) -> None:
+    """Refuse an identity of another provider, or of a kind `provider` does not act on
+    (`label` names it in that refusal; its name by default)."""
+    if identity.provider != provider:
+        raise CloudConfigurationError(
+            f"the {provider} provider cannot act on {identity.provider} identity {identity.name}"
+        )
+    if identity.kind not in kinds:
+        raise CloudConfigurationError(
+            f"the {provider} provider cannot act on a {identity.kind} ({label or identity.name})"
+        )

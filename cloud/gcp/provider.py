@@ -25,6 +25,7 @@ from cloud.base import (
     RestrictionPlan,
     Snapshot,
     UsageReport,
+    check_identity,
     fan_out,
 )
 from cloud.gcp import grants
@@ -264,11 +265,4 @@ class GcpProvider:
         )
 
     def _check(self, identity: IdentityRef) -> None:
-        if identity.provider != PROVIDER:
-            raise CloudConfigurationError(
-                f"the gcp provider cannot act on {identity.provider} identity {identity.name}"
-            )
-        if identity.kind is not IdentityKind.SERVICE_ACCOUNT:
-            raise CloudConfigurationError(
-                f"the gcp provider cannot act on a {identity.kind} ({identity.name})"
-            )
+        check_identity(identity, PROVIDER, (IdentityKind.SERVICE_ACCOUNT,))
