@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core import notices
-from bot.core.context import Context, close_request, compare_and_set
+from bot.core.context import Context
+from bot.core.transitions import Event, Moved, NoticeFor, move
 from bot.domain import log_context
 from bot.domain.actors import SYSTEM
-from bot.domain.messages import NoticeKind
+from bot.domain.messages import Notice, NoticeKind
 from bot.domain.rules import RequestTimings
-from bot.domain.states import RequestState
-from bot.store import audit
+from bot.domain.states import Machine, RequestState
 from bot.store.tables import AccessRequest, Identity, Ownership
 
 log = logging.getLogger("leash.requests")
@@ -54,6 +54,20 @@ def next_nudge(
     return None
 
 
+async def _to_everyone(request: AccessRequest, identity: Identity, session: AsyncSession) -> Notice:
+    """An expired request is told to its requester and every approver."""
+    return notices.request_expired(request, identity, (request.requester, *request.approvers))
+
+
+def _nudge(recipients: tuple[str, ...], kind: NoticeKind) -> NoticeFor[AccessRequest]:
+    """A reminder or an escalation, to the approval route's step it reached."""
+
+    async def notice(request: AccessRequest, identity: Identity, session: AsyncSession) -> Notice:
+        return notices.approval_needed(request, identity, recipients, kind)
+
+    return notice
+
+
 class RequestDeadlines:
     """The scheduler's side of requests: nudges and expiry, each once (compare-and-set)."""
 
@@ -81,30 +95,22 @@ class RequestDeadlines:
 
     async def _expire(self, request_id: str, *, now: datetime) -> int:
         """Expire one request unless someone decided it first; 1 when this call expired it."""
-        ctx = self._ctx
-        async with ctx.transaction() as session:
-            if not await close_request(
-                session, request_id, RequestState.EXPIRED, decided_at=now, decided_by="leash"
-            ):
-                return 0
-            request = await session.get(AccessRequest, request_id)
-            assert request is not None
-            await session.refresh(request)
-            await audit.append(
-                session=session,
-                actor=SYSTEM,
-                event_type="request.expired",
-                at=now,
-                identity_id=request.identity_id,
-                request_id=request.id,
-            )
-            identity = await session.get(Identity, request.identity_id)
-        assert identity is not None
-        log_context.add(identity=identity.native_id)
-        log.info("request %s expired undecided", request.id)
-        await ctx.tell(
-            notices.request_expired(request, identity, (request.requester, *request.approvers))
+        done: Moved[AccessRequest] = await move(
+            self._ctx,
+            Machine.REQUEST,
+            request_id,
+            from_states=RequestState.PENDING,
+            to_state=RequestState.EXPIRED,
+            at=now,
+            values={"decided_at": now, "decided_by": "leash"},
+            event=Event(SYSTEM, "request.expired"),
+            notice=_to_everyone,
         )
+        if not done.moved:
+            return 0
+        log_context.add(identity=done.identity.native_id)
+        log.info("request %s expired undecided", done.row.id)
+        await done.tell()
         return 1
 
     async def nudge_due(self) -> int:
@@ -124,38 +130,33 @@ class RequestDeadlines:
                 )
             ).all()
         nudged = 0
-        for request, identity, ownership in pending:
+        for request, _identity, ownership in pending:
             route = approval_route(request, ownership, ctx.rules.admins)
             due = next_nudge(request, now=now, timings=ctx.rules.requests, steps=len(route))
             if due is None:
                 continue
             kind, level = due
-            async with ctx.transaction() as session:
-                if not await compare_and_set(
-                    session,
-                    update(AccessRequest)
-                    .where(
-                        col(AccessRequest.id) == request.id,
-                        col(AccessRequest.state) == RequestState.PENDING,
-                        col(AccessRequest.reminders_sent) == request.reminders_sent,
-                        col(AccessRequest.escalation_level) == request.escalation_level,
-                    )
-                    .values(
-                        reminders_sent=request.reminders_sent + 1,
-                        escalation_level=level,
-                        last_nudge_at=now,
-                    ),
-                ):
-                    continue
-                await audit.append(
-                    session=session,
-                    actor=SYSTEM,
-                    event_type=f"request.{kind}",
-                    at=now,
-                    identity_id=request.identity_id,
-                    request_id=request.id,
-                    detail={"level": level, "to": list(route[level])},
-                )
+            done: Moved[AccessRequest] = await move(
+                ctx,
+                Machine.REQUEST,
+                request.id,
+                from_states=RequestState.PENDING,
+                to_state=RequestState.PENDING,
+                at=now,
+                where=(col(AccessRequest.reminders_sent) == request.reminders_sent)
+                & (col(AccessRequest.escalation_level) == request.escalation_level),
+                values={
+                    "reminders_sent": request.reminders_sent + 1,
+                    "escalation_level": level,
+                    "last_nudge_at": now,
+                },
+                event=Event(
+                    SYSTEM, f"request.{kind}", detail={"level": level, "to": list(route[level])}
+                ),
+                notice=_nudge(route[level], kind),
+            )
+            if not done.moved:
+                continue
             nudged += 1
-            await ctx.tell(notices.approval_needed(request, identity, route[level], kind))
+            await done.tell()
         return nudged

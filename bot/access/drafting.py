@@ -25,7 +25,7 @@ from bot.domain.errors import (
     NotAllowedError,
     UnknownPermissionSetError,
 )
-from bot.domain.policy import Draft, Owners, decide
+from bot.domain.policy import Decision, Draft, Owners, decide
 from bot.domain.restriction_carving import opened, uncarvable
 from bot.domain.rules import Rules
 from bot.domain.states import ActorKind, EnforcementKind, Tier
@@ -74,54 +74,12 @@ async def draft_request(
     refused. `also_requesters` are people who count as having asked (an extended grant's
     requester): they are never among its approvers.
     """
-    _refuse_unsafe_text(data)
-    reason = " ".join(data.reason.split())
-    if not reason:
-        raise InvalidInputError(
-            "Say why you need it: `because <reason>` is required.", field="reason"
-        )
-    if len(reason) > MAX_REASON:
-        raise InvalidInputError(
-            f"The reason is longer than {MAX_REASON} characters.", field="reason"
-        )
-    try:
-        identity = await registry.resolve(data.identity, session=session)
-    except LeashError as error:
-        error.field = "identity"
-        raise
-    if actor.kind is ActorKind.AGENT and actor.name != identity.id:
-        raise NotAllowedError(
-            "An agent token can request access only for its own identity.", field="identity"
-        )
-    quarantined = await session.exec(
-        select(Enforcement.id).where(
-            col(Enforcement.active_key) == f"{identity.id}|{EnforcementKind.QUARANTINE}"
-        )
-    )
-    if quarantined.first() is not None:
-        raise NotAllowedError(
-            f"{identity.name} is quarantined: no access can be granted until it is released.",
-            field="identity",
-        )
+    reason = _checked_reason(data)
+    identity = await _requestable(data.identity, actor=actor, session=session)
     actions, resources, forced = planned_permissions(data, rules, provider=identity.provider)
-    resolution = await resolve(identity, actions)
-    if resolution.unresolved:
-        raise InvalidInputError(
-            " ".join(
-                f"{asked.strip()[:120]}: {why}." for asked, why in resolution.unresolved.items()
-            )
-            + " Leash decides who approves from what a role carries, so it grants only what "
-            "the cloud resolves.",
-            field="permissions",
-        )
+    resolution = await _resolved(identity, actions, resolve)
     actions = tuple(dict.fromkeys(item.name for item in resolution.items)) or actions
     through = await _through_the_restriction(identity, resolution, session=session)
-    ownership = await session.get(Ownership, identity.id)
-    owners = Owners(
-        primary=ownership.primary_owner if ownership else None,
-        backup=ownership.backup_owner if ownership else None,
-        proposed=ownership.proposed_owner if ownership else None,
-    )
     decision = decide(
         Draft(
             identity_name=identity.name,
@@ -134,15 +92,10 @@ async def draft_request(
             requester_keys=actor.keys | also_requesters,
             resolved=resolution.items,
         ),
-        owners=owners,
+        owners=await _owners(identity, session=session),
         rules=rules,
     )
-    if decision.refusal is not None:
-        if data.duration > decision.max_duration:
-            raise DurationTooLongError(decision.refusal, field="duration")
-        if data.duration < rules.grants.min_duration:
-            raise InvalidDurationError(decision.refusal, field="duration")
-        raise NotAllowedError(decision.refusal, field="identity")
+    _refuse_if_refused(decision, data.duration, rules)
     request = AccessRequest(
         id=new_id("r"),
         identity_id=identity.id,
@@ -164,6 +117,80 @@ async def draft_request(
         decide_by=now + rules.requests.decide_within,
     )
     return identity, request
+
+
+def _checked_reason(data: RequestInput) -> str:
+    """Refuse unsafe text in any field, then a missing or overlong reason."""
+    _refuse_unsafe_text(data)
+    reason = " ".join(data.reason.split())
+    if not reason:
+        raise InvalidInputError(
+            "Say why you need it: `because <reason>` is required.", field="reason"
+        )
+    if len(reason) > MAX_REASON:
+        raise InvalidInputError(
+            f"The reason is longer than {MAX_REASON} characters.", field="reason"
+        )
+    return reason
+
+
+async def _requestable(reference: str, *, actor: Actor, session: AsyncSession) -> Identity:
+    """The identity asked for, if this actor may ask for it and it is not quarantined."""
+    try:
+        identity = await registry.resolve(reference, session=session)
+    except LeashError as error:
+        error.field = "identity"
+        raise
+    if actor.kind is ActorKind.AGENT and actor.name != identity.id:
+        raise NotAllowedError(
+            "An agent token can request access only for its own identity.", field="identity"
+        )
+    quarantined = await session.exec(
+        select(Enforcement.id).where(
+            col(Enforcement.active_key) == f"{identity.id}|{EnforcementKind.QUARANTINE}"
+        )
+    )
+    if quarantined.first() is not None:
+        raise NotAllowedError(
+            f"{identity.name} is quarantined: no access can be granted until it is released.",
+            field="identity",
+        )
+    return identity
+
+
+async def _resolved(identity: Identity, actions: tuple[str, ...], resolve: Resolver) -> Resolution:
+    """What the cloud says the actions or roles carry; refused if it cannot resolve any."""
+    resolution = await resolve(identity, actions)
+    if resolution.unresolved:
+        raise InvalidInputError(
+            " ".join(
+                f"{asked.strip()[:120]}: {why}." for asked, why in resolution.unresolved.items()
+            )
+            + " Leash decides who approves from what a role carries, so it grants only what "
+            "the cloud resolves.",
+            field="permissions",
+        )
+    return resolution
+
+
+async def _owners(identity: Identity, *, session: AsyncSession) -> Owners:
+    ownership = await session.get(Ownership, identity.id)
+    return Owners(
+        primary=ownership.primary_owner if ownership else None,
+        backup=ownership.backup_owner if ownership else None,
+        proposed=ownership.proposed_owner if ownership else None,
+    )
+
+
+def _refuse_if_refused(decision: Decision, duration: timedelta, rules: Rules) -> None:
+    """Raise the policy's refusal, as the error of the field at fault."""
+    if decision.refusal is None:
+        return
+    if duration > decision.max_duration:
+        raise DurationTooLongError(decision.refusal, field="duration")
+    if duration < rules.grants.min_duration:
+        raise InvalidDurationError(decision.refusal, field="duration")
+    raise NotAllowedError(decision.refusal, field="identity")
 
 
 async def _through_the_restriction(

@@ -14,13 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import update
-from sqlmodel import col
-
 from bot.access.controls import Controls, current_controls
-from bot.core.context import Context, compare_and_set, identity_ref
+from bot.core.context import Context, identity_ref
+from bot.core.transitions import set_state
 from bot.domain.catalog import allows, persistence_denies
-from bot.domain.states import GrantState
+from bot.domain.states import GrantState, Machine
 from bot.store.tables import Grant, Identity
 from cloud.base import CloudError, GrantSpec
 
@@ -114,11 +112,13 @@ class GrantComposition:
                 log.exception("could not rewrite the denies of grant %s", grant.id)
                 continue
             async with self._ctx.transaction() as session:
-                still = await compare_and_set(
+                still = await set_state(
                     session,
-                    update(Grant)
-                    .where(col(Grant.id) == grant.id, col(Grant.state) == GrantState.ACTIVE)
-                    .values(deny_actions=list(wanted)),
+                    Machine.GRANT,
+                    grant.id,
+                    from_states=GrantState.ACTIVE,
+                    to_state=GrantState.ACTIVE,
+                    deny_actions=list(wanted),
                 )
             if not still:  # revoked while being rewritten: the rewrite must not outlive it
                 await self._undo_late_write(identity, grant)

@@ -17,8 +17,9 @@ from bot.access.drafting import MAX_REASON, RequestInput, draft_request
 from bot.access.extension_rules import check_extension, original_request
 from bot.core import notices
 from bot.core.authorizing import check, request_facts, requester_keys
-from bot.core.context import Context, close_request, new_id
+from bot.core.context import Context, new_id
 from bot.core.persons import resolve
+from bot.core.transitions import Event, Moved, move_in
 from bot.domain import log_context
 from bot.domain.actors import Actor
 from bot.domain.authority import Verb
@@ -31,8 +32,8 @@ from bot.domain.errors import (
     UnknownRequestError,
 )
 from bot.domain.handles import keys_for
-from bot.domain.messages import NoticeKind
-from bot.domain.states import GrantState, RequestState
+from bot.domain.messages import Notice, NoticeKind
+from bot.domain.states import GrantState, Machine, RequestState, check_start
 from bot.store import audit
 from bot.store.tables import AccessRequest, Approval, Grant, Identity, Ownership
 
@@ -49,6 +50,13 @@ class ApprovalResult:
 def _approval_keys(approval: Approval) -> frozenset[str]:
     """The handles an earlier approver was known by (older rows: their recorded name)."""
     return frozenset(approval.approver_handles) or keys_for([approval.approver])
+
+
+async def _to_requester(
+    request: AccessRequest, identity: Identity, session: AsyncSession
+) -> Notice:
+    """A decision is told to whoever asked."""
+    return notices.decided(request, identity, (request.requester,))
 
 
 class RequestFlow:
@@ -154,7 +162,9 @@ class RequestFlow:
         ctx = self._ctx
         try:
             async with ctx.transaction() as session:
-                result = await self._approve(request_id, actor=actor, note=note, session=session)
+                result, done = await self._approve(
+                    request_id, actor=actor, note=note, session=session
+                )
                 # Read with the approval (the rules above loaded it): no session of its own.
                 identity = await session.get(Identity, result.request.identity_id)
         except IntegrityError:
@@ -180,14 +190,15 @@ class RequestFlow:
         assert identity is not None
         log_context.add(grant_id=result.grant.id, identity=identity.native_id)
         log.info("request %s approved by %s", result.request.id, actor.name)
-        await ctx.tell(notices.decided(result.request, identity, (result.request.requester,)))
+        if done is not None:
+            await done.tell()
         return result
 
     async def _approve(
         self, request_id: str, *, actor: Actor, note: str | None, session: AsyncSession
-    ) -> ApprovalResult:
-        ctx = self._ctx
-        now = ctx.clock.now()
+    ) -> tuple[ApprovalResult, Moved[AccessRequest] | None]:
+        """Record the approval; the last one needed approves the request (and says so later)."""
+        now = self._ctx.clock.now()
         request = await self._load(request_id, session=session)
         approvals = (
             await session.exec(select(Approval).where(Approval.request_id == request.id))
@@ -220,42 +231,65 @@ class RequestFlow:
                 request_id=request.id,
                 detail={"approvals": count, "required": request.approvals_required},
             )
-            return ApprovalResult(request, None, count)
-        won = await close_request(
-            session,
-            request.id,
-            RequestState.APPROVED,
-            decided_at=now,
-            decided_by=actor.name,
-            decision_note=note,
+            return ApprovalResult(request, None, count), None
+        return await self._approved(
+            request, actor=actor, note=note, count=count, now=now, session=session
         )
-        if not won:
-            raise AlreadyDecidedError(f"Request {request.id} was already decided.")
-        await session.refresh(request)
-        grant = await self._grant_for(request, now=now, session=session)
-        await audit.append(
-            session=session,
-            actor=actor,
-            event_type="request.approved",
-            at=now,
-            identity_id=request.identity_id,
-            request_id=request.id,
-            grant_id=grant.id if grant else None,
-            detail={"approvals": count, "note": note or ""},
-        )
-        return ApprovalResult(request, grant, count)
 
-    async def _grant_for(
-        self, request: AccessRequest, *, now: datetime, session: AsyncSession
-    ) -> Grant | None:
-        """Create the grant an approval produces (or find the one an extension extends)."""
-        duration = timedelta(seconds=request.duration_seconds)
+    async def _approved(
+        self,
+        request: AccessRequest,
+        *,
+        actor: Actor,
+        note: str | None,
+        count: int,
+        now: datetime,
+        session: AsyncSession,
+    ) -> tuple[ApprovalResult, Moved[AccessRequest]]:
+        """Move the request to approved with the grant it produces (or the one it extends)."""
+        extended: Grant | None = None
         if request.extends_grant_id:
-            return await session.get(Grant, request.extends_grant_id)
+            extended = await session.get(Grant, request.extends_grant_id)
+        grant_id = None if request.extends_grant_id else new_id("g")
+        created: list[Grant] = []
+
+        async def produce(session: AsyncSession) -> None:
+            if grant_id is not None:
+                created.append(await self._new_grant(request, grant_id, now=now, session=session))
+
+        done: Moved[AccessRequest] = await move_in(
+            session,
+            Machine.REQUEST,
+            request.id,
+            from_states=RequestState.PENDING,
+            to_state=RequestState.APPROVED,
+            at=now,
+            ctx=self._ctx,
+            values={"decided_at": now, "decided_by": actor.name, "decision_note": note},
+            event=Event(
+                actor,
+                "request.approved",
+                detail={"approvals": count, "note": note or ""},
+                grant_id=grant_id or (extended.id if extended else None),
+            ),
+            also=produce,
+            notice=_to_requester,
+        )
+        if not done.moved:
+            raise AlreadyDecidedError(f"Request {request.id} was already decided.")
+        grant = created[0] if created else extended
+        return ApprovalResult(done.row, grant, count), done
+
+    async def _new_grant(
+        self, request: AccessRequest, grant_id: str, *, now: datetime, session: AsyncSession
+    ) -> Grant:
+        """Create the grant an approval produces, `applying` under this process's lease."""
+        check_start(Machine.GRANT, GrantState.APPLYING)
+        duration = timedelta(seconds=request.duration_seconds)
         identity = await session.get(Identity, request.identity_id)
         provider = identity.provider if identity is not None else "aws"
         grant = Grant(
-            id=new_id("g"),
+            id=grant_id,
             request_id=request.id,
             identity_id=request.identity_id,
             requester=request.requester,
@@ -327,35 +361,28 @@ class RequestFlow:
                 request = await self._load(request_id, session=session)
                 await self._check_may_decide(Verb.DENY, request, actor, session=session)
                 self._check_open(request, now)
-                if not await close_request(
+                done: Moved[AccessRequest] = await move_in(
                     session,
+                    Machine.REQUEST,
                     request.id,
-                    RequestState.DENIED,
-                    decided_at=now,
-                    decided_by=actor.name,
-                    decision_note=cleaned,
-                ):
-                    raise AlreadyDecidedError(f"Request {request.id} was already decided.")
-                await session.refresh(request)
-                await audit.append(
-                    session=session,
-                    actor=actor,
-                    event_type="request.denied",
+                    from_states=RequestState.PENDING,
+                    to_state=RequestState.DENIED,
                     at=now,
-                    identity_id=request.identity_id,
-                    request_id=request.id,
-                    detail={"reason": cleaned},
+                    ctx=ctx,
+                    values={"decided_at": now, "decided_by": actor.name, "decision_note": cleaned},
+                    event=Event(actor, "request.denied", detail={"reason": cleaned}),
+                    notice=_to_requester,
                 )
-                identity = await session.get(Identity, request.identity_id)
+                if not done.moved:
+                    raise AlreadyDecidedError(f"Request {request.id} was already decided.")
         except LeashError as error:
             raise await ctx.refuse(
                 error, actor=actor, event_type="request.deny_refused", request_id=request_id[:16]
             ) from None
-        assert identity is not None
-        log_context.add(identity=identity.native_id)
-        log.info("request %s denied by %s", request.id, actor.name)
-        await ctx.tell(notices.decided(request, identity, (request.requester,)))
-        return request
+        log_context.add(identity=done.identity.native_id)
+        log.info("request %s denied by %s", done.row.id, actor.name)
+        await done.tell()
+        return done.row
 
     async def cancel(self, request_id: str, *, actor: Actor) -> AccessRequest:
         """Withdraw one's own pending request."""
@@ -371,25 +398,21 @@ class RequestFlow:
                     await request_facts(request, session=session, rules=ctx.rules),
                 )
                 self._check_open(request, now)
-                if not await close_request(
+                done: Moved[AccessRequest] = await move_in(
                     session,
+                    Machine.REQUEST,
                     request.id,
-                    RequestState.CANCELLED,
-                    decided_at=now,
-                    decided_by=actor.name,
-                ):
-                    raise AlreadyDecidedError(f"Request {request.id} was already decided.")
-                await session.refresh(request)
-                await audit.append(
-                    session=session,
-                    actor=actor,
-                    event_type="request.cancelled",
+                    from_states=RequestState.PENDING,
+                    to_state=RequestState.CANCELLED,
                     at=now,
-                    identity_id=request.identity_id,
-                    request_id=request.id,
+                    ctx=ctx,
+                    values={"decided_at": now, "decided_by": actor.name},
+                    event=Event(actor, "request.cancelled"),
                 )
+                if not done.moved:
+                    raise AlreadyDecidedError(f"Request {request.id} was already decided.")
         except LeashError as error:
             raise await ctx.refuse(
                 error, actor=actor, event_type="request.cancel_refused", request_id=request_id[:16]
             ) from None
-        return request
+        return done.row

@@ -15,8 +15,9 @@ from sqlmodel import col, select
 from bot.access.grants import GrantFlow
 from bot.core import notices
 from bot.core.context import Context, compare_and_set, identity_ref
+from bot.core.transitions import set_state
 from bot.domain.actors import SYSTEM
-from bot.domain.states import LIVE_GRANT_STATES, GrantState
+from bot.domain.states import LIVE_GRANT_STATES, GrantState, Machine
 from bot.store import audit
 from bot.store.tables import Grant, Identity
 from cloud.base import AppliedGrant, CloudError
@@ -95,15 +96,14 @@ class GrantSweep:
         resumed = 0
         for grant_id in stuck:
             async with ctx.transaction() as session:
-                claimed = await compare_and_set(
+                claimed = await set_state(
                     session,
-                    update(Grant)
-                    .where(
-                        col(Grant.id) == grant_id,
-                        col(Grant.state) == GrantState.APPLYING,
-                        col(Grant.lease_until) < now,
-                    )
-                    .values(lease_until=now + ctx.rules.grants.lease),
+                    Machine.GRANT,
+                    grant_id,
+                    from_states=GrantState.APPLYING,
+                    to_state=GrantState.APPLYING,
+                    where=col(Grant.lease_until) < now,
+                    lease_until=now + ctx.rules.grants.lease,
                 )
             if claimed:
                 resumed += 1

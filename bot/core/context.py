@@ -1,4 +1,8 @@
-"""What every lifecycle step needs, and the transaction / compare-and-set helpers."""
+"""What every lifecycle step needs, and the transaction / compare-and-set helpers.
+
+A move of a request, grant or enforcement between states goes through bot.core.transitions,
+which checks it against the transition table before its compare-and-set.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.sql import Update
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.actors import Actor
@@ -20,7 +22,7 @@ from bot.domain.errors import LeashError
 from bot.domain.messages import Notice
 from bot.domain.ports import ChartRenderer, Clock, Notifier, Timers
 from bot.domain.rules import Rules
-from bot.domain.states import GrantState, Outcome, RequestState
+from bot.domain.states import Outcome
 from bot.store import audit
 from bot.store.tables import AccessRequest, Grant, Identity
 from cloud.base import CloudProvider, IdentityKind, IdentityRef
@@ -130,32 +132,10 @@ def identity_ref(identity: Identity) -> IdentityRef:
 
 
 async def compare_and_set(session: AsyncSession, statement: Update) -> bool:
-    """Run a guarded UPDATE; True when exactly the guarded row changed."""
+    """Run a guarded UPDATE; True when exactly the guarded row changed.
+
+    For columns that are not a state (a warning sent, a token used); a state moves through
+    bot.core.transitions.set_state.
+    """
     result = await session.exec(statement)
     return result.rowcount == 1
-
-
-async def close_request(
-    session: AsyncSession, request_id: str, state: RequestState, **values: Any
-) -> bool:
-    """Move a pending request to a final state; False if it was no longer pending."""
-    return await compare_and_set(
-        session,
-        update(AccessRequest)
-        .where(
-            col(AccessRequest.id) == request_id, col(AccessRequest.state) == RequestState.PENDING
-        )
-        .values(state=state, **values),
-    )
-
-
-async def move_grant(
-    session: AsyncSession, grant_id: str, *, from_state: GrantState, **values: Any
-) -> bool:
-    """Update a grant only if it is still in `from_state`; False if someone moved it first."""
-    return await compare_and_set(
-        session,
-        update(Grant)
-        .where(col(Grant.id) == grant_id, col(Grant.state) == from_state)
-        .values(**values),
-    )

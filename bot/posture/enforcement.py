@@ -12,13 +12,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.authorizing import check_on_identity, placed_as
-from bot.core.context import Context, compare_and_set, identity_ref, new_id
+from bot.core.context import Context, identity_ref, new_id
+from bot.core.transitions import Also, Event, Moved, move
 from bot.domain.actors import Actor
 from bot.domain.authority import PLACED_AS, Rank, Verb
 from bot.domain.errors import LeashError
 from bot.domain.rules import Enforcement as Mode
 from bot.domain.rules import Rules
-from bot.domain.states import ActorKind, EnforcementKind, EnforcementState, Outcome
+from bot.domain.states import (
+    ActorKind,
+    EnforcementKind,
+    EnforcementState,
+    Machine,
+    Outcome,
+    check_start,
+)
 from bot.inventory import registry
 from bot.store import audit
 from bot.store.tables import Enforcement, Identity
@@ -148,6 +156,7 @@ async def claim(
     Raises AlreadyEnforcedError when another is applying or active (a second click, another
     replica): the unique `active_key` makes the database the arbiter.
     """
+    check_start(Machine.ENFORCEMENT, EnforcementState.APPLYING)
     row = Enforcement(
         id=new_id("e"),
         identity_id=identity.id,
@@ -191,53 +200,38 @@ async def activate(
 ) -> None:
     """Mark a claimed enforcement active, with its undo snapshot, and audit it."""
     now = ctx.clock.now()
-    async with ctx.transaction() as session:
-        await compare_and_set(
-            session,
-            update(Enforcement)
-            .where(
-                col(Enforcement.id) == row.id,
-                col(Enforcement.state) == EnforcementState.APPLYING,
-            )
-            .values(state=EnforcementState.ACTIVE, snapshot=snapshot),
-        )
-        if actor.kind is ActorKind.USER:
-            await answered(session, identity.id, now)
-        await audit.append(
-            session=session,
-            actor=actor,
-            event_type=event_type,
-            at=now,
-            identity_id=identity.id,
-            resource=identity.native_id,
-            detail={"enforcement": row.id} | detail,
-        )
+    await move(
+        ctx,
+        Machine.ENFORCEMENT,
+        row.id,
+        from_states=EnforcementState.APPLYING,
+        to_state=EnforcementState.ACTIVE,
+        at=now,
+        values={"snapshot": snapshot},
+        also=_answered_by(actor, identity, now),
+        event=Event(actor, event_type, detail={"enforcement": row.id} | detail),
+    )
 
 
 async def abandon(
     ctx: Context, row: Enforcement, identity: Identity, *, actor: Actor, event_type: str, error: str
 ) -> None:
     """Free a claimed slot whose cloud write failed (nothing was written) and audit it."""
-    async with ctx.transaction() as session:
-        await session.exec(
-            update(Enforcement)
-            .where(col(Enforcement.id) == row.id)
-            .values(
-                state=EnforcementState.FAILED,
-                active_key=None,
-                detail=row.detail | {"error": error[:500]},
-            )
-        )
-        await audit.append(
-            session=session,
-            actor=actor,
-            event_type=event_type,
-            at=ctx.clock.now(),
-            outcome=Outcome.FAILURE,
-            identity_id=identity.id,
-            resource=identity.native_id,
+    await move(
+        ctx,
+        Machine.ENFORCEMENT,
+        row.id,
+        from_states=EnforcementState.APPLYING,
+        to_state=EnforcementState.FAILED,
+        at=ctx.clock.now(),
+        values={"active_key": None, "detail": row.detail | {"error": error[:500]}},
+        event=Event(
+            actor,
+            event_type,
             detail={"enforcement": row.id, "error": error[:500]},
-        )
+            outcome=Outcome.FAILURE,
+        ),
+    )
 
 
 async def release_slot(
@@ -245,34 +239,29 @@ async def release_slot(
 ) -> bool:
     """Mark an active enforcement released; False when someone released it first."""
     now = ctx.clock.now()
-    async with ctx.transaction() as session:
-        moved = await compare_and_set(
-            session,
-            update(Enforcement)
-            .where(
-                col(Enforcement.id) == row.id,
-                col(Enforcement.state) == EnforcementState.ACTIVE,
-            )
-            .values(
-                state=EnforcementState.RELEASED,
-                active_key=None,
-                released_at=now,
-                released_by=actor.name,
-            ),
-        )
-        if moved:
-            if actor.kind is ActorKind.USER:
-                await answered(session, identity.id, now)
-            await audit.append(
-                session=session,
-                actor=actor,
-                event_type=event_type,
-                at=now,
-                identity_id=identity.id,
-                resource=identity.native_id,
-                detail={"enforcement": row.id, "kind": row.kind},
-            )
-    return moved
+    done: Moved[Enforcement] = await move(
+        ctx,
+        Machine.ENFORCEMENT,
+        row.id,
+        from_states=EnforcementState.ACTIVE,
+        to_state=EnforcementState.RELEASED,
+        at=now,
+        values={"active_key": None, "released_at": now, "released_by": actor.name},
+        also=_answered_by(actor, identity, now),
+        event=Event(actor, event_type, detail={"enforcement": row.id, "kind": row.kind}),
+    )
+    return done.moved
+
+
+def _answered_by(actor: Actor, identity: Identity, at: datetime) -> Also | None:
+    """A person's act on an identity counts as its owner answering (see `answered`)."""
+    if actor.kind is not ActorKind.USER:
+        return None
+
+    async def also(session: AsyncSession) -> None:
+        await answered(session, identity.id, at)
+
+    return also
 
 
 async def record_report(
@@ -287,6 +276,7 @@ async def record_report(
     event_type: str,
 ) -> Enforcement:
     """Report-only mode: keep and audit what would have been written, write nothing."""
+    check_start(Machine.ENFORCEMENT, EnforcementState.REPORTED)
     now = ctx.clock.now()
     row = Enforcement(
         id=new_id("e"),
