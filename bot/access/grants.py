@@ -34,7 +34,6 @@ from bot.domain.authority import Verb
 from bot.domain.errors import GrantStateError, LeashError
 from bot.domain.handles import keys_for
 from bot.domain.states import GrantState, Machine, Outcome
-from bot.posture.restriction_exemptions import RestrictionExemptions
 from bot.store.tables import AccessRequest, Grant, Identity, Ownership
 from cloud.base import AppliedGrant, CloudError
 
@@ -59,14 +58,6 @@ class GrantFlow:
         self._cleanup = GrantCleanup(ctx)
         self._composition = GrantComposition(ctx)
         self._extension = GrantExtension(ctx, self._cleanup)
-
-    @property
-    def ctx(self) -> Context:
-        return self._ctx
-
-    @property
-    def restrictions(self) -> RestrictionExemptions:
-        return self._cleanup.restrictions
 
     async def close_exemption(self, identity: Identity, grant_id: str) -> None:
         """Restore the full guardrail and restriction denies once a grant is gone."""
@@ -112,7 +103,7 @@ class GrantFlow:
             # The guardrail's exemption opens first: a grant behind a deny would be useless.
             await self._cleanup.guardrails.refresh(identity, extra=[grant], controls=controls)
             # And the restriction's, when it denies what the grant approves.
-            await self.restrictions.refresh(identity, extra=[grant], controls=controls)
+            await self._cleanup.restrictions.refresh(identity, extra=[grant], controls=controls)
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)

@@ -4,7 +4,9 @@ written, and a legal move from a state the row has left changes nothing either."
 
 from __future__ import annotations
 
+import ast
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +170,26 @@ async def _grants_of(leash: Leash, request_id: str) -> list[Grant]:
     async with leash.context.sessions() as session:
         rows = await session.exec(select(Grant).where(col(Grant.request_id) == request_id))
         return list(rows.all())
+
+
+def test_only_the_transitions_module_writes_a_state() -> None:
+    """No other module sets a `state` column: an UPDATE's `.values(state=…)`, or assigning
+    `.state` on a loaded row. (Creating a row in its first state is not a move.)"""
+    root = Path(__file__).resolve().parents[3] / "bot"
+    writers: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            sets_values = (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "values"
+                and any(keyword.arg == "state" for keyword in node.keywords)
+            )
+            assigns = isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and any(
+                isinstance(target, ast.Attribute) and target.attr == "state"
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
+            if sets_values or assigns:
+                writers.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert [writer.split(":")[0] for writer in writers] == ["bot/core/transitions.py"], writers
