@@ -191,5 +191,5 @@ def test_only_the_transitions_module_writes_a_state() -> None:
                 for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
             )
             if sets_values or assigns:
-                writers.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+                writers.append(f"{path.relative_to(root.parent)}:{getattr(node, 'lineno', 0)}")
     assert [writer.split(":")[0] for writer in writers] == ["bot/core/transitions.py"], writers
