@@ -33,6 +33,7 @@ from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import eventually
 from tests.e2e.leash_process import (
+    LeashProcess,
     approve_on,
     fast_policy,
     leash_process,
@@ -91,7 +92,7 @@ def _deletes(sandbox: Sandbox) -> Counter[str]:
     )
 
 
-async def _drain(process: asyncio.subprocess.Process) -> str:
+async def _drain(process: LeashProcess) -> str:
     """What the process printed that nobody read yet (waits briefly for more)."""
     assert process.stdout is not None
     seen = b""

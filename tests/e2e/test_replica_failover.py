@@ -29,6 +29,7 @@ from cloud.sandbox import Sandbox
 from tests.conftest import PG_URL
 from tests.e2e.helpers import eventually
 from tests.e2e.leash_process import (
+    LeashProcess,
     approve_on,
     fast_policy,
     leash_process,
@@ -66,7 +67,7 @@ def _targets(anchor: datetime) -> list[datetime]:
     return targets
 
 
-async def _approve(process: asyncio.subprocess.Process, expires: datetime, n: int) -> str:
+async def _approve(process: LeashProcess, expires: datetime, n: int) -> str:
     """Request and approve one grant on this replica's console; return its id."""
     agent, owner = AGENTS[n % len(AGENTS)]
     seconds = max(1, math.ceil((expires - datetime.now(UTC)).total_seconds()))
