@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from bot.access.drafting import RequestInput
 from bot.domain.durations import parse_duration
@@ -58,3 +60,65 @@ def request_from_form(values: Mapping[str, str]) -> RequestInput:
         actions=actions,
         resources=listed(values.get("resources", "")),
     )
+
+
+class FormKind(StrEnum):
+    """What a button must ask before its command can run."""
+
+    DENY = "deny"  # why (the requester sees it)
+    EXTEND = "extend"  # how much longer, and why
+    ASSIGN = "assign"  # who owns it (backup and team optional)
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonForm:
+    """A button's form: its kind and what it is about (a request, grant or identity)."""
+
+    kind: FormKind
+    subject: str
+
+
+def verb_of(command: str) -> str:
+    """A button's command's verb (`approve`, `deny`, …): what surfaces label its action by."""
+    return command.split(" ", 1)[0]
+
+
+def form_for(command: str) -> ButtonForm | None:
+    """The form a button's command needs first, or None if it runs as it is.
+
+    `deny <request>` lacks its reason, `extend <grant>` how long and why, and
+    `owner assign <identity>` the owner: every surface asks for these with a form.
+    """
+    verb, _, rest = command.partition(" ")
+    if verb == "deny" and " because " not in f" {rest} ":
+        return ButtonForm(FormKind.DENY, rest.strip())
+    if verb == "extend" and len(rest.split()) == 1:
+        return ButtonForm(FormKind.EXTEND, rest.strip())
+    if verb == "owner" and rest.startswith("assign "):
+        return ButtonForm(FormKind.ASSIGN, rest.removeprefix("assign ").strip())
+    return None
+
+
+def filled(form: ButtonForm, values: Mapping[str, str]) -> str:
+    """The command a button's form runs once answered (it goes through the grammar's checks).
+
+    A deny without a reason stays as it was, so the grammar words what is missing. The
+    values are used as given: the grammar refuses what no command may carry.
+    """
+
+    def field(name: str) -> str:
+        return values.get(name, "")
+
+    match form.kind:
+        case FormKind.DENY:
+            command = f"deny {form.subject}"
+            return f"{command} because {field('reason')}" if field("reason") else command
+        case FormKind.EXTEND:
+            return f"extend {form.subject} {field('duration')} because {field('reason')}"
+        case FormKind.ASSIGN:
+            assigned = f"owner set {form.subject} {field('owner')}"
+            if field("backup"):
+                assigned += f" backup {field('backup')}"
+            if field("team"):
+                assigned += f" team {'-'.join(field('team').split())}"
+            return assigned

@@ -10,7 +10,6 @@ from bot.access.drafting import RequestInput
 from bot.commands import posture_handler as least_privilege_handler
 from bot.commands import render
 from bot.commands.grammar.access import (
-    USAGE,
     ApproveCommand,
     CancelCommand,
     Command,
@@ -36,7 +35,7 @@ from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
 from bot.inventory.ownership import OwnerChange
 from bot.lifecycle.service import Lifecycle
-from bot.store.errors import UNREACHABLE_MESSAGE, database_unreachable
+from bot.store.errors import database_unreachable
 
 log = logging.getLogger("leash.commands")
 
@@ -61,13 +60,13 @@ class CommandHandler:
                     raise
                 # The user still learns what was wrong with the command; the audit misses it.
                 log.warning("could not audit a refused command, database unreachable: %s", failure)
-            return Reply(text=str(error), ok=False)
+            return render.refused(error)
         try:
             # One person whatever surface they typed on: link their handles before any rule.
             actor = await self._lifecycle.resolve(actor)
             return await self.run(command, actor=actor)
         except LeashError as error:
-            return Reply(text=str(error), ok=False)
+            return render.refused(error)
         except Exception as error:
             correlation = secrets.token_hex(4)
             if database_unreachable(error):
@@ -78,14 +77,9 @@ class CommandHandler:
                     actor.name,
                     error,
                 )
-                return Reply(text=f"{UNREACHABLE_MESSAGE} (reference {correlation})", ok=False)
+                return render.unreachable(correlation)
             log.exception("command failed [%s]: %r by %s", correlation, text[:200], actor.name)
-            return Reply(
-                text=f"Something went wrong on our side (reference {correlation}). "
-                "Nothing was changed "
-                "unless a later message says so.",
-                ok=False,
-            )
+            return render.went_wrong(correlation)
 
     async def run(self, command: Command, *, actor: Actor) -> Reply:
         lc = self._lifecycle
@@ -112,10 +106,10 @@ class CommandHandler:
                 request = await lc.requests.deny(
                     command.request_id, actor=actor, reason=command.reason
                 )
-                return Reply(text=f"Denied {request.id}. {request.requester} has been told why.")
+                return render.denied(request)
             case CancelCommand():
                 request = await lc.requests.cancel(command.request_id, actor=actor)
-                return Reply(text=f"Cancelled {request.id}.")
+                return render.cancelled(request)
             case RevokeCommand():
                 grant = await lc.grants.revoke(
                     command.grant_id, actor=actor, reason="revoked by hand"
@@ -126,6 +120,21 @@ class CommandHandler:
                     command.grant_id, duration=command.duration, reason=command.reason, actor=actor
                 )
                 return render.submitted(request)
+            case OwnerSetCommand() | OwnerActionCommand() | TokenCommand():
+                return await self._owners(command, actor=actor)
+            case WhoAmICommand():
+                return render.whoami(actor, admin=lc.is_admin(actor))
+            case HelpCommand():
+                return render.usage(command.topic)
+            case _:
+                return await self._read(command, actor=actor)
+
+    async def _owners(
+        self, command: OwnerSetCommand | OwnerActionCommand | TokenCommand, *, actor: Actor
+    ) -> Reply:
+        """Ownership and agent tokens: the owners' commands."""
+        lc = self._lifecycle
+        match command:
             case OwnerSetCommand():
                 identity, ownership = await lc.owners.set(
                     command.identity,
@@ -137,18 +146,11 @@ class CommandHandler:
                 identity, ownership = await lc.owners.claim(command.identity, actor=actor)
                 return render.ownership_changed(identity, ownership)
             case OwnerActionCommand(action="confirm"):
-                identity, ownership, what = await lc.owners.confirm(command.identity, actor=actor)
-                if what == "claim":
-                    return Reply(
-                        text=f"Confirmed: {identity.name} is now owned by "
-                        f"{ownership.primary_owner}."
-                    )
-                return Reply(text=f"Thanks: you confirmed that you own {identity.name}.")
-            case OwnerActionCommand():
-                return Reply(
-                    text=f"Who should own it? `owner set {command.identity} <user> "
-                    "[backup <user>] [team <team>]`"
+                return render.owner_confirmed(
+                    *await lc.owners.confirm(command.identity, actor=actor)
                 )
+            case OwnerActionCommand():
+                return render.who_should_own(command.identity)
             case TokenCommand(action="issue" | "rotate"):
                 issued = await lc.tokens.issue(command.identity, actor=actor)
                 return render.token_issued(issued)
@@ -157,24 +159,7 @@ class CommandHandler:
                 return render.tokens(identity, tokens)
             case TokenCommand():
                 count = await lc.tokens.revoke(command.identity, actor=actor)
-                return Reply(text=f"Revoked {count} token(s) of {command.identity}.")
-            case WhoAmICommand():
-                admin = lc.is_admin(actor)
-                known = ", ".join(sorted(actor.keys))
-                unresolved = (
-                    ""
-                    if actor.resolved
-                    else " Leash cannot tie this account to an e-mail, so you cannot approve."
-                )
-                return Reply(
-                    text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) "
-                    f"via {actor.origin}.{unresolved}",
-                    lines=(f"Known as: {known}",),
-                )
-            case HelpCommand():
-                return _help(command.topic)
-            case _:
-                return await self._read(command, actor=actor)
+                return render.tokens_revoked(command.identity, count)
 
     async def _read(self, command: Command, *, actor: Actor) -> Reply:
         reads = self._lifecycle.queries
@@ -222,13 +207,4 @@ class CommandHandler:
                 return render.owned(user, await reads.owned_by(user))
             case IdentitiesCommand():
                 return render.identities(await reads.search(command.filter))
-        return _help(None)
-
-
-def _help(topic: str | None) -> Reply:
-    if topic and topic in USAGE:
-        return Reply(text=f"`{USAGE[topic]}`")
-    return Reply(
-        text="Leash commands (durations like 30m, 2h; identities by ARN or short name):",
-        lines=tuple(f"`{usage}`" for usage in USAGE.values()),
-    )
+        return render.usage(None)

@@ -190,3 +190,35 @@ def current_card(request: AccessRequest, identity: Identity) -> tuple[Reply, Rep
         by = f" by {request.decided_by}" if request.decided_by else ""
         return closed, Reply(text=f"Request {request.id} was cancelled{by}", ok=False)
     return closed, decided(request, identity, ()).reply
+
+
+def quarantined(identity: Identity, reason: str) -> Reply:
+    """What a quarantine did: the answer to whoever asked, and (prefixed) to the owners."""
+    return Reply(
+        text=f"Quarantined {identity.name}: every call it makes is denied, "
+        "including sessions issued before now.",
+        lines=(
+            f"Reason: {reason}",
+            "Nothing was deleted. Release lifts the deny-all; sessions issued before now "
+            "stay denied for good (AWS), so credentials already handed out never work again.",
+        ),
+        choices=(Choice("Release", f"release {identity.native_id}"),),
+    )
+
+
+def released(identity: Identity) -> Reply:
+    """What a release did: the answer to whoever asked, and (prefixed) to the owners."""
+    return Reply(
+        text=f"Released {identity.name}: its permissions and tags are as before the "
+        "quarantine, and sessions issued before the quarantine stay denied (on AWS, "
+        "`leash-revoked-sessions`): whatever held old credentials must get new ones."
+    )
+
+
+def enforcement_done(by: str, what: Reply, recipients: tuple[str, ...]) -> Notice:
+    """Tell an identity's owners what someone else did to it (quarantine or release)."""
+    return Notice(
+        kind=NoticeKind.ENFORCEMENT,
+        recipients=recipients,
+        reply=Reply(text=f"{by} — {what.text}", lines=what.lines, choices=what.choices),
+    )

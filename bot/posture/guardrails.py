@@ -13,7 +13,6 @@ from bot.core.context import Context, identity_ref
 from bot.domain.actors import SYSTEM, Actor
 from bot.domain.errors import LeashError
 from bot.domain.findings import exemptions_for, guardrail_actions
-from bot.domain.messages import Reply
 from bot.domain.rules import GuardrailMode
 from bot.domain.states import Classification, EnforcementKind, EnforcementState
 from bot.inventory import registry
@@ -33,6 +32,20 @@ class GuardrailRun:
     reported: tuple[str, ...] = ()
     unchanged: int = 0
     failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailView:
+    """`guardrail show`: the identity's guardrail as Leash and the cloud hold it."""
+
+    identity: Identity
+    enforced: bool
+    mode: GuardrailMode
+    denied: int  # privileged actions the guardrail denies
+    mechanism: str
+    exemptions: tuple[Exemption, ...]
+    changed: bool  # the next write would change what the cloud holds
+    held: bool  # the cloud holds a guardrail (perhaps an older one)
 
 
 class GuardrailFlow:
@@ -80,8 +93,8 @@ class GuardrailFlow:
         await provider.guardrail(identity_ref(identity), self.actions(identity), exemptions)
         return True
 
-    async def show(self, reference: str) -> Reply:
-        """Say whether the identity is guarded, what would change, and which exemptions run."""
+    async def show(self, reference: str) -> GuardrailView:
+        """Whether the identity is guarded, what would change, and which exemptions run."""
         async with self._ctx.sessions() as session:
             identity = await registry.resolve(reference, session=session)
         row = await self._guarded(identity)
@@ -90,23 +103,16 @@ class GuardrailFlow:
             change = await self._write(identity, exemptions, dry_run=True)
         except CloudError as error:
             raise LeashError(f"Cannot read the guardrail of {identity.name}: {error}") from None
-        mode = self._ctx.rules.least_privilege.guardrail
-        state = "enforced" if row is not None else "not applied"
-        lines = [
-            f"Guardrail: {state} (nightly mode: {mode}) · "
-            f"{len(self.actions(identity))} privileged actions denied · {change.mechanism}",
-            *(
-                f"Exempt until {e.expires_at:%Y-%m-%d %H:%M} UTC: {e.action} (grant {e.grant_id})"
-                for e in exemptions
-            ),
-        ]
-        if change.changed:
-            lines.append(
-                "The cloud does not hold this guardrail yet."
-                if change.before is None
-                else "The cloud holds an older version; the next write updates it."
-            )
-        return Reply(text=f"Guardrail of {identity.name}", lines=tuple(lines))
+        return GuardrailView(
+            identity=identity,
+            enforced=row is not None,
+            mode=self._ctx.rules.least_privilege.guardrail,
+            denied=len(self.actions(identity)),
+            mechanism=change.mechanism,
+            exemptions=tuple(exemptions),
+            changed=change.changed,
+            held=change.before is not None,
+        )
 
     async def _write(
         self, identity: Identity, exemptions: Sequence[Exemption], *, dry_run: bool

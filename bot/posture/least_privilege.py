@@ -14,10 +14,17 @@ from bot.domain.rules import GuardrailMode
 from bot.inventory.stewardship import Stewardship
 from bot.posture import enforcement
 from bot.posture.digest import DigestService
-from bot.posture.guardrails import GuardrailFlow, GuardrailRun
-from bot.posture.owner_findings import OwnerFindings
-from bot.posture.quarantine import QuarantineFlow
-from bot.posture.restriction import RestrictionFlow
+from bot.posture.guardrails import GuardrailFlow, GuardrailRun, GuardrailView
+from bot.posture.owner_findings import Disowned, Findings, Kept, OwnerFindings
+from bot.posture.quarantine import Quarantined, QuarantineFlow, Released
+from bot.posture.restriction import (
+    Lifted,
+    Restricted,
+    RestrictionChanged,
+    RestrictionFlow,
+    RestrictionPreview,
+    RestrictionReported,
+)
 from bot.posture.usage_scan import ScanSummary, UsageScanner
 
 
@@ -29,6 +36,14 @@ class NightlyReport:
     guardrails: GuardrailRun
     owners_told: int
     auto_quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """`scan now` of everything: the scan, and how many owners were told."""
+
+    summary: ScanSummary
+    owners_told: int
 
 
 class LeastPrivilege:
@@ -52,7 +67,7 @@ class LeastPrivilege:
         quarantined = await self.quarantines.auto_quarantine()
         return NightlyReport(summary, guardrails, told, quarantined)
 
-    async def scan_now(self, reference: str | None, *, actor: Actor) -> Reply:
+    async def scan_now(self, reference: str | None, *, actor: Actor) -> ScanReport | Findings:
         """Scan one identity (its owners or an admin) or everything (admins), then report."""
         ctx = self._ctx
         try:
@@ -60,14 +75,7 @@ class LeastPrivilege:
                 check_everywhere(Verb.SCAN_ALL, actor, ctx.rules)
                 summary = await self.scanner.scan()
                 told = await self.findings.notify_owners()
-                return Reply(
-                    text=f"Scanned {summary.scanned} identities: {summary.unused_total} unused "
-                    f"permissions, {summary.inactive} inactive, usage unknown for "
-                    f"{summary.unknown}. {told} owner(s) told.",
-                    lines=tuple(
-                        f"Failed: {n}: {e}" for n, e in list(summary.failures.items())[:10]
-                    ),
-                )
+                return ScanReport(summary, told)
             identity = await enforcement.load(ctx, reference, actor=actor, what="scan")
         except LeashError as error:
             raise await ctx.refuse(
@@ -78,11 +86,11 @@ class LeastPrivilege:
             raise LeashError(f"Could not scan {identity.name}: {summary.failures[identity.name]}")
         return await self.findings.unused(identity.id)
 
-    async def disown(self, reference: str, *, actor: Actor) -> Reply:
+    async def disown(self, reference: str, *, actor: Actor) -> Disowned:
         """An owner says "not mine"; the unowned alert goes out at once."""
-        reply = await self.findings.disown(reference, actor=actor)
+        disowned = await self.findings.disown(reference, actor=actor)
         await self._stewardship.alert_unowned()
-        return reply
+        return disowned
 
     # The commands, one call each for the layers above (they never reach the flows inside).
 
@@ -92,28 +100,30 @@ class LeastPrivilege:
     async def notify_owners(self) -> int:
         return await self.findings.notify_owners()
 
-    async def unused(self, reference: str) -> Reply:
+    async def unused(self, reference: str) -> Findings:
         return await self.findings.unused(reference)
 
-    async def keep(self, reference: str, *, actor: Actor) -> Reply:
+    async def keep(self, reference: str, *, actor: Actor) -> Kept:
         return await self.findings.keep(reference, actor=actor)
 
-    async def preview_restriction(self, reference: str, *, actor: Actor) -> Reply:
+    async def preview_restriction(self, reference: str, *, actor: Actor) -> RestrictionPreview:
         return await self.restrictions.preview(reference, actor=actor)
 
-    async def restrict(self, reference: str, fingerprint: str, *, actor: Actor) -> Reply:
+    async def restrict(
+        self, reference: str, fingerprint: str, *, actor: Actor
+    ) -> Restricted | RestrictionReported | RestrictionChanged:
         return await self.restrictions.confirm(reference, fingerprint, actor=actor)
 
-    async def unrestrict(self, reference: str, *, actor: Actor) -> Reply:
+    async def unrestrict(self, reference: str, *, actor: Actor) -> Lifted:
         return await self.restrictions.lift(reference, actor=actor)
 
-    async def quarantine(self, reference: str, *, actor: Actor, reason: str) -> Reply:
+    async def quarantine(self, reference: str, *, actor: Actor, reason: str) -> Quarantined:
         return await self.quarantines.quarantine(reference, actor=actor, reason=reason)
 
-    async def release(self, reference: str, *, actor: Actor) -> Reply:
+    async def release(self, reference: str, *, actor: Actor) -> Released:
         return await self.quarantines.release(reference, actor=actor)
 
-    async def show_guardrail(self, reference: str) -> Reply:
+    async def show_guardrail(self, reference: str) -> GuardrailView:
         return await self.guardrails.show(reference)
 
     async def apply_guardrails(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
@@ -59,7 +60,8 @@ def finding_lines(scan: UsageScan, identity: Identity) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _section(scan: UsageScan, identity: Identity, quarantined: bool) -> Section:
+def finding_section(scan: UsageScan, identity: Identity, quarantined: bool) -> Section:
+    """One identity's findings with what its owner can do about them."""
     ref = identity.native_id
     if quarantined:
         return Section(
@@ -77,6 +79,30 @@ def _section(scan: UsageScan, identity: Identity, quarantined: bool) -> Section:
     return Section(title=identity.name, lines=finding_lines(scan, identity), choices=tuple(choices))
 
 
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """The latest scan of one identity (None if it was never scanned)."""
+
+    identity: Identity
+    scan: UsageScan | None
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """`keep`: the identity's findings are silent until `until`."""
+
+    identity: Identity
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Disowned:
+    """`disown`: who owns the identity now (the former backup), if anyone."""
+
+    identity: Identity
+    owner: str | None
+
+
 class OwnerFindings:
     """Groups the latest findings by owner, sends what changed, and records answers."""
 
@@ -85,8 +111,29 @@ class OwnerFindings:
 
     async def notify_owners(self) -> int:
         """Send each owner one message about their agents' findings, only when it changed."""
+        now = self._ctx.clock.now()
+        by_owner, quarantined, reports = await self._findings_by_owner(now)
+        sent = 0
+        for owner, items in sorted(by_owner.items()):
+            items.sort(key=lambda item: (RISK_ORDER[Risk(item[1].risk)], item[0].name))
+            key = hashlib.sha256(
+                json.dumps(
+                    [fingerprint_parts(scan, identity) for identity, scan in items], default=str
+                ).encode()
+            ).hexdigest()
+            previous = reports.get(owner)
+            if previous is not None and previous.fingerprint == key:
+                continue
+            await self._send(owner, items, quarantined)
+            await self._record_sent(owner, key, items, now=now)
+            sent += 1
+        return sent
+
+    async def _findings_by_owner(
+        self, now: datetime
+    ) -> tuple[dict[str, list[tuple[Identity, UsageScan]]], set[str], dict[str, OwnerReport]]:
+        """Each primary owner's agents with findings, the quarantined ids, the last reports."""
         ctx = self._ctx
-        now = ctx.clock.now()
         async with ctx.sessions() as session:
             rows = (
                 await session.exec(
@@ -120,34 +167,26 @@ class OwnerFindings:
                 continue
             assert ownership.primary_owner is not None
             by_owner[ownership.primary_owner].append((identity, scan))
-        sent = 0
-        for owner, items in sorted(by_owner.items()):
-            items.sort(key=lambda item: (RISK_ORDER[Risk(item[1].risk)], item[0].name))
-            key = hashlib.sha256(
-                json.dumps(
-                    [fingerprint_parts(scan, identity) for identity, scan in items], default=str
-                ).encode()
-            ).hexdigest()
-            previous = reports.get(owner)
-            if previous is not None and previous.fingerprint == key:
-                continue
-            await self._send(owner, items, quarantined)
-            async with ctx.transaction() as session:
-                report = await session.get(OwnerReport, owner)
-                report = report or OwnerReport(owner=owner, fingerprint=key, sent_at=now)
-                report.fingerprint, report.sent_at = key, now
-                session.add(report)
-                newly_inactive = [
-                    i.id for i, s in items if s.inactive and i.inactive_notified_at is None
-                ]
-                if newly_inactive:
-                    await session.exec(
-                        update(Identity)
-                        .where(col(Identity.id).in_(newly_inactive))
-                        .values(inactive_notified_at=now)
-                    )
-            sent += 1
-        return sent
+        return by_owner, quarantined, reports
+
+    async def _record_sent(
+        self, owner: str, key: str, items: list[tuple[Identity, UsageScan]], *, now: datetime
+    ) -> None:
+        """Remember what the owner was told, and when inactive identities were first named."""
+        async with self._ctx.transaction() as session:
+            report = await session.get(OwnerReport, owner)
+            report = report or OwnerReport(owner=owner, fingerprint=key, sent_at=now)
+            report.fingerprint, report.sent_at = key, now
+            session.add(report)
+            newly_inactive = [
+                i.id for i, s in items if s.inactive and i.inactive_notified_at is None
+            ]
+            if newly_inactive:
+                await session.exec(
+                    update(Identity)
+                    .where(col(Identity.id).in_(newly_inactive))
+                    .values(inactive_notified_at=now)
+                )
 
     async def _send(
         self, owner: str, items: list[tuple[Identity, UsageScan]], quarantined: set[str]
@@ -162,31 +201,21 @@ class OwnerFindings:
                     text=f"Nightly scan: {len(items)} of your agents can do more than they "
                     f"use ({unused} unused permissions, {inactive} inactive).",
                     sections=tuple(
-                        _section(scan, identity, identity.id in quarantined)
+                        finding_section(scan, identity, identity.id in quarantined)
                         for identity, scan in items
                     ),
                 ),
             )
         )
 
-    async def unused(self, reference: str) -> Reply:
-        """Show the latest findings of one identity."""
+    async def unused(self, reference: str) -> Findings:
+        """The latest findings of one identity."""
         async with self._ctx.sessions() as session:
             identity = await registry.resolve(reference, session=session)
         scan = (await latest_scans(self._ctx, [identity.id])).get(identity.id)
-        if scan is None:
-            return Reply(
-                text=f"{identity.name} has not been scanned yet. Try `scan now {identity.name}`."
-            )
-        section = _section(scan, identity, quarantined=False)
-        return Reply(
-            text=f"{identity.name}: {scan.unused_count} unused, {len(scan.used)} used, "
-            f"{len(scan.unknown)} not tracked",
-            lines=section.lines,
-            choices=section.choices,
-        )
+        return Findings(identity, scan)
 
-    async def keep(self, reference: str, *, actor: Actor) -> Reply:
+    async def keep(self, reference: str, *, actor: Actor) -> Kept:
         """Silence an identity's findings for `keep_for` (default 30 days)."""
         ctx = self._ctx
         now = ctx.clock.now()
@@ -213,11 +242,9 @@ class OwnerFindings:
             raise await ctx.refuse(
                 error, actor=actor, event_type="finding.refused", detail={"identity": reference}
             ) from None
-        return Reply(
-            text=f"Kept {identity.name} as it is until {until:%Y-%m-%d}; no reminders until then."
-        )
+        return Kept(identity, until)
 
-    async def disown(self, reference: str, *, actor: Actor) -> Reply:
+    async def disown(self, reference: str, *, actor: Actor) -> Disowned:
         """An owner says the identity is not theirs: it becomes unowned and security is told."""
         ctx = self._ctx
         now = ctx.clock.now()
@@ -254,9 +281,4 @@ class OwnerFindings:
             raise await ctx.refuse(
                 error, actor=actor, event_type="owner.refused", detail={"identity": reference}
             ) from None
-        if ownership.primary_owner:
-            return Reply(text=f"Noted: {identity.name} is now owned by {ownership.primary_owner}.")
-        return Reply(
-            text=f"Noted: {identity.name} has no owner now; the security team has been asked "
-            "to find one."
-        )
+        return Disowned(identity, ownership.primary_owner)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from bot.core.context import Context, identity_ref
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
-from bot.domain.messages import Choice, ChoiceStyle, Reply
 from bot.domain.rules import Enforcement as Mode
 from bot.domain.states import EnforcementKind
 from bot.posture import enforcement
 from bot.posture.restriction_exemptions import RestrictionExemptions
 from bot.posture.usage_scan import latest_scans
-from bot.store.tables import Identity, UsageScan
+from bot.store.tables import Enforcement, Identity, UsageScan
 from cloud.base import CloudConflictError, CloudError, RestrictionPlan
 
 log = logging.getLogger("leash.restriction")
@@ -30,9 +30,53 @@ class ChangedSincePreviewError(LeashError):
     code = "changed_since_preview"
 
 
-def _listed(actions: list[str] | tuple[str, ...]) -> str:
+def listed(actions: list[str] | tuple[str, ...]) -> str:
+    """At most SHOWN actions, then how many more."""
     more = f" … and {len(actions) - SHOWN} more" if len(actions) > SHOWN else ""
     return ", ".join(actions[:SHOWN]) + more
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictionPreview:
+    """What `restrict <identity>` would deny, and what stays allowed."""
+
+    identity: Identity
+    scan: UsageScan
+    plan: RestrictionPlan
+    report_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictionChanged:
+    """The permissions changed since the confirmed preview: nothing written, a new preview."""
+
+    message: str
+    preview: RestrictionPreview
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictionReported:
+    """Report-only mode: the restriction was recorded, nothing written."""
+
+    identity: Identity
+    plan: RestrictionPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Restricted:
+    """The deny was written; `passing` says how live grants fare, if there are any."""
+
+    identity: Identity
+    plan: RestrictionPlan
+    passing: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lifted:
+    """`unrestrict`: released is False when it had already been lifted."""
+
+    identity: Identity
+    released: bool
 
 
 class RestrictionFlow:
@@ -66,8 +110,8 @@ class RestrictionFlow:
             raise LeashError(f"Cannot restrict {identity.name}: {error}") from None
         return scan, plan
 
-    async def preview(self, reference: str, *, actor: Actor) -> Reply:
-        """Show exactly what would be denied, with a button that confirms this very plan."""
+    async def preview(self, reference: str, *, actor: Actor) -> RestrictionPreview:
+        """What would be denied, for a button that confirms this very plan."""
         try:
             identity = await self._load(reference, actor=actor)
             scan, plan = await self._plan(identity)
@@ -75,29 +119,17 @@ class RestrictionFlow:
             raise await self._ctx.refuse(
                 error, actor=actor, event_type="restrict.refused", detail={"identity": reference}
             ) from None
-        return self._preview_reply(identity, scan, plan)
+        return self._preview(identity, scan, plan)
 
-    def _preview_reply(self, identity: Identity, scan: UsageScan, plan: RestrictionPlan) -> Reply:
-        mode = self._ctx.rules.least_privilege.enforcement
-        lines = [
-            f"Deny ({len(plan.deny)}, {plan.mechanism} policy): {_listed(plan.deny)}",
-            f"Still allowed — used: {_listed(scan.used) or 'none'}",
-            f"Still allowed — not tracked by the cloud: {_listed(scan.unknown) or 'none'}",
-        ]
-        if scan.recent:
-            lines.append(f"Still allowed — granted recently: {_listed(scan.recent)}")
-        if plan.coarsened:
-            lines.append("Actions were grouped into wildcards to fit the cloud's size limit.")
-        if mode is Mode.REPORT:
-            lines.append("Report-only mode: confirming records this, nothing is written.")
-        confirm = f"restrict {identity.native_id} confirm {plan.fingerprint[:FINGERPRINT_CHARS]}"
-        return Reply(
-            text=f"Restrict {identity.name}: deny {scan.unused_count} unused permission(s)?",
-            lines=tuple(lines),
-            choices=(Choice("Confirm restrict", confirm, ChoiceStyle.DANGER),),
-        )
+    def _preview(
+        self, identity: Identity, scan: UsageScan, plan: RestrictionPlan
+    ) -> RestrictionPreview:
+        report_only = self._ctx.rules.least_privilege.enforcement is Mode.REPORT
+        return RestrictionPreview(identity, scan, plan, report_only=report_only)
 
-    async def confirm(self, reference: str, fingerprint: str, *, actor: Actor) -> Reply:
+    async def confirm(
+        self, reference: str, fingerprint: str, *, actor: Actor
+    ) -> Restricted | RestrictionReported | RestrictionChanged:
         """Write the deny, re-checked against the identity as it is now."""
         ctx = self._ctx
         try:
@@ -108,40 +140,51 @@ class RestrictionFlow:
                     f"The permissions of {identity.name} changed since that preview; "
                     "nothing was written. Here is the new one."
                 )
-            detail = {"mechanism": plan.mechanism, "fingerprint": plan.fingerprint}
-            if ctx.rules.least_privilege.enforcement is Mode.REPORT:
-                await enforcement.record_report(
-                    ctx,
-                    identity,
-                    EnforcementKind.RESTRICT,
-                    actor=actor,
-                    actions=list(plan.deny),
-                    detail=detail,
-                    reason=None,
-                    event_type="restrict.reported",
-                )
-                return Reply(
-                    text=f"Report-only: {identity.name} would lose {len(plan.deny)} "
-                    "unused permission(s). Nothing was written.",
-                    lines=(f"Would deny: {_listed(plan.deny)}",),
-                )
-            row = await enforcement.claim(
-                ctx,
+            row = await self._claim(identity, plan, actor=actor)
+        except ChangedSincePreviewError as error:
+            await ctx.refuse(error, actor=actor, event_type="restrict.refused")
+            return RestrictionChanged(str(error), self._preview(identity, scan, plan))
+        except LeashError as error:
+            raise await ctx.refuse(
+                error, actor=actor, event_type="restrict.refused", detail={"identity": reference}
+            ) from None
+        if row is None:
+            return RestrictionReported(identity, plan)
+        await self._write(row, identity, plan, actor=actor)
+        return Restricted(identity, plan, passing=await self._exempt_live_grants(identity))
+
+    async def _claim(
+        self, identity: Identity, plan: RestrictionPlan, *, actor: Actor
+    ) -> Enforcement | None:
+        """Claim the restriction's row; in report-only mode record it instead (None)."""
+        detail = {"mechanism": plan.mechanism, "fingerprint": plan.fingerprint}
+        if self._ctx.rules.least_privilege.enforcement is Mode.REPORT:
+            await enforcement.record_report(
+                self._ctx,
                 identity,
                 EnforcementKind.RESTRICT,
                 actor=actor,
                 actions=list(plan.deny),
                 detail=detail,
                 reason=None,
+                event_type="restrict.reported",
             )
-        except ChangedSincePreviewError as error:
-            await ctx.refuse(error, actor=actor, event_type="restrict.refused")
-            fresh = self._preview_reply(identity, scan, plan)
-            return Reply(text=str(error), ok=False, lines=fresh.lines, choices=fresh.choices)
-        except LeashError as error:
-            raise await ctx.refuse(
-                error, actor=actor, event_type="restrict.refused", detail={"identity": reference}
-            ) from None
+            return None
+        return await enforcement.claim(
+            self._ctx,
+            identity,
+            EnforcementKind.RESTRICT,
+            actor=actor,
+            actions=list(plan.deny),
+            detail=detail,
+            reason=None,
+        )
+
+    async def _write(
+        self, row: Enforcement, identity: Identity, plan: RestrictionPlan, *, actor: Actor
+    ) -> None:
+        """Deny in the cloud; on failure the claimed row is abandoned and the error raised."""
+        ctx = self._ctx
         try:
             snapshot = await ctx.provider_for(identity).restrict(identity_ref(identity), plan)
         except CloudError as error:
@@ -162,20 +205,18 @@ class RestrictionFlow:
             event_type="restrict.applied",
             detail={"denied": list(plan.deny)[:500], "mechanism": plan.mechanism},
         )
-        passing: tuple[str, ...] = ()
-        try:  # grants approved before the restriction keep working until they end
-            if await RestrictionExemptions(ctx).refresh(identity, always=True):
-                passing = ("Live grants pass through it on their resources until they end.",)
+
+    async def _exempt_live_grants(self, identity: Identity) -> str | None:
+        """Let grants approved before the restriction keep working until they end."""
+        try:
+            if await RestrictionExemptions(self._ctx).refresh(identity, always=True):
+                return "Live grants pass through it on their resources until they end."
         except CloudError as error:
             log.warning("live grants on %s are behind its restriction: %s", identity.name, error)
-            passing = (f"Live grants may be cancelled by it until they end: {error}",)
-        return Reply(
-            text=f"Restricted {identity.name}: {len(plan.deny)} unused permission(s) denied.",
-            lines=(*passing, f"Undo with `unrestrict {identity.name}`."),
-            choices=(Choice("Undo", f"unrestrict {identity.native_id}"),),
-        )
+            return f"Live grants may be cancelled by it until they end: {error}"
+        return None
 
-    async def lift(self, reference: str, *, actor: Actor) -> Reply:
+    async def lift(self, reference: str, *, actor: Actor) -> Lifted:
         """Remove the restriction, restoring the identity's previous policies exactly."""
         identity, released = await enforcement.undo(
             self._ctx,
@@ -187,6 +228,4 @@ class RestrictionFlow:
             in_cloud=lambda provider, ref, snapshot: provider.unrestrict(ref, snapshot),
             event_type="restrict.lifted",
         )
-        if not released:
-            return Reply(text=f"The restriction of {identity.name} was already lifted.")
-        return Reply(text=f"Lifted the restriction of {identity.name}; its policies are as before.")
+        return Lifted(identity, released=released)

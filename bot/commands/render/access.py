@@ -1,4 +1,4 @@
-"""Turn domain results into Replies (plain text that every surface can show)."""
+"""Replies about requests, grants, tokens and the command line itself."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from datetime import datetime, timedelta
 
 from bot.access.requests import ApprovalResult
 from bot.access.tokens import IssuedToken, TokenInfo
+from bot.commands.grammar.access import USAGE
+from bot.domain.actors import Actor
 from bot.domain.durations import format_duration
+from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
 from bot.domain.states import GrantState, shown_state
-from bot.store.tables import AccessRequest, Grant, Identity, Ownership
+from bot.store.errors import UNREACHABLE_MESSAGE
+from bot.store.tables import AccessRequest, Grant, Identity
 
 
-def _when(at: datetime) -> str:
+def when(at: datetime) -> str:
+    """A moment as every reply writes it."""
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -21,7 +26,7 @@ def submitted(request: AccessRequest) -> Reply:
     return Reply(
         text=(
             f"Request {request.id} is waiting for approval "
-            f"({request.approvals_required} of: {who}); it expires at {_when(request.decide_by)}."
+            f"({request.approvals_required} of: {who}); it expires at {when(request.decide_by)}."
         ),
         lines=tuple(f"Why: {reason}" for reason in request.decision_reasons),
     )
@@ -37,7 +42,7 @@ def approved(result: ApprovalResult) -> Reply:
             )
         )
     if request.extends_grant_id:
-        return Reply(text=f"Extended grant {grant.id} until {_when(grant.expires_at)}.")
+        return Reply(text=f"Extended grant {grant.id} until {when(grant.expires_at)}.")
     if grant.state == GrantState.FAILED:
         return Reply(
             text=f"Approved {request.id}, but the cloud refused the grant: {grant.last_error}",
@@ -46,7 +51,7 @@ def approved(result: ApprovalResult) -> Reply:
     return Reply(
         text=(
             f"Approved {request.id}: grant {grant.id} is {grant.state} "
-            f"until {_when(grant.expires_at)}."
+            f"until {when(grant.expires_at)}."
         ),
         lines=(f"Enforced by: {grant.mechanism} ({grant.artefact})",) if grant.artefact else (),
     )
@@ -62,7 +67,7 @@ def grants(rows: list[tuple[Grant, Identity]], title: str, *, empty: str, now: d
     return Reply(
         text=f"{title.capitalize()} ({len(rows)}):",
         lines=tuple(
-            f"{g.id}  {i.name}  {shown_state(g, now=now)}  until {_when(g.expires_at)}  "
+            f"{g.id}  {i.name}  {shown_state(g, now=now)}  until {when(g.expires_at)}  "
             f"{', '.join(g.actions)[:120]}  (for {g.requester})"
             for g, i in rows
         ),
@@ -86,96 +91,10 @@ def requests(
     return Reply(text=f"{title.capitalize()} ({len(rows)}):", lines=tuple(lines))
 
 
-def ownership_changed(identity: Identity, owner: Ownership) -> Reply:
-    """The answer to `owner set` / `owner claim`: the owners now, or the proposal made."""
-    if owner.primary_owner is None and owner.proposed_owner:
-        return Reply(
-            text=f"Proposed {owner.proposed_owner} as the owner of {identity.name}. The admins "
-            f"have been asked to confirm it (`owner confirm {identity.name}`); until then the "
-            "claim carries no authority: no approvals, no tokens, no releases.",
-            lines=ownership(identity, owner).lines,
-        )
-    return ownership(identity, owner)
-
-
-def ownership(identity: Identity, owner: Ownership | None) -> Reply:
-    provenance = (
-        f"Created by: {identity.created_by or 'unknown'}",
-        f"Permissions granted by: {', '.join(identity.granted_by) or 'unknown'}",
-        f"ARN: {identity.native_id}"
-        + (
-            ""
-            if identity.present
-            else f" (deleted {_when(identity.deleted_at)})"
-            if identity.deleted_at
-            else " (deleted)"
-        ),
-    )
-    if owner is not None and owner.primary_owner is None and owner.proposed_owner:
-        claimed = f"claimed {_when(owner.proposed_at)}, " if owner.proposed_at else ""
-        return Reply(
-            text=f"{identity.name} has no confirmed owner. Proposed owner: "
-            f"{owner.proposed_owner} ({claimed}waiting for an admin to confirm: until then "
-            "the claim carries no authority).",
-            lines=("Confirmed owner: none", *provenance),
-            ok=False,
-        )
-    if owner is None or owner.primary_owner is None:
-        return Reply(
-            text=f"{identity.name} has no owner. Claim it: `owner claim {identity.name}`.",
-            lines=provenance,
-            ok=False,
-        )
-    attested = (
-        f"confirmed by {owner.attested_by} at {_when(owner.attested_at)}"
-        if owner.attested_at
-        else "never confirmed"
-    )
-    return Reply(
-        text=f"{identity.name} is owned by {owner.primary_owner}",
-        lines=(
-            f"Confirmed owner: {owner.primary_owner} (proposed owner: none pending)",
-            f"Backup owner: {owner.backup_owner or '-'}",
-            f"Team: {owner.team or '-'}",
-            f"Purpose: {owner.purpose or '-'}",
-            f"Recorded from: {owner.source}, by {owner.updated_by} at {_when(owner.updated_at)}",
-            f"Ownership: {attested}",
-            *provenance,
-        ),
-    )
-
-
-def owned(user: str, rows: list[tuple[Identity, Ownership]]) -> Reply:
-    if not rows:
-        return Reply(text=f"{user} owns no identities.")
-    return Reply(
-        text=f"{user} owns {len(rows)} identities:",
-        lines=tuple(
-            f"{i.name}  ({'primary' if o.primary_owner == user else 'backup'}, "
-            f"team {o.team or '-'})  {i.native_id}"
-            for i, o in rows
-        ),
-    )
-
-
-def identities(rows: list[tuple[Identity, Ownership | None]]) -> Reply:
-    if not rows:
-        return Reply(text="No identities match.")
-    return Reply(
-        text=f"Identities ({len(rows)}):",
-        lines=tuple(
-            f"{i.name}  {i.classification}  account {i.account}  "
-            f"owner {(o.primary_owner if o else None) or 'NONE'}  {i.native_id}"
-            f"{'' if i.present else '  (deleted)'}"
-            for i, o in rows
-        ),
-    )
-
-
 def token_issued(issued: IssuedToken) -> Reply:
     replaced = f" (replaces {issued.replaced} earlier token(s))" if issued.replaced else ""
     until = (
-        f"It works until {_when(issued.expires_at)} (rotate it with "
+        f"It works until {when(issued.expires_at)} (rotate it with "
         f"`token rotate {issued.identity.name}`) and ends if the owner changes."
         if issued.expires_at
         else ""
@@ -197,8 +116,84 @@ def tokens(identity: Identity, found: tuple[TokenInfo, ...]) -> Reply:
     return Reply(
         text=f"Agent tokens of {identity.name} (newest first):",
         lines=tuple(
-            f"{t.id}: {t.state}, issued by {t.created_by} at {_when(t.created_at)}, "
-            f"expires {_when(t.expires_at) if t.expires_at else 'never'}"
+            f"{t.id}: {t.state}, issued by {t.created_by} at {when(t.created_at)}, "
+            f"expires {when(t.expires_at) if t.expires_at else 'never'}"
             for t in found
         ),
+    )
+
+
+def denied(request: AccessRequest) -> Reply:
+    return Reply(text=f"Denied {request.id}. {request.requester} has been told why.")
+
+
+def cancelled(request: AccessRequest) -> Reply:
+    return Reply(text=f"Cancelled {request.id}.")
+
+
+def tokens_revoked(identity: str, count: int) -> Reply:
+    return Reply(text=f"Revoked {count} token(s) of {identity}.")
+
+
+def whoami(actor: Actor, *, admin: bool) -> Reply:
+    known = ", ".join(sorted(actor.keys))
+    unresolved = (
+        ""
+        if actor.resolved
+        else " Leash cannot tie this account to an e-mail, so you cannot approve."
+    )
+    return Reply(
+        text=f"You are {actor.name} ({actor.kind}{', admin' if admin else ''}) "
+        f"via {actor.origin}.{unresolved}",
+        lines=(f"Known as: {known}",),
+    )
+
+
+def usage(topic: str | None) -> Reply:
+    """`help`, or `help <topic>`."""
+    if topic and topic in USAGE:
+        return Reply(text=f"`{USAGE[topic]}`")
+    return Reply(
+        text="Leash commands (durations like 30m, 2h; identities by ARN or short name):",
+        lines=tuple(f"`{line}`" for line in USAGE.values()),
+    )
+
+
+def refused(error: LeashError) -> Reply:
+    return Reply(text=str(error), ok=False)
+
+
+def unreachable(correlation: str) -> Reply:
+    return Reply(text=f"{UNREACHABLE_MESSAGE} (reference {correlation})", ok=False)
+
+
+def went_wrong(correlation: str) -> Reply:
+    return Reply(
+        text=f"Something went wrong on our side (reference {correlation}). "
+        "Nothing was changed "
+        "unless a later message says so.",
+        ok=False,
+    )
+
+
+def unknown_button() -> Reply:
+    return Reply(text="That button is not one Leash knows; the message may be outdated.", ok=False)
+
+
+def applying(decided: ApprovalResult) -> Reply:
+    """The answer to an approval whose grant the cloud has not confirmed yet."""
+    assert decided.grant is not None
+    doing = "extending" if decided.request.extends_grant_id else "applying"
+    return Reply(
+        text=f"Approved {decided.request.id}: {doing} grant {decided.grant.id} in the cloud…",
+        lines=("This card shows the grant once the cloud has answered.",),
+    )
+
+
+def still_working(command: str) -> Reply:
+    """The answer to a button whose command the cloud has not finished yet."""
+    verb = command.split(" ", 1)[0]
+    return Reply(
+        text=f"Leash is on it ({verb}); the cloud is slow to answer.",
+        lines=("This card shows the outcome once it has.",),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.commands.forms import verb_of
 from bot.domain.messages import Choice, ChoiceStyle, Reply, Section
 from bot.surfaces.literal import unlinked
 
@@ -73,7 +74,7 @@ def rich(*parts: str | dict[str, Any]) -> Block:
 
 
 def button(choice: Choice, index: int) -> dict[str, Any]:
-    verb = choice.command.split(" ", 1)[0]
+    verb = verb_of(choice.command)
     element: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": choice.label[:75]},

@@ -15,7 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands.forms import request_from_form
+from bot.commands import render
+from bot.commands.forms import ButtonForm, FormKind, filled, form_for, request_from_form
 from bot.commands.handler import CommandHandler
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
@@ -126,30 +127,30 @@ class SlackSurface:
     ) -> None:
         await ack()
         command = str(action.get("value", ""))
-        verb, _, rest = command.partition(" ")
         user_id = str(body["user"]["id"])
-        if verb == "deny" and " because " not in f" {rest} ":
-            await self._open(body, views.deny_modal(rest.strip()))
-            return
-        if verb == "owner" and rest.startswith("assign "):
-            await self._open(body, views.assign_modal(rest.removeprefix("assign ").strip()))
-            return
-        if verb == "extend" and len(rest.split()) == 1:
-            await self._open(body, views.extend_modal(rest.strip(), self._lifecycle.rules))
+        form = form_for(command)
+        if form is not None:
+            await self._open(body, self._modal(form))
             return
         reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
         await self._answer(body, respond, reply)
         if (body.get("container") or {}).get("type") == "view":
             await self.publish_home(user_id)
 
+    def _modal(self, form: ButtonForm) -> dict[str, Any]:
+        match form.kind:
+            case FormKind.DENY:
+                return views.deny_modal(form.subject)
+            case FormKind.ASSIGN:
+                return views.assign_modal(form.subject)
+            case FormKind.EXTEND:
+                return views.extend_modal(form.subject, self._lifecycle.rules)
+
     async def _on_unknown_action(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        reply = Reply(
-            text="That button is not one Leash knows; the message may be outdated.", ok=False
-        )
-        await self._answer(body, respond, reply)
+        await self._answer(body, respond, render.unknown_button())
 
     async def _answer(self, body: dict[str, Any], respond: AsyncRespond, reply: Reply) -> None:
         """Tell the clicking user privately: in the conversation if there is one, else by DM."""
@@ -183,14 +184,7 @@ class SlackSurface:
             await ack(response_action="errors", errors={block: str(error)[:1900]})
             return
         await ack()
-        await self._outbound.post(
-            user_id,
-            Reply(
-                text=f"Request {request.id} is waiting for approval by "
-                f"{', '.join(request.approvers[:5])}.",
-                lines=tuple(f"Why: {reason}" for reason in request.decision_reasons),
-            ),
-        )
+        await self._outbound.post(user_id, render.submitted(request))
 
     async def _on_deny_submitted(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
@@ -211,9 +205,7 @@ class SlackSurface:
         grant_id = str(view.get("private_metadata", ""))
         values = _form_values(view)
         await ack()
-        command = (
-            f"extend {grant_id} {values.get('duration', '')} because {values.get('reason', '')}"
-        )
+        command = filled(ButtonForm(FormKind.EXTEND, grant_id), values)
         user_id = str(body["user"]["id"])
         reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
         await self._outbound.post(user_id, reply)
@@ -222,12 +214,7 @@ class SlackSurface:
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
         identity = str(view.get("private_metadata", ""))
-        values = _form_values(view)
-        command = f"owner set {identity} {values.get('owner', '')}"
-        if values.get("backup"):
-            command += f" backup {values['backup']}"
-        if values.get("team"):
-            command += f" team {'-'.join(values['team'].split())}"
+        command = filled(ButtonForm(FormKind.ASSIGN, identity), _form_values(view))
         user_id = str(body["user"]["id"])
         reply = await self._handler.handle_text(command, actor=await self.actor(user_id))
         if not reply.ok:

@@ -8,7 +8,8 @@ from typing import Any
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
-from bot.commands.forms import request_from_form
+from bot.commands import render
+from bot.commands.forms import request_from_form, verb_of
 from bot.commands.handler import CommandHandler
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
@@ -157,7 +158,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         if verb == FORM and data.get("form") == FORM:
             return await self._submit_request(submitted(data), actor=actor)
         command = cards.command_from_action(data)
-        if not command or command.split(" ", 1)[0] != verb:
+        if not command or verb_of(command) != verb:
             return text_response(OUTDATED)
         # Answered before the cloud is done (card_work.py); the card is updated when it is.
         card = await self._work.run(
@@ -184,9 +185,4 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             request = await self._lifecycle.requests.submit(request_from_form(values), actor=actor)
         except LeashError as error:
             return card_response(await self._request_form(values, str(error)))
-        reply = Reply(
-            text=f"Request {request.id} is waiting for approval by "
-            f"{', '.join(request.approvers[:5])}.",
-            lines=tuple(f"Why: {reason}" for reason in request.decision_reasons),
-        )
-        return card_response(cards.reply_card(reply))
+        return card_response(cards.reply_card(render.submitted(request)))

@@ -26,7 +26,7 @@ from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
 from bot.lifecycle.service import Lifecycle
-from bot.store.errors import UNREACHABLE_MESSAGE, database_unreachable
+from bot.store.errors import database_unreachable
 from bot.surfaces.teams import cards
 from bot.surfaces.teams.background import Background
 from bot.surfaces.teams.outbound import Outbound, closed_card
@@ -44,31 +44,9 @@ def trouble(error: Exception, *, command: str) -> Reply:
     correlation = secrets.token_hex(4)
     if database_unreachable(error):
         log.warning("%r not run, database unreachable [%s]: %s", command[:200], correlation, error)
-        return Reply(text=f"{UNREACHABLE_MESSAGE} (reference {correlation})", ok=False)
+        return render.unreachable(correlation)
     log.error("%r failed [%s]", command[:200], correlation, exc_info=error)
-    return Reply(
-        text=f"Something went wrong on our side (reference {correlation}). "
-        "Nothing was changed unless a later message says so.",
-        ok=False,
-    )
-
-
-def applying(decided: ApprovalResult) -> Reply:
-    """The answer to an approval whose grant the cloud has not confirmed yet."""
-    assert decided.grant is not None
-    doing = "extending" if decided.request.extends_grant_id else "applying"
-    return Reply(
-        text=f"Approved {decided.request.id}: {doing} grant {decided.grant.id} in the cloud…",
-        lines=("This card shows the grant once the cloud has answered.",),
-    )
-
-
-def still_working(command: str) -> Reply:
-    verb = command.split(" ", 1)[0]
-    return Reply(
-        text=f"Leash is on it ({verb}); the cloud is slow to answer.",
-        lines=("This card shows the outcome once it has.",),
-    )
+    return render.went_wrong(correlation)
 
 
 class CardWork:
@@ -121,25 +99,25 @@ class CardWork:
         except LeashError:
             parsed = None  # the handler words (and audits) the refusal
         if not isinstance(parsed, ApproveCommand):
-            return self._handler.handle_text(command, actor=actor), still_working(command)
+            return self._handler.handle_text(command, actor=actor), render.still_working(command)
         try:
             actor = await self._lifecycle.resolve(actor)
             decided = await self._lifecycle.requests.approve(
                 parsed.request_id, actor=actor, note=parsed.note
             )
         except LeashError as error:
-            return Reply(text=str(error), ok=False)
+            return render.refused(error)
         except Exception as error:
             return trouble(error, command=command)
         if decided.grant is None:  # another approver is still needed: nothing to apply
             return render.approved(decided)
-        return self._carry_out(decided, actor=actor, command=command), applying(decided)
+        return self._carry_out(decided, actor=actor, command=command), render.applying(decided)
 
     async def _carry_out(self, decided: ApprovalResult, *, actor: Actor, command: str) -> Reply:
         try:
             return render.approved(await self._lifecycle.carry_out(decided, actor=actor))
         except LeashError as error:
-            return Reply(text=str(error), ok=False)
+            return render.refused(error)
         except Exception as error:
             return trouble(error, command=command)
 

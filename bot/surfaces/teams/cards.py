@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from bot.commands.forms import FormKind, filled, form_for, verb_of
 from bot.domain.messages import Choice, ChoiceStyle, Reply, Section
 from bot.surfaces.literal import unlinked
 
@@ -74,7 +75,7 @@ def _lines(lines: Iterable[str]) -> list[Element]:
 
 def action(choice: Choice, *, request_id: str | None = None) -> Element:
     """A button that runs `choice.command` as whoever presses it; asks for input when needed."""
-    verb = choice.command.split(" ", 1)[0]
+    verb = verb_of(choice.command)
     data: dict[str, str] = {"command": choice.command[:2000]}
     if request_id:
         data["request"] = request_id
@@ -113,21 +114,23 @@ def _style(style: ChoiceStyle) -> dict[str, str]:
 
 def _form_for(command: str) -> tuple[list[Element], str] | None:
     """The inputs a button needs before its command can run (Slack opens a modal for these)."""
-    verb, _, rest = command.partition(" ")
-    if verb == "deny" and " because " not in f" {rest} ":
-        return [_input("reason", "Why deny? (the requester sees this)", multiline=True)], "Deny"
-    if verb == "extend" and len(rest.split()) == 1:
-        return [
-            _input("duration", "How much longer (e.g. 30m, 1h)", required=True),
-            _input("reason", "Why does it need longer?", multiline=True),
-        ], "Ask to extend"
-    if verb == "owner" and rest.startswith("assign "):
-        return [
-            _input("owner", "Owner (e-mail)", required=True),
-            _input("backup", "Backup owner (e-mail, optional)", required=False),
-            _input("team", "Team (optional)", required=False),
-        ], "Assign"
-    return None
+    form = form_for(command)
+    if form is None:
+        return None
+    match form.kind:
+        case FormKind.DENY:
+            return [_input("reason", "Why deny? (the requester sees this)", multiline=True)], "Deny"
+        case FormKind.EXTEND:
+            return [
+                _input("duration", "How much longer (e.g. 30m, 1h)", required=True),
+                _input("reason", "Why does it need longer?", multiline=True),
+            ], "Ask to extend"
+        case FormKind.ASSIGN:
+            return [
+                _input("owner", "Owner (e-mail)", required=True),
+                _input("backup", "Backup owner (e-mail, optional)", required=False),
+                _input("team", "Team (optional)", required=False),
+            ], "Assign"
 
 
 def _input(name: str, label: str, *, multiline: bool = False, required: bool = True) -> Element:
@@ -147,26 +150,11 @@ def _input(name: str, label: str, *, multiline: bool = False, required: bool = T
 def command_from_action(data: dict[str, Any]) -> str:
     """The command a pressed button runs, with what its form asked for appended."""
     command = str(data.get("command", "")).strip()
-    form = data.get("form")
-    if not form:
+    form = form_for(command) if data.get("form") else None
+    if form is None:
         return command
-
-    def field(name: str) -> str:
-        return " ".join(str(data.get(name, "")).split())
-
-    if form == "deny":
-        return f"{command} because {field('reason')}" if field("reason") else command
-    if form == "extend":
-        return f"{command} {field('duration')} because {field('reason')}"
-    if form == "owner":
-        identity = command.removeprefix("owner assign ").strip()
-        assigned = f"owner set {identity} {field('owner')}"
-        if field("backup"):
-            assigned += f" backup {field('backup')}"
-        if field("team"):
-            assigned += f" team {'-'.join(field('team').split())}"
-        return assigned
-    return command
+    # Teams hands inputs over as typed: each is one line of single spaces here.
+    return filled(form, {name: " ".join(str(value).split()) for name, value in data.items()})
 
 
 def _section(item: Section, *, request_id: str | None) -> Element:

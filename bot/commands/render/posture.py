@@ -1,0 +1,169 @@
+"""Replies about least privilege: scans, restrictions, quarantines, guardrails, digests."""
+
+from __future__ import annotations
+
+from bot.core import notices
+from bot.domain.messages import Choice, ChoiceStyle, Reply
+from bot.domain.rules import GuardrailMode
+from bot.posture.guardrails import GuardrailRun, GuardrailView
+from bot.posture.least_privilege import ScanReport
+from bot.posture.owner_findings import Disowned, Findings, Kept, finding_section
+from bot.posture.quarantine import Quarantined, Released
+from bot.posture.restriction import (
+    FINGERPRINT_CHARS,
+    Lifted,
+    Restricted,
+    RestrictionChanged,
+    RestrictionPreview,
+    RestrictionReported,
+    listed,
+)
+
+
+def guardrail_run(run: GuardrailRun, *, mode: GuardrailMode, dry_run: bool) -> Reply:
+    verb = "would change" if dry_run or mode is not GuardrailMode.ENFORCE else "written"
+    lines = [
+        *(f"{verb}: {name}" for name in (*run.written, *run.reported)),
+        *(f"failed: {failure}" for failure in run.failures),
+    ]
+    return Reply(
+        text=f"Guardrails ({'dry run' if dry_run else mode}): "
+        f"{len(run.written) + len(run.reported)} {verb}, {run.unchanged} unchanged, "
+        f"{len(run.failures)} failed.",
+        lines=tuple(lines[:50]),
+        ok=not run.failures,
+    )
+
+
+def digest_posted(team: str, channel: str) -> Reply:
+    return Reply(text=f"Posted the weekly digest of {team} to {channel}.")
+
+
+def restriction_preview(preview: RestrictionPreview) -> Reply:
+    """What `restrict` would deny, with a button that confirms this very plan."""
+    identity, scan, plan = preview.identity, preview.scan, preview.plan
+    lines = [
+        f"Deny ({len(plan.deny)}, {plan.mechanism} policy): {listed(plan.deny)}",
+        f"Still allowed — used: {listed(scan.used) or 'none'}",
+        f"Still allowed — not tracked by the cloud: {listed(scan.unknown) or 'none'}",
+    ]
+    if scan.recent:
+        lines.append(f"Still allowed — granted recently: {listed(scan.recent)}")
+    if plan.coarsened:
+        lines.append("Actions were grouped into wildcards to fit the cloud's size limit.")
+    if preview.report_only:
+        lines.append("Report-only mode: confirming records this, nothing is written.")
+    confirm = f"restrict {identity.native_id} confirm {plan.fingerprint[:FINGERPRINT_CHARS]}"
+    return Reply(
+        text=f"Restrict {identity.name}: deny {scan.unused_count} unused permission(s)?",
+        lines=tuple(lines),
+        choices=(Choice("Confirm restrict", confirm, ChoiceStyle.DANGER),),
+    )
+
+
+def restriction(outcome: Restricted | RestrictionReported | RestrictionChanged) -> Reply:
+    """The answer to `restrict … confirm …`."""
+    match outcome:
+        case RestrictionChanged():
+            fresh = restriction_preview(outcome.preview)
+            return Reply(text=outcome.message, ok=False, lines=fresh.lines, choices=fresh.choices)
+        case RestrictionReported(identity=identity, plan=plan):
+            return Reply(
+                text=f"Report-only: {identity.name} would lose {len(plan.deny)} "
+                "unused permission(s). Nothing was written.",
+                lines=(f"Would deny: {listed(plan.deny)}",),
+            )
+        case Restricted(identity=identity, plan=plan, passing=passing):
+            return Reply(
+                text=f"Restricted {identity.name}: {len(plan.deny)} unused permission(s) denied.",
+                lines=(
+                    *((passing,) if passing else ()),
+                    f"Undo with `unrestrict {identity.name}`.",
+                ),
+                choices=(Choice("Undo", f"unrestrict {identity.native_id}"),),
+            )
+
+
+def restriction_lifted(lifted: Lifted) -> Reply:
+    name = lifted.identity.name
+    if not lifted.released:
+        return Reply(text=f"The restriction of {name} was already lifted.")
+    return Reply(text=f"Lifted the restriction of {name}; its policies are as before.")
+
+
+def quarantine(done: Quarantined) -> Reply:
+    if done.reported:
+        return Reply(
+            text=f"Report-only: {done.identity.name} would be quarantined. Nothing was written."
+        )
+    return notices.quarantined(done.identity, done.reason)
+
+
+def release(done: Released) -> Reply:
+    if not done.released:
+        return Reply(text=f"{done.identity.name} was already released.")
+    return notices.released(done.identity)
+
+
+def scan(done: ScanReport | Findings) -> Reply:
+    """The answer to `scan now`: everything scanned, or one identity's findings."""
+    if isinstance(done, Findings):
+        return findings(done)
+    summary = done.summary
+    return Reply(
+        text=f"Scanned {summary.scanned} identities: {summary.unused_total} unused "
+        f"permissions, {summary.inactive} inactive, usage unknown for "
+        f"{summary.unknown}. {done.owners_told} owner(s) told.",
+        lines=tuple(f"Failed: {n}: {e}" for n, e in list(summary.failures.items())[:10]),
+    )
+
+
+def findings(found: Findings) -> Reply:
+    identity, scan = found.identity, found.scan
+    if scan is None:
+        return Reply(
+            text=f"{identity.name} has not been scanned yet. Try `scan now {identity.name}`."
+        )
+    section = finding_section(scan, identity, quarantined=False)
+    return Reply(
+        text=f"{identity.name}: {scan.unused_count} unused, {len(scan.used)} used, "
+        f"{len(scan.unknown)} not tracked",
+        lines=section.lines,
+        choices=section.choices,
+    )
+
+
+def kept(done: Kept) -> Reply:
+    return Reply(
+        text=f"Kept {done.identity.name} as it is until {done.until:%Y-%m-%d}; "
+        "no reminders until then."
+    )
+
+
+def disowned(done: Disowned) -> Reply:
+    if done.owner:
+        return Reply(text=f"Noted: {done.identity.name} is now owned by {done.owner}.")
+    return Reply(
+        text=f"Noted: {done.identity.name} has no owner now; the security team has been asked "
+        "to find one."
+    )
+
+
+def guardrail(view: GuardrailView) -> Reply:
+    """The answer to `guardrail show`."""
+    state = "enforced" if view.enforced else "not applied"
+    lines = [
+        f"Guardrail: {state} (nightly mode: {view.mode}) · "
+        f"{view.denied} privileged actions denied · {view.mechanism}",
+        *(
+            f"Exempt until {e.expires_at:%Y-%m-%d %H:%M} UTC: {e.action} (grant {e.grant_id})"
+            for e in view.exemptions
+        ),
+    ]
+    if view.changed:
+        lines.append(
+            "The cloud holds an older version; the next write updates it."
+            if view.held
+            else "The cloud does not hold this guardrail yet."
+        )
+    return Reply(text=f"Guardrail of {view.identity.name}", lines=tuple(lines))
