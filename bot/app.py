@@ -226,23 +226,10 @@ def build(
 ) -> Leash:
     """Build Leash from settings; `sandbox` overrides LEASH_CLOUD (or hands in a running one)."""
     rules = rules or load_rules(policy_path(settings))
-    owns_sandbox = False
-    running_sandbox: Sandbox | None = None
-    if sandbox is not None and not isinstance(sandbox, bool):
-        running_sandbox = sandbox
-    elif sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
-        from bot.sandbox_extra import sandbox_class  # the optional extra: a hint if it is missing
-
-        running_sandbox, owns_sandbox = sandbox_class().start(gcp=True, azure=True), True
+    running_sandbox, owns_sandbox = _sandbox(settings, sandbox)
     check_teams(settings, real_cloud=running_sandbox is None)
     audit_key = audit_keys.for_leash(settings, real_cloud=running_sandbox is None)
-    providers = {"aws": _aws_provider(settings, running_sandbox)}
-    gcp = _gcp_provider(settings, running_sandbox)
-    if gcp is not None:
-        providers["gcp"] = gcp
-    azure = _azure_provider(settings, running_sandbox)
-    if azure is not None:
-        providers["azure"] = azure
+    providers = _providers(settings, running_sandbox)
     engine = create_engine(
         settings.database_url,
         DatabaseTimeouts(
@@ -251,20 +238,7 @@ def build(
             idle_in_transaction_seconds=settings.database_idle_in_transaction_seconds,
         ),
     )
-    leadership = Leadership(
-        settings.database_url,
-        retry_seconds=settings.leader_retry_seconds,
-        check_seconds=settings.leader_check_seconds,
-        lease_seconds=settings.leader_lease_seconds,
-    )
-    runner = Runner(
-        sweep_seconds=settings.sweep_seconds,
-        # The lease is first renewed once the election (and this wait) is over.
-        catch_up_seconds=min(CATCH_UP_SECONDS, settings.leader_lease_seconds / 3),
-        forward=leadership.forward,
-        gate=leadership.may_act,
-        lost=leadership.lost,
-    )
+    leadership, runner = _scheduling(settings)
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])
     sessions = session_factory(engine)
     audit.hand_key_to(sessions, audit_key)
@@ -301,3 +275,45 @@ def build(
         providers=providers,
         owns_sandbox=owns_sandbox,
     )
+
+
+def _sandbox(settings: Settings, sandbox: bool | Sandbox | None) -> tuple[Sandbox | None, bool]:
+    """The sandbox to run against (None for the real clouds), and whether Leash started it."""
+    if sandbox is not None and not isinstance(sandbox, bool):
+        return sandbox, False
+    if sandbox or (sandbox is None and settings.cloud is CloudMode.SANDBOX):
+        from bot.sandbox_extra import sandbox_class  # the optional extra: a hint if it is missing
+
+        return sandbox_class().start(gcp=True, azure=True), True
+    return None, False
+
+
+def _providers(settings: Settings, sandbox: Sandbox | None) -> dict[str, CloudProvider]:
+    """AWS always; GCP and Azure when configured (or in the sandbox)."""
+    providers = {"aws": _aws_provider(settings, sandbox)}
+    gcp = _gcp_provider(settings, sandbox)
+    if gcp is not None:
+        providers["gcp"] = gcp
+    azure = _azure_provider(settings, sandbox)
+    if azure is not None:
+        providers["azure"] = azure
+    return providers
+
+
+def _scheduling(settings: Settings) -> tuple[Leadership, Runner]:
+    """The leader election and the scheduler it runs on the leader."""
+    leadership = Leadership(
+        settings.database_url,
+        retry_seconds=settings.leader_retry_seconds,
+        check_seconds=settings.leader_check_seconds,
+        lease_seconds=settings.leader_lease_seconds,
+    )
+    runner = Runner(
+        sweep_seconds=settings.sweep_seconds,
+        # The lease is first renewed once the election (and this wait) is over.
+        catch_up_seconds=min(CATCH_UP_SECONDS, settings.leader_lease_seconds / 3),
+        forward=leadership.forward,
+        gate=leadership.may_act,
+        lost=leadership.lost,
+    )
+    return leadership, runner

@@ -19,6 +19,7 @@ from bot.domain.errors import (
     NotAllowedError,
 )
 from bot.domain.states import ActorKind, RequestState, shown_state
+from bot.http import openapi as openapi_spec
 from bot.lifecycle.service import Lifecycle
 from bot.store.tables import AccessRequest, Grant, Identity
 
@@ -200,132 +201,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of the agent API."""
-    error = {"$ref": "#/components/schemas/Error"}
-    responses = {
-        code: {"description": text, "content": {"application/json": {"schema": error}}}
-        for code, text in (
-            ("400", "Invalid input"),
-            ("401", "Missing or bad token"),
-            ("403", "Not allowed"),
-            ("404", "Not found"),
-            ("409", "Conflict"),
-            ("413", "Body too large"),
-        )
-    }
-    request_out = {"$ref": "#/components/schemas/Request"}
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Leash agent API",
-            "version": "1",
-            "description": "Agents ask for time-limited permissions for themselves.",
-        },
-        "servers": [{"url": "/api/v1"}],
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "RequestBody": RequestBody.model_json_schema(),
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                },
-                "Grant": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "state": {"type": "string"},
-                        "expires_at": {"type": "string", "format": "date-time"},
-                        "artefact": {"type": ["string", "null"]},
-                        "mechanism": {"type": ["string", "null"]},
-                    },
-                },
-                "Request": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "state": {"type": "string", "enum": [s.value for s in RequestState]},
-                        "tier": {"type": "string"},
-                        "grant": {
-                            "anyOf": [{"$ref": "#/components/schemas/Grant"}, {"type": "null"}]
-                        },
-                    },
-                },
-            },
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/requests": {
-                "post": {
-                    "summary": "Ask for a permission for the token's own identity",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/RequestBody"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "201": {
-                            "description": "Created, waiting for the owner",
-                            "content": {"application/json": {"schema": request_out}},
-                        }
-                    }
-                    | responses,
-                }
-            },
-            "/requests/{request_id}": {
-                "get": {
-                    "summary": "Read a request; with wait=N, wait up to N seconds for the decision",
-                    "parameters": [
-                        {
-                            "name": "request_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "wait",
-                            "in": "query",
-                            "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The request",
-                            "content": {"application/json": {"schema": request_out}},
-                        }
-                    }
-                    | responses,
-                }
-            },
-            "/grants/{grant_id}/release": {
-                "post": {
-                    "summary": "The agent is done: revoke the grant now",
-                    "parameters": [
-                        {
-                            "name": "grant_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The grant after release",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Grant"}
-                                }
-                            },
-                        }
-                    }
-                    | responses,
-                }
-            },
-        },
-    }
+    return openapi_spec.openapi_document(
+        RequestBody.model_json_schema(), max_wait_seconds=MAX_WAIT_SECONDS
+    )
 
 
 def routes(lifecycle: Lifecycle) -> web.Application:

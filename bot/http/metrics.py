@@ -144,6 +144,21 @@ async def _stored(*, session: AsyncSession, now: datetime) -> CollectorRegistry:
     """The series read from the database (the same on every replica)."""
     registry = CollectorRegistry(auto_describe=True)
     since = now - WINDOW
+    await _states(registry, session=session)
+    await _timings(registry, session=session, since=since)
+    await _scans(registry, session=session, since=since)
+    await _scan_runs(registry, session=session, since=since)
+    newest = (await session.exec(select(func.max(AuditEvent.seq)))).one()
+    Gauge(
+        "leash_audit_head_seq",
+        "Sequence number of the newest audit event (ship it: a drop means events were removed)",
+        registry=registry,
+    ).set(newest or 0)
+    return registry
+
+
+async def _states(registry: CollectorRegistry, *, session: AsyncSession) -> None:
+    """Requests and grants by state."""
     requests = Gauge("leash_requests", "Access requests by state", ("state",), registry=registry)
     for state, count in (
         await session.exec(
@@ -164,6 +179,9 @@ async def _stored(*, session: AsyncSession, now: datetime) -> CollectorRegistry:
         "leash_irrevocable_grants", "Grants Leash could not revoke (alerted)", registry=registry
     ).set(by_state.get(GrantState.IRREVOCABLE.value, 0))
 
+
+async def _timings(registry: CollectorRegistry, *, session: AsyncSession, since: datetime) -> None:
+    """How long approvals, cloud grants and revocations took over the last day."""
     wait = _histogram(
         registry, "leash_approval_wait_seconds", "Request created to decided (last day)"
     )
@@ -190,6 +208,9 @@ async def _stored(*, session: AsyncSession, now: datetime) -> CollectorRegistry:
         if revoked is not None and revoked >= expires and revoked >= since:
             lag.observe((revoked - expires).total_seconds())
 
+
+async def _scans(registry: CollectorRegistry, *, session: AsyncSession, since: datetime) -> None:
+    """Usage scans of the last day by status, and when the last one ran."""
     scans = Gauge(
         "leash_scans", "Usage scans of the last day by status", ("status",), registry=registry
     )
@@ -206,14 +227,6 @@ async def _stored(*, session: AsyncSession, now: datetime) -> CollectorRegistry:
         "leash_last_scan_timestamp_seconds", "When the last usage scan ran", registry=registry
     )
     last_scan.set(last.timestamp() if last else 0)
-    await _scan_runs(registry, session=session, since=since)
-    newest = (await session.exec(select(func.max(AuditEvent.seq)))).one()
-    Gauge(
-        "leash_audit_head_seq",
-        "Sequence number of the newest audit event (ship it: a drop means events were removed)",
-        registry=registry,
-    ).set(newest or 0)
-    return registry
 
 
 async def _scan_runs(

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.context import Context
 from bot.domain.actors import SYSTEM
@@ -19,7 +21,7 @@ from bot.inventory import registry
 from bot.inventory.stewardship import security_recipients
 from bot.store import audit
 from bot.store.tables import Identity, Ownership
-from cloud.base import CloudError, DiscoveryResult
+from cloud.base import CloudError, DiscoveredIdentity, DiscoveryResult
 
 log = logging.getLogger("leash.inventory")
 
@@ -137,18 +139,7 @@ class InventoryService:
         )
         async with ctx.transaction() as session:
             for discovered in identities:
-                identity, problems = await registry.upsert_discovered(
-                    discovered, rules=ctx.rules, session=session, now=now
-                )
-                for problem in problems:
-                    recorded.problems[f"{name}:{identity.account}:{identity.name}"] = problem
-                recorded.seen.append(identity.id)
-                owner = await session.get(Ownership, identity.id)
-                if owner is not None and owner.proposed_owner and owner.proposed_at == now:
-                    recorded.proposals.append((identity, owner.primary_owner, owner.proposed_owner))
-                if identity.classification == Classification.AI_AGENT:
-                    recorded.agents += 1
-                    recorded.unowned += owner is None or owner.primary_owner is None
+                await self._upsert(name, discovered, recorded, session=session, now=now)
             # The chain's lock is taken after the rows' (as every append does), never between.
             for identity, _, proposed in recorded.proposals:
                 await audit.append(
@@ -187,6 +178,29 @@ class InventoryService:
                 },
             )
         return recorded
+
+    async def _upsert(
+        self,
+        name: str,
+        discovered: DiscoveredIdentity,
+        recorded: _Recorded,
+        *,
+        session: AsyncSession,
+        now: datetime,
+    ) -> None:
+        """Record one discovered identity; note its problems, tag proposals and agent count."""
+        identity, problems = await registry.upsert_discovered(
+            discovered, rules=self._ctx.rules, session=session, now=now
+        )
+        for problem in problems:
+            recorded.problems[f"{name}:{identity.account}:{identity.name}"] = problem
+        recorded.seen.append(identity.id)
+        owner = await session.get(Ownership, identity.id)
+        if owner is not None and owner.proposed_owner and owner.proposed_at == now:
+            recorded.proposals.append((identity, owner.primary_owner, owner.proposed_owner))
+        if identity.classification == Classification.AI_AGENT:
+            recorded.agents += 1
+            recorded.unowned += owner is None or owner.primary_owner is None
 
 
 def _conflict(error: DBAPIError) -> bool:

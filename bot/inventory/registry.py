@@ -95,7 +95,51 @@ async def upsert_discovered(
 
     Returns the identity and the problems found in its tags (e.g. a malformed owner tag).
     """
-    problems: list[str] = []
+    identity = await _record_identity(found, rules=rules, session=session, now=now)
+    ownership = await session.get(Ownership, identity.id)
+    if ownership is not None and ownership.source == "chat":
+        return identity, []
+    people, problems = _tagged_people(found, rules)
+    if people["owner"] is None:
+        if ownership is not None and ownership.source == "tag":
+            ownership.primary_owner = None  # the tag was removed or became invalid
+            session.add(ownership)
+        return identity, problems
+    if ownership is None:
+        ownership = await _insert_absent(
+            Ownership(identity_id=identity.id, source="tag", updated_at=now, updated_by="tags"),
+            session=session,
+        )
+        if ownership.source == "chat":  # set in chat since this transaction began
+            return identity, problems
+    if ownership.primary_owner and keys_for([ownership.primary_owner]) != keys_for(
+        [people["owner"]]
+    ):
+        # Whoever can write the tag is not thereby the owner: an owner read from a changed
+        # tag is a proposal that an admin confirms (`owner confirm`), announced by the caller.
+        if ownership.proposed_owner != people["owner"]:
+            ownership.proposed_owner, ownership.proposed_at = people["owner"], now
+            session.add(ownership)
+        return identity, problems
+    _, team = _first_tag(found.tags, rules.ownership.team_tags)
+    _, purpose = _first_tag(found.tags, rules.ownership.purpose_tags)
+    changed = ownership.primary_owner != people["owner"]
+    ownership.primary_owner = people["owner"]
+    ownership.backup_owner = people["backup"]
+    ownership.team = team[:128] if team else None
+    ownership.purpose = purpose[:512] if purpose else None
+    ownership.source = "tag"
+    if changed:
+        ownership.updated_at = now
+        ownership.updated_by = "tags"
+    session.add(ownership)
+    return identity, problems
+
+
+async def _record_identity(
+    found: DiscoveredIdentity, *, rules: Rules, session: AsyncSession, now: datetime
+) -> Identity:
+    """Insert or refresh the identity's row from what discovery found (present again)."""
     identity_id = identity_id_for(found.ref.native_id)
     identity = await session.get(Identity, identity_id)
     classification, reason = classify(found, rules.classification)
@@ -126,9 +170,14 @@ async def upsert_discovered(
     identity.present = True
     identity.deleted_at = None
     session.add(identity)
-    ownership = await session.get(Ownership, identity_id)
-    if ownership is not None and ownership.source == "chat":
-        return identity, problems
+    return identity
+
+
+def _tagged_people(
+    found: DiscoveredIdentity, rules: Rules
+) -> tuple[dict[str, str | None], list[str]]:
+    """The owner and backup its tags name (None if absent or malformed), and the problems."""
+    problems: list[str] = []
     people: dict[str, str | None] = {}
     for role, keys in (
         ("owner", rules.ownership.owner_tags),
@@ -142,40 +191,7 @@ async def upsert_discovered(
             )
             value = None
         people[role] = value
-    _, team = _first_tag(found.tags, rules.ownership.team_tags)
-    _, purpose = _first_tag(found.tags, rules.ownership.purpose_tags)
-    if people["owner"] is None:
-        if ownership is not None and ownership.source == "tag":
-            ownership.primary_owner = None  # the tag was removed or became invalid
-            session.add(ownership)
-        return identity, problems
-    if ownership is None:
-        ownership = await _insert_absent(
-            Ownership(identity_id=identity_id, source="tag", updated_at=now, updated_by="tags"),
-            session=session,
-        )
-        if ownership.source == "chat":  # set in chat since this transaction began
-            return identity, problems
-    if ownership.primary_owner and keys_for([ownership.primary_owner]) != keys_for(
-        [people["owner"]]
-    ):
-        # Whoever can write the tag is not thereby the owner: an owner read from a changed
-        # tag is a proposal that an admin confirms (`owner confirm`), announced by the caller.
-        if ownership.proposed_owner != people["owner"]:
-            ownership.proposed_owner, ownership.proposed_at = people["owner"], now
-            session.add(ownership)
-        return identity, problems
-    changed = ownership.primary_owner != people["owner"]
-    ownership.primary_owner = people["owner"]
-    ownership.backup_owner = people["backup"]
-    ownership.team = team[:128] if team else None
-    ownership.purpose = purpose[:512] if purpose else None
-    ownership.source = "tag"
-    if changed:
-        ownership.updated_at = now
-        ownership.updated_by = "tags"
-    session.add(ownership)
-    return identity, problems
+    return people, problems
 
 
 async def resolve(reference: str, *, session: AsyncSession) -> Identity:

@@ -81,55 +81,64 @@ class Stewardship:
         alerted = 0
         for identity in rows:
             key = alert_key(identity)
-            if identity.unowned_alert_key == key:
+            if identity.unowned_alert_key == key or not await self._mark_alerted(identity, key):
                 continue
-            async with ctx.transaction() as session:
-                # Locked: a replica alerting at the same moment waits, then sees this key.
-                current = await session.get(Identity, identity.id, with_for_update=True)
-                if current is None or current.unowned_alert_key == key:
-                    continue
-                current.unowned_alert_key = key
-                session.add(current)
-                await audit.append(
-                    session=session,
-                    actor=SYSTEM,
-                    event_type="identity.unowned_alerted",
-                    at=ctx.clock.now(),
-                    identity_id=identity.id,
-                    resource=identity.native_id,
-                    detail={"created_by": identity.created_by},
-                )
             alerted += 1
-            choices = (
-                Choice("Claim", f"owner claim {identity.native_id}", ChoiceStyle.PRIMARY),
-                Choice("Assign to…", f"owner assign {identity.native_id}"),
+            await self._alert(identity)
+        return alerted
+
+    async def _mark_alerted(self, identity: Identity, key: str) -> bool:
+        """Record the alert's key; False if another replica alerted about this change first."""
+        async with self._ctx.transaction() as session:
+            # Locked: a replica alerting at the same moment waits, then sees this key.
+            current = await session.get(Identity, identity.id, with_for_update=True)
+            if current is None or current.unowned_alert_key == key:
+                return False
+            current.unowned_alert_key = key
+            session.add(current)
+            await audit.append(
+                session=session,
+                actor=SYSTEM,
+                event_type="identity.unowned_alerted",
+                at=self._ctx.clock.now(),
+                identity_id=identity.id,
+                resource=identity.native_id,
+                detail={"created_by": identity.created_by},
             )
+        return True
+
+    async def _alert(self, identity: Identity) -> None:
+        """Tell security, and whoever created the identity, that it has no owner."""
+        ctx = self._ctx
+        choices = (
+            Choice("Claim", f"owner claim {identity.native_id}", ChoiceStyle.PRIMARY),
+            Choice("Assign to…", f"owner assign {identity.native_id}"),
+        )
+        await ctx.tell(
+            Notice(
+                kind=NoticeKind.UNOWNED,
+                recipients=self._security(),
+                reply=Reply(
+                    text=f"{identity.name} has no owner.",
+                    lines=_describe(identity),
+                    choices=choices,
+                    ok=False,
+                ),
+            )
+        )
+        creator = creator_contact(identity.created_by)
+        if creator:
             await ctx.tell(
                 Notice(
                     kind=NoticeKind.UNOWNED,
-                    recipients=self._security(),
+                    recipients=(creator,),
                     reply=Reply(
-                        text=f"{identity.name} has no owner.",
+                        text=f"You created {identity.name}, which has no owner. Is it yours?",
                         lines=_describe(identity),
-                        choices=choices,
-                        ok=False,
+                        choices=choices[:1],
                     ),
                 )
             )
-            creator = creator_contact(identity.created_by)
-            if creator:
-                await ctx.tell(
-                    Notice(
-                        kind=NoticeKind.UNOWNED,
-                        recipients=(creator,),
-                        reply=Reply(
-                            text=f"You created {identity.name}, which has no owner. Is it yours?",
-                            lines=_describe(identity),
-                            choices=choices[:1],
-                        ),
-                    )
-                )
-        return alerted
 
     async def ask_attestation(self) -> int:
         """Ask owners whose confirmation is due to re-confirm; report those overdue."""
@@ -167,35 +176,43 @@ class Stewardship:
                 session.add(current)
             asked += 1
             assert ownership.primary_owner is not None
-            await ctx.tell(
-                Notice(
-                    kind=NoticeKind.ATTESTATION,
-                    recipients=(ownership.primary_owner,),
-                    reply=Reply(
-                        text=f"Do you still own {identity.name}? Please confirm.",
-                        lines=_describe(identity),
-                        choices=(
-                            Choice(
-                                "Still mine",
-                                f"owner confirm {identity.native_id}",
-                                ChoiceStyle.PRIMARY,
-                            ),
-                            Choice("Hand over…", f"owner assign {identity.native_id}"),
-                        ),
-                    ),
-                )
-            )
+            await self._ask(identity, ownership.primary_owner)
         if overdue:
-            await ctx.tell(
-                Notice(
-                    kind=NoticeKind.ATTESTATION_OVERDUE,
-                    recipients=self._security(),
-                    reply=Reply(
-                        text=f"{len(overdue)} ownership(s) not confirmed for "
-                        f"{ctx.rules.ownership.attest_every.days} days:",
-                        lines=tuple(overdue[:50]),
-                        ok=False,
-                    ),
-                )
-            )
+            await self._report_overdue(overdue)
         return asked
+
+    async def _ask(self, identity: Identity, owner: str) -> None:
+        """Ask the owner to confirm they still own the identity, or hand it over."""
+        await self._ctx.tell(
+            Notice(
+                kind=NoticeKind.ATTESTATION,
+                recipients=(owner,),
+                reply=Reply(
+                    text=f"Do you still own {identity.name}? Please confirm.",
+                    lines=_describe(identity),
+                    choices=(
+                        Choice(
+                            "Still mine",
+                            f"owner confirm {identity.native_id}",
+                            ChoiceStyle.PRIMARY,
+                        ),
+                        Choice("Hand over…", f"owner assign {identity.native_id}"),
+                    ),
+                ),
+            )
+        )
+
+    async def _report_overdue(self, overdue: list[str]) -> None:
+        """Tell security which ownerships are overdue for confirmation."""
+        await self._ctx.tell(
+            Notice(
+                kind=NoticeKind.ATTESTATION_OVERDUE,
+                recipients=self._security(),
+                reply=Reply(
+                    text=f"{len(overdue)} ownership(s) not confirmed for "
+                    f"{self._ctx.rules.ownership.attest_every.days} days:",
+                    lines=tuple(overdue[:50]),
+                    ok=False,
+                ),
+            )
+        )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.context import Context
 from bot.domain.errors import InvalidInputError
@@ -53,6 +54,30 @@ def _latest_before(scans: list[UsageScan], moment: datetime) -> dict[str, UsageS
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _TeamRows:
+    rows: list[tuple[Identity, Ownership]]
+    tagged: list[str]
+    grants: list[tuple[Grant, AccessRequest]]
+    scans: list[UsageScan]
+    quarantined: set[str]
+
+
+async def _quarantined(ids: list[str], *, session: AsyncSession) -> set[str]:
+    """Which of `ids` are quarantined now."""
+    return set(
+        (
+            await session.exec(
+                select(Enforcement.identity_id).where(
+                    col(Enforcement.identity_id).in_(ids),
+                    col(Enforcement.kind) == EnforcementKind.QUARANTINE,
+                    col(Enforcement.state) == EnforcementState.ACTIVE,
+                )
+            )
+        ).all()
+    )
+
+
 class DigestService:
     """Builds and sends each team's digest to the channel the policy file names."""
 
@@ -71,60 +96,11 @@ class DigestService:
             raise InvalidInputError(f"There is no team '{team[:40]}' (teams: {known}).")
         now = ctx.clock.now()
         week_ago = now - WEEK
-        async with ctx.sessions() as session:
-            rows = (
-                await session.exec(
-                    select(Identity, Ownership)
-                    .join(Ownership, col(Ownership.identity_id) == col(Identity.id))
-                    .where(col(Identity.present), col(Ownership.team) == team)
-                    .order_by(col(Identity.name))
-                )
-            ).all()
-            ids = [identity.id for identity, _ in rows]
-            # Unowned identities often have no ownership row at all: their team is a tag.
-            loose = (
-                await session.exec(
-                    select(Identity)
-                    .join(Ownership, col(Ownership.identity_id) == col(Identity.id), isouter=True)
-                    .where(col(Identity.present), col(Ownership.identity_id).is_(None))
-                    .order_by(col(Identity.name))
-                )
-            ).all()
-            tagged = [
-                identity.name
-                for identity in loose
-                if any(identity.tags.get(key) == team for key in ctx.rules.ownership.team_tags)
-            ]
-            grants = (
-                await session.exec(
-                    select(Grant, AccessRequest)
-                    .join(AccessRequest, col(AccessRequest.id) == col(Grant.request_id))
-                    .where(col(Grant.identity_id).in_(ids), col(Grant.created_at) >= week_ago)
-                )
-            ).all()
-            scans = list(
-                (
-                    await session.exec(
-                        select(UsageScan)
-                        .where(col(UsageScan.identity_id).in_(ids))
-                        .order_by(col(UsageScan.id))
-                    )
-                ).all()
-            )
-            quarantined_ids = set(
-                (
-                    await session.exec(
-                        select(Enforcement.identity_id).where(
-                            col(Enforcement.identity_id).in_(ids),
-                            col(Enforcement.kind) == EnforcementKind.QUARANTINE,
-                            col(Enforcement.state) == EnforcementState.ACTIVE,
-                        )
-                    )
-                ).all()
-            )
+        found = await self._read(team, since=week_ago)
+        rows, grants = found.rows, found.grants
         names = {identity.id: identity.name for identity, _ in rows}
         week_ends = [now - WEEK * back for back in range(WEEKS - 1, -1, -1)]
-        trend = [_latest_before(scans, end) for end in week_ends]
+        trend = [_latest_before(found.scans, end) for end in week_ends]
         latest = trend[-1]
         attest_due = now - ctx.rules.ownership.attest_every
         owned = [(i, o) for i, o in rows if o.primary_owner]
@@ -136,7 +112,7 @@ class DigestService:
             owned=len(owned),
             agents=sum(1 for i, _ in rows if i.classification == Classification.AI_AGENT),
             new=tuple(i.name for i, _ in rows if i.created_at and i.created_at >= week_ago),
-            unowned=(*(i.name for i, o in rows if not o.primary_owner), *tagged),
+            unowned=(*(i.name for i, o in rows if not o.primary_owner), *found.tagged),
             grants=len(grants),
             privileged_grants=sum(1 for _, r in grants if r.tier != Tier.NORMAL),
             top_requesters=tuple(Counter(g.requester for g, _ in grants).most_common(3)),
@@ -145,13 +121,70 @@ class DigestService:
             unused_trend=tuple(sum(s.unused_count for s in week.values()) for week in trend),
             inactive_trend=tuple(sum(1 for s in week.values() if s.inactive) for week in trend),
             inactive=tuple(names[i] for i, s in latest.items() if s.inactive),
-            quarantined=tuple(sorted(names[i] for i in quarantined_ids)),
+            quarantined=tuple(sorted(names[i] for i in found.quarantined)),
             overdue_attestations=tuple(
                 f"{i.name} ({o.primary_owner})"
                 for i, o in owned
                 if (o.attested_at or o.updated_at) < attest_due
             ),
         )
+
+    async def _read(self, team: str, *, since: datetime) -> _TeamRows:
+        """The team's identities, tagged unowned ones, the week's grants, scans, quarantines."""
+        async with self._ctx.sessions() as session:
+            rows = list(
+                (
+                    await session.exec(
+                        select(Identity, Ownership)
+                        .join(Ownership, col(Ownership.identity_id) == col(Identity.id))
+                        .where(col(Identity.present), col(Ownership.team) == team)
+                        .order_by(col(Identity.name))
+                    )
+                ).all()
+            )
+            ids = [identity.id for identity, _ in rows]
+            grants = list(
+                (
+                    await session.exec(
+                        select(Grant, AccessRequest)
+                        .join(AccessRequest, col(AccessRequest.id) == col(Grant.request_id))
+                        .where(col(Grant.identity_id).in_(ids), col(Grant.created_at) >= since)
+                    )
+                ).all()
+            )
+            scans = list(
+                (
+                    await session.exec(
+                        select(UsageScan)
+                        .where(col(UsageScan.identity_id).in_(ids))
+                        .order_by(col(UsageScan.id))
+                    )
+                ).all()
+            )
+            return _TeamRows(
+                rows=rows,
+                tagged=await self._tagged_unowned(team, session=session),
+                grants=grants,
+                scans=scans,
+                quarantined=await _quarantined(ids, session=session),
+            )
+
+    async def _tagged_unowned(self, team: str, *, session: AsyncSession) -> list[str]:
+        """Unowned identities often have no ownership row at all: their team is a tag."""
+        loose = (
+            await session.exec(
+                select(Identity)
+                .join(Ownership, col(Ownership.identity_id) == col(Identity.id), isouter=True)
+                .where(col(Identity.present), col(Ownership.identity_id).is_(None))
+                .order_by(col(Identity.name))
+            )
+        ).all()
+        team_tags = self._ctx.rules.ownership.team_tags
+        return [
+            identity.name
+            for identity in loose
+            if any(identity.tags.get(key) == team for key in team_tags)
+        ]
 
     def render(self, digest: TeamDigest) -> Reply:
         """The digest as a message, with its trend chart attached when charts are available."""

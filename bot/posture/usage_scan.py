@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import col, select
 from tenacity import (
@@ -103,12 +104,25 @@ class UsageScanner:
                 await scanning.enter_async_context(provider.scanning())
             await asyncio.gather(*(one(identity) for identity in identities))
         duration = time.monotonic() - started
-        async with ctx.transaction() as session:
+        await self._completed(summary, started_at=started_at, duration=duration)
+        log.info(
+            "usage scan: %d scanned, %d failed, in %.1f s",
+            summary.scanned,
+            len(summary.failures),
+            duration,
+        )
+        return summary
+
+    async def _completed(
+        self, summary: ScanSummary, *, started_at: datetime, duration: float
+    ) -> None:
+        """Record the run as a `scan.completed` audit event (what /metrics reads)."""
+        async with self._ctx.transaction() as session:
             await audit.append(
                 session=session,
                 actor=SYSTEM,
                 event_type="scan.completed",
-                at=ctx.clock.now(),
+                at=self._ctx.clock.now(),
                 detail={
                     "scanned": summary.scanned,
                     "usage_unknown": summary.unknown,
@@ -120,13 +134,6 @@ class UsageScanner:
                     "duration_seconds": round(duration, 3),
                 },
             )
-        log.info(
-            "usage scan: %d scanned, %d failed, in %.1f s",
-            summary.scanned,
-            len(summary.failures),
-            duration,
-        )
-        return summary
 
     async def _usage(self, identity: Identity) -> UsageReport:
         ctx = self._ctx

@@ -204,6 +204,11 @@ def home_view(
     now: datetime,
 ) -> dict[str, Any]:
     """The App Home tab: my pending approvals, my live grants, agents I own."""
+    blocks = [*_pending_blocks(pending), *_grant_blocks(grants, now=now), *_owned_blocks(owned)]
+    return {"type": "home", "blocks": blocks[:100]}
+
+
+def _pending_blocks(pending: list[tuple[AccessRequest, Identity]]) -> list[Block]:
     blocks: list[Block] = [{"type": "header", "text": _text("Waiting for your decision")}]
     if not pending:
         blocks.append(context("Nothing is waiting for you."))
@@ -230,7 +235,11 @@ def home_view(
                 block_id=f"home-request-{request.id}",
             )
         )
-    blocks.append({"type": "header", "text": _text("Your live grants")})
+    return blocks
+
+
+def _grant_blocks(grants: list[tuple[Grant, Identity]], *, now: datetime) -> list[Block]:
+    blocks: list[Block] = [{"type": "header", "text": _text("Your live grants")}]
     if not grants:
         blocks.append(context("You have no live grants."))
     for grant, identity in grants[:15]:
@@ -252,7 +261,11 @@ def home_view(
                 block_id=f"home-grant-{grant.id}",
             )
         )
-    blocks.append({"type": "header", "text": _text("Agents you own")})
+    return blocks
+
+
+def _owned_blocks(owned: list[tuple[Identity, Ownership]]) -> list[Block]:
+    blocks: list[Block] = [{"type": "header", "text": _text("Agents you own")}]
     if not owned:
         blocks.append(context("You own no agent identities."))
     for identity, ownership in owned[:30]:
@@ -263,4 +276,4 @@ def home_view(
                 identity.native_id,
             )
         )
-    return {"type": "home", "blocks": blocks[:100]}
+    return blocks

@@ -35,32 +35,8 @@ def request_form(
     if error:
         body.append(text_block(escape(error), color="Attention"))
     body += [
-        {
-            "type": "Input.ChoiceSet",
-            "id": "identity",
-            "label": "Identity",
-            "style": "filtered",
-            "isRequired": True,
-            "errorMessage": "Choose the identity to elevate.",
-            "choices": [
-                {"title": label[:100], "value": value[:300]}
-                for label, value in identities[:MAX_IDENTITIES]
-            ],
-            "value": given.get("identity", ""),
-        },
-        {
-            "type": "Input.ChoiceSet",
-            "id": "permission_set",
-            "label": "Permission set",
-            "style": "compact",
-            "isRequired": False,
-            "placeholder": "Choose one, or type actions below",
-            "choices": [
-                {"title": f"{name}: {spec.description}"[:100], "value": name}
-                for name, spec in sorted(rules.permission_sets.items())
-            ],
-            "value": given.get("permission_set", ""),
-        },
+        _identity_choice(identities, given),
+        _permission_set_choice(rules, given),
         _text("actions", "Or custom actions (e.g. s3:GetObject, s3:ListBucket)", given),
         _text("resources", "Resources (optional; ARNs, default all)", given),
         {
@@ -88,6 +64,38 @@ def request_form(
                 "style": "positive",
             }
         ],
+    }
+
+
+def _identity_choice(identities: Sequence[tuple[str, str]], given: Mapping[str, str]) -> Element:
+    return {
+        "type": "Input.ChoiceSet",
+        "id": "identity",
+        "label": "Identity",
+        "style": "filtered",
+        "isRequired": True,
+        "errorMessage": "Choose the identity to elevate.",
+        "choices": [
+            {"title": label[:100], "value": value[:300]}
+            for label, value in identities[:MAX_IDENTITIES]
+        ],
+        "value": given.get("identity", ""),
+    }
+
+
+def _permission_set_choice(rules: Rules, given: Mapping[str, str]) -> Element:
+    return {
+        "type": "Input.ChoiceSet",
+        "id": "permission_set",
+        "label": "Permission set",
+        "style": "compact",
+        "isRequired": False,
+        "placeholder": "Choose one, or type actions below",
+        "choices": [
+            {"title": f"{name}: {spec.description}"[:100], "value": name}
+            for name, spec in sorted(rules.permission_sets.items())
+        ],
+        "value": given.get("permission_set", ""),
     }
 
 
