@@ -222,3 +222,25 @@ def enforcement_done(by: str, what: Reply, recipients: tuple[str, ...]) -> Notic
         recipients=recipients,
         reply=Reply(text=f"{by} — {what.text}", lines=what.lines, choices=what.choices),
     )
+
+
+def undelivered(missed: list[str], notice: Notice, admins: tuple[str, ...]) -> Notice:
+    """Tell the admins who missed a Teams message (the app is not installed for them)."""
+    return Notice(
+        NoticeKind.UNDELIVERED,
+        admins,
+        Reply(
+            text=f"Leash could not reach {', '.join(missed)} on Teams "
+            "(the app is not installed for them). They missed this message:",
+            lines=(notice.reply.text, *notice.reply.lines[:10]),
+            ok=False,
+        ),
+    )
+
+
+def request_summary(request_id: str, found: tuple[AccessRequest, Identity] | None) -> Reply:
+    """A request's card as a decided card keeps it: its id and what was asked (if still known)."""
+    if found is None:
+        return Reply(text=f"Request {request_id}")
+    request, identity = found
+    return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))

@@ -8,7 +8,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.notices import request_lines
+from bot.core.notices import request_summary
 from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
 from bot.lifecycle.service import Lifecycle
 from bot.surfaces.slack.blocks import fallback_text, outcome_blocks, reply_blocks
@@ -138,7 +138,4 @@ class Outbound:
 
     async def _card_reply(self, request_id: str) -> Reply:
         found = await self._lifecycle.queries.request_with_identity(request_id)
-        if found is None:
-            return Reply(text=f"Request {request_id}")
-        request, identity = found
-        return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
+        return request_summary(request_id, found)

@@ -11,6 +11,7 @@ from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ConversationReference
 
+from bot.core import notices
 from bot.core.notices import current_card
 from bot.domain.messages import Notice, NoticeKind, Reply
 from bot.lifecycle.service import Lifecycle
@@ -133,13 +134,7 @@ class Outbound:
             if not reached:
                 await self._send(notice, admins)
             return
-        report = Reply(
-            text=f"Leash could not reach {', '.join(missed)} on Teams "
-            "(the app is not installed for them). They missed this message:",
-            lines=(notice.reply.text, *notice.reply.lines[:10]),
-            ok=False,
-        )
-        await self._send(Notice(NoticeKind.UNDELIVERED, admins, report), admins)
+        await self._send(notices.undelivered(missed, notice, admins), admins)
 
     async def post(
         self, reference: ConversationReference, reply: Reply, card: cards.Card
