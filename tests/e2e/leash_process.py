@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.config import BUNDLED_POLICY
+from tests.e2e.helpers import eventually
 
 READY = "Leash is serving"
 WAITING = re.compile(r"Request (r-[a-z0-9]{8}) is waiting for approval")
@@ -176,6 +177,31 @@ async def leash_process(env: Mapping[str, str], *, console: bool) -> AsyncIterat
             process.kill()
         await process.wait()
         process.close()
+
+
+@asynccontextmanager
+async def leader_and_follower(
+    env: Mapping[str, str], *, console: bool
+) -> AsyncIterator[tuple[tuple[LeashProcess, str], tuple[LeashProcess, str]]]:
+    """Two `leash serve` replicas on one database, started at once (one start's wait instead
+    of two); yield (process, base URL) for the one elected leader, then for the follower."""
+    async with (
+        leash_process(env, console=console) as one,
+        leash_process(env, console=console) as two,
+    ):
+        urls = await asyncio.gather(serving_url(one), serving_url(two))
+        roles: list[str] = []
+
+        async def elected() -> bool:
+            roles[:] = [str((await readiness(url))["scheduler"]) for url in urls]
+            return sorted(role.partition(" ")[0] for role in roles) == ["follower", "leader"]
+
+        # Both have run their election before they serve; allow for a slow readiness answer.
+        assert await eventually(elected, within=30, step=0.2), roles
+        if roles[0] == "leader":
+            yield (one, urls[0]), (two, urls[1])
+        else:
+            yield (two, urls[1]), (one, urls[0])
 
 
 async def read_until(

@@ -36,6 +36,7 @@ from tests.e2e.leash_process import (
     LeashProcess,
     approve_on,
     fast_policy,
+    leader_and_follower,
     leash_process,
     readiness,
     serving_url,
@@ -115,45 +116,45 @@ if PG_URL:  # replicas share PostgreSQL; these cases exist only when a test data
         env = _environment(fresh_sandbox, database_url, tmp_path)
         engine = create_async_engine(database_url)
         try:
-            async with leash_process(env, console=True) as leader:
-                leader_url = await serving_url(leader)
-                async with leash_process(env, console=True) as follower:
-                    follower_url = await serving_url(follower)
-                    assert (await readiness(leader_url))["scheduler"] == "leader"
-                    old_epoch = await _lease_epoch(engine)
-                    grant_ids = [
-                        await approve_on(leader, agent, owner, 12, f"freeze drill {n}")
-                        for n, (agent, owner) in enumerate(AGENTS * 2)
-                    ]
-                    await _drain(leader)
+            async with leader_and_follower(env, console=True) as (
+                (leader, leader_url),
+                (_, follower_url),
+            ):
+                assert (await readiness(leader_url))["scheduler"] == "leader"
+                old_epoch = await _lease_epoch(engine)
+                grant_ids = [
+                    await approve_on(leader, agent, owner, 12, f"freeze drill {n}")
+                    for n, (agent, owner) in enumerate(AGENTS * 2)
+                ]
+                await _drain(leader)
 
-                    leader.send_signal(signal.SIGSTOP)
-                    frozen_at = datetime.now(UTC)
-                    grants = await _grants(engine, grant_ids)
-                    assert all(g.state == GrantState.ACTIVE for g in grants)
-                    assert all(g.expires_at > frozen_at for g in grants)  # due while frozen
+                leader.send_signal(signal.SIGSTOP)
+                frozen_at = datetime.now(UTC)
+                grants = await _grants(engine, grant_ids)
+                assert all(g.state == GrantState.ACTIVE for g in grants)
+                assert all(g.expires_at > frozen_at for g in grants)  # due while frozen
 
-                    async def follower_leads() -> bool:
-                        return (await readiness(follower_url))["scheduler"] == "leader"
+                async def follower_leads() -> bool:
+                    return (await readiness(follower_url))["scheduler"] == "leader"
 
-                    assert await eventually(follower_leads, within=LEASE + RETRY + SLACK)
-                    took_over = (datetime.now(UTC) - frozen_at).total_seconds()
+                assert await eventually(follower_leads, within=LEASE + RETRY + SLACK)
+                took_over = (datetime.now(UTC) - frozen_at).total_seconds()
 
-                    async def all_revoked() -> bool:
-                        found = await _grants(engine, grant_ids)
-                        return all(g.state == GrantState.REVOKED for g in found)
+                async def all_revoked() -> bool:
+                    found = await _grants(engine, grant_ids)
+                    return all(g.state == GrantState.REVOKED for g in found)
 
-                    last_due = max(g.expires_at for g in grants)
-                    wait = (last_due - datetime.now(UTC)).total_seconds() + LEASE + SLACK
-                    assert await eventually(all_revoked, within=wait, step=0.3)
-                    new_epoch = await _lease_epoch(engine)
-                    calls_before_wake = len(fresh_sandbox.moto.calls())
-                    events_before_wake = len(await _events(engine))
+                last_due = max(g.expires_at for g in grants)
+                wait = (last_due - datetime.now(UTC)).total_seconds() + LEASE + SLACK
+                assert await eventually(all_revoked, within=wait, step=0.3)
+                new_epoch = await _lease_epoch(engine)
+                calls_before_wake = len(fresh_sandbox.moto.calls())
+                events_before_wake = len(await _events(engine))
 
-                    leader.send_signal(signal.SIGCONT)
-                    await asyncio.sleep(CHECK + RETRY + 3)
-                    woken = await _drain(leader)
-                    assert str((await readiness(leader_url))["scheduler"]).startswith("follower")
+                leader.send_signal(signal.SIGCONT)
+                await asyncio.sleep(CHECK + RETRY + 3)
+                woken = await _drain(leader)
+                assert str((await readiness(leader_url))["scheduler"]).startswith("follower")
         finally:
             revoked = await _grants(engine, grant_ids)
             events = await _events(engine)

@@ -32,9 +32,8 @@ from tests.e2e.leash_process import (
     LeashProcess,
     approve_on,
     fast_policy,
-    leash_process,
+    leader_and_follower,
     readiness,
-    serving_url,
 )
 
 # Agents and their owners, taken in turn: AWS caps a role's inline policies at 10,240
@@ -90,48 +89,48 @@ if PG_URL:  # replicas share PostgreSQL; this case exists only when a test datab
         }
         engine = create_async_engine(database_url)
         try:
-            async with leash_process(env, console=True) as leader:
-                leader_url = await serving_url(leader)
-                async with leash_process(env, console=True) as follower:
-                    follower_url = await serving_url(follower)
-                    assert (await readiness(leader_url))["scheduler"] == "leader"
-                    assert str((await readiness(follower_url))["scheduler"]).startswith("follower")
-                    fresh_sandbox.moto.clear_calls()
+            async with leader_and_follower(env, console=True) as (
+                (leader, leader_url),
+                (follower, follower_url),
+            ):
+                assert (await readiness(leader_url))["scheduler"] == "leader"
+                assert str((await readiness(follower_url))["scheduler"]).startswith("follower")
+                fresh_sandbox.moto.clear_calls()
 
-                    anchor = datetime.now(UTC) + CREATE_BUDGET
-                    replicas = (leader, follower)
-                    grant_ids = [
-                        await _approve(replicas[n % 2], expires, n)
-                        for n, expires in enumerate(_targets(anchor))
-                    ]
-                    assert len(set(grant_ids)) == GRANTS
+                anchor = datetime.now(UTC) + CREATE_BUDGET
+                replicas = (leader, follower)
+                grant_ids = [
+                    await _approve(replicas[n % 2], expires, n)
+                    for n, expires in enumerate(_targets(anchor))
+                ]
+                assert len(set(grant_ids)) == GRANTS
 
-                    await asyncio.sleep(
-                        max(0.0, (anchor - datetime.now(UTC)).total_seconds() + KILL_AT)
-                    )
-                    leader.send_signal(signal.SIGKILL)
-                    killed_at = datetime.now(UTC)
-                    await leader.wait()
+                await asyncio.sleep(
+                    max(0.0, (anchor - datetime.now(UTC)).total_seconds() + KILL_AT)
+                )
+                leader.send_signal(signal.SIGKILL)
+                killed_at = datetime.now(UTC)
+                await leader.wait()
 
-                    async def follower_leads() -> bool:
-                        return (await readiness(follower_url))["scheduler"] == "leader"
+                async def follower_leads() -> bool:
+                    return (await readiness(follower_url))["scheduler"] == "leader"
 
-                    assert await eventually(follower_leads, within=TAKEOVER_LIMIT, step=0.2)
-                    took_over = datetime.now(UTC) - killed_at
+                assert await eventually(follower_leads, within=TAKEOVER_LIMIT, step=0.2)
+                took_over = datetime.now(UTC) - killed_at
 
-                    async def all_revoked() -> bool:
-                        async with AsyncSession(engine) as session:
-                            open_grants = await session.exec(
-                                select(func.count())
-                                .select_from(Grant)
-                                .where(col(Grant.id).in_(grant_ids))
-                                .where(col(Grant.state) != GrantState.REVOKED)
-                            )
-                            return open_grants.one() == 0
+                async def all_revoked() -> bool:
+                    async with AsyncSession(engine) as session:
+                        open_grants = await session.exec(
+                            select(func.count())
+                            .select_from(Grant)
+                            .where(col(Grant.id).in_(grant_ids))
+                            .where(col(Grant.state) != GrantState.REVOKED)
+                        )
+                        return open_grants.one() == 0
 
-                    last_expiry = anchor + timedelta(seconds=WAVES[-1][2])
-                    wait = (last_expiry - datetime.now(UTC)).total_seconds() + 10
-                    assert await eventually(all_revoked, within=wait, step=0.5)
+                last_expiry = anchor + timedelta(seconds=WAVES[-1][2])
+                wait = (last_expiry - datetime.now(UTC)).total_seconds() + 10
+                assert await eventually(all_revoked, within=wait, step=0.5)
 
             assert took_over <= timedelta(seconds=TAKEOVER_LIMIT)
             async with AsyncSession(engine) as session:
