@@ -23,6 +23,7 @@ from tests.e2e.helpers import eventually
 
 READY = "Leash is serving"
 WAITING = re.compile(r"Request (r-[a-z0-9]{8}) is waiting for approval")
+ROOT = Path(__file__).resolve().parents[2]
 SERVING_ON = re.compile(r"Leash is serving on (http://\S+?)[ ,]")
 
 
@@ -97,6 +98,7 @@ class Zygote:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=(theirs.fileno(),),
+            cwd=ROOT,
         )
         theirs.close()
         atexit.register(self.stop)

@@ -18,6 +18,7 @@ The zygote exits when the socket closes (its test process is gone).
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import os
 import runpy
@@ -97,7 +98,9 @@ def _serve(channel: socket.socket) -> dict[str, Any] | None:
 def main() -> None:
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(sys.argv[1]))
     for module in PRELOAD:
-        __import__(module)
+        # Only a head start: what fails here fails again, visibly, in the child that needs it.
+        with contextlib.suppress(Exception):
+            __import__(module)
     spawn = _serve(channel)
     if spawn is None:
         return
