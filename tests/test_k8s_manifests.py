@@ -416,7 +416,7 @@ def test_prometheus_scrapes_metrics_on_the_serving_port() -> None:
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] == "/metrics"
     assert int(annotations["prometheus.io/port"]) == _port_names(_container())["http"]
-    assert '"/metrics"' in (ROOT / "bot" / "web.py").read_text(encoding="utf-8")
+    assert '"/metrics"' in (ROOT / "bot" / "http" / "server.py").read_text(encoding="utf-8")
 
 
 # Probes, resources, security.

@@ -13,10 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.access.cloud_answers import ask_the_cloud_first
 from bot.access.crash_points import crash_point
 from bot.access.deadlines import approval_route
+from bot.access.decisions import approval_keys, check_may_decide, check_open, load_request
 from bot.access.drafting import MAX_REASON, RequestInput, draft_request
-from bot.access.extension_rules import check_extension, original_request
+from bot.access.extension_rules import check_extension
 from bot.core import notices
-from bot.core.authorizing import check, request_facts, requester_keys
+from bot.core.authorizing import check, request_facts
 from bot.core.context import Context, new_id
 from bot.core.persons import resolve
 from bot.core.transitions import Event, Moved, move_in
@@ -28,10 +29,7 @@ from bot.domain.errors import (
     AlreadyDecidedError,
     InvalidInputError,
     LeashError,
-    RequestExpiredError,
-    UnknownRequestError,
 )
-from bot.domain.handles import keys_for
 from bot.domain.messages import Notice, NoticeKind
 from bot.domain.states import GrantState, Machine, RequestState, check_start
 from bot.store import audit
@@ -45,11 +43,6 @@ class ApprovalResult:
     request: AccessRequest
     grant: Grant | None
     approvals: int
-
-
-def _approval_keys(approval: Approval) -> frozenset[str]:
-    """The handles an earlier approver was known by (older rows: their recorded name)."""
-    return frozenset(approval.approver_handles) or keys_for([approval.approver])
 
 
 async def _to_requester(
@@ -142,12 +135,6 @@ class RequestFlow:
             actor=actor,
         )
 
-    async def _load(self, request_id: str, *, session: AsyncSession) -> AccessRequest:
-        request = await session.get(AccessRequest, request_id.strip()[:16])
-        if request is None:
-            raise UnknownRequestError(f"There is no request '{request_id[:20]}'.")
-        return request
-
     async def approve(
         self, request_id: str, *, actor: Actor, note: str | None = None
     ) -> ApprovalResult:
@@ -199,16 +186,18 @@ class RequestFlow:
     ) -> tuple[ApprovalResult, Moved[AccessRequest] | None]:
         """Record the approval; the last one needed approves the request (and says so later)."""
         now = self._ctx.clock.now()
-        request = await self._load(request_id, session=session)
+        request = await load_request(request_id, session=session)
         approvals = (
             await session.exec(select(Approval).where(Approval.request_id == request.id))
         ).all()
-        prior = tuple(_approval_keys(a) for a in approvals)
+        prior = tuple(approval_keys(a) for a in approvals)
         # Who may decide comes before the state, so a stranger learns nothing of the request;
         # a second approval by the same person after that, so a late click hears the outcome.
-        await self._check_may_decide(Verb.APPROVE, request, actor, session=session)
-        self._check_open(request, now)
-        await self._check_may_decide(Verb.APPROVE, request, actor, session=session, prior=prior)
+        await check_may_decide(self._ctx, Verb.APPROVE, request, actor, session=session)
+        check_open(request, now)
+        await check_may_decide(
+            self._ctx, Verb.APPROVE, request, actor, session=session, prior=prior
+        )
         session.add(
             Approval(
                 request_id=request.id,
@@ -306,42 +295,6 @@ class RequestFlow:
         await session.flush()
         return grant
 
-    async def _check_may_decide(
-        self,
-        verb: Verb,
-        request: AccessRequest,
-        actor: Actor,
-        *,
-        session: AsyncSession,
-        prior: tuple[frozenset[str], ...] = (),
-    ) -> None:
-        """Ask the authority module; an extension's grant requester counts as a requester."""
-        also: frozenset[str] = frozenset()
-        if request.extends_grant_id:
-            original = await original_request(request.extends_grant_id, session=session)
-            if original is not None:
-                also = requester_keys(original)
-        facts = await request_facts(
-            request,
-            session=session,
-            rules=self._ctx.rules,
-            also_requesters=also,
-            prior_approvals=prior,
-        )
-        check(verb, actor, facts)
-
-    @staticmethod
-    def _check_open(request: AccessRequest, now: datetime) -> None:
-        if request.state == RequestState.EXPIRED or (
-            request.state == RequestState.PENDING and request.decide_by <= now
-        ):
-            raise RequestExpiredError(
-                f"Request {request.id} expired before anyone decided; ask again."
-            )
-        if request.state != RequestState.PENDING:
-            by = f" by {request.decided_by}" if request.decided_by else ""
-            raise AlreadyDecidedError(f"Request {request.id} was already {request.state}{by}.")
-
     async def deny(self, request_id: str, *, actor: Actor, reason: str) -> AccessRequest:
         """Refuse a request, with a reason the requester will read."""
         with log_context.about(request_id=request_id.strip()[:16]):
@@ -358,9 +311,9 @@ class RequestFlow:
                     raise InvalidInputError(
                         "Say why you deny it: `deny <request-id> because <reason>`."
                     )
-                request = await self._load(request_id, session=session)
-                await self._check_may_decide(Verb.DENY, request, actor, session=session)
-                self._check_open(request, now)
+                request = await load_request(request_id, session=session)
+                await check_may_decide(ctx, Verb.DENY, request, actor, session=session)
+                check_open(request, now)
                 done: Moved[AccessRequest] = await move_in(
                     session,
                     Machine.REQUEST,
@@ -391,13 +344,13 @@ class RequestFlow:
         try:
             async with ctx.transaction() as session:
                 now = ctx.clock.now()
-                request = await self._load(request_id, session=session)
+                request = await load_request(request_id, session=session)
                 check(
                     Verb.CANCEL,
                     actor,
                     await request_facts(request, session=session, rules=ctx.rules),
                 )
-                self._check_open(request, now)
+                check_open(request, now)
                 done: Moved[AccessRequest] = await move_in(
                     session,
                     Machine.REQUEST,

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 # The manifests live at the repository root, next to bot/, not inside the wheel.
-MANIFEST_DIR = Path(__file__).absolute().parent.parent / "manifests" / "teams"
+MANIFEST_DIR = Path(__file__).absolute().parents[2] / "manifests" / "teams"
 MANIFEST = "manifest.json"
 COLOR_ICON = "color.png"
 OUTLINE_ICON = "outline.png"

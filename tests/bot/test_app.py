@@ -19,7 +19,7 @@ from bot.domain.actors import Actor
 from bot.domain.rules import Rules
 from bot.domain.states import ActorKind, GrantState
 from bot.http.server import build_web_app
-from bot.surfaces.slack.views import home_view
+from bot.surfaces.slack.forms import home_view
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import GRANT_ID, REQUEST_ID, eventually, grant, inline_policy
 from tests.fakes.notifier import RecordingNotifier

@@ -11,7 +11,7 @@ from bot.domain.messages import Choice, ChoiceStyle
 from bot.domain.rules import Rules
 from bot.domain.states import shown_state
 from bot.store.tables import AccessRequest, Grant, Identity, Ownership
-from bot.surfaces.slack.blocks import Block, actions, bold, context, rich, styled
+from bot.surfaces.slack.render import Block, actions, bold, context, rich, styled
 
 REQUEST_CALLBACK = "leash_request"
 DENY_CALLBACK = "leash_deny"

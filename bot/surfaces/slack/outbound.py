@@ -11,9 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.notices import request_summary
 from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
 from bot.lifecycle.service import Lifecycle
-from bot.surfaces.slack.blocks import fallback_text, outcome_blocks, reply_blocks
-from bot.surfaces.slack.directory import Directory
 from bot.surfaces.slack.pacing import ChannelPacer
+from bot.surfaces.slack.people import Directory
+from bot.surfaces.slack.render import fallback_text, outcome_blocks, reply_blocks
 
 log = logging.getLogger("leash.slack")
 

@@ -23,11 +23,11 @@ from bot.domain.errors import LeashError
 from bot.domain.messages import Notice, Reply
 from bot.domain.states import ActorKind
 from bot.lifecycle.service import Lifecycle
-from bot.surfaces.slack import views
-from bot.surfaces.slack.blocks import ACTION_PREFIX, fallback_text, reply_blocks
-from bot.surfaces.slack.directory import Directory, plain_text
+from bot.surfaces.slack import forms as views
 from bot.surfaces.slack.outbound import PLATFORM, Outbound
 from bot.surfaces.slack.pacing import ChannelPacer
+from bot.surfaces.slack.people import Directory, plain_text
+from bot.surfaces.slack.render import ACTION_PREFIX, fallback_text, reply_blocks
 from bot.surfaces.slack.signature import RequestSignature
 
 log = logging.getLogger("leash.slack")

@@ -27,7 +27,7 @@ from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
 from bot.lifecycle.service import Lifecycle
 from bot.store.errors import database_unreachable
-from bot.surfaces.teams import cards
+from bot.surfaces.teams import render as cards
 from bot.surfaces.teams.background import Background
 from bot.surfaces.teams.outbound import Outbound, closed_card
 

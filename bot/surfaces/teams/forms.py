@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from bot.commands.forms import duration_choices
 from bot.domain.durations import format_duration
 from bot.domain.rules import Rules
-from bot.surfaces.teams.cards import SCHEMA, VERSION, Card, Element, escape, text_block
+from bot.surfaces.teams.render import SCHEMA, VERSION, Card, Element, escape, text_block
 
 FORM = "request"
 MAX_IDENTITIES = 100

@@ -16,12 +16,12 @@ from bot.domain.errors import LeashError
 from bot.domain.messages import Reply
 from bot.lifecycle.conversations import Place
 from bot.lifecycle.service import Lifecycle
-from bot.surfaces.teams import cards
+from bot.surfaces.teams import render as cards
 from bot.surfaces.teams.card_work import CardWork
 from bot.surfaces.teams.connector import ConnectorRetry
+from bot.surfaces.teams.forms import FORM, request_form, submitted
 from bot.surfaces.teams.outbound import closed_card, image_message, message
 from bot.surfaces.teams.people import PLATFORM, People, command_text, conversations_of
-from bot.surfaces.teams.request_form import FORM, request_form, submitted
 
 log = logging.getLogger("leash.teams")
 

@@ -16,7 +16,7 @@ from bot.core.notices import current_card
 from bot.domain.messages import Notice, NoticeKind, Reply
 from bot.lifecycle.service import Lifecycle
 from bot.store.tables import ChatContact
-from bot.surfaces.teams import cards
+from bot.surfaces.teams import render as cards
 from bot.surfaces.teams.connector import ConnectorRetry
 from bot.surfaces.teams.people import PLATFORM, load_reference
 

@@ -11,7 +11,6 @@ from bot.commands.handler import CommandHandler
 from bot.domain.messages import Notice
 from bot.lifecycle.service import Lifecycle
 from bot.surfaces.teams.background import Background
-from bot.surfaces.teams.bot import TeamsBot
 from bot.surfaces.teams.card_work import CardWork
 from bot.surfaces.teams.connector import (
     ConnectorRetry,
@@ -20,6 +19,7 @@ from bot.surfaces.teams.connector import (
     messages_route,
     on_turn_error,
 )
+from bot.surfaces.teams.inbound import TeamsBot
 from bot.surfaces.teams.outbound import Outbound
 from bot.surfaces.teams.people import PLATFORM, People
 

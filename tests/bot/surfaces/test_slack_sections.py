@@ -12,7 +12,7 @@ from bot.app import Leash
 from bot.domain.messages import Attachment, Choice, ChoiceStyle, Notice, NoticeKind, Reply, Section
 from bot.posture.charts import TrendCharts
 from bot.surfaces.literal import WORD_JOINER
-from bot.surfaces.slack.blocks import MAX_BLOCKS, reply_blocks
+from bot.surfaces.slack.render import MAX_BLOCKS, reply_blocks
 from tests.bot.surfaces.chat_drivers import rich_text
 from tests.bot.surfaces.conftest import OWNER, buttons
 from tests.fakes.slack_api import FakeSlackApi, SlackCall, SlackUpload
