@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import crash_drill
 from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, check_teams, load_rules, policy_path
 from bot.core.context import Context
@@ -250,6 +251,7 @@ def build(
         rules=rules,
         timers=runner,
         charts=TrendCharts(),
+        crashes=crash_drill.from_environment(),
     )
     lifecycle = Lifecycle(ctx)
     handler = CommandHandler(lifecycle)

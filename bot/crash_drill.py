@@ -14,6 +14,10 @@ The steps, in the order a grant passes them:
 - `revoke-claimed`: the revoke is claimed (`revoking`); the grant is still in the cloud
 - `revoked-in-cloud`: the cloud removed the grant; the database still says `revoking`
 - `revoke-committed`: the database says `revoked`
+
+The services only call the `CrashPoints` port (`bot.domain.ports`); `bot.app` wires `KillAt`
+when the variable names a step and the no-op `NoCrashes` otherwise, so nothing in the request
+or grant path reads the environment or sends a signal.
 """
 
 from __future__ import annotations
@@ -21,16 +25,10 @@ from __future__ import annotations
 import os
 import signal
 
+from bot.domain.ports import CRASH_STEPS, CrashPoints, NoCrashes
+
 ENVIRONMENT_VARIABLE = "LEASH_CRASH_AT"
-STEPS = (
-    "approved",
-    "granted-in-cloud",
-    "grant-committed",
-    "timer-armed",
-    "revoke-claimed",
-    "revoked-in-cloud",
-    "revoke-committed",
-)
+STEPS = CRASH_STEPS
 
 
 def armed_step() -> str | None:
@@ -48,11 +46,24 @@ def armed_step() -> str | None:
     return step
 
 
-def crash_point(name: str, *, grant_id: str | None = None) -> None:
-    """Kill this process at once (SIGKILL) if `LEASH_CRASH_AT` names this step."""
-    assert name in STEPS, f"unknown crash point {name!r}"
-    if os.environ.get(ENVIRONMENT_VARIABLE, "").strip() == name:
+class KillAt:
+    """The drill: kill this process at once (SIGKILL) when the grant reaches `step`."""
+
+    def __init__(self, step: str) -> None:
+        assert step in STEPS, f"unknown crash point {step!r}"
+        self._step = step
+
+    def reached(self, step: str, *, grant_id: str | None = None) -> None:
+        assert step in STEPS, f"unknown crash point {step!r}"
+        if step != self._step:
+            return
         about = f" (grant {grant_id})" if grant_id else ""
         # Unbuffered, so the line is out before the kill: a drill should say what it did.
-        os.write(2, f"{ENVIRONMENT_VARIABLE}: killing Leash at {name}{about}\n".encode())
+        os.write(2, f"{ENVIRONMENT_VARIABLE}: killing Leash at {step}{about}\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def from_environment() -> CrashPoints:
+    """`KillAt` the step `LEASH_CRASH_AT` names, or `NoCrashes` (ValueError if misspelt)."""
+    step = armed_step()
+    return NoCrashes() if step is None else KillAt(step)

@@ -18,7 +18,6 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access.controls import read_controls
-from bot.access.crash_points import crash_point
 from bot.access.grant_audit import load_grant, to_people
 from bot.access.grant_cleanup import GrantCleanup
 from bot.access.grant_composition import GrantComposition, spec_of
@@ -107,7 +106,7 @@ class GrantFlow:
             applied = await provider.grant(identity_ref(identity), spec)
         except CloudError as error:
             return await self._apply_failed(grant, identity, error)
-        crash_point("granted-in-cloud", grant_id=grant.id)
+        self._ctx.crashes.reached("granted-in-cloud", grant_id=grant.id)
         active = await self._activate(grant, identity, applied)
         # The others no longer deny what it opens.
         await self._composition.recompose(identity, changed=active)
@@ -166,9 +165,9 @@ class GrantFlow:
             applied.mechanism,
             grant.expires_at.isoformat(),
         )
-        crash_point("grant-committed", grant_id=grant.id)
+        self._ctx.crashes.reached("grant-committed", grant_id=grant.id)
         log_context.detached(ctx.timers.schedule_revoke, grant.id, grant.expires_at)
-        crash_point("timer-armed", grant_id=grant.id)
+        self._ctx.crashes.reached("timer-armed", grant_id=grant.id)
         await done.tell()
         return grant
 
@@ -252,12 +251,12 @@ class GrantFlow:
                 raise GrantStateError(f"Grant {grant.id} is already {grant.state}.")
             return grant
         log_context.detached(ctx.timers.cancel_revoke, grant.id)
-        crash_point("revoke-claimed", grant_id=grant.id)
+        self._ctx.crashes.reached("revoke-claimed", grant_id=grant.id)
         try:
             existed = await ctx.provider_for(identity).revoke(identity_ref(identity), grant.id)
         except CloudError as error:
             return await self._revoke_failed(grant, identity, error)
-        crash_point("revoked-in-cloud", grant_id=grant.id)
+        self._ctx.crashes.reached("revoked-in-cloud", grant_id=grant.id)
         await self.close_exemption(identity, grant.id)
         return await self._revoked(grant, identity, actor=actor, reason=reason, existed=existed)
 
@@ -299,7 +298,7 @@ class GrantFlow:
         log.info(
             "grant %s revoked from %s (%s, by %s)", grant.id, identity.name, reason, actor.name
         )
-        crash_point("revoke-committed", grant_id=grant.id)
+        self._ctx.crashes.reached("revoke-committed", grant_id=grant.id)
         await done.tell()
         # The others deny again what it opened.
         await self._composition.recompose(identity, changed=grant)

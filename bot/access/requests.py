@@ -11,7 +11,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.access.cloud_answers import ask_the_cloud_first
-from bot.access.crash_points import crash_point
 from bot.access.deadlines import approval_route
 from bot.access.decisions import approval_keys, check_may_decide, check_open, load_request
 from bot.access.drafting import MAX_REASON, RequestInput, draft_request
@@ -164,7 +163,7 @@ class RequestFlow:
                 error, actor=actor, event_type="request.approve_refused", request_id=request_id[:16]
             ) from None
         if result.grant is not None and not result.request.extends_grant_id:
-            crash_point("approved", grant_id=result.grant.id)
+            self._ctx.crashes.reached("approved", grant_id=result.grant.id)
         if result.grant is None:
             log.info(
                 "request %s: approval %d of %d by %s",

@@ -15,8 +15,8 @@ import click
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from bot import logs
-from bot.access import crash_points, queries
+from bot import crash_drill, logs
+from bot.access import queries
 from bot.app import Leash, build
 from bot.cli import audit as cli_audit
 from bot.cli import posture as cli_least_privilege
@@ -70,7 +70,7 @@ def serve(host: str | None, port: int | None, console: bool | None, sandbox: boo
     """Run Leash: HTTP API, scheduler, and the console chat."""
     settings = _settings()
     try:
-        crash_points.armed_step()
+        crash_drill.armed_step()
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     with_console = sys.stdin.isatty() if console is None else console
@@ -189,10 +189,10 @@ def _announce(leash: Leash, runner: web.AppRunner) -> None:
         )
         for scope, why in report.failures.items():
             click.echo(f"  could not read {scope}: {why}")
-    drill = crash_points.armed_step()
+    drill = crash_drill.armed_step()
     if drill is not None:
         click.echo(
-            f"Failure drill: {crash_points.ENVIRONMENT_VARIABLE}={drill}: Leash kills itself "
+            f"Failure drill: {crash_drill.ENVIRONMENT_VARIABLE}={drill}: Leash kills itself "
             "(SIGKILL) when the next grant reaches that step; start it again without the variable."
         )
     if leash.slack is not None:

@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Notice
-from bot.domain.ports import ChartRenderer, Clock, Notifier, Timers
+from bot.domain.ports import ChartRenderer, Clock, CrashPoints, NoCrashes, Notifier, Timers
 from bot.domain.rules import Rules
 from bot.domain.states import Outcome
 from bot.store import audit
@@ -48,6 +48,7 @@ class Context:
     rules: Rules
     timers: Timers
     charts: ChartRenderer | None = None
+    crashes: CrashPoints = field(default_factory=NoCrashes)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

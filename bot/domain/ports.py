@@ -89,3 +89,31 @@ class NoTimers:
 
     def cancel_revoke(self, grant_id: str) -> None:
         return None
+
+
+# The named crash points of the grant lifecycle, in the order a grant passes them (a failure
+# drill: `bot.crash_drill` kills Leash at one of them; see there).
+CRASH_STEPS = (
+    "approved",
+    "granted-in-cloud",
+    "grant-committed",
+    "timer-armed",
+    "revoke-claimed",
+    "revoked-in-cloud",
+    "revoke-committed",
+)
+
+
+class CrashPoints(Protocol):
+    """Told each time a grant passes a named step; a drill may end the process there."""
+
+    def reached(self, step: str, *, grant_id: str | None = None) -> None:
+        """Called at `step` (one of CRASH_STEPS) of `grant_id`'s lifecycle."""
+        ...
+
+
+class NoCrashes:
+    """What production wires: passing a crash point does nothing."""
+
+    def reached(self, step: str, *, grant_id: str | None = None) -> None:
+        assert step in CRASH_STEPS, f"unknown crash point {step!r}"

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.access.crash_points import ENVIRONMENT_VARIABLE, STEPS
+from bot.crash_drill import ENVIRONMENT_VARIABLE, STEPS
 from bot.domain.states import GrantState
 from bot.store import audit
 from bot.store.tables import AuditEvent, Grant
