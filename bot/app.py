@@ -123,6 +123,7 @@ def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:
         read_role_name=settings.aws_read_role,
         grant_role_name=settings.aws_grant_role,
         use_organizations=settings.aws_use_organizations,
+        lookup_rate=settings.aws_lookup_rate,
     )
 
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     aws_read_role: str = "LeashReadOnly"
     aws_grant_role: str = "LeashGrantManager"
     aws_use_organizations: bool = True
+    # CloudTrail LookupEvents calls per second per account (AWS allows 2); an emulator takes more.
+    aws_lookup_rate: float = Field(default=2.0, gt=0, le=1000)
     # Google Cloud: projects to scan, or an organization / folders whose projects are scanned.
     gcp_projects: Annotated[list[str], NoDecode] = Field(default_factory=list)
     gcp_organization: str | None = None

@@ -35,7 +35,12 @@ def sandbox() -> None:
         accounts = ", ".join(f"{a.name} {a.id}" for a in running.accounts)
         exports = " ".join(
             f"{name}={shlex.quote(value)}"
-            for name, value in {**running.env, "LEASH_CLOUD": "aws"}.items()
+            # An emulator need not be paced as CloudTrail is (2 lookups a second).
+            for name, value in {
+                **running.env,
+                "LEASH_CLOUD": "aws",
+                "LEASH_AWS_LOOKUP_RATE": "200",
+            }.items()
         )
         click.echo(f"Sandbox AWS on {running.endpoint_url}: the demo organisation ({accounts}).")
         click.echo("Point Leash at it from another terminal (its database outlives restarts):")

@@ -52,6 +52,7 @@ def test_defaults_without_environment() -> None:
     assert settings.aws_accounts == []
     assert settings.aws_read_role == "LeashReadOnly"
     assert settings.aws_use_organizations is True
+    assert settings.aws_lookup_rate == 2.0  # CloudTrail's own limit
     assert settings.sweep_seconds == 30.0
     assert settings.log_level == "INFO"
     assert settings.max_body_bytes == 256 * 1024
@@ -66,6 +67,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("LEASH_AWS_REGION", "eu-west-1")
     monkeypatch.setenv("LEASH_AWS_ACCOUNTS", '["111111111111", "222222222222"]')
     monkeypatch.setenv("LEASH_AWS_USE_ORGANIZATIONS", "false")
+    monkeypatch.setenv("LEASH_AWS_LOOKUP_RATE", "50")
     monkeypatch.setenv("LEASH_SWEEP_SECONDS", "2.5")
     monkeypatch.setenv("leash_log_level", "DEBUG")
     settings = load_settings()
@@ -77,6 +79,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert settings.aws_region == "eu-west-1"
     assert settings.aws_accounts == ["111111111111", "222222222222"]
     assert settings.aws_use_organizations is False
+    assert settings.aws_lookup_rate == 50
     assert settings.sweep_seconds == 2.5
     assert settings.log_level == "DEBUG"
 
@@ -92,6 +95,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         pytest.param("LEASH_SWEEP_SECONDS", "3601", id="sweep-over-an-hour"),
         pytest.param("LEASH_AWS_USE_ORGANIZATIONS", "maybe", id="bool-not-a-bool"),
         pytest.param("LEASH_MAX_BODY_BYTES", "10", id="body-limit-too-small"),
+        pytest.param("LEASH_AWS_LOOKUP_RATE", "0", id="lookup-rate-zero"),
         pytest.param("LEASH_AWS_ACCOUNTS", '["111111111111"', id="accounts-broken-json"),
     ],
 )
