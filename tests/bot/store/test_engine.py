@@ -12,7 +12,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlmodel import SQLModel
 
-from bot.store.engine import alembic_config, create_engine, migrate
+from bot.store.engine import (
+    alembic_config,
+    alembic_head_revision,
+    create_engine,
+    head_revision,
+    migrate,
+)
 from tests.conftest import PG_URL
 
 
@@ -98,3 +104,42 @@ async def test_replicas_starting_together_migrate_once(database_url: str) -> Non
             assert await connection.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+def test_the_head_revision_leash_checks_is_alembics_head() -> None:
+    assert head_revision() == alembic_head_revision() != ""
+
+
+UP_TO_DATE_START = """
+import asyncio, sys
+from bot.store.engine import create_engine, migrate
+
+async def main() -> None:
+    engine = create_engine(sys.argv[1])
+    await migrate(engine)
+    await engine.dispose()
+
+asyncio.run(main())
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("alembic", "mako", "pygments")))
+"""
+
+
+async def test_a_start_on_an_up_to_date_database_does_not_load_alembic(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        UP_TO_DATE_START,
+        database_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == "[]"
