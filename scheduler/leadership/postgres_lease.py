@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
+if TYPE_CHECKING:  # imported when a lease is used: a SQLite deployment never needs it
+    import asyncpg
 
 from bot.store.fencing import LEASE_NAME, application_name, process_id
 from scheduler.leadership.locks import Renewal, TimerHook
@@ -64,6 +65,8 @@ class _PostgresLease:
 
     async def _connected(self) -> asyncpg.Connection[Any]:
         if self._connection is None or self._connection.is_closed():
+            import asyncpg
+
             self._connection = await asyncpg.connect(
                 self._dsn,
                 timeout=self._timeout,
