@@ -19,7 +19,7 @@ from bot.domain.rules import Rules
 from bot.inventory.refresh import InventoryReport
 from bot.lifecycle.service import Lifecycle
 from bot.posture.charts import TrendCharts
-from bot.store import audit, audit_keys
+from bot.store import action_table, audit, audit_keys
 from bot.store.engine import DatabaseTimeouts, create_engine, migrate, session_factory
 from cloud.base import CloudProvider
 from scheduler.leadership import Leadership
@@ -69,7 +69,7 @@ class Leash:
         """Migrate, run the scheduler if this process leads (revocations first), discover."""
         # Parsed on the event loop by the first request, AWS's action data stalled every
         # transaction in flight (for seconds on a loaded machine): load it in a thread meanwhile.
-        warming = asyncio.create_task(asyncio.to_thread(catalog.warm))
+        warming = asyncio.create_task(asyncio.to_thread(_warm_catalog))
         try:
             await migrate(self.engine)
             await self.lifecycle.seal_audit()
@@ -105,6 +105,12 @@ class Leash:
         await self.engine.dispose()
         if self.sandbox is not None and self.owns_sandbox:
             self.sandbox.stop()
+
+
+def _warm_catalog() -> None:
+    """AWS's action data from Leash's cached copy (or parsed, then cached), then the catalogue."""
+    action_table.load()
+    catalog.warm()
 
 
 def _aws_provider(settings: Settings, sandbox: Sandbox | None) -> CloudProvider:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,12 @@ SLOW_MODULES = (
 
 def pytest_configure(config: pytest.Config) -> None:
     """One audit key for the run: `leash serve` on a real cloud refuses to start without one,
-    and the `leash serve` processes tests start inherit it."""
+    and the `leash serve` processes tests start inherit it. Leash's cache (AWS's action data)
+    goes to the machine's temporary directory, not the user's home."""
     os.environ.setdefault("LEASH_AUDIT_KEY", secrets.token_hex(32))
+    os.environ.setdefault(
+        "LEASH_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"leash-test-cache-{os.getuid()}")
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

