@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
 
-import boto3
-from botocore.config import Config
-
 from cloud.aws.errors import translate
 from cloud.user_agent import leash_user_agent
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 itself is imported when the first client is built
+    import boto3
     from botocore.client import BaseClient
+    from botocore.config import Config
     from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_organizations import OrganizationsClient
@@ -74,6 +73,8 @@ class AccountClients:
         self._clients: dict[tuple[str, str, str, str], _CachedClient] = {}
 
     def _config_for(self, region: str) -> Config:
+        from botocore.config import Config
+
         # botocore merges this over the session's default client config, if it has one.
         own = Config(
             region_name=region,
@@ -86,6 +87,8 @@ class AccountClients:
 
     def _timeouts(self) -> Config:
         """Leash's timeouts, unless the session's default client config sets its own."""
+        from botocore.config import Config
+
         defaults = Config(
             connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS
         )

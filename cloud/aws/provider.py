@@ -8,8 +8,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import boto3
-
 from cloud.aws import grants, restriction_exemptions
 from cloud.aws import guardrail as guardrails
 from cloud.aws import quarantine as quarantines
@@ -50,7 +48,15 @@ from cloud.base import (
 )
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_iam import IAMClient
+
+
+def _new_session() -> boto3.Session:
+    """A default boto3 session; boto3 is imported here, when Leash first talks to AWS."""
+    import boto3
+
+    return boto3.Session()
 
 
 class AwsProvider:
@@ -94,7 +100,7 @@ class AwsProvider:
         if usage_poll_interval <= 0 or usage_max_wait <= 0:
             raise CloudConfigurationError("usage_poll_interval and usage_max_wait must be positive")
         self._clients = AccountClients(
-            session_factory=session_factory or boto3.Session,
+            session_factory=session_factory or _new_session,
             endpoint_url=endpoint_url,
             region=region,
             max_attempts=max_attempts,
