@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -79,6 +80,10 @@ class Leash:
                 )
         finally:
             await warming
+        # What start-up built (modules, the catalogue, the ORM's tables) lives as long as the
+        # process: out of the collector's generations, a full collection no longer walks it and
+        # stalls the event loop (acknowledgements waited behind it).
+        gc.freeze()
         if discover:
             await self.discover()
 
