@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bench.environment import describe
 from bench.grant_latency import percentile
 from bot.access.drafting import RequestInput
-from bot.app import Leash, build
+from bot.app import Leash, build, settle_heap
 from bot.config import BUNDLED_POLICY, Settings, load_rules
 from bot.domain.actors import Actor
 from bot.domain.rules import Rules
@@ -474,6 +474,7 @@ async def run_with(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-client")
     try:
         await leash.start(scheduler=True, discover=True)
+        settle_heap()  # as `leash serve` does once started
         admin = Actor(ADMIN, ActorKind.USER, "bench")
         for agent in agents:
             await leash.lifecycle.owners.set(agent.arn, OwnerChange(owners[agent.arn]), actor=admin)

@@ -26,7 +26,7 @@ from bench.environment import describe
 from bench.grant_latency import percentile
 from bench.report import print_table, write
 from bot.access.drafting import RequestInput
-from bot.app import Leash, build
+from bot.app import Leash, build, settle_heap
 from bot.config import BUNDLED_POLICY, Settings, load_rules
 from bot.domain.actors import Actor
 from bot.domain.rules import Rules
@@ -244,6 +244,7 @@ async def run_with(
     loop = asyncio.get_running_loop()
     try:
         await leash.start(scheduler=True, discover=True)
+        settle_heap()  # as `leash serve` does once started
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

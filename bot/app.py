@@ -80,10 +80,6 @@ class Leash:
                 )
         finally:
             await warming
-        # What start-up built (modules, the catalogue, the ORM's tables) lives as long as the
-        # process: out of the collector's generations, a full collection no longer walks it and
-        # stalls the event loop (acknowledgements waited behind it).
-        gc.freeze()
         if discover:
             await self.discover()
 
@@ -110,6 +106,17 @@ class Leash:
         await self.engine.dispose()
         if self.sandbox is not None and self.owns_sandbox:
             self.sandbox.stop()
+
+
+def settle_heap() -> None:
+    """Once a serving process has started: collect, then freeze what is left out of the
+    collector's generations. What start-up built (modules, the catalogue, the ORM's tables)
+    lives as long as the process; frozen, a full collection no longer walks it and stalls the
+    event loop (Slack acknowledgements waited 300-600 ms behind one). Only for the process's
+    own entry point: a library caller (a test) would freeze its earlier garbage for good.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _warm_catalog() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from bot import crash_drill, logs
 from bot.access import queries
-from bot.app import Leash, build
+from bot.app import Leash, build, settle_heap
 from bot.cli import audit as cli_audit
 from bot.cli import posture as cli_least_privilege
 from bot.cli import sandbox as cli_sandbox
@@ -115,6 +115,7 @@ async def _serve(
     try:
         # Revocations due while Leash was down come first; HTTP answers while discovery runs.
         await leash.start(discover=False)
+        settle_heap()
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
