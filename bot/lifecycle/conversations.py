@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.context import Context
+from bot.domain.states import RequestState
 from bot.store import contacts
 from bot.store import message_refs as posted_cards
-from bot.store.tables import ChatContact, ChatMessage
+from bot.store.tables import AccessRequest, ChatContact, ChatMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +51,13 @@ class Conversations:
 
     async def card_posted(
         self, platform: str, *, kind: str, channel: str, ref: str, request_id: str | None
-    ) -> None:
-        """Record a posted card so it can be updated when its request is decided."""
+    ) -> bool:
+        """Record a posted card so it can be updated when its request is decided.
+
+        Returns whether the request was already decided (or expired) once the card was recorded:
+        a decision that landed while the card was on its way closed the copies recorded by then,
+        not this one, so the caller closes it. Recorded first, read after, nothing slips between.
+        """
         async with self._ctx.transaction() as session:
             await posted_cards.remember(
                 session=session,
@@ -62,6 +68,11 @@ class Conversations:
                 at=self._ctx.clock.now(),
                 request_id=request_id,
             )
+        if request_id is None:
+            return False
+        async with self._ctx.sessions() as session:
+            request = await session.get(AccessRequest, request_id)
+            return request is not None and request.state != RequestState.PENDING
 
     async def cards_of(self, platform: str, request_id: str) -> list[ChatMessage]:
         """Every card posted on `platform` about a request, oldest first."""

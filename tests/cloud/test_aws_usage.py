@@ -20,6 +20,7 @@ from cloud.base import (
 )
 from cloud.sandbox import Sandbox, ServiceUse
 from cloud.sandbox.aws.access_advisor import ACTION_LEVEL, SERVICE_NAMES
+from cloud.sandbox.aws.seed import INACTIVE_DAYS
 from tests.cloud.conftest import FAST_LOOKUPS, IamIn, ref
 
 WINDOW = timedelta(days=90)
@@ -166,7 +167,9 @@ async def test_pass_role_alone_is_unknown_not_an_unused_service(demo: Sandbox) -
 
 async def test_a_longer_window_sees_the_inactive_agent_use(demo: Sandbox) -> None:
     agent = demo.identity("notebook-helper-agent")
-    idle = datetime.now(UTC) - timedelta(days=200)
+    assert demo.organization is not None
+    # Measured from when the seed stamped its dates: a restored seed may be minutes old.
+    idle = demo.organization.seeded_at - timedelta(days=INACTIVE_DAYS)
 
     recent = await usage_of(demo, agent.name)
     year = await usage_of(demo, agent.name, timedelta(days=365))

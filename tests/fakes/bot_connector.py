@@ -116,6 +116,8 @@ class FakeBotConnector:
         self.fault_count = 0
         self._members: dict[str, TeamsUser] = {}
         self._faults: list[_Fault] = []
+        self._holds: list[tuple[CallKind, str, asyncio.Event]] = []
+        self._gates: list[asyncio.Event] = []  # every hold's, released at the latest on stop
         self._personal: dict[str, str] = {}  # member id -> conversation created for them
         self._conversation_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -146,6 +148,8 @@ class FakeBotConnector:
 
     async def stop(self) -> None:
         """Stop serving."""
+        for gate in self._gates:
+            gate.set()  # a test that failed before releasing them must not hang the teardown
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -186,6 +190,16 @@ class FakeBotConnector:
     ) -> None:
         """Answer the next count calls (of kind, or of any kind) with status and an error body."""
         self._faults.append(_Fault(kind, count, status, retry_after))
+
+    def hold_next(self, kind: CallKind, conversation_id: str) -> asyncio.Event:
+        """Keep the next call of kind to a conversation unanswered until the event is set.
+
+        The call is recorded (and answered) only once released, as a slow channel would.
+        """
+        gate = asyncio.Event()
+        self._gates.append(gate)
+        self._holds.append((kind, conversation_id, gate))
+        return gate
 
     def reset(self) -> None:
         """Forget the recorded calls, pending faults and the fault count; keep the members."""
@@ -286,6 +300,11 @@ class FakeBotConnector:
     ) -> web.Response:
         """Record the call, then answer with an injected fault, an error or respond(body)."""
         body = await _read_body(request)
+        for held in self._holds:
+            if held[:2] == (kind, request.match_info.get("conversation")):
+                self._holds.remove(held)
+                await held[2].wait()
+                break
         fault = None if kind == "unhandled" else self._take_fault(kind)
         if fault is not None:
             status = fault.status

@@ -76,6 +76,8 @@ class FakeSlackApi:
         self.calls: list[SlackCall] = []
         self._users: dict[str, _User] = {}
         self._failures: defaultdict[str, deque[_Failure]] = defaultdict(deque)
+        self._holds: list[tuple[str, Callable[[JsonDict], bool], asyncio.Event]] = []
+        self._gates: list[asyncio.Event] = []  # every hold's, released at the latest on stop
         self.messages: list[JsonDict] = []  # as posted: channel (the DM for a user), ts, blocks
         self.uploads: list[SlackUpload] = []
         self._files: dict[str, tuple[str, bytes | None]] = {}  # file id -> (filename, bytes)
@@ -115,6 +117,8 @@ class FakeSlackApi:
 
     async def stop(self) -> None:
         """Stop serving."""
+        for gate in self._gates:
+            gate.set()  # a test that failed before releasing them must not hang the teardown
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -174,6 +178,16 @@ class FakeSlackApi:
         """Make the next call to method (or "upload", to a file's upload URL) fail; they stack."""
         self._failures[method].append(_Failure(status, retry_after, error))
 
+    def hold_next(self, method: str, where: Callable[[JsonDict], bool]) -> asyncio.Event:
+        """Keep the next call to method whose arguments match unanswered until the event is set.
+
+        The call is recorded (and answered) only once released, as a slow Slack would.
+        """
+        gate = asyncio.Event()
+        self._gates.append(gate)
+        self._holds.append((method, where, gate))
+        return gate
+
     async def wait_for(
         self,
         method: str,
@@ -203,6 +217,11 @@ class FakeSlackApi:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token = await _read_args(request)
+        for held in self._holds:
+            if held[0] == method and held[1](args):
+                self._holds.remove(held)
+                await held[2].wait()
+                break
         self.calls.append(SlackCall(method=method, args=args, token=token))
         failures = self._failures.get(method)
         if failures:

@@ -8,7 +8,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.notices import request_summary
+from bot.core.notices import current_card, request_summary
 from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
 from bot.lifecycle.service import Lifecycle
 from bot.surfaces.slack.pacing import ChannelPacer
@@ -69,14 +69,19 @@ class Outbound:
             if posted is None:
                 continue
             delivered += 1
-            if notice.kind in CARD_KINDS and notice.request_id:
-                await self._lifecycle.conversations.card_posted(
+            if (
+                notice.kind in CARD_KINDS
+                and notice.request_id
+                and await self._lifecycle.conversations.card_posted(
                     PLATFORM,
                     kind=notice.kind,
                     channel=posted[0],
                     ref=posted[1],
                     request_id=notice.request_id,
                 )
+            ):
+                # Decided while this card was on its way: the copies closed then missed it.
+                await self._close_one(posted[0], posted[1], request_id=notice.request_id)
         return delivered
 
     async def post(self, channel: str, reply: Reply) -> tuple[str, str] | None:
@@ -122,19 +127,29 @@ class Outbound:
         posted = await self._lifecycle.conversations.cards_of(PLATFORM, request_id)
         card = await self._card_reply(request_id)
         for message in posted:
-            await self._pacer.wait(message.channel)
-            try:
-                await self._client.chat_update(
-                    channel=message.channel,
-                    ts=message.ref,
-                    text=fallback_text(outcome),
-                    blocks=outcome_blocks(outcome, card),
-                    mrkdwn=False,
-                )
-            except SlackApiError as error:
-                log.warning(
-                    "chat.update of %s failed: %s", message.ref, error.response.get("error")
-                )
+            await self._update(message.channel, message.ref, outcome, card)
+
+    async def _close_one(self, channel: str, ts: str, *, request_id: str) -> None:
+        """Close one card with the request's outcome as it stands now."""
+        found = await self._lifecycle.queries.request_with_identity(request_id)
+        if found is None:
+            return
+        card, outcome = current_card(*found)
+        if outcome is not None:
+            await self._update(channel, ts, outcome, card)
+
+    async def _update(self, channel: str, ts: str, outcome: Reply, card: Reply) -> None:
+        await self._pacer.wait(channel)
+        try:
+            await self._client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=fallback_text(outcome),
+                blocks=outcome_blocks(outcome, card),
+                mrkdwn=False,
+            )
+        except SlackApiError as error:
+            log.warning("chat.update of %s failed: %s", ts, error.response.get("error"))
 
     async def _card_reply(self, request_id: str) -> Reply:
         found = await self._lifecycle.queries.request_with_identity(request_id)

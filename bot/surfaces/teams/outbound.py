@@ -109,15 +109,21 @@ class Outbound:
                 missed.append(recipient)
                 continue
             posted.add(contact.address)
-            if tied:
-                await self._lifecycle.conversations.card_posted(
-                    PLATFORM,
-                    kind=notice.kind,
-                    channel=contact.key,
-                    ref=sent,
-                    request_id=notice.request_id,
-                )
+            if tied and await self._lifecycle.conversations.card_posted(
+                PLATFORM,
+                kind=notice.kind,
+                channel=contact.key,
+                ref=sent,
+                request_id=notice.request_id,
+            ):
+                await self._close_late_card(contact.address, sent, notice.request_id)
         return missed
+
+    async def _close_late_card(self, address: str, card_id: str, request_id: str | None) -> None:
+        """A card posted while its request was being decided: close it as the others were."""
+        closed = await closed_card(self._lifecycle, request_id) if request_id else None
+        if closed is not None:
+            await self.update(load_reference(address), card_id, closed)
 
     async def _unreachable(self, notice: Notice, missed: list[str]) -> None:
         """Never lose a message silently: approvals go to the admins, the rest is reported."""

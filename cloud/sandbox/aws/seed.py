@@ -83,6 +83,8 @@ class DemoOrganization:
 
     accounts: tuple[SeededAccount, ...]
     identities: tuple[SeededIdentity, ...]
+    # The "now" its dates were stamped from: a restored copy of the seed is older than that.
+    seeded_at: datetime
 
     def account(self, name: str) -> SeededAccount:
         """Return the account named `name`."""
@@ -194,7 +196,7 @@ def _seed(
     identities += _workloads(iam_by_account[MANAGEMENT], management)
     ids = {account.name: account.id for account in accounts}
     record_noise(activity, accounts=ids, grant_role=GRANT_ROLE, now=now)
-    return DemoOrganization(accounts=tuple(accounts), identities=tuple(identities))
+    return DemoOrganization(accounts=tuple(accounts), identities=tuple(identities), seeded_at=now)
 
 
 def _leash_roles(iam: IAMClient, management_account: str) -> None:

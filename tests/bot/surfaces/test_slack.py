@@ -467,6 +467,35 @@ async def test_deny_asks_for_a_reason_and_closes_every_card(
     )
 
 
+async def test_a_card_still_on_its_way_when_the_request_is_decided_is_closed_too(
+    slack_leash: Leash, client: SlackClient, slack_api: FakeSlackApi
+) -> None:
+    # Slack is slow to take the owner's card; she decides by command before it is posted.
+    gate = slack_api.hold_next(
+        "chat.postMessage", lambda args: args.get("channel") == OWNER and "Approve" in str(args)
+    )
+    said = await command(
+        client, slack_api, "request support-triage-agent s3-read for 10m because triage"
+    )
+    found = REQUEST_ID.search(said)
+    assert found, said
+    request_id = found.group(1)
+    denied = await command(client, slack_api, f"deny {request_id} because not today", user=OWNER)
+    assert f"Denied {request_id}" in denied
+    await slack_api.wait_for(
+        "chat.postMessage",
+        where=lambda c: c.args["channel"] == DEV and "not today" in block_text(c.args),
+    )
+    assert not slack_api.calls_to("chat.update")  # no card was recorded yet to close
+
+    gate.set()
+    await slack_api.wait_for("chat.postMessage", where=is_request_card)
+    card = next(m for m in slack_api.messages if m["channel"] == "DOWNERA" and request_id in str(m))
+    update = await slack_api.wait_for("chat.update", where=lambda c: c.args["ts"] == card["ts"])
+    assert "denied by UOWNERA: not today" in block_text(update[0].args)
+    assert buttons(update[0].args) == []
+
+
 @pytest.mark.parametrize(
     "slack_rules", [{"admins": [ADMIN], "requests": {"decide_within": "1s"}}], indirect=True
 )

@@ -23,8 +23,10 @@ from tests.bot.surfaces.teams_world import (
     card_text,
     install,
     post,
+    say,
 )
 from tests.bot.surfaces.test_teams import card_of, press, request_card
+from tests.e2e.helpers import REQUEST_ID
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.teams_activities import (
     BOT_ID,
@@ -70,6 +72,42 @@ async def test_reminder_then_escalation_and_every_card_is_replaced_on_decision(
     assert {u.activity_id for u in updates} == {c.answered_id for c in cards}
     assert all("approved by bob@example.com" in card_text(u) for u in updates)
     assert all(actions_of(card_of(u)) == [] for u in updates)
+
+
+async def test_a_card_still_on_its_way_when_the_request_is_decided_is_replaced_too(
+    teams_leash: Leash, teams_client: TeamsClient, connector: FakeBotConnector
+) -> None:
+    await install(teams_client, connector, OWNER, DEV)
+    # The channel is slow to take the owner's card; she decides by typing before it is posted.
+    gate = connector.hold_next("send", OWNER.personal_conversation_id)
+    said = await say(
+        teams_client, connector, DEV, "request support-triage-agent s3-read for 10m because triage"
+    )
+    found = REQUEST_ID.search(card_text(said))
+    assert found, card_text(said)
+    request_id = found.group(1)
+    denied = await say(teams_client, connector, OWNER, f"deny {request_id} because not today")
+    assert f"Denied {request_id}" in card_text(denied)
+    await connector.wait_for(
+        "send",
+        where=lambda c: (
+            c.conversation_id == DEV.personal_conversation_id and "not today" in card_text(c)
+        ),
+    )
+    assert not connector.calls_to("update")  # no card was recorded yet to replace
+
+    gate.set()
+    card = await connector.wait_for(
+        "send",
+        where=lambda c: (
+            c.conversation_id == OWNER.personal_conversation_id and request_id in card_text(c)
+        ),
+    )
+    updates = await connector.wait_for(
+        "update", where=lambda c: c.activity_id == card[0].answered_id
+    )
+    assert "denied by alice@example.com: not today" in card_text(updates[0])
+    assert actions_of(card_of(updates[0])) == []
 
 
 async def test_an_owner_without_the_app_is_not_lost_the_admins_get_the_card_and_a_report(
