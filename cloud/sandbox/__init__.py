@@ -2,6 +2,9 @@
 organisation, and optionally the GCP emulator beside it.
 
 moto keeps its state in module globals, so every sandbox in one process shares it: run one.
+Every seed is the same: the accounts keep fixed ids (`cloud.sandbox.aws.account_ids`), and
+the identities, their tags and their recorded use are the same on every start (only dates
+move with "now"), so a Leash database kept from an earlier run finds the same inventory.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from types import MappingProxyType, TracebackType
 
 import boto3
 
-from cloud.sandbox.aws import access_advisor, cloudtrail, cross_account
+from cloud.sandbox.aws import access_advisor, account_ids, cloudtrail, cross_account
 from cloud.sandbox.aws.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
 from cloud.sandbox.aws.seed import (
     DemoOrganization,
@@ -76,6 +79,7 @@ class Sandbox:
         activity = ActivityLog()
         # Patches moto's classes for this process; nothing happens at import time.
         cross_account.install()
+        account_ids.install()
         access_advisor.install(activity)
         cloudtrail.install(activity)
         sandbox = cls(server=MotoServer.start(), activity=activity)
@@ -163,7 +167,8 @@ class Sandbox:
         )
 
     def seed(self) -> DemoOrganization:
-        """Create the demo organisation (on an empty sandbox)."""
+        """Create the demo organisation (on an empty sandbox), the same on every start."""
+        self._server.seed_random(account_ids.RANDOM_SEED)
         self.organization = seed_demo_organization(
             session=self.session(), endpoint_url=self.endpoint_url, activity=self.activity
         )

@@ -28,6 +28,7 @@ from botocore.config import Config
 
 from cloud.aws.permissions import GRANT_ROLE_PERMISSIONS, READ_ROLE_PERMISSIONS
 from cloud.base import IdentityKind
+from cloud.sandbox.aws.account_ids import MANAGEMENT_ACCOUNT_ID, MEMBER_ACCOUNT_IDS
 from cloud.sandbox.aws.activity import ActivityLog, ServiceUse, TrailEvent
 from cloud.sandbox.aws.cross_account import ORGANIZATION_ACCESS_ROLE
 from cloud.sandbox.aws.seed_trail import record_agent_history, record_noise
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from mypy_boto3_iam.type_defs import TagTypeDef
 
 MANAGEMENT = "platform"
-MEMBERS = ("ml-prod", "ml-dev")
+MEMBERS = tuple(MEMBER_ACCOUNT_IDS)  # ("ml-prod", "ml-dev"), each with its fixed id
 READ_ROLE = "LeashReadOnly"
 GRANT_ROLE = "LeashGrantManager"
 AGENT_TAG = "leash:agent"
@@ -168,12 +169,14 @@ def _seed(
     sts = session.client("sts", endpoint_url=endpoint_url, config=config)
     organizations.create_organization(FeatureSet="ALL")
     management = SeededAccount(sts.get_caller_identity()["Account"], MANAGEMENT, True)
+    _require_id(management, MANAGEMENT_ACCOUNT_ID)
     accounts = [management]
     iam_by_account = {MANAGEMENT: session.client("iam", endpoint_url=endpoint_url, config=config)}
     for name in MEMBERS:
         # moto completes CreateAccount at once; AWS would need DescribeCreateAccountStatus polling.
         status = organizations.create_account(Email=f"{name}@leash.example", AccountName=name)
         account = SeededAccount(status["CreateAccountStatus"]["AccountId"], name, False)
+        _require_id(account, MEMBER_ACCOUNT_IDS[name])
         accounts.append(account)
         credentials = sts.assume_role(
             RoleArn=f"arn:aws:iam::{account.id}:role/{ORGANIZATION_ACCESS_ROLE}",
@@ -197,6 +200,15 @@ def _seed(
     ids = {account.name: account.id for account in accounts}
     record_noise(activity, accounts=ids, grant_role=GRANT_ROLE, now=now)
     return DemoOrganization(accounts=tuple(accounts), identities=tuple(identities), seeded_at=now)
+
+
+def _require_id(account: SeededAccount, expected: str) -> None:
+    """The demo's accounts keep their ids from one start to the next (`account_ids`)."""
+    if account.id != expected:
+        raise RuntimeError(
+            f"the sandbox's {account.name} account is {account.id}, not {expected}: "
+            "seed through Sandbox.start (which pins the ids), on a sandbox holding no organisation"
+        )
 
 
 def _leash_roles(iam: IAMClient, management_account: str) -> None:

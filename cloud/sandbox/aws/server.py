@@ -120,12 +120,19 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every AWS resource moto holds (`POST /moto-api/reset`) and the calls."""
+        self._post("/moto-api/reset")
+        self._log.clear()
+
+    def seed_random(self, seed: int) -> None:
+        """Seed moto's random generator (`POST /moto-api/seed`): the ids it draws repeat."""
+        self._post(f"/moto-api/seed?a={seed}")
+
+    def _post(self, path: str) -> None:
         request = urllib.request.Request(  # noqa: S310 - always our own http loopback URL
-            f"{self.endpoint_url}/moto-api/reset", method="POST", data=b""
+            f"{self.endpoint_url}{path}", method="POST", data=b""
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             response.read()
-        self._log.clear()
 
     def stop(self) -> None:
         """Shut the server down and join its thread."""
