@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,11 @@ from bot.domain.states import RequestState
 from bot.store import contacts
 from bot.store import message_refs as posted_cards
 from bot.store.tables import AccessRequest, ChatContact, ChatMessage
+
+# A place this process stored is written again after this long (another replica may have
+# stored a newer address meanwhile); MAX_REMEMBERED bounds the memory of what was stored.
+REWRITE_AFTER_SECONDS = 600.0
+MAX_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +30,27 @@ class Place:
 class Conversations:
     """Chat contacts and the cards posted per request, for one platform at a time."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, rewrite_after: float = REWRITE_AFTER_SECONDS) -> None:
         self._ctx = ctx
+        self._rewrite_after = rewrite_after
+        # What this process stored last under each place's keys, and when (time.monotonic).
+        self._stored: dict[tuple[str, tuple[str, ...]], tuple[str, str, float]] = {}
 
     async def remember(self, platform: str, places: Iterable[Place]) -> None:
-        """Store how to reach these places again (the newest address wins), in one go."""
+        """Store how to reach these places again (the newest address wins), in one go.
+
+        Every message and click names its conversation, so most calls repeat what this process
+        stored moments ago: those are not written again (a write per click queued behind the
+        grant writes on SQLite) until `rewrite_after` has passed, so the newest address still
+        wins within that time.
+        """
+        moment = time.monotonic()
+        fresh = [place for place in places if not self._stored_lately(platform, place, moment)]
+        if not fresh:
+            return
         now = self._ctx.clock.now()
         async with self._ctx.transaction() as session:
-            for place in places:
+            for place in fresh:
                 await contacts.remember(
                     session=session,
                     platform=platform,
@@ -40,6 +59,19 @@ class Conversations:
                     label=place.label,
                     at=now,
                 )
+        if len(self._stored) >= MAX_REMEMBERED:
+            self._stored.clear()
+        for place in fresh:
+            self._stored[platform, tuple(place.keys)] = (place.address, place.label, moment)
+
+    def _stored_lately(self, platform: str, place: Place, moment: float) -> bool:
+        """Whether this process stored exactly this place less than `rewrite_after` ago."""
+        stored = self._stored.get((platform, tuple(place.keys)))
+        return (
+            stored is not None
+            and stored[:2] == (place.address, place.label)
+            and moment - stored[2] < self._rewrite_after
+        )
 
     async def find(self, platform: str, names: Iterable[str]) -> dict[str, ChatContact | None]:
         """The stored contact of each name (user id, e-mail, channel or team), if any."""
