@@ -17,6 +17,7 @@ from bot.core.context import Context
 from bot.domain import catalog
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
+from bot.http.instruments import Instruments
 from bot.inventory.refresh import InventoryReport
 from bot.lifecycle.service import Lifecycle
 from bot.posture.charts import TrendCharts
@@ -271,6 +272,7 @@ def build(
         timers=runner,
         charts=TrendCharts(),
         crashes=crash_drill.from_environment(),
+        observer=Instruments(),  # this replica's counters, shown by /metrics
     )
     lifecycle = Lifecycle(ctx)
     handler = CommandHandler(lifecycle)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.sql import Update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.observations import NoObserver, Observer
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
 from bot.domain.messages import Notice
@@ -49,6 +50,7 @@ class Context:
     timers: Timers
     charts: ChartRenderer | None = None
     crashes: CrashPoints = field(default_factory=NoCrashes)
+    observer: Observer = field(default_factory=NoObserver)  # counts events for /metrics
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

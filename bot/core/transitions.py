@@ -20,6 +20,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.context import Context, compare_and_set
+from bot.core.observations import moved as observe_move
 from bot.domain.actors import Actor
 from bot.domain.messages import Notice
 from bot.domain.states import Machine, Outcome, check_move
@@ -138,6 +139,7 @@ async def move_in(
             await also(session)
         if event is not None:
             await _audit(session, kind, row, identity, event, at=at)
+        observe_move(ctx.observer, session, kind, row, came_from=_states(from_states))
     built = await notice(row, identity, session) if moved and notice is not None else None
     return Moved(moved, row, identity, ctx, built)
 

@@ -1,26 +1,26 @@
-"""`/metrics` in Prometheus format: what the database says (the same on every replica) and
-what this process knows by itself (whether it leads, its own HTTP requests).
+"""`/metrics` in Prometheus format: this replica's own counters and histograms, counted as
+events happen (`bot.http.instruments`), and gauges of the current state read from the
+database at each scrape (the same on every replica).
 
-What this process knows is always answered; the database's series only when the database
-answers within `DATABASE_SECONDS`, else `leash_database_up 0` stands in for them.
+What this process knows is always answered; the database's gauges only when the database
+answers within `DATABASE_SECONDS`, else `leash_database_up 0` stands in for them. Nothing here
+is rebuilt from rows: a counter or histogram bucket never goes down while the process runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.states import GrantState
+from bot.http.instruments import Instruments
 from bot.store.engine import session_factory
 from bot.store.tables import AccessRequest, AuditEvent, Grant, UsageScan
 
@@ -29,49 +29,7 @@ log = logging.getLogger("leash.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # How long a scrape waits for the database's series before answering without them.
 DATABASE_SECONDS = 2.0
-WINDOW = timedelta(days=1)  # durations are observed over the last day's rows
-MAX_ROWS = 5000
-SECONDS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
-SCAN_COMPLETED = "scan.completed"
-
-
-@dataclass
-class HttpMetrics:
-    """Requests this process answered, by route and status class (per replica)."""
-
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        self.requests = Counter(
-            "leash_http_requests",
-            "HTTP requests this replica answered",
-            ("route", "status"),
-            registry=self.registry,
-        )
-
-    def observe(self, route: str, status: int) -> None:
-        self.requests.labels(route=route, status=f"{status // 100}xx").inc()
-
-
-def _histogram(registry: CollectorRegistry, name: str, help_text: str) -> Histogram:
-    return Histogram(name, help_text, buckets=SECONDS, registry=registry)
-
-
-class _Read(Collector):
-    """Metric families read from the database for this scrape (no `_created` sample, which
-    would be this scrape's time rather than when the count began)."""
-
-    def __init__(self, *families: Metric) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
-
-
-def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
-    if later is None or earlier is None:
-        return None
-    return max((later - earlier).total_seconds(), 0.0)
+WINDOW = timedelta(days=1)  # the scans gauge counts the last day's
 
 
 # Reads abandoned by a scrape that stopped waiting: kept until they finish cancelling.
@@ -87,7 +45,7 @@ async def render(
     *,
     sessions: async_sessionmaker[AsyncSession],
     now: datetime,
-    http: HttpMetrics,
+    instruments: Instruments,
     leader: Callable[[], bool],
     within: float = DATABASE_SECONDS,
 ) -> bytes:
@@ -103,7 +61,7 @@ async def render(
     )
     stored = await _bounded(sessions, now=now, within=within)
     database_up.set(0 if stored is None else 1)
-    body = generate_latest(own) + generate_latest(http.registry)
+    body = generate_latest(own) + generate_latest(instruments.registry)
     return body if stored is None else generate_latest(stored) + body
 
 
@@ -126,10 +84,16 @@ async def _bounded(
         task.cancel()
         _ABANDONED.add(task)
         task.add_done_callback(_settled)
-        log.warning("metrics: the database did not answer within %g s", within)
+        log.warning(
+            "metrics: the database did not answer in time; its gauges are left out",
+            extra={"within_seconds": within},
+        )
         return None
     if (error := task.exception()) is not None:
-        log.warning("metrics: the database could not be read: %s", error)
+        log.warning(
+            "metrics: the database could not be read; its gauges are left out",
+            extra={"error": str(error)},
+        )
         return None
     return task.result()
 
@@ -141,13 +105,10 @@ def _settled(task: asyncio.Task[CollectorRegistry]) -> None:
 
 
 async def _stored(*, session: AsyncSession, now: datetime) -> CollectorRegistry:
-    """The series read from the database (the same on every replica)."""
+    """The gauges read from the database (the same on every replica)."""
     registry = CollectorRegistry(auto_describe=True)
-    since = now - WINDOW
     await _states(registry, session=session)
-    await _timings(registry, session=session, since=since)
-    await _scans(registry, session=session, since=since)
-    await _scan_runs(registry, session=session, since=since)
+    await _scans(registry, session=session, since=now - WINDOW)
     newest = (await session.exec(select(func.max(AuditEvent.seq)))).one()
     Gauge(
         "leash_audit_head_seq",
@@ -180,35 +141,6 @@ async def _states(registry: CollectorRegistry, *, session: AsyncSession) -> None
     ).set(by_state.get(GrantState.IRREVOCABLE.value, 0))
 
 
-async def _timings(registry: CollectorRegistry, *, session: AsyncSession, since: datetime) -> None:
-    """How long approvals, cloud grants and revocations took over the last day."""
-    wait = _histogram(
-        registry, "leash_approval_wait_seconds", "Request created to decided (last day)"
-    )
-    decided = await session.exec(
-        select(AccessRequest.created_at, AccessRequest.decided_at)
-        .where(col(AccessRequest.decided_at) >= since)
-        .limit(MAX_ROWS)
-    )
-    for created, decided_at in decided.all():
-        if (value := _seconds(decided_at, created)) is not None:
-            wait.observe(value)
-    apply = _histogram(registry, "leash_grant_apply_seconds", "Approval to cloud grant (last day)")
-    lag = _histogram(
-        registry, "leash_revoke_lag_seconds", "Expiry to revocation, expired grants (last day)"
-    )
-    rows = await session.exec(
-        select(Grant.created_at, Grant.applied_at, Grant.expires_at, Grant.revoked_at)
-        .where(col(Grant.created_at) >= since - timedelta(days=1))
-        .limit(MAX_ROWS)
-    )
-    for created, applied, expires, revoked in rows.all():
-        if (value := _seconds(applied, created)) is not None:
-            apply.observe(value)
-        if revoked is not None and revoked >= expires and revoked >= since:
-            lag.observe((revoked - expires).total_seconds())
-
-
 async def _scans(registry: CollectorRegistry, *, session: AsyncSession, since: datetime) -> None:
     """Usage scans of the last day by status, and when the last one ran."""
     scans = Gauge(
@@ -227,31 +159,3 @@ async def _scans(registry: CollectorRegistry, *, session: AsyncSession, since: d
         "leash_last_scan_timestamp_seconds", "When the last usage scan ran", registry=registry
     )
     last_scan.set(last.timestamp() if last else 0)
-
-
-async def _scan_runs(
-    registry: CollectorRegistry, *, session: AsyncSession, since: datetime
-) -> None:
-    """Scan runs as their `scan.completed` audit events record them (by whichever replica)."""
-    completed = col(AuditEvent.event_type) == SCAN_COMPLETED
-    detail = col(AuditEvent.detail)
-    duration = _histogram(
-        registry, "leash_scan_duration_seconds", "Usage scan runs by duration (last day)"
-    )
-    rows = await session.exec(
-        select(detail["duration_seconds"].as_float())
-        .where(completed, col(AuditEvent.at) >= since)
-        .limit(MAX_ROWS)
-    )
-    for seconds in rows.all():
-        if seconds is not None:  # runs recorded before durations were
-            duration.observe(seconds)
-    failed = (
-        await session.exec(select(func.sum(detail["failed"].as_integer())).where(completed))
-    ).one()
-    errors = CounterMetricFamily(
-        "leash_scan_errors",
-        "Identities whose usage a scan could not read, over all scan runs",
-        value=failed or 0,
-    )
-    registry.register(_Read(errors))

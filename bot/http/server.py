@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import disable_created_metrics
 
 from bot.domain import log_context
 from bot.http import agent_api as api
 from bot.http import readiness
+from bot.http.instruments import Instruments
 from bot.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from bot.http.metrics import HttpMetrics
 from bot.http.metrics import render as render_metrics
 from bot.http.metrics import sessions as metrics_sessions
 from bot.lifecycle.service import Lifecycle
@@ -129,7 +130,7 @@ def _readyz(
 
 
 def _metrics(
-    lifecycle: Lifecycle, http: HttpMetrics, leader: Callable[[], str]
+    lifecycle: Lifecycle, instruments: Instruments, leader: Callable[[], str]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     sessions = metrics_sessions(lifecycle.engine())
 
@@ -137,7 +138,7 @@ def _metrics(
         body = await render_metrics(
             sessions=sessions,
             now=lifecycle.now(),
-            http=http,
+            instruments=instruments,
             leader=lambda: leader().startswith("leader"),
         )
         response = web.Response(body=body)
@@ -148,7 +149,7 @@ def _metrics(
     return metrics
 
 
-def _counting(http: HttpMetrics) -> Middleware:
+def _counting(instruments: Instruments) -> Middleware:
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource
@@ -156,9 +157,9 @@ def _counting(http: HttpMetrics) -> Middleware:
         try:
             response = await handler(request)
         except web.HTTPException as error:
-            http.observe(name, error.status)
+            instruments.http_answered(name, error.status)
             raise
-        http.observe(name, response.status)
+        instruments.http_answered(name, response.status)
         return response
 
     return count
@@ -172,15 +173,24 @@ def build_web_app(
     teams: TeamsSurface | None = None,
     leader: Callable[[], str] = lambda: "leader (single process)",
 ) -> web.Application:
-    """The HTTP app; `leader` says whether this replica runs the scheduler (for probes)."""
-    http = HttpMetrics()
+    """The HTTP app; `leader` says whether this replica runs the scheduler (for probes).
+
+    Its /metrics shows the counters the lifecycle's observer keeps (the composition root
+    wires `Instruments`); a lifecycle built without them gets a set for this app alone.
+    """
+    # One process-wide choice, made where the metrics endpoint is built: no `_created` series
+    # (a scrape-time timestamp per series that PromQL does not use and that doubles the output).
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped in the library)
+    observer = lifecycle.observer()
+    instruments = observer if isinstance(observer, Instruments) else Instruments()
     app = web.Application(
-        middlewares=[_request_id, _counting(http), _errors], client_max_size=max_body_bytes
+        middlewares=[_request_id, _counting(instruments), _errors],
+        client_max_size=max_body_bytes,
     )
     surfaces = ["agent-api", *(["slack"] if slack else []), *(["teams"] if teams else [])]
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", _readyz(lifecycle, surfaces, leader))
-    app.router.add_get("/metrics", _metrics(lifecycle, http, leader))
+    app.router.add_get("/metrics", _metrics(lifecycle, instruments, leader))
     app.add_subapp("/api/v1", api.routes(lifecycle))
     if slack is not None:
         from bot.surfaces.slack import slack_route

@@ -15,6 +15,7 @@ from bot.access.tokens import TokenService
 from bot.access.visibility import RequestVisibility
 from bot.core import persons
 from bot.core.context import Context
+from bot.core.observations import Observer
 from bot.domain import log_context
 from bot.domain.actors import Actor
 from bot.domain.errors import LeashError
@@ -55,6 +56,10 @@ class Lifecycle:
     def now(self) -> datetime:
         """The lifecycle clock's time (a fake clock in tests)."""
         return self._ctx.clock.now()
+
+    def observer(self) -> Observer:
+        """What counts this process's events (the /metrics instruments, when wired)."""
+        return self._ctx.observer
 
     def is_admin(self, actor: Actor) -> bool:
         return actor.is_one_of(self._ctx.rules.admins)

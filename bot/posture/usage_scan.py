@@ -67,7 +67,7 @@ class UsageScanner:
         """Scan the given present identities (all when None) and store one result each.
 
         The run's `scan.completed` audit event records how long it took and how many
-        identities failed: /metrics reads them from there, so every replica reports them.
+        identities failed; the observer counts both for this replica's /metrics.
         """
         ctx = self._ctx
         started_at = ctx.clock.now()
@@ -116,7 +116,7 @@ class UsageScanner:
     async def _completed(
         self, summary: ScanSummary, *, started_at: datetime, duration: float
     ) -> None:
-        """Record the run as a `scan.completed` audit event (what /metrics reads)."""
+        """Record the run as a `scan.completed` audit event, then count it (for /metrics)."""
         async with self._ctx.transaction() as session:
             await audit.append(
                 session=session,
@@ -134,6 +134,7 @@ class UsageScanner:
                     "duration_seconds": round(duration, 3),
                 },
             )
+        self._ctx.observer.scan_completed(seconds=duration, failed=len(summary.failures))
 
     async def _usage(self, identity: Identity) -> UsageReport:
         ctx = self._ctx
