@@ -250,6 +250,8 @@ def test_every_k8s_yaml_parses_into_objects() -> None:
         "deployment.yaml",
         "service.yaml",
         "poddisruptionbudget.yaml",
+        "networkpolicy.yaml",
+        "ingress.yaml",
         SECRET_TEMPLATE,
         "kustomization.yaml",
     }
@@ -272,6 +274,7 @@ def test_every_object_is_named_and_namespaced() -> None:
         assert metadata.get("namespace") == name, f"{kind}/{metadata['name']}: namespace"
     kinds = {kind for kind, _ in _objects()}
     expected = {"Deployment", "Service", "PodDisruptionBudget", "ConfigMap", "Secret"}
+    expected |= {"Ingress", "NetworkPolicy"}
     assert expected | {"ServiceAccount", "Namespace"} <= kinds
 
 
@@ -287,6 +290,26 @@ def test_kustomization_lists_every_manifest_but_the_secret_template() -> None:
     assert set(listed) == present
     assert SECRET_TEMPLATE not in listed
     assert "secretGenerator" not in kustomization
+
+
+def test_kustomize_names_the_image_once_and_the_deployment_uses_that_name() -> None:
+    images = _k8s("Kustomization", "")["images"]
+    assert len(images) == 1, "the image is named in one kustomize `images:` entry"
+    (image,) = images
+    assert _container()["image"] == image["name"] == "leash"
+    assert ":" not in image["name"], "the deployment names the image without tag or registry"
+    assert image["newName"].rsplit("/", 1)[-1] == "leash"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "version"
+    ]
+    assert image.get("newTag") == version or re.fullmatch(
+        r"sha256:[0-9a-f]{64}", str(image.get("digest", ""))
+    ), "pin the image to this release's tag (or a digest)"
+    for document in _objects().values():
+        for container in (
+            document.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        ):
+            assert container["image"] == image["name"], "an image named outside kustomize"
 
 
 # References resolve.
@@ -604,3 +627,92 @@ def test_the_image_checks_its_own_health_without_curl() -> None:
 def test_the_build_context_leaves_out_local_state(pattern: str) -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert pattern in {line.strip() for line in lines if not line.startswith("#")}
+
+
+# The edge: the Ingress publishes the chat endpoints only; the NetworkPolicy admits named sources.
+
+PUBLIC_PATHS = {"/slack/events", "/api/messages"}
+# The example's namespaces (networkpolicy.yaml): Prometheus's and the ingress controller's.
+MONITORING_NAMESPACE = "monitoring"
+INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
+
+
+def _served_paths() -> set[str]:
+    """Every path (or sub-application prefix) bot/http/server.py registers."""
+    source = (ROOT / "bot" / "http" / "server.py").read_text(encoding="utf-8")
+    return set(
+        re.findall(r"""\.(?:add_get|add_post|add_route|add_subapp)\(\s*"(/[^"]*)\"""", source)
+    )
+
+
+def _reaches(path: str, path_type: str, target: str) -> bool:
+    """Whether an Ingress path of this type matches a request for `target` (or under it)."""
+    if path_type == "Exact":
+        return target == path
+    prefix = path.rstrip("/")
+    return target == prefix or target.startswith(prefix + "/") or prefix == ""
+
+
+def test_the_ingress_routes_only_the_public_paths_over_tls() -> None:
+    served = _served_paths()
+    assert served >= PUBLIC_PATHS | {"/metrics", "/readyz", "/healthz", "/api/v1"}, served
+    private = served - PUBLIC_PATHS
+    (ingress,) = _of_kind("Ingress")
+    spec = ingress["spec"]
+    assert "defaultBackend" not in spec, "a default backend publishes every path"
+    service = _k8s("Service")
+    service_ports = {port["name"] for port in service["spec"]["ports"]}
+    service_ports |= {port["port"] for port in service["spec"]["ports"]}
+    tls_hosts = {host for tls in spec["tls"] for host in tls["hosts"]}
+    routed: list[str] = []
+    for rule in spec["rules"]:
+        assert rule.get("host"), "a rule without a host answers for any name"
+        assert rule["host"] in tls_hosts, f"{rule['host']} is served without TLS"
+        for entry in rule["http"]["paths"]:
+            assert entry["pathType"] in ("Exact", "Prefix"), "ImplementationSpecific varies"
+            backend = entry["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            port = backend["port"]
+            assert port.get("name", port.get("number")) in service_ports, port
+            for target in private:
+                assert not _reaches(entry["path"], entry["pathType"], target), (
+                    f"{entry['path']} ({entry['pathType']}) exposes {target}"
+                )
+            routed.append(entry["path"])
+    assert sorted(routed) == sorted(PUBLIC_PATHS)
+    for tls in spec["tls"]:
+        assert tls["secretName"], "TLS without a certificate Secret"
+
+
+def _admits_namespace(rule: Document, namespace: str) -> bool:
+    for peer in rule.get("from", []):
+        labels = peer.get("namespaceSelector", {}).get("matchLabels", {})
+        if labels.get("kubernetes.io/metadata.name") == namespace and "podSelector" not in peer:
+            return True
+    return False
+
+
+def test_the_network_policy_admits_monitoring_to_metrics_and_only_named_sources() -> None:
+    (policy,) = _of_kind("NetworkPolicy")
+    rules = policy["spec"]["ingress"]
+    container = _container()
+    metrics_port = int(_pod_template()["metadata"]["annotations"]["prometheus.io/port"])
+    monitoring = [rule for rule in rules if _admits_namespace(rule, MONITORING_NAMESPACE)]
+    assert monitoring, "Prometheus's namespace cannot reach /metrics"
+    opened = {
+        _port_names(container).get(port["port"], port["port"])
+        for rule in monitoring
+        for port in rule["ports"]
+    }
+    assert metrics_port in opened, "Prometheus's namespace is admitted, but not to /metrics"
+    for rule in rules:
+        # A rule without `from` (or with an empty peer) admits every pod and every address.
+        assert rule.get("from"), "an ingress rule open to every source"
+        for peer in rule["from"]:
+            assert peer, "an empty peer admits everything"
+            assert "ipBlock" not in peer, "an address range reaches /metrics as well"
+            assert peer.get("namespaceSelector", {}).get("matchLabels"), (
+                "a peer without a namespace label admits every namespace"
+            )
+    # The Ingress's traffic comes through its controller: one rule admits that namespace.
+    assert any(_admits_namespace(rule, INGRESS_CONTROLLER_NAMESPACE) for rule in rules)
