@@ -144,13 +144,13 @@ async def test_console_shows_sections_and_saves_attachments(leash: Leash, tmp_pa
         "    Found by last night's scan.",
         "    support-triage-agent",
         "        12 of 14 granted actions unused for 90 days",
-        "        [Restrict unused: restrict support-triage-agent]"
-        "  [Not mine: disown support-triage-agent]",
+        "        [1] Restrict unused: restrict support-triage-agent"
+        "   [2] Not mine: disown support-triage-agent",
         "    knowledge-base-agent",
         "        inactive for 120 days",
         f"    📎 Agents per week: {png}",
         f"    📎 Escaping name: {text}",
-        "    [Open inventory: identities mine]",
+        "    [3] Open inventory: identities mine",
     ]
 
 
@@ -165,4 +165,4 @@ async def test_console_says_when_an_attachment_cannot_be_saved(
     await leash.notifier.notify(_grouped_notice(Attachment("trend.png", b"png", "Trend")))
 
     assert "    📎 Trend: trend.png (not saved: " in out.getvalue()
-    assert "[Open inventory: identities mine]" in out.getvalue()  # the rest is still shown
+    assert "[3] Open inventory: identities mine" in out.getvalue()  # the rest is still shown

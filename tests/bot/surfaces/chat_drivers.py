@@ -109,7 +109,8 @@ CONSOLE_NAMES = {
 }
 _NOTICE = re.compile(r"(?m)^(?=→ to )")
 _NOTICE_HEAD = re.compile(r"→ to (?P<to>.*) \[(?P<kind>\w+)\]\n")
-_CONSOLE_BUTTON = re.compile(r"\[([^\[\]:]+): ([^\[\]]+)\]")
+# `[1] Approve: approve r-…   [2] Deny: deny r-…` (the command shown may use a short name).
+_CONSOLE_BUTTON = re.compile(r"\[\d+\] ([^:\n]+): (.+?)(?=   \[\d+\] |\n|$)")
 
 
 class ConsoleChat:
