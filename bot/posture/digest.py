@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,10 +39,11 @@ class TeamDigest:
     grants: int
     privileged_grants: int
     top_requesters: tuple[tuple[str, int], ...]
+    scanned: bool  # any of the team's identities was ever scanned
     unused_total: int
     weeks: tuple[str, ...]
-    unused_trend: tuple[int, ...]
-    inactive_trend: tuple[int, ...]
+    unused_trend: tuple[int | None, ...]  # None: no scan that week
+    inactive_trend: tuple[int | None, ...]
     inactive: tuple[str, ...]
     quarantined: tuple[str, ...]
     overdue_attestations: tuple[str, ...]
@@ -54,10 +57,36 @@ def _latest_before(scans: list[UsageScan], moment: datetime) -> dict[str, UsageS
     return found
 
 
+def _week(scans: list[UsageScan], end: datetime) -> dict[str, UsageScan] | None:
+    """Each identity's latest scan at `end`, or None when nothing was scanned that week.
+
+    A week with no scan is a gap in the trend, not a week of zeros.
+    """
+    if not any(end - WEEK < scan.scanned_at <= end for scan in scans):
+        return None
+    return _latest_before(scans, end)
+
+
+def labels(identities: Iterable[Identity]) -> dict[str, str]:
+    """How the digest names each identity: its name, with its account when names clash."""
+    listed = list(identities)
+    clashes = Counter(identity.name for identity in listed)
+    return {
+        identity.id: identity.name
+        if clashes[identity.name] == 1
+        else f"{identity.name} ({identity.account})"
+        for identity in listed
+    }
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
 @dataclass(frozen=True, slots=True)
 class _TeamRows:
     rows: list[tuple[Identity, Ownership]]
-    tagged: list[str]
+    tagged: list[Identity]
     grants: list[tuple[Grant, AccessRequest]]
     scans: list[UsageScan]
     quarantined: set[str]
@@ -76,6 +105,30 @@ async def _quarantined(ids: list[str], *, session: AsyncSession) -> set[str]:
             )
         ).all()
     )
+
+
+def _plotted(trend: tuple[int | None, ...]) -> list[float]:
+    """The chart's values: a week with no scan is NaN, which the chart leaves as a gap."""
+    return [math.nan if value is None else float(value) for value in trend]
+
+
+def _usage_lines(digest: TeamDigest) -> list[str]:
+    """Unused permissions (with the change since last week) and inactive agents."""
+    if not digest.scanned:
+        return [
+            "Unused permissions: no scans yet (the nightly scan fills this in)",
+            "Inactive agents: no scans yet",
+        ]
+    previous = digest.unused_trend[-2] if len(digest.unused_trend) > 1 else None
+    change = (
+        f"{digest.unused_total - previous:+d} since last week"
+        if previous is not None
+        else "no scan the week before"
+    )
+    return [
+        f"Unused permissions: {digest.unused_total} ({change})",
+        f"Inactive agents: {', '.join(digest.inactive) or 'none'}",
+    ]
 
 
 class DigestService:
@@ -98,10 +151,10 @@ class DigestService:
         week_ago = now - WEEK
         found = await self._read(team, since=week_ago)
         rows, grants = found.rows, found.grants
-        names = {identity.id: identity.name for identity, _ in rows}
+        names = labels([identity for identity, _ in rows] + found.tagged)
         week_ends = [now - WEEK * back for back in range(WEEKS - 1, -1, -1)]
-        trend = [_latest_before(found.scans, end) for end in week_ends]
-        latest = trend[-1]
+        trend = [_week(found.scans, end) for end in week_ends]
+        latest = _latest_before(found.scans, now)
         attest_due = now - ctx.rules.ownership.attest_every
         owned = [(i, o) for i, o in rows if o.primary_owner]
         return TeamDigest(
@@ -111,19 +164,29 @@ class DigestService:
             week_ending=now,
             owned=len(owned),
             agents=sum(1 for i, _ in rows if i.classification == Classification.AI_AGENT),
-            new=tuple(i.name for i, _ in rows if i.created_at and i.created_at >= week_ago),
-            unowned=(*(i.name for i, o in rows if not o.primary_owner), *found.tagged),
+            new=_unique(names[i.id] for i, _ in rows if i.created_at and i.created_at >= week_ago),
+            unowned=_unique(
+                [*(names[i.id] for i, o in rows if not o.primary_owner)]
+                + [names[i.id] for i in found.tagged]
+            ),
             grants=len(grants),
             privileged_grants=sum(1 for _, r in grants if r.tier != Tier.NORMAL),
             top_requesters=tuple(Counter(g.requester for g, _ in grants).most_common(3)),
+            scanned=bool(latest),
             unused_total=sum(scan.unused_count for scan in latest.values()),
             weeks=tuple(f"{end:%m-%d}" for end in week_ends),
-            unused_trend=tuple(sum(s.unused_count for s in week.values()) for week in trend),
-            inactive_trend=tuple(sum(1 for s in week.values() if s.inactive) for week in trend),
-            inactive=tuple(names[i] for i, s in latest.items() if s.inactive),
-            quarantined=tuple(sorted(names[i] for i in found.quarantined)),
-            overdue_attestations=tuple(
-                f"{i.name} ({o.primary_owner})"
+            unused_trend=tuple(
+                None if week is None else sum(s.unused_count for s in week.values())
+                for week in trend
+            ),
+            inactive_trend=tuple(
+                None if week is None else sum(1 for s in week.values() if s.inactive)
+                for week in trend
+            ),
+            inactive=_unique(names[i] for i, s in latest.items() if s.inactive),
+            quarantined=_unique(sorted(names[i] for i in found.quarantined)),
+            overdue_attestations=_unique(
+                f"{names[i.id]} ({o.primary_owner})"
                 for i, o in owned
                 if (o.attested_at or o.updated_at) < attest_due
             ),
@@ -169,7 +232,7 @@ class DigestService:
                 quarantined=await _quarantined(ids, session=session),
             )
 
-    async def _tagged_unowned(self, team: str, *, session: AsyncSession) -> list[str]:
+    async def _tagged_unowned(self, team: str, *, session: AsyncSession) -> list[Identity]:
         """Unowned identities often have no ownership row at all: their team is a tag."""
         loose = (
             await session.exec(
@@ -181,23 +244,20 @@ class DigestService:
         ).all()
         team_tags = self._ctx.rules.ownership.team_tags
         return [
-            identity.name
+            identity
             for identity in loose
             if any(identity.tags.get(key) == team for key in team_tags)
         ]
 
     def render(self, digest: TeamDigest) -> Reply:
-        """The digest as a message, with its trend chart attached when charts are available."""
-        previous = digest.unused_trend[-2] if len(digest.unused_trend) > 1 else 0
-        change = digest.unused_total - previous
+        """The digest as a message, with its trend chart attached once there are scans."""
         requesters = ", ".join(f"{who} ({count})" for who, count in digest.top_requesters)
         lines = [
             f"Identities owned: {digest.owned} ({digest.agents} agents) · "
             f"new this week: {len(digest.new)} · unowned: {len(digest.unowned)}",
             f"Grants this week: {digest.grants} ({digest.privileged_grants} privileged)"
             + (f" · top requesters: {requesters}" if requesters else ""),
-            f"Unused permissions: {digest.unused_total} ({change:+d} since last week)",
-            f"Inactive agents: {', '.join(digest.inactive) or 'none'}",
+            *_usage_lines(digest),
             f"Quarantined: {', '.join(digest.quarantined) or 'none'}",
             f"Overdue attestations: {', '.join(digest.overdue_attestations) or 'none'}",
         ]
@@ -205,32 +265,36 @@ class DigestService:
             lines.append(f"New: {', '.join(digest.new[:20])}")
         if digest.unowned:
             lines.append(f"Unowned: {', '.join(digest.unowned[:20])}")
-        attachments: tuple[Attachment, ...] = ()
-        charts = self._ctx.charts
-        if charts is not None:
-            try:
-                png = charts.render_trend(
-                    f"{digest.team}: unused permissions and inactive agents",
-                    digest.weeks,
-                    {
-                        "unused permissions": [float(v) for v in digest.unused_trend],
-                        "inactive agents": [float(v) for v in digest.inactive_trend],
-                    },
-                )
-                attachments = (
-                    Attachment(
-                        filename=f"leash-{digest.team}-{digest.week_ending:%Y-%m-%d}.png",
-                        content=png,
-                        title=f"{digest.team}: last {len(digest.weeks)} weeks",
-                    ),
-                )
-            except Exception:
-                log.exception("the digest chart of %s could not be drawn", digest.team)
         return Reply(
             text=f"Weekly Leash digest for {digest.team} "
             f"(week ending {digest.week_ending:%Y-%m-%d})",
             lines=tuple(lines),
-            attachments=attachments,
+            attachments=self._chart(digest),
+        )
+
+    def _chart(self, digest: TeamDigest) -> tuple[Attachment, ...]:
+        """The trend chart, when charts are available and the team has been scanned."""
+        charts = self._ctx.charts
+        if charts is None or not digest.scanned:
+            return ()
+        try:
+            png = charts.render_trend(
+                f"{digest.team}: the last {len(digest.weeks)} weeks",
+                digest.weeks,
+                {
+                    "Unused permissions": _plotted(digest.unused_trend),
+                    "Inactive agents": _plotted(digest.inactive_trend),
+                },
+            )
+        except Exception:
+            log.exception("the digest chart of %s could not be drawn", digest.team)
+            return ()
+        return (
+            Attachment(
+                filename=f"leash-{digest.team}-{digest.week_ending:%Y-%m-%d}.png",
+                content=png,
+                title=f"{digest.team}: last {len(digest.weeks)} weeks",
+            ),
         )
 
     async def send(self, team: str) -> Reply:

@@ -27,6 +27,10 @@ from bot.posture.restriction import (
 )
 from bot.posture.usage_scan import ScanSummary, UsageScanner
 
+# What ran a scan, as the owners' message is titled (the nightly run's title is the default).
+ON_DEMAND = "Scan now (asked for in chat)"
+FROM_CLI = "Scan from the command line"
+
 
 @dataclass(frozen=True, slots=True)
 class NightlyReport:
@@ -74,7 +78,7 @@ class LeastPrivilege:
             if reference is None:
                 check_everywhere(Verb.SCAN_ALL, actor, ctx.rules)
                 summary = await self.scanner.scan()
-                told = await self.findings.notify_owners()
+                told = await self.findings.notify_owners(trigger=ON_DEMAND)
                 return ScanReport(summary, told)
             identity = await enforcement.load(ctx, reference, actor=actor, what="scan")
         except LeashError as error:
@@ -97,8 +101,8 @@ class LeastPrivilege:
     async def scan(self, identity_ids: list[str] | None = None) -> ScanSummary:
         return await self.scanner.scan(identity_ids)
 
-    async def notify_owners(self) -> int:
-        return await self.findings.notify_owners()
+    async def notify_owners(self, *, trigger: str = FROM_CLI) -> int:
+        return await self.findings.notify_owners(trigger=trigger)
 
     async def unused(self, reference: str) -> Findings:
         return await self.findings.unused(reference)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,34 @@ from bot.store.tables import Enforcement as EnforcementRow
 from bot.store.tables import Identity, OwnerReport, Ownership, UsageScan
 
 SHOWN = 8
+NIGHTLY = "Nightly scan"
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 agent`, `2 agents`: a count with its noun agreeing."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def findings_headline(trigger: str, scans: Sequence[UsageScan]) -> str:
+    """Say what the scan found, each count with the noun and verb it agrees with.
+
+    "Nightly scan: 2 of your agents can do more than they use (14 unused permissions);
+    1 agent is inactive."
+    """
+    wide = [scan for scan in scans if scan.unused]
+    inactive = sum(1 for scan in scans if scan.inactive)
+    parts = []
+    if wide:
+        unused = counted(sum(scan.unused_count for scan in wide), "unused permission")
+        parts.append(
+            f"1 of your agents can do more than it uses ({unused})"
+            if len(wide) == 1
+            else f"{len(wide)} of your agents can do more than they use ({unused})"
+        )
+    if inactive:
+        verb = "is" if inactive == 1 else "are"
+        parts.append(f"{counted(inactive, 'agent')} {verb} inactive (no recent activity)")
+    return f"{trigger}: {'; '.join(parts) or 'nothing to report'}."
 
 
 def _few(actions: list[str]) -> str:
@@ -109,8 +138,11 @@ class OwnerFindings:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def notify_owners(self) -> int:
-        """Send each owner one message about their agents' findings, only when it changed."""
+    async def notify_owners(self, *, trigger: str = NIGHTLY) -> int:
+        """Send each owner one message about their agents' findings, only when it changed.
+
+        `trigger` names what ran the scan ("Nightly scan", "Scan now by …"): it titles the message.
+        """
         now = self._ctx.clock.now()
         by_owner, quarantined, reports = await self._findings_by_owner(now)
         sent = 0
@@ -124,7 +156,7 @@ class OwnerFindings:
             previous = reports.get(owner)
             if previous is not None and previous.fingerprint == key:
                 continue
-            await self._send(owner, items, quarantined)
+            await self._send(owner, items, quarantined, trigger=trigger)
             await self._record_sent(owner, key, items, now=now)
             sent += 1
         return sent
@@ -189,17 +221,19 @@ class OwnerFindings:
                 )
 
     async def _send(
-        self, owner: str, items: list[tuple[Identity, UsageScan]], quarantined: set[str]
+        self,
+        owner: str,
+        items: list[tuple[Identity, UsageScan]],
+        quarantined: set[str],
+        *,
+        trigger: str,
     ) -> None:
-        unused = sum(scan.unused_count for _, scan in items)
-        inactive = sum(1 for _, scan in items if scan.inactive)
         await self._ctx.tell(
             Notice(
                 kind=NoticeKind.SCAN_FINDINGS,
                 recipients=(owner,),
                 reply=Reply(
-                    text=f"Nightly scan: {len(items)} of your agents can do more than they "
-                    f"use ({unused} unused permissions, {inactive} inactive).",
+                    text=findings_headline(trigger, [scan for _, scan in items]),
                     sections=tuple(
                         finding_section(scan, identity, identity.id in quarantined)
                         for identity, scan in items
