@@ -28,6 +28,7 @@ __all__ = [
     "BOT_NAME",
     "TENANT_ID",
     "CallKind",
+    "CardCheck",
     "ConnectorCall",
     "FakeBotConnector",
     "TeamsChannel",
@@ -46,6 +47,7 @@ CallKind = Literal[
     "unhandled",
 ]
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CardCheck = Callable[[JsonDict], list[str]]  # a card's problems; empty when it is valid
 
 # The error codes the Bot Connector answers with, for the statuses tests inject.
 _ERROR_CODES = {
@@ -111,8 +113,13 @@ class _Fault:
 class FakeBotConnector:
     """Answer Bot Connector calls like the Teams channel service does, and record every call."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, card_check: CardCheck | None = None) -> None:
+        """card_check, when given, is run on every Adaptive Card posted or updated; the cards
+        it finds problems with are kept in `invalid_cards` (the call is answered as usual)."""
         self.calls: list[ConnectorCall] = []
+        self.invalid_cards: list[tuple[CallKind, list[str], JsonDict]] = []
+        self.checked_cards = 0
+        self._card_check = card_check
         self.fault_count = 0
         self._members: dict[str, TeamsUser] = {}
         self._faults: list[_Fault] = []
@@ -300,6 +307,7 @@ class FakeBotConnector:
     ) -> web.Response:
         """Record the call, then answer with an injected fault, an error or respond(body)."""
         body = await _read_body(request)
+        self._check_cards(kind, body)
         for held in self._holds:
             if held[:2] == (kind, request.match_info.get("conversation")):
                 self._holds.remove(held)
@@ -334,6 +342,20 @@ class FakeBotConnector:
         if answer is None:
             return web.Response(status=status)
         return web.json_response(answer, status=status)
+
+    def _check_cards(self, kind: CallKind, body: JsonDict) -> None:
+        """Run card_check on the cards of a posted activity (or of a new conversation's)."""
+        if self._card_check is None:
+            return
+        activity = body.get("activity") if kind == "create_conversation" else body
+        attachments = activity.get("attachments") if isinstance(activity, dict) else None
+        for attachment in attachments if isinstance(attachments, list) else []:
+            if isinstance(attachment, dict) and attachment.get("contentType") == ADAPTIVE_CARD:
+                card = attachment.get("content")
+                problems = self._card_check(card) if isinstance(card, dict) else ["not an object"]
+                self.checked_cards += 1
+                if problems:
+                    self.invalid_cards.append((kind, problems, attachment))
 
     def _take_fault(self, kind: CallKind) -> _Fault | None:
         for fault in self._faults:

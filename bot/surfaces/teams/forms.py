@@ -45,6 +45,7 @@ def request_form(
             "label": "For how long",
             "style": "compact",
             "isRequired": True,
+            "errorMessage": "Choose how long you need it.",
             "choices": [{"title": label, "value": label} for label in durations],
             "value": default_duration,
         },

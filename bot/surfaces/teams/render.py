@@ -1,4 +1,4 @@
-"""Adaptive Cards (1.4, Universal Actions) for Leash's replies and notices; text is escaped."""
+"""Adaptive Cards (1.5, Universal Actions) for Leash's replies and notices; text is escaped."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ Element = dict[str, Any]
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-VERSION = "1.4"  # the first version with Action.Execute
+# 1.5: the highest Adaptive Card version Teams renders; it has Action.Execute (since 1.4) and
+# the filtered choice set of the request form. The tests validate every card against
+# Microsoft's 1.5 schema (tests/schemas/adaptive-cards/).
+VERSION = "1.5"
 REFRESH_VERB = "refresh"
 MAX_SECTIONS = 25  # keeps a grouped message well under Teams' ~28 KB card limit
 TEXT_LIMIT = 2000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from bot.http.server import build_web_app
 from bot.inventory.ownership import OwnerChange
 from cloud.sandbox import Sandbox
 from tests.conftest import make_rules
-from tests.fakes.bot_connector import ConnectorCall, FakeBotConnector
+from tests.fakes.bot_connector import ADAPTIVE_CARD, ConnectorCall, FakeBotConnector
 from tests.fakes.teams_activities import (
     BOT_ID,
     TENANT_ID,
@@ -30,6 +31,7 @@ from tests.fakes.teams_activities import (
     conversation_update,
     message,
 )
+from tests.schemas.validation import card_problems
 
 TeamsClient = TestClient[Request, Application]
 
@@ -49,10 +51,17 @@ def teams_rules(request: pytest.FixtureRequest) -> Rules:
 
 @pytest.fixture
 async def connector() -> AsyncIterator[FakeBotConnector]:
-    async with FakeBotConnector() as fake:
+    """The fake Bot Connector; every card Leash posts or updates through it must be a valid
+    Adaptive Card of the version Leash declares (Microsoft's schema, tests/schemas/)."""
+    async with FakeBotConnector(card_check=card_problems) as fake:
         for user in EVERYONE:
             fake.add_member(user)
         yield fake
+        # After Leash closed (teams_leash depends on this fixture): its last cards are in.
+        assert not fake.invalid_cards, "\n".join(
+            f"{kind}: {problems}\n  {json.dumps(card)[:2000]}"
+            for kind, problems, card in fake.invalid_cards
+        )
 
 
 @pytest.fixture
@@ -99,7 +108,22 @@ async def post(
 ) -> ClientResponse:
     """POST an activity to /api/messages as the Bot Framework does."""
     headers = {"Authorization": authorization} if authorization else {}
-    return await client.post("/api/messages", json=dict(activity), headers=headers)
+    response = await client.post("/api/messages", json=dict(activity), headers=headers)
+    await check_invoke_card(response)
+    return response
+
+
+async def check_invoke_card(response: ClientResponse) -> None:
+    """An invoke answered with a card (Action.Execute, refresh) must be a valid Adaptive Card
+    of the declared version; the body stays readable by the caller."""
+    if response.status != 200 or response.content_type != "application/json":
+        return
+    answer = json.loads(await response.read() or b"null")
+    if isinstance(answer, dict) and answer.get("type") == ADAPTIVE_CARD:
+        card = answer.get("value")
+        assert isinstance(card, dict), answer
+        problems = card_problems(card)
+        assert not problems, f"invalid card in an invoke answer: {problems}\n  {json.dumps(card)}"
 
 
 async def install(client: TeamsClient, fake: FakeBotConnector, *users: TeamsUser) -> None:
@@ -132,8 +156,6 @@ async def say(
 
 def card_text(call: ConnectorCall) -> str:
     """Every text in a call's cards (headline, facts, inputs), for assertions."""
-    import json
-
     return json.dumps(FakeBotConnector.cards(call))
 
 
