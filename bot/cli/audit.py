@@ -2,75 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import click
-from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import logs
+from bot.cli import database
+from bot.cli.exit_codes import FINDINGS, stop
+from bot.cli.help import LeashGroup
 from bot.config import ConfigError, Settings, load_settings
 from bot.store import audit, audit_keys
-from bot.store.engine import create_engine, schema_revision, session_factory
-from bot.store.errors import database_unreachable
-
-T = TypeVar("T")
-# Exit codes: 1 the chain is broken (tampering found); 2 it could not be checked at all.
-BROKEN = 1
-CANNOT_CHECK = 2
-
-
-def _stop(message: str, code: int = CANNOT_CHECK) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as error:
-        _stop(str(error))
-
-
-def _existing_database(settings: Settings) -> None:
-    """Stop when the SQLite file is not there: opening it would create an empty one."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return
-    if not Path(url.database).exists():
-        _stop(
-            f"No database at {url.database} (LEASH_DATABASE_URL): nothing to check; "
-            "`leash audit` never creates one."
-        )
-
-
-def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one session on the existing database; stop when it cannot be read."""
-    _existing_database(settings)
-
-    async def run() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                await session.connection()  # unreachable: stop here, not "no schema" below
-                if await schema_revision(session) is None:
-                    _stop("The database has no Leash schema: nothing to check.")
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except Exception as error:
-        if not database_unreachable(error):
-            raise
-        _stop(f"Cannot read the database: {error}")
+        stop(str(error))
 
 
 def _head_option(value: str | None) -> audit.Head | None:
@@ -97,7 +49,7 @@ def _export_head(path: Path) -> audit.Head:
         ) from None
 
 
-@click.group(name="audit")
+@click.group(name="audit", cls=LeashGroup)
 def audit_group() -> None:
     """Verify or export the tamper-evident audit trail."""
 
@@ -122,19 +74,20 @@ def verify(head_text: str | None, since_export: Path | None) -> None:
     if since_export is not None:
         published = _export_head(since_export)
     settings = _settings()
+    database.require_existing(settings)  # before the key: its sandbox copy lives beside it
     try:
         key = audit_keys.for_checking(settings)
     except ConfigError as error:
-        _stop(str(error))
-    result = _with_session(
+        stop(str(error))
+    result = database.read(
         settings, lambda session: audit.verify(session=session, key=key, published=published)
     )
     if not result.ok:
         where = f" at event {result.broken_seq}" if result.broken_seq is not None else ""
-        _stop(
+        stop(
             f"Audit chain BROKEN{where}: {result.problem} "
             f"({result.checked} events before it verified).",
-            BROKEN,
+            FINDINGS,
         )
     matched = f" (head {published} matches)" if published is not None else ""
     click.echo(f"Audit chain OK: {result.checked} events verified{matched}.")
@@ -164,7 +117,7 @@ def export(fmt: str, after_seq: int) -> None:
             newest = audit.Head(event.seq or 0, event.hash)
         return newest or await audit.head(session=session)
 
-    newest = _with_session(settings, work)
+    newest = database.read(settings, work)
     click.echo(f"audit head: {newest if newest is not None else '0 (empty chain)'}", err=True)
     if settings.log_format == "json":
         _log_head(settings, newest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -119,10 +120,14 @@ async def test_a_grant_past_expiry_is_listed_overdue_until_it_is_revoked(
         assert answer.status == 200
         assert (await answer.json())["grant"]["state"] == "overdue"
     cli = await asyncio.to_thread(
-        CliRunner().invoke, main, ["grants"], env={"LEASH_DATABASE_URL": database_url}
+        CliRunner().invoke,
+        main,
+        ["grants", "--format", "json"],
+        env={"LEASH_DATABASE_URL": database_url},
     )
     assert cli.exit_code == 0, cli.output
-    assert f"{grant_id}\toverdue\tsupport-triage-agent\t" in cli.output
+    (listed_grant,) = [row for row in json.loads(cli.output) if row["id"] == grant_id]
+    assert (listed_grant["state"], listed_grant["identity"]) == ("overdue", "support-triage-agent")
 
     await leash.runner.start(leash.lifecycle)  # a leader now: it revokes, and the list says so
 

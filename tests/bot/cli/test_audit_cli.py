@@ -133,7 +133,7 @@ async def test_audit_commands_never_create_a_missing_database(tmp_path: Path, co
     missing = tmp_path / "nowhere.db"
     result = await cli(f"sqlite+aiosqlite:///{missing}", "audit", command)
     assert result.exit_code == 2, result.output
-    assert f"No database at {missing}" in result.output
+    assert f"no Leash database at {missing}; run `leash serve` first" in result.output
     assert not missing.exists()
 
 
