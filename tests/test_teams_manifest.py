@@ -1,4 +1,5 @@
-"""The Teams app manifest is complete, lists only real commands, and packages into a valid zip."""
+"""The Teams app manifest is complete, valid against Microsoft's schema for its version, lists only
+real commands, and packages into a valid zip."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,14 @@ from bot.cli.teams import teams_package
 from bot.cli.teams_package import (
     APP_ID_PLACEHOLDER,
     MANIFEST_DIR,
+    VERSION_PLACEHOLDER,
     build_package,
     png_size,
+    render_manifest,
     validate_app_id,
 )
 from bot.commands.grammar.access import USAGE, UsageError, parse
+from tests.schemas.validation import MANIFEST_SCHEMA, MANIFEST_VERSION, manifest_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAMS_DIR = ROOT / "manifests" / "teams"
@@ -67,9 +72,9 @@ def test_the_manifest_has_the_required_fields() -> None:
     document = manifest()
     assert document["$schema"] == SCHEMA
     assert document["manifestVersion"] == "1.17"
-    assert document["version"] == "0.1.0"
+    assert document["version"] == VERSION_PLACEHOLDER
     assert document["id"] == APP_ID_PLACEHOLDER
-    assert document["packageName"]
+    assert "packageName" not in document, "v1.17 has no packageName (the schema refuses it)"
     developer = document["developer"]
     assert developer["name"] == "Leash"
     for key in ("websiteUrl", "privacyUrl", "termsOfUseUrl"):
@@ -82,6 +87,32 @@ def test_the_manifest_has_the_required_fields() -> None:
     assert re.fullmatch(r"#[0-9A-Fa-f]{6}", document["accentColor"])
     assert document["permissions"] == ["identity", "messageTeamMembers"]
     assert document["validDomains"] == []
+
+
+def test_the_manifest_filled_in_is_valid_against_microsofts_schema_for_its_version() -> None:
+    schema = json.loads(MANIFEST_SCHEMA.read_text(encoding="utf-8"))
+    assert schema["properties"]["manifestVersion"]["const"] == manifest()["manifestVersion"]
+    assert manifest()["manifestVersion"] == MANIFEST_VERSION
+    filled = render_manifest(MANIFEST.read_text(encoding="utf-8"), APP_ID, "1.2.3")
+    assert manifest_problems(json.loads(filled)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"packageName": "dev.leash.teams"}, "packageName"),
+        ({"accentColor": "dark grey"}, "accentColor"),
+        ({"id": "leash-bot"}, "$.id"),
+        ({"manifestVersion": "1.16"}, "manifestVersion"),
+    ],
+    ids=["a property v1.17 does not have", "a bad colour", "an id that is no GUID", "1.16"],
+)
+def test_the_schema_check_catches_what_teams_would_refuse(
+    change: dict[str, str], named: str
+) -> None:
+    filled = json.loads(render_manifest(MANIFEST.read_text(encoding="utf-8"), APP_ID, "1.2.3"))
+    problems = manifest_problems(filled | change)
+    assert any(named in problem for problem in problems), problems
 
 
 def test_the_bot_is_the_app_in_every_scope() -> None:
@@ -147,8 +178,50 @@ def test_build_package_writes_the_three_files_with_the_app_id(tmp_path: Path) ->
         assert archive.read("outline.png") == (TEAMS_DIR / "outline.png").read_bytes()
     assert packaged["id"] == APP_ID
     assert packaged["bots"][0]["botId"] == APP_ID
-    assert APP_ID_PLACEHOLDER not in json.dumps(packaged)
+    assert packaged["version"] == version("leash")
+    assert "${" not in json.dumps(packaged)
+    assert manifest_problems(packaged) == []
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_build_package_takes_another_app_version(tmp_path: Path) -> None:
+    out = build_package(app_id=APP_ID, out=tmp_path / "leash-teams.zip", app_version="2.10.3")
+    with zipfile.ZipFile(out) as archive:
+        packaged = json.loads(archive.read("manifest.json"))
+    assert packaged["version"] == "2.10.3"
+    assert manifest_problems(packaged) == []
+
+
+@pytest.mark.parametrize("app_version", ["1.0", "1.0.0rc1", "0.1.0.dev3", "v1.0.0", "1.0.0\n"])
+def test_build_package_refuses_a_version_teams_does_not_take(
+    tmp_path: Path, app_version: str
+) -> None:
+    with pytest.raises(ValueError, match=r"must be three numbers like 1\.2\.3"):
+        build_package(app_id=APP_ID, out=tmp_path / "leash-teams.zip", app_version=app_version)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('"version": "${LEASH_VERSION}"', '"version": "0.1.0"', r"no \$\{LEASH_VERSION\}"),
+        ('"manifestVersion": "1.17"', '"manifestVersion": "1.16"', "is not the version of"),
+        ("/v1.17/", "/v1.16/", "is not the version of"),
+    ],
+    ids=["a fixed version", "manifestVersion bumped alone", "$schema bumped alone"],
+)
+def test_build_package_refuses_an_inconsistent_manifest(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    copy = tmp_path / "teams"
+    shutil.copytree(TEAMS_DIR, copy)
+    template = (copy / "manifest.json").read_text(encoding="utf-8")
+    assert old in template
+    (copy / "manifest.json").write_text(template.replace(old, new), encoding="utf-8")
+    out = tmp_path / "leash-teams.zip"
+    with pytest.raises(ValueError, match=message):
+        build_package(app_id=APP_ID, out=out, manifest_dir=copy)
+    assert not out.exists()
 
 
 def test_build_package_is_reproducible(tmp_path: Path) -> None:
@@ -193,7 +266,9 @@ def test_the_cli_writes_the_zip(tmp_path: Path) -> None:
     assert str(out) in result.output
     with zipfile.ZipFile(out) as archive:
         assert set(archive.namelist()) == PACKAGE_FILES
-        assert json.loads(archive.read("manifest.json"))["id"] == APP_ID
+        packaged = json.loads(archive.read("manifest.json"))
+    assert packaged["id"] == APP_ID
+    assert manifest_problems(packaged) == []
 
 
 def test_the_cli_fails_clearly_on_a_bad_app_id(tmp_path: Path) -> None:

@@ -24,7 +24,10 @@ from bot.cli.teams_package import build_package
     help="Where to write the zip.",
 )
 def teams_package(app_id: str, out: Path) -> None:
-    """Build the Teams app package (manifest.json and icons) with the bot's app id."""
+    """Build the Teams app package (manifest.json and icons) with the bot's app id.
+
+    The app's version is Leash's; Teams asks for a higher one on every update.
+    """
     try:
         written = build_package(app_id=app_id, out=out)
     except (ValueError, OSError) as error:
