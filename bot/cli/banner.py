@@ -64,12 +64,17 @@ class Banner:
         self.fields.update(fields)
 
 
-async def announce(leash: Leash, runner: web.AppRunner, *, interactive: bool) -> None:
-    """Print the banner (a terminal or text logs), or log it as one record (JSON logs)."""
+def plain_text(log_format: str, *, console: bool) -> bool:
+    """Whether start-up speaks in plain lines: text logs, or a console on a terminal."""
+    return log_format != "json" or (console and sys.stdin.isatty())
+
+
+async def announce(leash: Leash, runner: web.AppRunner, *, plain: bool) -> None:
+    """Print the banner (`plain`), or log it as one record (JSON logs, no console at hand)."""
     banner = _serving(leash, runner, await inventory_counts(leash.lifecycle))
     _extras(leash, banner)
-    if leash.settings.log_format == "json" and not interactive:
-        log.info("Leash is serving", extra={"banner": banner.fields})
+    if not plain:
+        log.info(banner.lines[0], extra={"banner": banner.fields})
         return
     sys.stdout.write("\n".join(banner.lines) + "\n")
     sys.stdout.flush()

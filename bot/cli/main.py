@@ -95,7 +95,8 @@ async def _serve(
     settings: Settings, *, host: str, port: int, console: bool, sandbox: bool | None
 ) -> None:
     surface: ConsoleSurface | None = None
-    progress = banner.StartupProgress(enabled=console)
+    plain = banner.plain_text(settings.log_format, console=console)
+    progress = banner.StartupProgress(enabled=console and plain)
     progress.phase("Starting Leash and its clouds")
     leash: Leash = build(settings, sandbox=sandbox)
     progress.done()
@@ -130,7 +131,7 @@ async def _serve(
         if not await _unless_stopped(leash.discover(), stop):
             return
         progress.done(await banner.discovered(leash))
-        await banner.announce(leash, runner, interactive=surface is not None)
+        await banner.announce(leash, runner, plain=plain)
         if surface is not None:
             console_task = asyncio.create_task(_console(surface, stop))
             await stop.wait()
