@@ -22,6 +22,7 @@ from bot.core.context import Context, identity_ref
 from bot.domain import log_context
 from bot.domain.actors import SYSTEM
 from bot.domain.findings import judge
+from bot.posture.usage_scan_failures import ScanFailures, UnreadableAccount
 from bot.store import audit
 from bot.store.tables import Identity, UsageScan
 from cloud.base import CloudError, UsageReport
@@ -31,13 +32,19 @@ log = logging.getLogger("leash.scan")
 
 @dataclass(slots=True)
 class ScanSummary:
-    """What one scan did: identities scanned, those whose usage is unknown, and failures."""
+    """What one scan did: identities scanned, those whose usage is unknown, and failures.
+
+    `failures` holds each failed identity's error; `unreadable` the accounts in which none could
+    be read, and `failed_elsewhere` why each other failed identity did, in words.
+    """
 
     scanned: int = 0
     unknown: int = 0
     unused_total: int = 0
     inactive: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    unreadable: tuple[UnreadableAccount, ...] = ()
+    failed_elsewhere: dict[str, str] = field(default_factory=dict)
 
 
 async def latest_scans(
@@ -79,6 +86,7 @@ class UsageScanner:
             identities = list((await session.exec(query)).all())
         previous = await latest_scans(ctx, [identity.id for identity in identities])
         summary = ScanSummary()
+        failures = ScanFailures()
         limit = asyncio.Semaphore(ctx.rules.least_privilege.scan_concurrency)
 
         async def one(identity: Identity) -> None:
@@ -86,13 +94,12 @@ class UsageScanner:
                 async with limit:
                     try:
                         report = await self._usage(identity)
-                    except CloudError as error:
-                        log.warning("usage of %s could not be read: %s", identity.name, error)
+                    # LookupError: no provider is configured for it.
+                    except (CloudError, LookupError) as error:
+                        failures.failed(identity, error)
                         summary.failures[identity.name] = str(error)
                         return
-                    except LookupError as error:  # no provider configured for it
-                        summary.failures[identity.name] = str(error)
-                        return
+                failures.read(identity)
                 scan = await self._store(identity, report, previous.get(identity.id))
             summary.scanned += 1
             summary.unknown += scan.status == "unknown"
@@ -103,6 +110,9 @@ class UsageScanner:
             for provider in ctx.providers.values():  # lets a cloud share reads across the scan
                 await scanning.enter_async_context(provider.scanning())
             await asyncio.gather(*(one(identity) for identity in identities))
+        summary.unreadable = failures.unreadable()
+        summary.failed_elsewhere = failures.elsewhere()
+        failures.log_summary()
         duration = time.monotonic() - started
         await self._completed(summary, started_at=started_at, duration=duration)
         log.info(

@@ -54,7 +54,14 @@ class ScanSnapshots:
 
     def _read(self, account: str) -> AccountPolicies | None:
         try:
-            return AccountPolicies.read(self._client(account))
+            iam = self._client(account)
+        except CloudError as error:
+            # Not in the account at all (AssumeRole refused): each identity's read fails the
+            # same way, and the scan says so once for the account.
+            log.debug("could not read the policies of account %s: %s", account, error)
+            return None
+        try:
+            return AccountPolicies.read(iam)
         except (BotoCoreError, ClientError, CloudError) as error:
             log.warning(
                 "could not read the policies of account %s at once (%s); reading role by role",

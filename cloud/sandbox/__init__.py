@@ -18,12 +18,12 @@ import boto3
 
 from cloud.sandbox.aws import access_advisor, account_ids, cloudtrail, cross_account
 from cloud.sandbox.aws.activity import ActivityLog, JobStatus, ServiceUse, TrailEvent
+from cloud.sandbox.aws.identity_dates import set_identity_dates
 from cloud.sandbox.aws.seed import (
     DemoOrganization,
     SeededAccount,
     SeededIdentity,
     seed_demo_organization,
-    set_identity_dates,
 )
 from cloud.sandbox.aws.seed_snapshot import SeededState
 from cloud.sandbox.aws.server import MotoServer

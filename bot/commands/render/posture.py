@@ -18,6 +18,7 @@ from bot.posture.restriction import (
     RestrictionReported,
     listed,
 )
+from bot.posture.usage_scan import ScanSummary
 
 
 def guardrail_run(run: GuardrailRun, *, mode: GuardrailMode, dry_run: bool) -> Reply:
@@ -114,8 +115,24 @@ def scan(done: ScanReport | Findings) -> Reply:
         text=f"Scanned {summary.scanned} identities: {summary.unused_total} unused "
         f"permissions, {summary.inactive} inactive, usage unknown for "
         f"{summary.unknown}. {done.owners_told} owner(s) told.",
-        lines=tuple(f"Failed: {n}: {e}" for n, e in list(summary.failures.items())[:10]),
+        lines=scan_failures(summary),
     )
+
+
+def scan_failures(summary: ScanSummary, *, at_most: int = 10) -> tuple[str, ...]:
+    """One line per account that could not be read, then each other identity that could not."""
+    lines = [
+        f"Could not read {account.scope} ({account.provider}, {len(account.identities)} "
+        f"identities): {account.reason}."
+        for account in summary.unreadable
+    ]
+    lines += [
+        f"Could not read the usage of {name}: {why}."
+        for name, why in summary.failed_elsewhere.items()
+    ]
+    if len(lines) <= at_most:
+        return tuple(lines)
+    return (*lines[: at_most - 1], f"… and {len(lines) - at_most + 1} more (see the logs).")
 
 
 def findings(found: Findings) -> Reply:

@@ -31,6 +31,7 @@ from cloud.base import IdentityKind
 from cloud.sandbox.aws.account_ids import MANAGEMENT_ACCOUNT_ID, MEMBER_ACCOUNT_IDS
 from cloud.sandbox.aws.activity import ActivityLog, ServiceUse, TrailEvent
 from cloud.sandbox.aws.cross_account import ORGANIZATION_ACCESS_ROLE
+from cloud.sandbox.aws.identity_dates import set_identity_dates
 from cloud.sandbox.aws.seed_trail import record_agent_history, record_noise
 
 if TYPE_CHECKING:
@@ -330,45 +331,6 @@ def _agent(
         created_by=history.created_by,
         granted_by=history.granted_by,
     )
-
-
-def set_identity_dates(
-    account: str,
-    kind: IdentityKind,
-    name: str,
-    *,
-    created_at: datetime | None = None,
-    last_used_at: datetime | None = None,
-    service: str = "sts",
-) -> None:
-    """Set when moto says a role or user was created and last used (RoleLastUsed, or the
-    last use of each of the user's access keys, through `service`).
-
-    No AWS API sets these, so this reaches into moto's backend, which the sandbox's server
-    shares because it runs in this process.
-    """
-    from moto.iam.models import AccessKeyLastUsed, iam_backends
-
-    backend = iam_backends[account]["aws"]
-    entity = backend.get_role(name) if kind is IdentityKind.ROLE else backend.get_user(name)
-    if created_at is not None:
-        entity.create_date = _moto_time(created_at)
-    if last_used_at is None:
-        return
-    if kind is IdentityKind.ROLE:
-        backend.get_role(name).last_used = _moto_time(last_used_at)
-        return
-    for key in backend.get_user(name).access_keys:
-        key.last_used = AccessKeyLastUsed(
-            timestamp=_moto_time(last_used_at), service=service, region="us-east-1"
-        )
-
-
-def _moto_time(moment: datetime) -> datetime:
-    """Return `moment` as moto keeps times: naive UTC."""
-    if moment.tzinfo is None:
-        raise ValueError("pass a timezone-aware datetime")
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _workloads(iam: IAMClient, account: SeededAccount) -> list[SeededIdentity]:
