@@ -30,52 +30,51 @@ if TYPE_CHECKING:
     from mypy_boto3_iam.type_defs import ServiceLastAccessedTypeDef
 
 # Permissions checked without an API call of their own: invisible even at service level.
-PERMISSION_ONLY_ACTIONS = frozenset({"iam:passrole"})
+_PERMISSION_ONLY = ("iam:PassRole",)
+PERMISSION_ONLY_ACTIONS = frozenset(action.lower() for action in _PERMISSION_ONLY)
 
 # Data-plane actions: their use counts for the service, never for the action.
-DATA_PLANE_ACTIONS = frozenset(
-    action.lower()
-    for action in (
-        "s3:AbortMultipartUpload",
-        "s3:DeleteObject",
-        "s3:DeleteObjectTagging",
-        "s3:DeleteObjectVersion",
-        "s3:GetObject",
-        "s3:GetObjectAcl",
-        "s3:GetObjectAttributes",
-        "s3:GetObjectTagging",
-        "s3:GetObjectVersion",
-        "s3:ListBucket",
-        "s3:ListBucketMultipartUploads",
-        "s3:ListBucketVersions",
-        "s3:ListMultipartUploadParts",
-        "s3:PutObject",
-        "s3:PutObjectAcl",
-        "s3:PutObjectTagging",
-        "s3:RestoreObject",
-        "lambda:InvokeAsync",
-        "lambda:InvokeFunction",
-        "lambda:InvokeFunctionUrl",
-        "dynamodb:BatchGetItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:Scan",
-        "dynamodb:UpdateItem",
-        "sqs:ChangeMessageVisibility",
-        "sqs:DeleteMessage",
-        "sqs:ReceiveMessage",
-        "sqs:SendMessage",
-        "sagemaker:InvokeEndpoint",
-        "sagemaker:InvokeEndpointAsync",
-        "bedrock:InvokeAgent",
-        "bedrock:InvokeFlow",
-        "bedrock:Retrieve",
-        "bedrock:RetrieveAndGenerate",
-    )
+_DATA_PLANE = (
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersion",
+    "s3:GetObject",
+    "s3:GetObjectAcl",
+    "s3:GetObjectAttributes",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersion",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListBucketVersions",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:PutObjectTagging",
+    "s3:RestoreObject",
+    "lambda:InvokeAsync",
+    "lambda:InvokeFunction",
+    "lambda:InvokeFunctionUrl",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:InvokeEndpointAsync",
+    "bedrock:InvokeAgent",
+    "bedrock:InvokeFlow",
+    "bedrock:Retrieve",
+    "bedrock:RetrieveAndGenerate",
 )
+DATA_PLANE_ACTIONS = frozenset(action.lower() for action in _DATA_PLANE)
 
 
 def service_of(pattern: str) -> str:
@@ -97,6 +96,15 @@ def action_level_untracked(action: str) -> bool:
     """Say whether an exact action is one Access Advisor never reports at action level."""
     lowered = action.lower()
     return lowered in PERMISSION_ONLY_ACTIONS or lowered in DATA_PLANE_ACTIONS
+
+
+def untracked_within(pattern: str) -> tuple[str, ...]:
+    """The actions known to be invisible at action level that a one-service pattern covers.
+
+    `s3:*` on a service Access Advisor tracks is judged by its tracked actions; what is left
+    unknown is its data-plane part (`s3:GetObject`, `s3:PutObject`, …), not the whole `s3:*`.
+    """
+    return tuple(a for a in (*_PERMISSION_ONLY, *_DATA_PLANE) if matches(pattern, a))
 
 
 def matches(pattern: str, action: str) -> bool:
@@ -131,8 +139,10 @@ def assess(
     """Sort each granted pattern into used, not used and unknown from Access Advisor's services.
 
     A service unused since `since` is `service:*`; a used service's tracked actions are judged
-    one by one; what Access Advisor cannot see (untracked actions, wildcards whose expansion
-    is not fully listed, services reported only as a whole) is unknown.
+    one by one, those a one-service wildcard covers included (`s3:*` is judged by the tracked
+    S3 actions, and only its known untracked actions, such as `s3:GetObject`, are unknown);
+    what Access Advisor cannot see (untracked actions, patterns over several services, services
+    reported only as a whole) is unknown.
     """
     assessment = _Assessment(since)
     by_namespace = {service["ServiceNamespace"].lower(): service for service in services}
@@ -207,8 +217,11 @@ class _Assessment:
                 for name, when in actions.items():
                     if matches(local_pattern, name):
                         self._judge(name, when)
-                if original == mine:  # its untracked actions cannot be listed
-                    self.unknown.add(original)
+                if original == mine:  # what is left unknown: its untracked actions
+                    tracked_names = {name.lower() for name in actions}
+                    self.unknown.update(
+                        a for a in untracked_within(original) if a.lower() not in tracked_names
+                    )
             elif (exact := by_lower.get(local_pattern.lower())) is not None:
                 self._judge(exact, actions[exact])
             else:
