@@ -15,6 +15,7 @@ from bot.commands.handler import CommandHandler
 from bot.config import CloudMode, Settings, check_teams, load_rules, policy_path
 from bot.core.context import Context
 from bot.domain import catalog
+from bot.domain.messages import Notice
 from bot.domain.ports import Clock, FanoutNotifier, Notifier, SystemClock
 from bot.domain.rules import Rules
 from bot.http.instruments import Instruments
@@ -41,8 +42,19 @@ SANDBOX_LOOKUP_RATE = 200.0
 class LogNotifier:
     """Writes every notice to the log, so nothing Leash says is lost without a chat surface."""
 
-    async def notify(self, notice: object) -> None:
-        log.info("notice: %s", notice)
+    async def notify(self, notice: Notice) -> None:
+        ids = {"request_id": notice.request_id, "grant_id": notice.grant_id}
+        log.info(
+            "%s notice for %s: %s",
+            notice.kind.value,
+            ", ".join(notice.recipients) or "nobody",
+            notice.reply.text,
+            extra={
+                "notice": notice.kind.value,
+                "recipients": list(notice.recipients),
+                **{name: value for name, value in ids.items() if value is not None},
+            },
+        )
 
 
 @dataclass
@@ -251,14 +263,7 @@ def build(
     check_teams(settings, real_cloud=running_sandbox is None)
     audit_key = audit_keys.for_leash(settings, real_cloud=running_sandbox is None)
     providers = _providers(settings, running_sandbox)
-    engine = create_engine(
-        settings.database_url,
-        DatabaseTimeouts(
-            lock_seconds=settings.database_lock_timeout_seconds,
-            statement_seconds=settings.database_statement_timeout_seconds,
-            idle_in_transaction_seconds=settings.database_idle_in_transaction_seconds,
-        ),
-    )
+    engine = _engine(settings)
     leadership, runner = _scheduling(settings)
     notifier = FanoutNotifier([LogNotifier(), *(notifiers or [])])
     sessions = session_factory(engine)
@@ -297,6 +302,17 @@ def build(
         sandbox=running_sandbox,
         providers=providers,
         owns_sandbox=owns_sandbox,
+    )
+
+
+def _engine(settings: Settings) -> AsyncEngine:
+    return create_engine(
+        settings.database_url,
+        DatabaseTimeouts(
+            lock_seconds=settings.database_lock_timeout_seconds,
+            statement_seconds=settings.database_statement_timeout_seconds,
+            idle_in_transaction_seconds=settings.database_idle_in_transaction_seconds,
+        ),
     )
 
 

@@ -1,4 +1,9 @@
-"""Logging set-up: plain text or one JSON object per line, each naming the ids it is about."""
+"""Logging set-up: plain text or one JSON object per line, each naming the ids it is about.
+
+Every record goes through the one handler `configure` installs, so in JSON mode whatever Leash
+logs (Python warnings and third-party libraries included) is a JSON line. Libraries speak at
+WARNING and above: the cloud SDKs log each HTTP request and its headers at INFO.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,30 @@ from bot.domain import log_context
 LogFormat = Literal["text", "json"]
 
 HANDLER_NAME = "leash"
+# Libraries whose INFO (and DEBUG) lines are their own business: request headers, retries,
+# every scheduler job run. Their warnings and errors still come through.
+LIBRARIES = (
+    "azure",
+    "msal",
+    "msrest",
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "google",
+    "grpc",
+    "apscheduler",
+    "slack_bolt",
+    "slack_sdk",
+    "botbuilder",
+    "botframework",
+    "moto",
+    "werkzeug",
+)
+LIBRARY_LEVEL = logging.WARNING
+# aiohttp's access lines are written after a request's context is gone, so they cannot name
+# its http_request_id: Leash writes its own (`leash.access`, bot.http.server) instead.
+AIOHTTP_ACCESS = "aiohttp.access"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # How the text format names each id, in the order it shows them.
 _TEXT_LABELS = {
@@ -66,8 +95,15 @@ def handler(fmt: LogFormat, stream: TextIO) -> logging.Handler:
     return made
 
 
-def configure(*, level: int | str, fmt: LogFormat, stream: TextIO | None = None) -> None:
-    """Send every log record at `level` or above to `stream` (stderr) in `fmt`.
+def configure(
+    *,
+    level: int | str,
+    fmt: LogFormat,
+    stream: TextIO | None = None,
+    libraries: int | str = LIBRARY_LEVEL,
+) -> None:
+    """Send every log record at `level` or above to `stream` (stderr) in `fmt`; the
+    LIBRARIES' records only at `libraries` or above; Python warnings as log records.
 
     Called again, it replaces the handler it installed before and leaves others alone.
     """
@@ -76,4 +112,12 @@ def configure(*, level: int | str, fmt: LogFormat, stream: TextIO | None = None)
         root.removeHandler(old)
         old.close()
     root.addHandler(handler(fmt, sys.stderr if stream is None else stream))
-    root.setLevel(level.upper() if isinstance(level, str) else level)
+    root.setLevel(_level(level))
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(_level(libraries))
+    logging.getLogger(AIOHTTP_ACCESS).setLevel(logging.WARNING)
+    logging.captureWarnings(True)  # `warnings.warn` becomes a record of `py.warnings`
+
+
+def _level(level: int | str) -> int | str:
+    return level.upper() if isinstance(level, str) else level

@@ -71,7 +71,12 @@ class Context:
         try:
             await self.notifier.notify(notice)
         except Exception:
-            log.exception("could not deliver %s notice to %s", notice.kind, notice.recipients)
+            log.exception(
+                "could not deliver a %s notice to %s",
+                notice.kind.value,
+                ", ".join(notice.recipients),
+                extra={"notice": notice.kind.value, "recipients": list(notice.recipients)},
+            )
 
     async def refuse(
         self,

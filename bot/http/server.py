@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -31,29 +32,64 @@ if TYPE_CHECKING:  # imported where used, so a process without chat starts soone
     from bot.surfaces.teams import TeamsSurface
 
 log = logging.getLogger("leash.web")
+access_log = logging.getLogger("leash.access")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# Asked every few seconds by orchestrators and Prometheus: their access lines are DEBUG.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # What a 503 asks a client to wait while the database is unreachable.
 RETRY_AFTER_SECONDS = 30
 
 
 @web.middleware
 async def _request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Tag the request's log lines with the caller's X-Request-Id (or a new one); echo it."""
+    """Tag the request's log lines, its access line included, with the caller's X-Request-Id
+    (or a new one); echo it on the response."""
     given = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    started = time.monotonic()
     with log_context.http_request(request_id):
         try:
             response = await handler(request)
         except web.HTTPException as error:
             error.headers[REQUEST_ID_HEADER] = request_id
+            _access(request, error.status, started)
             raise
+        except Exception:  # _errors answers these; only a failure in it gets here
+            _access(request, 500, started)
+            raise
+        _access(request, response.status, started)
     if not response.prepared:
         response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+def _access(request: web.Request, status: int, started: float) -> None:
+    """One access line per request, named by its http_request_id (bound by the caller).
+
+    It replaces aiohttp's own (`aiohttp.access`, silenced by bot.logs), which is written after
+    the request's context is gone and so could not carry the id. Probes and scrapes are DEBUG.
+    """
+    milliseconds = round((time.monotonic() - started) * 1000, 1)
+    access_log.log(
+        logging.DEBUG if request.path in QUIET_PATHS else logging.INFO,
+        "%s %s answered %d in %.1f ms",
+        request.method,
+        request.path,
+        status,
+        milliseconds,
+        extra={
+            "method": request.method,
+            "path": request.path,  # never the query string: it may carry a secret
+            "status": status,
+            "duration_ms": milliseconds,
+            "remote": request.remote,
+            "user_agent": request.headers.get("User-Agent"),
+        },
+    )
 
 
 @web.middleware
