@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,7 @@ def captured() -> Iterator[io.StringIO]:
     for handler in [h for h in root.handlers if h.get_name() == logs.HANDLER_NAME]:
         root.removeHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 def test_a_json_line_has_time_level_logger_message_and_only_the_ids_bound(
@@ -233,3 +235,107 @@ async def test_lines_logged_while_answering_http_carry_its_request_id(
     assert "http_request_id" not in applied  # approved in chat, not over HTTP
     assert revoked["http_request_id"] == "agent-release-9"
     assert (revoked["grant_id"], revoked["request_id"]) == (grant_id, request_id)
+
+
+# JSON mode as an operator's log pipeline sees a run: only JSON, sentences with ids as fields
+# (never Python object dumps), libraries only at WARNING, every access line named.
+
+DUMPS = ("Notice(", "<NoticeKind", "Reply(", "Actor(", "object at 0x")
+
+
+def _objects(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """Every line written, each one JSON object (a line that is not fails the test)."""
+    parsed = _lines(buffer)
+    assert all(isinstance(line, dict) for line in parsed)
+    return parsed
+
+
+async def test_a_run_logs_only_json_lines_with_no_object_dumps(
+    captured: io.StringIO, leash: Leash, client: TestClient[Request, Application]
+) -> None:
+    asked = await leash.handler.handle_text(
+        "request support-triage-agent s3-read for 10m because reading logs", actor=DEV
+    )
+    found = REQUEST_ID.search(asked.text)
+    assert found, asked.text
+    await leash.handler.handle_text(f"approve {found[1]}", actor=OWNER_A)
+    assert (await client.get("/api/v1/no-such-thing")).status in (401, 404)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a library's deprecation", DeprecationWarning, stacklevel=1)
+
+    lines = _objects(captured)
+    assert len(lines) > 5
+    chatty = [
+        line
+        for line in lines
+        if line["logger"].split(".")[0] in logs.LIBRARIES and line["level"] in ("DEBUG", "INFO")
+    ]
+    assert chatty == []
+    for line in lines:
+        assert {"timestamp", "level", "logger", "message"} <= set(line)
+        dumped = [dump for dump in DUMPS if dump in json.dumps(line)]
+        assert dumped == [], line
+    # The notices the log notifier writes: a sentence, with the kind and ids as fields.
+    notices = [line for line in lines if line["logger"] == "leash.app" and "notice" in line]
+    approval = next(line for line in notices if line["notice"] == "approval_needed")
+    assert approval["request_id"] == found[1]
+    assert approval["recipients"] == ["owner-a"]
+    assert approval["message"].startswith("approval_needed notice for owner-a: ")
+    assert any(line["notice"] == "grant_active" and "grant_id" in line for line in notices)
+    warned = next(line for line in lines if line["logger"] == "py.warnings")
+    assert "a library's deprecation" in warned["message"]
+
+
+@pytest.mark.parametrize("name", ["azure.core.pipeline.policies.http_logging_policy", "botocore"])
+def test_library_info_is_dropped_and_their_warnings_kept(captured: io.StringIO, name: str) -> None:
+    library = logging.getLogger(name)
+    library.info("Request URL: 'https://management.azure.com/'; Authorization: REDACTED")
+    library.warning("the library retried")
+    (line,) = _objects(captured)
+    assert (line["logger"], line["level"], line["message"]) == (
+        name,
+        "WARNING",
+        "the library retried",
+    )
+
+
+def test_libraries_can_be_let_through_by_configure() -> None:
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    try:
+        logs.configure(level="info", fmt="json", stream=buffer, libraries="info")
+        logging.getLogger("botocore.credentials").info("Found credentials")
+    finally:
+        logs.configure(level=level, fmt="json", stream=io.StringIO())  # libraries back to WARNING
+        for handler in [h for h in root.handlers if h.get_name() == logs.HANDLER_NAME]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+        logging.captureWarnings(False)
+    (line,) = [json.loads(text) for text in buffer.getvalue().splitlines()]
+    assert line["logger"] == "botocore.credentials"
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
+
+
+async def test_every_access_line_names_its_http_request(
+    captured: io.StringIO, client: TestClient[Request, Application]
+) -> None:
+    given = await client.post(
+        "/api/v1/requests", json={}, headers={REQUEST_ID_HEADER: "lb-7f3e-given"}
+    )
+    made = await client.post("/api/v1/requests", json={})
+    probe = await client.get("/healthz", headers={REQUEST_ID_HEADER: "probe-1"})
+    assert probe.status == 200
+    generated = made.headers[REQUEST_ID_HEADER]
+
+    access = [line for line in _objects(captured) if line["logger"] == "leash.access"]
+    by_id = {line["http_request_id"]: line for line in access}
+    assert all("http_request_id" in line for line in access)
+    assert set(by_id) == {"lb-7f3e-given", generated}  # probes log at DEBUG: not here
+    line = by_id["lb-7f3e-given"]
+    assert given.status == 401  # no agent token
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/api/v1/requests", 401)
+    assert line["duration_ms"] >= 0
+    assert line["message"].startswith("POST /api/v1/requests answered 401 in ")
+    assert not any(line["logger"] == "aiohttp.access" for line in _objects(captured))
