@@ -37,6 +37,7 @@ LIBRARIES = (
     "botframework",
     "moto",
     "werkzeug",
+    "alembic.runtime.plugins",  # its plugin list at every start (upgrades still show)
 )
 LIBRARY_LEVEL = logging.WARNING
 # aiohttp's access lines are written after a request's context is gone, so they cannot name
