@@ -10,7 +10,8 @@ import pytest
 
 from bot import logs
 from bot.app import Leash
-from bot.http.metrics import HttpMetrics, render
+from bot.http.instruments import Instruments
+from bot.http.metrics import render
 from bot.store import audit
 from scheduler import jobs
 from scheduler.runner import AUDIT_HEAD_EVERY_SECONDS, AUDIT_HEAD_JOB
@@ -54,7 +55,7 @@ async def test_the_head_sequence_is_a_metric(leash: Leash) -> None:
     text = await render(
         sessions=leash.context.sessions,
         now=datetime.now(UTC),
-        http=HttpMetrics(),
+        instruments=Instruments(),
         leader=lambda: True,
     )
     assert f"leash_audit_head_seq {float(count)}" in text.decode().splitlines()
