@@ -24,9 +24,18 @@ log = logging.getLogger("leash.requests")
 def approval_route(
     request: AccessRequest, ownership: Ownership | None, admins: frozenset[str]
 ) -> list[tuple[str, ...]]:
-    """Who to ask, step by step: primary owner, then backup owner, then the admins."""
+    """Who to ask, step by step: primary owner, then backup owner, then the admins.
+
+    A request that needs more than one approval (break-glass) is one step: every eligible
+    approver is asked at once, since an incident cannot wait for an escalation to find the
+    second one.
+    """
     allowed = set(request.approvers)
     steps: list[tuple[str, ...]] = []
+    if request.approvals_required > 1:
+        everyone = [ownership.primary_owner, ownership.backup_owner] if ownership else []
+        everyone += [*sorted(admins), *request.approvers]
+        return [tuple(dict.fromkeys(name for name in everyone if name and name in allowed))]
     if ownership and ownership.primary_owner and ownership.primary_owner in allowed:
         steps.append((ownership.primary_owner,))
     if ownership and ownership.backup_owner and ownership.backup_owner in allowed:

@@ -42,6 +42,7 @@ class ApprovalResult:
     request: AccessRequest
     grant: Grant | None
     approvals: int
+    approved_by: tuple[str, ...] = ()  # who approved so far, oldest first
 
 
 async def _to_requester(
@@ -172,6 +173,8 @@ class RequestFlow:
                 result.request.approvals_required,
                 actor.name,
             )
+            assert identity is not None
+            await self._tell_progress(result, identity)
             return result
         assert identity is not None
         log_context.add(grant_id=result.grant.id, identity=identity.native_id)
@@ -179,6 +182,15 @@ class RequestFlow:
         if done is not None:
             await done.tell()
         return result
+
+    async def _tell_progress(self, result: ApprovalResult, identity: Identity) -> None:
+        """The requester hears how far it got; every copy of the card shows it, buttons kept."""
+        request, approved_by = result.request, result.approved_by
+        waiting_for = tuple(name for name in request.approvers if name not in approved_by)
+        await self._ctx.tell(
+            notices.approval_progress(request, identity, approved_by, (request.requester,))
+        )
+        await self._ctx.tell(notices.card_updated(request, identity, approved_by, waiting_for))
 
     async def _approve(
         self, request_id: str, *, actor: Actor, note: str | None, session: AsyncSession
@@ -219,7 +231,8 @@ class RequestFlow:
                 request_id=request.id,
                 detail={"approvals": count, "required": request.approvals_required},
             )
-            return ApprovalResult(request, None, count), None
+            approved_by = (*(a.approver for a in approvals), actor.name)
+            return ApprovalResult(request, None, count, approved_by), None
         return await self._approved(
             request, actor=actor, note=note, count=count, now=now, session=session
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.domain.catalog import matches
@@ -169,20 +170,64 @@ def irrevocable(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -
     return Notice(NoticeKind.IRREVOCABLE, recipients, reply, grant_id=grant.id)
 
 
-def current_card(request: AccessRequest, identity: Identity) -> tuple[Reply, Reply | None]:
+def approvals_so_far(request: AccessRequest, approved_by: Sequence[str]) -> str:
+    """ "1 of 2 approvals, by alice@example.com" (empty before the first)."""
+    if not approved_by:
+        return ""
+    return (
+        f"{len(approved_by)} of {request.approvals_required} approvals, by {', '.join(approved_by)}"
+    )
+
+
+def waiting_card(
+    request: AccessRequest, identity: Identity, approved_by: Sequence[str] = ()
+) -> Reply:
+    """A pending request's card: what is asked, the approvals it has so far, the buttons."""
+    so_far = approvals_so_far(request, approved_by)
+    return Reply(
+        text=f"Request {request.id} for {identity.name} is waiting "
+        f"(decide by {_when(request.decide_by)})" + (f": {so_far}" if so_far else ""),
+        lines=request_lines(request, identity),
+        choices=decision_choices(request),
+    )
+
+
+def approval_progress(
+    request: AccessRequest,
+    identity: Identity,
+    approved_by: Sequence[str],
+    recipients: tuple[str, ...],
+) -> Notice:
+    """An approval that is not the last one needed: the requester hears how far it got."""
+    reply = Reply(
+        text=f"Request {request.id} for {identity.name} has "
+        f"{approvals_so_far(request, approved_by)}; it needs "
+        f"{request.approvals_required - len(approved_by)} more.",
+    )
+    return Notice(NoticeKind.APPROVAL_PROGRESS, recipients, reply, request_id=request.id)
+
+
+def card_updated(
+    request: AccessRequest,
+    identity: Identity,
+    approved_by: Sequence[str],
+    recipients: tuple[str, ...],
+) -> Notice:
+    """The waiting card again, with the approvals so far: every copy is redrawn with it."""
+    card = waiting_card(request, identity, approved_by)
+    return Notice(NoticeKind.CARD_UPDATED, recipients, card, request_id=request.id)
+
+
+def current_card(
+    request: AccessRequest, identity: Identity, approved_by: Sequence[str] = ()
+) -> tuple[Reply, Reply | None]:
     """A request's card as it stands now: (the card, the outcome that closed it, if any).
 
     Surfaces that redraw a card on demand (e.g. a Teams card refreshed by another viewer)
     show the decision buttons only while the request is pending.
     """
     if request.state == RequestState.PENDING:
-        card = Reply(
-            text=f"Request {request.id} for {identity.name} is waiting "
-            f"(decide by {_when(request.decide_by)})",
-            lines=request_lines(request, identity),
-            choices=decision_choices(request),
-        )
-        return card, None
+        return waiting_card(request, identity, approved_by), None
     closed = Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
     if request.state == RequestState.EXPIRED:
         return closed, request_expired(request, identity, ()).reply

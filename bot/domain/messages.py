@@ -59,6 +59,10 @@ class NoticeKind(StrEnum):
     APPROVAL_NEEDED = "approval_needed"
     REMINDER = "reminder"
     ESCALATED = "escalated"
+    APPROVAL_PROGRESS = "approval_progress"
+    # A request's card as it now stands: surfaces that can redraw their posted copies in place
+    # do (and post nothing); others show it to its recipients again.
+    CARD_UPDATED = "card_updated"
     DECIDED = "decided"
     REQUEST_EXPIRED = "request_expired"
     GRANT_ACTIVE = "grant_active"

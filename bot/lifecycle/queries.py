@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.access import queries
 from bot.core.context import Context
@@ -17,7 +17,7 @@ from bot.domain.errors import UnknownGrantError, UnknownRequestError
 from bot.inventory import registry
 from bot.posture.usage_scan import latest_scans
 from bot.store import audit
-from bot.store.tables import AccessRequest, Grant, Identity, Ownership, UsageScan
+from bot.store.tables import AccessRequest, Approval, Grant, Identity, Ownership, UsageScan
 
 GrantRows = list[tuple[Grant, Identity]]
 RequestRows = list[tuple[AccessRequest, Identity]]
@@ -134,6 +134,16 @@ class Queries:
         if request is None or identity is None:
             return None
         return request, identity
+
+    async def approvers_of(self, request_id: str) -> tuple[str, ...]:
+        """Who approved a request so far, oldest first."""
+        async with self._ctx.sessions() as session:
+            rows = await session.exec(
+                select(Approval.approver)
+                .where(col(Approval.request_id) == request_id)
+                .order_by(col(Approval.created_at), col(Approval.id))
+            )
+            return tuple(rows.all())
 
     async def scan_table(self, identity_ids: Sequence[str] | None = None) -> ScanTable:
         """The latest scans (of the given identities, or all), with their identities."""

@@ -13,7 +13,7 @@ from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
 from bot.lifecycle.service import Lifecycle
 from bot.surfaces.slack.pacing import ChannelPacer
 from bot.surfaces.slack.people import Directory
-from bot.surfaces.slack.render import fallback_text, outcome_blocks, reply_blocks
+from bot.surfaces.slack.render import Block, fallback_text, outcome_blocks, reply_blocks
 
 log = logging.getLogger("leash.slack")
 
@@ -44,6 +44,10 @@ class Outbound:
         try:
             if notice.kind in CLOSING_KINDS and notice.request_id:
                 await self._close_cards(notice.request_id, notice.reply)
+            if notice.kind == NoticeKind.CARD_UPDATED:
+                if notice.request_id:
+                    await self._redraw_waiting(notice.request_id)
+                return  # redrawn in place: nothing new to post
             delivered = await self._send(notice, notice.recipients)
             if not delivered and notice.kind in CARD_KINDS:
                 # Nobody it was meant for is on Slack: an approval must not be lost silently.
@@ -127,7 +131,20 @@ class Outbound:
         posted = await self._lifecycle.conversations.cards_of(PLATFORM, request_id)
         card = await self._card_reply(request_id)
         for message in posted:
-            await self._update(message.channel, message.ref, outcome, card)
+            blocks = outcome_blocks(outcome, card)
+            await self._update(message.channel, message.ref, outcome, blocks)
+
+    async def _redraw_waiting(self, request_id: str) -> None:
+        """Redraw every copy of a waiting request's card with the approvals it has so far."""
+        found = await self._lifecycle.queries.request_with_identity(request_id)
+        if found is None:
+            return
+        approved_by = await self._lifecycle.queries.approvers_of(request_id)
+        card, outcome = current_card(*found, approved_by)
+        if outcome is not None:
+            return  # decided meanwhile: its own notice closes the cards
+        for message in await self._lifecycle.conversations.cards_of(PLATFORM, request_id):
+            await self._update(message.channel, message.ref, card, reply_blocks(card))
 
     async def _close_one(self, channel: str, ts: str, *, request_id: str) -> None:
         """Close one card with the request's outcome as it stands now."""
@@ -136,17 +153,14 @@ class Outbound:
             return
         card, outcome = current_card(*found)
         if outcome is not None:
-            await self._update(channel, ts, outcome, card)
+            await self._update(channel, ts, outcome, outcome_blocks(outcome, card))
 
-    async def _update(self, channel: str, ts: str, outcome: Reply, card: Reply) -> None:
+    async def _update(self, channel: str, ts: str, said: Reply, blocks: list[Block]) -> None:
+        """Replace a posted message (`said` gives its notification text)."""
         await self._pacer.wait(channel)
         try:
             await self._client.chat_update(
-                channel=channel,
-                ts=ts,
-                text=fallback_text(outcome),
-                blocks=outcome_blocks(outcome, card),
-                mrkdwn=False,
+                channel=channel, ts=ts, text=fallback_text(said), blocks=blocks, mrkdwn=False
             )
         except SlackApiError as error:
             log.warning("chat.update of %s failed: %s", ts, error.response.get("error"))

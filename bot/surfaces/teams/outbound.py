@@ -23,7 +23,8 @@ from bot.surfaces.teams.people import PLATFORM, load_reference
 log = logging.getLogger("leash.teams")
 
 CARD_KINDS = (NoticeKind.APPROVAL_NEEDED, NoticeKind.REMINDER, NoticeKind.ESCALATED)
-CLOSING_KINDS = (NoticeKind.DECIDED, NoticeKind.REQUEST_EXPIRED)
+# Notices after which every copy of the request's card is redrawn as the request now stands.
+REDRAWING_KINDS = (NoticeKind.DECIDED, NoticeKind.REQUEST_EXPIRED, NoticeKind.CARD_UPDATED)
 MORE_HINTS = {NoticeKind.SCAN_FINDINGS: "unused", NoticeKind.UNOWNED: "identities"}
 
 
@@ -78,8 +79,10 @@ class Outbound:
         if notice.platform not in (None, PLATFORM):
             return  # a Slack team's digest
         try:
-            if notice.kind in CLOSING_KINDS and notice.request_id:
-                await self._close_cards(notice.request_id)
+            if notice.kind in REDRAWING_KINDS and notice.request_id:
+                await self._redraw_cards(notice.request_id)
+            if notice.kind == NoticeKind.CARD_UPDATED:
+                return  # redrawn in place: nothing new to post
             missed = await self._send(notice, notice.recipients)
             if missed:
                 await self._unreachable(notice, missed)
@@ -188,8 +191,9 @@ class Outbound:
         except Exception as error:
             log.warning("updating card %s failed: %s", activity_id, error)
 
-    async def _close_cards(self, request_id: str) -> None:
-        """Replace every copy of a request's card: the outcome, who decided, no buttons left."""
+    async def _redraw_cards(self, request_id: str) -> None:
+        """Replace every copy of a request's card with the request as it stands: the approvals
+        so far while it waits; once decided the outcome, who decided, no buttons left."""
         conversations = self._lifecycle.conversations
         posted = await conversations.cards_of(PLATFORM, request_id)
         closed = await closed_card(self._lifecycle, request_id)
@@ -221,7 +225,8 @@ async def closed_card(lifecycle: Lifecycle, request_id: str) -> cards.Card | Non
     if found is None:
         return None
     request, identity = found
-    card, outcome = current_card(request, identity)
+    approved_by = await lifecycle.queries.approvers_of(request_id)
+    card, outcome = current_card(request, identity, approved_by)
     if outcome is None:
         return cards.reply_card(card, request_id=request.id)
     return cards.outcome_card(outcome, card)

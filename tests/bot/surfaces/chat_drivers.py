@@ -57,6 +57,10 @@ class Chat(Protocol):
     async def inbox(self, who: Role, containing: str) -> str:
         """Wait until Leash sends `who` a message containing the text; return its text."""
 
+    async def card(self, who: Role, *, on: str, showing: str) -> Shown:
+        """Wait until a message to `who` about `on` shows `showing`, as posted or as redrawn in
+        place (Slack and Teams update a card; the console prints it again); return it."""
+
     async def buttons(self, who: Role, *, on: str) -> list[str]:
         """Return the button labels of the latest message to `who` that mentions `on`."""
 
@@ -81,6 +85,12 @@ async def _until(find: Callable[[], Shown | None], what: str) -> Shown:
             raise AssertionError(f"no message {what} within {WAIT}s")
         await asyncio.sleep(0.01)
     return found
+
+
+def _showing(messages: Iterable[Shown], on: str, showing: str) -> Shown | None:
+    """Return the last message about `on` that shows `showing`."""
+    hits = [m for m in messages if on in m.text and showing in m.text]
+    return hits[-1] if hits else None
 
 
 def _latest(messages: Iterable[Shown], on: str, label: str | None = None) -> Shown | None:
@@ -169,6 +179,11 @@ class ConsoleChat:
             lambda: _latest(self._to(who), containing), f"to {who} containing {containing!r}"
         )
         return found.text
+
+    async def card(self, who: Role, *, on: str, showing: str) -> Shown:
+        return await _until(
+            lambda: _showing(self._to(who), on, showing), f"to {who} about {on}: {showing!r}"
+        )
 
     async def buttons(self, who: Role, *, on: str) -> list[str]:
         found = await _until(lambda: _latest(self._to(who), on), f"to {who} mentioning {on}")
@@ -275,6 +290,20 @@ class SlackChat:
         )
         return found.text
 
+    async def card(self, who: Role, *, on: str, showing: str) -> Shown:
+        def posted_or_updated() -> list[Shown]:
+            dm = "D" + SLACK_IDS[who][1:]
+            updated = [
+                _slack_shown(call)
+                for call in self._api.calls
+                if call.method == "chat.update" and call.args.get("channel") == dm
+            ]
+            return self._to(who) + updated
+
+        return await _until(
+            lambda: _showing(posted_or_updated(), on, showing), f"to {who} about {on}: {showing!r}"
+        )
+
     async def buttons(self, who: Role, *, on: str) -> list[str]:
         found = await _until(lambda: _latest(self._to(who), on), f"to {who} mentioning {on}")
         return list(found.buttons)
@@ -377,6 +406,21 @@ class TeamsChat:
             lambda: _latest(self._to(who), containing), f"to {who} containing {containing!r}"
         )
         return found.text
+
+    async def card(self, who: Role, *, on: str, showing: str) -> Shown:
+        def posted_or_updated() -> list[Shown]:
+            conversation = self._user(who).personal_conversation_id
+            updated = [
+                _card_shown(card)
+                for call in self._connector.calls_to("update")
+                if call.ok and call.conversation_id == conversation
+                for card in FakeBotConnector.cards(call)
+            ]
+            return self._to(who) + updated
+
+        return await _until(
+            lambda: _showing(posted_or_updated(), on, showing), f"to {who} about {on}: {showing!r}"
+        )
 
     async def buttons(self, who: Role, *, on: str) -> list[str]:
         found = await _until(lambda: _latest(self._to(who), on), f"to {who} mentioning {on}")

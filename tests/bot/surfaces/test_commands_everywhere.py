@@ -131,3 +131,30 @@ async def test_empty_lists_say_so_in_plain_words(chat: Chat) -> None:
     listed = await chat.say(Role.OWNER, "requests pending")
     assert "Requests waiting for your decision (1):" in listed
     assert request_id in listed
+
+
+async def test_break_glass_pages_every_approver_at_once_and_cards_count_approvals(
+    chat: Chat,
+) -> None:
+    said = await chat.say(
+        Role.DEV, "request support-triage-agent break-glass-admin for 30m because incident 7"
+    )
+    found = REQUEST_ID.search(said)
+    assert found, said
+    request_id = found.group(1)
+    # Both approvers get the card at once: nobody waits for an escalation to find the second.
+    for approver in (Role.OWNER, Role.ADMIN):
+        assert await chat.buttons(approver, on=request_id) == ["Approve", "Deny"]
+
+    await chat.press(Role.OWNER, "Approve", on=request_id)
+    told = await chat.inbox(Role.DEV, f"Request {request_id} for support-triage-agent has 1 of 2")
+    assert "it needs 1 more" in told, told
+    # The other approver's card now says how far it got, and can still be approved.
+    redrawn = await chat.card(Role.ADMIN, on=request_id, showing="1 of 2 approvals, by")
+    assert list(redrawn.buttons) == ["Approve", "Deny"]
+    [request] = await all_requests(chat.leash)
+    assert request.state == RequestState.PENDING
+
+    await chat.press(Role.ADMIN, "Approve", on=request_id)
+    active = await chat.inbox(Role.DEV, "is active on support-triage-agent")
+    assert GRANT_ID.search(active), active
