@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-from bot.access.drafting import RequestInput
 from bot.app import Leash
 from bot.cli.main import main
-from bot.domain.actors import Actor
-from bot.domain.states import ActorKind
-
-DEV = Actor("dev", ActorKind.USER, "console")
-OWNER = Actor("owner-a", ActorKind.USER, "console")
+from tests.bot.cli.cli_run import OWNER, ask
 
 TAMPERING = {
     "actor": "UPDATE auditevent SET actor = 'mallory' WHERE seq = {seq}",
@@ -34,15 +28,7 @@ TAMPERING = {
 
 async def history(leash: Leash) -> int:
     """Create a small, real history: a request, an approval, a grant; return the event count."""
-    request = await leash.lifecycle.requests.submit(
-        RequestInput(
-            identity="support-triage-agent",
-            permission_set="s3-read",
-            duration=timedelta(minutes=5),
-            reason="audit drill",
-        ),
-        actor=DEV,
-    )
+    request = await ask(leash, minutes=5, reason="audit drill")
     await leash.lifecycle.approve(request.id, actor=OWNER)
     async with leash.engine.connect() as connection:
         return int((await connection.execute(text("SELECT count(*) FROM auditevent"))).scalar_one())
