@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.context import Context
@@ -151,19 +151,7 @@ class InventoryService:
                     resource=identity.native_id,
                     detail={"from": "tags", "proposed": proposed},
                 )
-            scanned_accounts = {d.ref.account for d in result.identities}
-            # Identities gone from a scanned account are marked deleted, never forgotten:
-            # the audit trail keeps referring to them.
-            gone = await session.exec(
-                update(Identity)
-                .where(
-                    col(Identity.provider) == name,
-                    col(Identity.account).in_(scanned_accounts),
-                    col(Identity.id).not_in(recorded.seen),
-                    col(Identity.present).is_(True),
-                )
-                .values(present=False, deleted_at=now)
-            )
+            deleted, vanished = await _mark_gone(name, result, recorded, session=session, now=now)
             await audit.append(
                 session=session,
                 actor=SYSTEM,
@@ -173,8 +161,9 @@ class InventoryService:
                 detail={
                     "provider": name,
                     "found": len(recorded.seen),
-                    "deleted": gone.rowcount,
+                    "deleted": deleted,
                     "failures": dict(result.failures),
+                    **({"accounts_gone": vanished} if vanished else {}),
                 },
             )
         return recorded
@@ -201,6 +190,49 @@ class InventoryService:
         if identity.classification == Classification.AI_AGENT:
             recorded.agents += 1
             recorded.unowned += owner is None or owner.primary_owner is None
+
+
+async def _mark_gone(
+    name: str, result: DiscoveryResult, recorded: _Recorded, *, session: AsyncSession, now: datetime
+) -> tuple[int, list[str]]:
+    """Mark deleted (never forget: the audit trail keeps referring to them) the identities
+    discovery no longer sees: those gone from an account it read, and those of an account it no
+    longer reaches at all (closed, gone from the organisation or from the configured list).
+
+    An account counts as gone only when every failure of this discovery names an account the
+    inventory knows (that account is then kept as it was): a failure elsewhere (listing the
+    organisation, a folder) may have hidden whole accounts. Returns how many were marked, and
+    the accounts found gone.
+    """
+    scanned = {d.ref.account for d in result.identities}
+    known = set(
+        (
+            await session.exec(
+                select(Identity.account)
+                .where(col(Identity.provider) == name, col(Identity.present).is_(True))
+                .distinct()
+            )
+        ).all()
+    )
+    failed = {scope.split(":", 1)[0] for scope in result.failures}
+    vanished = sorted(known - scanned - failed) if scanned and failed <= known | scanned else []
+    gone = await session.exec(
+        update(Identity)
+        .where(
+            col(Identity.provider) == name,
+            col(Identity.account).in_(scanned | set(vanished)),
+            col(Identity.id).not_in(recorded.seen),
+            col(Identity.present).is_(True),
+        )
+        .values(present=False, deleted_at=now)
+    )
+    if vanished:
+        log.warning(
+            "inventory: %s no longer reaches %s; their identities are marked deleted",
+            name,
+            ", ".join(vanished),
+        )
+    return gone.rowcount, vanished
 
 
 def _conflict(error: DBAPIError) -> bool:

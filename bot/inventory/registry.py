@@ -209,6 +209,9 @@ async def resolve(reference: str, *, session: AsyncSession) -> Identity:
     named = (await session.exec(select(Identity).where(Identity.name == ref))).all()
     if len(named) == 1:
         return named[0]
+    present = [identity for identity in named if identity.present]
+    if len(present) == 1:  # the others are deleted: their ARN still names them
+        return present[0]
     if len(named) > 1:
         choices = ", ".join(sorted(i.native_id for i in named))
         raise AmbiguousIdentityError(f"'{ref}' names several identities; use the ARN: {choices}")
