@@ -7,38 +7,17 @@ ids) held: the same agents, under an account the organisation does not have.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import Leash
-from bot.domain.states import Classification
-from bot.inventory.registry import identity_id_for, resolve
+from bot.inventory.registry import resolve
 from bot.store.tables import AuditEvent, Identity
 from cloud.sandbox import Sandbox
+from tests.e2e.remembered import remember_roles
 
 GONE = "999988887777"
 NAMES = ("notebook-helper-agent", "old-agent")
-
-
-async def _remember(leash: Leash) -> None:
-    async with AsyncSession(leash.engine) as session:
-        for name in NAMES:
-            arn = f"arn:aws:iam::{GONE}:role/{name}"
-            session.add(
-                Identity(
-                    id=identity_id_for(arn),
-                    provider="aws",
-                    account=GONE,
-                    native_id=arn,
-                    name=name,
-                    kind="role",
-                    classification=Classification.AI_AGENT,
-                    discovered_at=datetime.now(UTC),
-                )
-            )
-        await session.commit()
 
 
 async def _in_gone_account(leash: Leash) -> list[Identity]:
@@ -62,7 +41,7 @@ async def _last_refresh(leash: Leash) -> AuditEvent:
 async def test_an_account_no_longer_reached_has_its_identities_marked_deleted(
     leash: Leash,
 ) -> None:
-    await _remember(leash)
+    await remember_roles(leash, GONE, *NAMES)
     async with AsyncSession(leash.engine) as session:
         present_before = len(
             (await session.exec(select(Identity).where(col(Identity.present)))).all()
@@ -94,7 +73,7 @@ async def test_an_account_no_longer_reached_has_its_identities_marked_deleted(
 async def test_a_failure_it_cannot_place_keeps_the_remembered_accounts(
     leash: Leash, fresh_sandbox: Sandbox
 ) -> None:
-    await _remember(leash)
+    await remember_roles(leash, GONE, *NAMES)
     fresh_sandbox.moto.inject("organizations:ListAccounts", code="AccessDenied", status=403)
 
     report = await leash.lifecycle.inventory.refresh()

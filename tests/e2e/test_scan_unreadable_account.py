@@ -7,45 +7,22 @@ database kept from a sandbox with other account ids did): Leash's AssumeRole int
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 import pytest
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import Leash
 from bot.domain.actors import Actor
-from bot.domain.states import ActorKind, Classification
-from bot.inventory.registry import identity_id_for
-from bot.store.tables import Identity
+from bot.domain.states import ActorKind
+from tests.e2e.remembered import remember_roles
 
 ADMIN = Actor("secops", ActorKind.USER, "console")
 GONE = "999988887777"
 
 
-async def _remember(leash: Leash, account: str, *names: str) -> None:
-    """Put identities in the database as an earlier discovery would have left them."""
-    async with AsyncSession(leash.engine) as session:
-        for name in names:
-            arn = f"arn:aws:iam::{account}:role/{name}"
-            session.add(
-                Identity(
-                    id=identity_id_for(arn),
-                    provider="aws",
-                    account=account,
-                    native_id=arn,
-                    name=name,
-                    kind="role",
-                    classification=Classification.AI_AGENT,
-                    discovered_at=datetime.now(UTC),
-                )
-            )
-        await session.commit()
-
-
 async def test_an_unreadable_account_is_one_line_of_the_reply_and_one_warning(
     leash: Leash, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await _remember(leash, GONE, "old-agent-1", "old-agent-2", "old-agent-3")
+    await remember_roles(leash, GONE, "old-agent-1", "old-agent-2", "old-agent-3")
     caplog.set_level(logging.DEBUG, logger="leash.scan")
 
     reply = await leash.handler.handle_text("scan now", actor=ADMIN)
@@ -74,7 +51,7 @@ async def test_an_identity_gone_from_a_readable_account_is_a_line_of_its_own(
     leash: Leash,
 ) -> None:
     platform = leash.sandbox.account("platform").id if leash.sandbox else ""
-    await _remember(leash, platform, "deleted-agent")
+    await remember_roles(leash, platform, "deleted-agent")
 
     reply = await leash.handler.handle_text("scan now", actor=ADMIN)
 
