@@ -65,8 +65,9 @@ class Banner:
 
 
 def plain_text(log_format: str, *, console: bool) -> bool:
-    """Whether start-up speaks in plain lines: text logs, or a console on a terminal."""
-    return log_format != "json" or (console and sys.stdin.isatty())
+    """Whether start-up speaks in plain lines: with text logs, or beside the console (its
+    stdout is the chat, and `leash serve` logs only warnings while the console is on)."""
+    return log_format != "json" or console
 
 
 async def announce(leash: Leash, runner: web.AppRunner, *, plain: bool) -> None:

@@ -183,6 +183,9 @@ class ConsoleSurface:
             else:
                 await self._read_stream(reader or await _stdin_reader())
         finally:
+            if self._prompt is not None:  # stopped (Ctrl-C, SIGTERM) while a line was typed
+                self._print("")
+                self._prompt = None
             if self._terminal is not None:
                 self._terminal.close()
 
