@@ -37,6 +37,7 @@ def _attested(row: IdentityRow) -> str | None:
 
 IDENTITIES: Listing[IdentityRow] = Listing(
     "identities",
+    "identity",
     (
         Column("name", lambda row: row[0].name),
         Column("account", lambda row: row[0].account, Fit.KEEP),
@@ -56,6 +57,7 @@ IDENTITIES: Listing[IdentityRow] = Listing(
 
 GRANTS: Listing[GrantRow] = Listing(
     "grants",
+    "grant",
     (
         Column("id", lambda row: row[0].id, Fit.KEEP),
         Column("state", lambda row: shown_state(row[0], now=datetime.now(UTC)), Fit.KEEP),
@@ -72,6 +74,7 @@ GRANTS: Listing[GrantRow] = Listing(
 
 REQUESTS: Listing[RequestRow] = Listing(
     "requests",
+    "request",
     (
         Column("id", lambda row: row[0].id, Fit.KEEP),
         Column("state", lambda row: row[0].state, Fit.KEEP),
@@ -91,6 +94,7 @@ REQUESTS: Listing[RequestRow] = Listing(
 
 SCAN: Listing[ScanRow] = Listing(
     "identities scanned",
+    "identity scanned",
     (
         Column("identity", lambda row: row.identity.name if row.identity else row.identity_id),
         Column("account", lambda row: row.identity.account if row.identity else None, Fit.KEEP),

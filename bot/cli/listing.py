@@ -60,10 +60,15 @@ class Column(Generic[R]):
 
 @dataclass(frozen=True, slots=True)
 class Listing(Generic[R]):
-    """One listing's columns, and what its rows are called ("grants")."""
+    """One listing's columns, and what its rows are called ("grants", "grant")."""
 
     noun: str
+    one: str
     columns: tuple[Column[R], ...]
+
+    def count(self, rows: int) -> str:
+        """The table's last line: "1 grant", "3 grants"."""
+        return f"{rows} {self.one if rows == 1 else self.noun}"
 
     @property
     def fields(self) -> list[str]:
@@ -176,7 +181,7 @@ def _table(listing: Listing[R], records: list[Record], width: int | None) -> str
         table.add_row(*row)
     console, out = _console(width)
     console.print(table)
-    return "\n".join([*_lines(out), f"{len(records)} {listing.noun}"])
+    return "\n".join([*_lines(out), listing.count(len(records))])
 
 
 def _widths(fields: list[str], cells: list[list[str]], width: int | None) -> list[int] | None:
@@ -215,4 +220,4 @@ def _cards(listing: Listing[R], records: list[Record], width: int) -> str:
         if index:
             console.print()
         console.print(card)
-    return "\n".join([*_lines(out), f"{len(records)} {listing.noun}"])
+    return "\n".join([*_lines(out), listing.count(len(records))])

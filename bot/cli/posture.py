@@ -56,14 +56,15 @@ class ScanOutcome:
     """What `leash scan` says after its rows: the counts, messages sent, and each failure."""
 
     summary: ScanSummary
-    unreadable: dict[str, str]  # discovery: scope (account, project) -> why
+    undiscovered: dict[str, str]  # discovery: scope (account, project) -> why
     told: int | None
 
     @property
     def failed(self) -> bool:
-        return bool(self.summary.failures or self.unreadable)
+        return bool(self.summary.failures or self.undiscovered)
 
     def lines(self) -> list[str]:
+        """The counts, then one `failed:` line per account or identity that was not read."""
         done = self.summary
         lines = [
             f"{done.scanned} scanned, {done.unused_total} unused permissions, "
@@ -71,11 +72,18 @@ class ScanOutcome:
         ]
         if self.told is not None:
             lines.append(f"{self.told} owner message(s) sent.")
+        lines += [f"failed: could not discover {s}: {why}" for s, why in self.undiscovered.items()]
         lines += [
-            f"failed: {scope}: could not read: {why}" for scope, why in self.unreadable.items()
+            f"failed: could not read {account.scope} ({account.provider}, "
+            f"{_identities(len(account.identities))}): {account.reason}"
+            for account in done.unreadable
         ]
-        lines += [f"failed: {name}: {why}" for name, why in done.failures.items()]
+        lines += [f"failed: {name}: {why}" for name, why in done.failed_elsewhere.items()]
         return lines
+
+
+def _identities(count: int) -> str:
+    return f"{count} identit{'y' if count == 1 else 'ies'}"
 
 
 def _needs_action(scan: UsageScan, identity: Identity | None, now: datetime) -> bool:

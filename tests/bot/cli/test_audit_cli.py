@@ -140,4 +140,4 @@ async def test_identities_cli_lists_the_inventory(
         assert [line.split(",")[0] for line in lines[1:]] == ["forecast-agent"]
     else:
         assert "forecast-agent" in result.output
-        assert result.output.strip().endswith("1 identities")
+        assert result.output.strip().endswith("1 identity")

@@ -3,19 +3,22 @@ a table, JSON and CSV; tables fit the width they are given; `scan` has no duplic
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from bot.app import Leash
 from bot.cli import columns
+from bot.cli.listing import Listing
 from cloud.sandbox import Sandbox
 from tests.bot.cli.cli_run import OWNER, ask, cli, csv_rows, json_rows, sandbox_env, table_header
 
-LISTINGS = {
-    "grants": (["grants", "--all"], columns.GRANTS.fields),
-    "identities": (["identities"], columns.IDENTITIES.fields),
-    "requests": (["requests", "--all"], columns.REQUESTS.fields),
+LISTINGS: dict[str, tuple[list[str], Listing[Any]]] = {
+    "grants": (["grants", "--all"], columns.GRANTS),
+    "identities": (["identities"], columns.IDENTITIES),
+    "requests": (["requests", "--all"], columns.REQUESTS),
 }
 
 
@@ -32,7 +35,8 @@ async def test_table_json_and_csv_carry_the_same_fields(
     leash: Leash, database_url: str, listing: str
 ) -> None:
     await _history(leash)
-    args, fields = LISTINGS[listing]
+    args, shape = LISTINGS[listing]
+    fields = shape.fields
     table = await cli(database_url, *args)
     as_json = await cli(database_url, *args, "--format", "json")
     as_csv = await cli(database_url, *args, "--format", "csv")
@@ -47,7 +51,7 @@ async def test_table_json_and_csv_carry_the_same_fields(
     assert all(list(record) == fields for record in records)
     # The same rows in each: JSON and CSV agree value by value, the table counts them.
     assert len(rows) == len(records)
-    assert table.stdout.strip().endswith(f"{len(records)} {listing}")
+    assert table.stdout.strip().endswith(f"\n{shape.count(len(records))}")
     assert [row[fields[0]] for row in rows] == [str(record[fields[0]]) for record in records]
 
 
@@ -81,12 +85,12 @@ async def test_tables_fit_the_width_they_are_given(
     leash: Leash, database_url: str, width: int
 ) -> None:
     await _history(leash)
-    for args, _ in LISTINGS.values():
+    for args, shape in LISTINGS.values():
         result = await cli(database_url, *args, env={"COLUMNS": str(width)})
         assert result.exit_code == 0, result.output
         lines = result.stdout.splitlines()
         assert max(len(line) for line in lines) <= width, result.stdout
-        assert lines[-1].endswith(args[0])  # the count
+        assert re.fullmatch(rf"\d+ ({shape.one}|{shape.noun})", lines[-1])  # the count
 
 
 async def test_too_narrow_for_columns_each_row_is_a_block_with_nothing_cut(
@@ -138,4 +142,4 @@ async def test_scan_lists_each_identity_once_with_its_account(
     assert sorted(row["arn"] for row in csv_listed) == sorted(arns)
     table = await cli(database_url, "scan", env=env)
     assert table_header(table.stdout) == columns.SCAN.fields
-    assert f"{len(rows)} identities scanned" in table.stdout
+    assert f"\n{columns.SCAN.count(len(rows))}\n" in table.stdout
