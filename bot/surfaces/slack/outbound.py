@@ -124,7 +124,13 @@ class Outbound:
             )
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
             # e.g. the upload URL answered with an HTTP error, or could not be reached
-            log.warning("upload of %s to %s failed: %r", attachment.filename, channel, error)
+            log.warning(
+                "upload of %s to %s failed: %s: %s",
+                attachment.filename,
+                channel,
+                type(error).__name__,
+                error,
+            )
 
     async def _close_cards(self, request_id: str, outcome: Reply) -> None:
         """Update every copy of a request's card: the outcome, who decided, no buttons left."""
