@@ -15,7 +15,7 @@ import click
 from sqlmodel import col, func, select
 
 from bot.app import Leash, build
-from bot.cli import progress
+from bot.cli import database, progress
 from bot.cli.columns import SCAN, ScanRow
 from bot.cli.exit_codes import FINDINGS
 from bot.cli.help import LeashGroup
@@ -36,9 +36,13 @@ T = TypeVar("T")
 CLI_ACTOR = Actor(name="cli", kind=ActorKind.SYSTEM, origin="cli")
 
 
-async def _with_leash(work: Callable[[Leash], Awaitable[T]]) -> T:
+async def _with_leash(work: Callable[[Leash], Awaitable[T]], *, existing: bool = False) -> T:
+    """Run `work` on a started-up Leash; `existing`: only on a database already there (a dry
+    run must not leave a new one behind)."""
     try:
         settings: Settings = load_settings()
+        if existing:
+            database.require_existing(settings)
         leash = build(settings)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
@@ -218,7 +222,7 @@ def apply(reference: str | None, dry_run: bool) -> None:
         )
         return "\n".join(lines), bool(run.failures)
 
-    text, failed = asyncio.run(_with_leash(work))
+    text, failed = asyncio.run(_with_leash(work, existing=dry_run))
     click.echo(text)
     if failed:
         sys.exit(FINDINGS)

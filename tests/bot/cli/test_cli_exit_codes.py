@@ -32,6 +32,7 @@ READ_ONLY = [
     ["grants", "--all", "--format", "json"],
     ["identities", "--format", "csv"],
     ["requests", "--all"],
+    ["guardrail", "apply", "--dry-run"],
 ]
 
 
