@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # json: one object per line (timestamp, level, logger, message, request and grant ids).
     log_format: Literal["text", "json"] = "text"
+    # Third-party libraries (cloud SDKs, HTTP clients, the job scheduler) log at this level and
+    # above (and never below log_level): at INFO the SDKs log every request and its headers.
+    log_libraries_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Slack is enabled when both of the SDK's own variables are set.
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
@@ -146,6 +149,12 @@ class Settings(BaseSettings):
                 "(e.g. `openssl rand -hex 32`)"
             )
         return value
+
+    @field_validator("log_libraries_level", mode="before")
+    @classmethod
+    def _level_name(cls, value: object) -> object:
+        """`info` or `INFO` alike."""
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("teams_tenants", mode="before")
     @classmethod

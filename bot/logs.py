@@ -104,21 +104,29 @@ def configure(
     libraries: int | str = LIBRARY_LEVEL,
 ) -> None:
     """Send every log record at `level` or above to `stream` (stderr) in `fmt`; the
-    LIBRARIES' records only at `libraries` or above; Python warnings as log records.
+    LIBRARIES' records only at `libraries` and `level` or above; Python warnings as records.
 
     Called again, it replaces the handler it installed before and leaves others alone.
     """
+    leash_level = _number(level)  # an unknown level raises before anything changes
+    quietest = max(_number(libraries), leash_level)  # a library never says more than Leash
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler(fmt, sys.stderr if stream is None else stream))
-    root.setLevel(_level(level))
+    root.setLevel(leash_level)
     for name in LIBRARIES:
-        logging.getLogger(name).setLevel(_level(libraries))
+        logging.getLogger(name).setLevel(quietest)
     logging.getLogger(AIOHTTP_ACCESS).setLevel(logging.WARNING)
     logging.captureWarnings(True)  # `warnings.warn` becomes a record of `py.warnings`
 
 
-def _level(level: int | str) -> int | str:
-    return level.upper() if isinstance(level, str) else level
+def _number(level: int | str) -> int:
+    """A level's number, from its number or its name in any case (ValueError when unknown)."""
+    if isinstance(level, int):
+        return level
+    known = logging.getLevelNamesMapping()
+    if level.upper() not in known:
+        raise ValueError(f"unknown log level {level!r}: use one of {', '.join(known)}")
+    return known[level.upper()]

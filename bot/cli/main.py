@@ -79,6 +79,7 @@ def serve(host: str | None, port: int | None, console: bool | None, sandbox: boo
     logs.configure(
         level=logging.WARNING if with_console else settings.log_level,
         fmt=settings.log_format,
+        libraries=settings.log_libraries_level,
     )
     _run(
         lambda: _serve(

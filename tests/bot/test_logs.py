@@ -300,22 +300,34 @@ def test_library_info_is_dropped_and_their_warnings_kept(captured: io.StringIO, 
     )
 
 
-def test_libraries_can_be_let_through_by_configure() -> None:
-    buffer = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    try:
-        logs.configure(level="info", fmt="json", stream=buffer, libraries="info")
-        logging.getLogger("botocore.credentials").info("Found credentials")
-    finally:
-        logs.configure(level=level, fmt="json", stream=io.StringIO())  # libraries back to WARNING
-        for handler in [h for h in root.handlers if h.get_name() == logs.HANDLER_NAME]:
-            root.removeHandler(handler)
-        root.setLevel(level)
-        logging.captureWarnings(False)
-    (line,) = [json.loads(text) for text in buffer.getvalue().splitlines()]
-    assert line["logger"] == "botocore.credentials"
-    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
+def test_libraries_speak_at_their_own_level_and_never_below_leashs(
+    captured: io.StringIO,
+) -> None:
+    library = logging.getLogger("botocore.credentials")
+    logs.configure(level="info", fmt="json", stream=captured, libraries="info")
+    library.info("Found credentials in environment variables.")
+    logs.configure(level="warning", fmt="json", stream=captured, libraries="info")
+    library.info("not shown: Leash itself logs warnings only")
+    logs.configure(level="info", fmt="json", stream=captured)
+    library.info("not shown: libraries back at WARNING")
+    with pytest.raises(ValueError, match="unknown log level 'loud'"):
+        logs.configure(level="loud", fmt="text", stream=io.StringIO())
+    library.warning("still JSON, still here: the bad call changed nothing")
+
+    first, last = _objects(captured)
+    assert first["message"] == "Found credentials in environment variables."
+    assert last["message"].startswith("still JSON")
+
+
+def test_the_libraries_level_is_read_from_leash_log_libraries_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().log_libraries_level == "WARNING"
+    monkeypatch.setenv("LEASH_LOG_LIBRARIES_LEVEL", "info")
+    assert load_settings().log_libraries_level == "INFO"
+    monkeypatch.setenv("LEASH_LOG_LIBRARIES_LEVEL", "chatty")
+    with pytest.raises(ConfigError, match="LEASH_LOG_LIBRARIES_LEVEL"):
+        load_settings()
 
 
 async def test_every_access_line_names_its_http_request(
