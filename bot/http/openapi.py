@@ -7,7 +7,9 @@ from typing import Any
 from bot.domain.states import RequestState
 
 
-def openapi_document(request_body: dict[str, Any], *, max_wait_seconds: int) -> dict[str, Any]:
+def openapi_document(
+    request_body: dict[str, Any], extend_body: dict[str, Any], *, max_wait_seconds: int
+) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the agent API (one literal: exempt from the size rule)."""
     error = {"$ref": "#/components/schemas/Error"}
     responses = {
@@ -34,6 +36,7 @@ def openapi_document(request_body: dict[str, Any], *, max_wait_seconds: int) -> 
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "RequestBody": request_body,
+                "ExtendBody": extend_body,
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],
@@ -47,6 +50,19 @@ def openapi_document(request_body: dict[str, Any], *, max_wait_seconds: int) -> 
                         "expires_at": {"type": "string", "format": "date-time"},
                         "artefact": {"type": ["string", "null"]},
                         "mechanism": {"type": ["string", "null"]},
+                    },
+                },
+                "Me": {
+                    "type": "object",
+                    "required": ["identity", "grants", "pending", "permission_sets"],
+                    "properties": {
+                        "identity": {"type": "object"},
+                        "grants": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Grant"},
+                        },
+                        "pending": {"type": "array", "items": request_out},
+                        "permission_sets": {"type": "array", "items": {"type": "object"}},
                     },
                 },
                 "Request": {
@@ -127,6 +143,48 @@ def openapi_document(request_body: dict[str, Any], *, max_wait_seconds: int) -> 
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/Grant"}
                                 }
+                            },
+                        }
+                    }
+                    | responses,
+                }
+            },
+            "/grants/{grant_id}/extend": {
+                "post": {
+                    "summary": "Ask for more time on a live grant, approved like any request",
+                    "parameters": [
+                        {
+                            "name": "grant_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ExtendBody"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "The extension request, waiting for the owner",
+                            "content": {"application/json": {"schema": request_out}},
+                        }
+                    }
+                    | responses,
+                }
+            },
+            "/me": {
+                "get": {
+                    "summary": "The token's identity, its live grants and pending requests",
+                    "responses": {
+                        "200": {
+                            "description": "The identity and its access",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Me"}}
                             },
                         }
                     }

@@ -81,6 +81,8 @@ async def test_openapi_document_describes_the_routes(
         "/requests",
         "/requests/{request_id}",
         "/grants/{grant_id}/release",
+        "/grants/{grant_id}/extend",
+        "/me",
     }
 
 
