@@ -144,8 +144,8 @@ async def test_console_shows_sections_and_saves_attachments(leash: Leash, tmp_pa
         "    Found by last night's scan.",
         "    support-triage-agent",
         "        12 of 14 granted actions unused for 90 days",
-        "        [1] Restrict unused: restrict support-triage-agent"
-        "   [2] Not mine: disown support-triage-agent",
+        "        [1] Restrict unused: restrict support-triage-agent",
+        "        [2] Not mine: disown support-triage-agent",  # two would not fit in 100 columns
         "    knowledge-base-agent",
         "        inactive for 120 days",
         f"    📎 Agents per week: {png}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -99,6 +100,7 @@ class ConsoleSurface:
             saved=[self._save(a) for a in reply.attachments],
             numbered=True,
             shorten=self.completer.vocabulary.shorten,
+            width=shutil.get_terminal_size((100, 24)).columns if self._terminal else 100,
         )
 
     def _save(self, attachment: Attachment) -> Path | str:

@@ -159,3 +159,24 @@ def test_history_lives_in_the_state_directory(tmp_path: Path) -> None:
     assert history_path({"XDG_STATE_HOME": str(tmp_path)}) == tmp_path / "leash" / "console_history"
     assert history_path({}) == home_default
     assert history_path({"XDG_STATE_HOME": "relative/dir"}) == home_default  # XDG: ignored
+
+
+def test_buttons_that_do_not_fit_the_width_go_on_more_lines() -> None:
+    reply = Reply(
+        text="1 of your agents can do more than it uses",
+        choices=(
+            Choice("Restrict unused", "restrict support-triage-gcp-agent"),
+            Choice("Quarantine", "quarantine support-triage-gcp-agent because finding"),
+            Choice("Not mine", "disown support-triage-gcp-agent"),
+        ),
+    )
+    lines = format_reply(reply, numbered=True, width=100).splitlines()[1:]
+    assert lines == [
+        "    [1] Restrict unused: restrict support-triage-gcp-agent",
+        "    [2] Quarantine: quarantine support-triage-gcp-agent because finding",
+        "    [3] Not mine: disown support-triage-gcp-agent",
+    ]
+    assert all(len(line) <= 100 for line in lines)
+    wide = format_reply(reply, numbered=True, width=300).splitlines()[1:]
+    assert len(wide) == 1
+    assert wide[0].startswith("    [1] Restrict unused: ")
