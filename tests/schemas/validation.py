@@ -18,6 +18,8 @@ from referencing import Registry, Resource
 
 HERE = Path(__file__).resolve().parent
 CARD_VERSION = "1.5"
+# Microsoft's validator, with its default host config, allows 5 actions per list (Teams shows 6).
+MAX_ACTIONS = 5
 CARD_SCHEMA = HERE / "adaptive-cards" / "1.5.0" / "adaptive-card.json"
 CHOICE_STYLES_SOURCE = HERE / "adaptive-cards" / "src" / "enums" / "ChoiceInputStyle.json"
 MANIFEST_VERSION = "1.17"
@@ -78,14 +80,27 @@ def _manifest_validator() -> Any:
 
 def _schema_problems(validator: Any, document: Mapping[str, Any]) -> list[str]:
     found = sorted(validator.iter_errors(document), key=lambda error: list(error.path))
-    return [f"{error.json_path}: {_message(error)}" for error in found]
+    return [_reason(error) for error in found]
 
 
-def _message(error: Any) -> str:
-    """The deepest reason of an anyOf/allOf failure, which is what names the wrong property."""
+def _reason(error: Any) -> str:
+    """Where and why, from the branch of an anyOf meant for the object's `type` (the others
+    fail only because the type is not theirs)."""
     while error.context:
-        error = min(error.context, key=lambda e: (-len(e.path), e.validator == "enum"))
-    return str(error.message)[:300]
+        meant = [e for e in error.context if not _wrong_type(e, error.context)]
+        error = max(meant or error.context, key=lambda e: len(e.absolute_path))
+    return f"{error.json_path}: {str(error.message)[:300]}"
+
+
+def _wrong_type(error: Any, siblings: list[Any]) -> bool:
+    """Whether the branch this error is from refused the object's `type`."""
+    branch = error.relative_schema_path[0] if error.relative_schema_path else None
+    return any(
+        e.relative_schema_path
+        and e.relative_schema_path[0] == branch
+        and list(e.relative_path)[-1:] == ["type"]
+        for e in siblings
+    )
 
 
 def manifest_problems(document: Mapping[str, Any]) -> list[str]:
@@ -100,52 +115,52 @@ def card_problems(card: Mapping[str, Any]) -> list[str]:
     """Why an Adaptive Card fails its declared version; empty when it is valid.
 
     The schema, then the rules Microsoft's `adaptivecards` validator adds to it: the card
-    declares the version Leash targets, input ids are present and unique within each card,
-    and required inputs have a label and an error message.
+    declares the version Leash targets, every id is unique in the card (the cards its
+    Action.ShowCard buttons open included), inputs have an id, and a label and an error
+    message when they are required, a choice set has choices, and no list has more than
+    MAX_ACTIONS actions.
     """
     problems = _schema_problems(_card_validator(), card)
     if card.get("version") != CARD_VERSION:
         problems.append(f"$.version: {card.get('version')!r} is not {CARD_VERSION!r}")
-    for path, each in _cards(card, "$"):
-        problems.extend(_input_problems(path, each))
+    seen: set[str] = set()
+    for where, node in _walk(card, "$"):
+        ident = node.get("id")
+        kind = str(node.get("type", ""))
+        if isinstance(ident, str) and ident:
+            if ident in seen:
+                problems.append(f"{where}: id {ident!r} is used twice in one card")
+            seen.add(ident)
+        if kind.startswith("Input."):
+            problems.extend(_input_problems(where, node))
+        if kind == "Input.ChoiceSet" and not node.get("choices"):
+            problems.append(f"{where}: a choice set has no choices")
+        actions = node.get("actions")
+        if isinstance(actions, list) and len(actions) > MAX_ACTIONS:
+            problems.append(f"{where}.actions: {len(actions)} actions, more than {MAX_ACTIONS}")
     return problems
 
 
-def _cards(card: Mapping[str, Any], path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """A card and the cards its Action.ShowCard buttons open, each with its path."""
-    yield path, card
-    for where, node in _walk(card, path):
-        shown = node.get("card")
-        if node.get("type") == "Action.ShowCard" and isinstance(shown, dict):
-            yield from _cards(shown, f"{where}.card")
-
-
 def _walk(node: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every object in a card, outside the cards its Action.ShowCard buttons open."""
+    """Every object in a card, with its path; an action's `data` is its own (opaque) business."""
     if isinstance(node, dict):
         yield path, node
         for key, value in node.items():
-            if not (key == "card" and node.get("type") == "Action.ShowCard"):
+            if key != "data":
                 yield from _walk(value, f"{path}.{key}")
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _walk(value, f"{path}[{index}]")
 
 
-def _input_problems(path: str, card: Mapping[str, Any]) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
-    for where, node in _walk(card, path):
-        if not str(node.get("type", "")).startswith("Input."):
-            continue
-        ident = node.get("id")
-        if not ident:
-            problems.append(f"{where}: an input has no id")
-        elif ident in seen:
-            problems.append(f"{where}: input id {ident!r} is used twice in one card")
-        seen.add(str(ident))
-        if node.get("isRequired"):
-            for needed in ("label", "errorMessage"):
-                if not node.get(needed):
-                    problems.append(f"{where}: required input {ident!r} has no {needed}")
-    return problems
+def _input_problems(where: str, node: Mapping[str, Any]) -> list[str]:
+    ident = node.get("id")
+    if not ident:
+        return [f"{where}: an input has no id"]
+    if not node.get("isRequired"):
+        return []
+    return [
+        f"{where}: required input {ident!r} has no {needed}"
+        for needed in ("label", "errorMessage")
+        if not node.get(needed)
+    ]

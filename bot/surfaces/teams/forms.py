@@ -36,7 +36,7 @@ def request_form(
         body.append(text_block(escape(error), color="Attention"))
     body += [
         _identity_choice(identities, given),
-        _permission_set_choice(rules, given),
+        *([_permission_set_choice(rules, given)] if rules.permission_sets else []),
         _text("actions", "Or custom actions (e.g. s3:GetObject, s3:ListBucket)", given),
         _text("resources", "Resources (optional; ARNs, default all)", given),
         {
@@ -69,6 +69,9 @@ def request_form(
 
 
 def _identity_choice(identities: Sequence[tuple[str, str]], given: Mapping[str, str]) -> Element:
+    if not identities:  # a choice set needs choices: ask for the name instead
+        field = _text("identity", "Identity (its name or ARN)", given, required=True)
+        return field | {"errorMessage": "Name the identity to elevate."}
     return {
         "type": "Input.ChoiceSet",
         "id": "identity",

@@ -20,6 +20,7 @@ SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 # Microsoft's 1.5 schema (tests/schemas/adaptive-cards/).
 VERSION = "1.5"
 REFRESH_VERB = "refresh"
+FIELDS = "fields"  # in a form button's data: the ids its inputs were renamed to
 MAX_SECTIONS = 25  # keeps a grouped message well under Teams' ~28 KB card limit
 TEXT_LIMIT = 2000
 # Only what Adaptive Card markdown acts on: emphasis, links (`[..](..)` and `<scheme:..>`),
@@ -156,8 +157,47 @@ def command_from_action(data: dict[str, Any]) -> str:
     form = form_for(command) if data.get("form") else None
     if form is None:
         return command
+    typed = dict(data)
+    renamed = data.get(FIELDS)  # a form whose inputs were numbered (_distinct_inputs)
+    if isinstance(renamed, dict):
+        for name, ident in renamed.items():
+            if isinstance(name, str) and isinstance(ident, str):
+                typed[name] = data.get(ident, "")
     # Teams hands inputs over as typed: each is one line of single spaces here.
-    return filled(form, {name: " ".join(str(value).split()) for name, value in data.items()})
+    return filled(form, {name: " ".join(str(value).split()) for name, value in typed.items()})
+
+
+def _distinct_inputs(card: Card) -> Card:
+    """Number the inputs of a second form on one card (`reason-2`), so every id in the card is
+    unique, the cards its buttons open included, as Microsoft's validator requires; the form's
+    button says which of its fields were renamed."""
+    seen: set[str] = set()
+    for shown in _show_cards(card):
+        renamed: dict[str, str] = {}
+        for element in shown["card"]["body"]:
+            name = ident = element["id"]
+            number = 1
+            while ident in seen:
+                number += 1
+                ident = f"{name}-{number}"
+            seen.add(ident)
+            if ident != name:
+                element["id"] = renamed[name] = ident
+        if renamed:
+            for button in shown["card"]["actions"]:
+                button["data"][FIELDS] = renamed
+    return card
+
+
+def _show_cards(card: Card) -> list[Element]:
+    """The Action.ShowCard buttons of a card: its own and its sections', in order."""
+    found: list[Element] = []
+    for element in card["body"]:
+        for item in element.get("items", ()):
+            if item["type"] == "ActionSet":
+                found.extend(item["actions"])
+    found.extend(card.get("actions", ()))
+    return [button for button in found if button["type"] == "Action.ShowCard"]
 
 
 def _section(item: Section, *, request_id: str | None) -> Element:
@@ -200,7 +240,7 @@ def reply_card(
     if request_id:
         refresh = {"type": "Action.Execute", "verb": REFRESH_VERB, "data": {"request": request_id}}
         card["refresh"] = {"action": refresh, "userIds": list(refresh_for[:60])}
-    return card
+    return _distinct_inputs(card)
 
 
 def outcome_card(outcome: Reply, card: Reply) -> Card:
