@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession
 
 from bot.app import Leash
 from bot.domain.actors import Actor
@@ -20,6 +21,7 @@ from bot.domain.states import ActorKind
 from bot.surfaces.teams import render
 from bot.surfaces.teams.forms import request_form
 from bot.surfaces.teams.outbound import CARD_KINDS, MORE_HINTS, closed_card
+from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.notifier import RecordingNotifier
 from tests.schemas.validation import CARD_VERSION, card_problems, missing_choice_styles
 
@@ -265,6 +267,21 @@ def test_the_check_refuses_what_teams_and_microsofts_validator_would(
     spoil(card)
     found = card_problems(card)
     assert any(expected in problem for problem in found), found
+
+
+async def test_the_fake_connector_keeps_every_invalid_card_it_is_sent() -> None:
+    spoiled = valid_card()
+    older(spoiled)
+    async with FakeBotConnector(card_check=card_problems) as fake, ClientSession() as http:
+        for card in (valid_card(), spoiled):
+            activity = {"type": "message", "attachments": [render.attachment(card)]}
+            url = f"{fake.service_url}v3/conversations/a:1/activities"
+            async with http.post(url, json=activity) as response:
+                assert response.status == 201
+    assert fake.checked_cards == 2
+    assert [(kind, problems) for kind, problems, _ in fake.invalid_cards] == [
+        ("send", ["$.version: '1.4' is not '1.5'"])
+    ]
 
 
 def test_the_compiled_1_5_schema_still_lacks_only_the_filtered_style() -> None:
