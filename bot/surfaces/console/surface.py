@@ -219,17 +219,18 @@ def _unowned_summary(notices: list[Notice], counts: inventory.InventoryCounts | 
     """One paragraph for the unowned-identity alerts sent while Leash started."""
     told = sorted({person for n in notices for person in n.recipients})
     alerted = {n.reply.choices[0].command.split()[-1] for n in notices if n.reply.choices}
-    found = f"{len(alerted)} identities have no owner"
+    found = f"{len(alerted)} identities have no owner."
     if counts is not None:
         agents = counts.unowned_agents
         found = (
             f"{counts.unowned} identities have no owner, {len(agents)} of them AI "
-            f"agent{'' if len(agents) == 1 else 's'}" + (f": {', '.join(agents)}" if agents else "")
+            f"agent{'' if len(agents) == 1 else 's'}"
+            + (f":\n    {', '.join(agents)}." if agents else ".")
         )
     return (
-        f"{found}.\n"
-        f"    {', '.join(told)} got one alert for each (on Slack and Teams too; not repeated "
-        "here). `owner claim <identity>` claims one; `leash identities --unowned` lists them."
+        f"{found}\n"
+        f"    {', '.join(told)} got one alert for each (on Slack or Teams too; not shown here).\n"
+        "    `owner claim <identity>` claims one; `leash identities --unowned` lists them."
     )
 
 
