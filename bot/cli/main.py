@@ -18,6 +18,7 @@ from bot.app import Leash, build, settle_heap
 from bot.cli import audit as cli_audit
 from bot.cli import banner, exit_codes
 from bot.cli import lists as cli_lists
+from bot.cli import mcp as cli_mcp
 from bot.cli import posture as cli_least_privilege
 from bot.cli import sandbox as cli_sandbox
 from bot.cli import teams as cli_teams
@@ -206,3 +207,4 @@ main.add_command(cli_least_privilege.digest)
 main.add_command(cli_least_privilege.guardrail)
 main.add_command(cli_teams.teams_package)
 main.add_command(cli_sandbox.sandbox)
+main.add_command(cli_mcp.mcp_command)

@@ -18,7 +18,7 @@ from prometheus_client import disable_created_metrics
 
 from bot.domain import log_context
 from bot.http import agent_api as api
-from bot.http import readiness
+from bot.http import mcp_route, readiness
 from bot.http.instruments import Instruments
 from bot.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.http.metrics import render as render_metrics
@@ -228,6 +228,7 @@ def build_web_app(
     app.router.add_get("/readyz", _readyz(lifecycle, surfaces, leader))
     app.router.add_get("/metrics", _metrics(lifecycle, instruments, leader))
     app.add_subapp("/api/v1", api.routes(lifecycle))
+    mcp_route.mount(app, lifecycle)  # MCP for agents (issue 21); not routed by the Ingress
     if slack is not None:
         from bot.surfaces.slack import slack_route
 
