@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.domain.actors import Actor
@@ -56,30 +56,37 @@ async def inventory_counts(lifecycle: Lifecycle) -> InventoryCounts:
     return counts_of(await lifecycle.queries.search(None, limit=EVERYTHING))
 
 
-async def vocabulary(lifecycle: Lifecycle, actor: Actor) -> Vocabulary:
-    """Identity names, open requests, live grants and people, for completion."""
+async def vocabulary(
+    lifecycle: Lifecycle, actor: Actor, *, known: Vocabulary | None = None
+) -> Vocabulary:
+    """Identity names, open requests, live grants and people, for completion; with `known`,
+    its names and people are kept and only the open ids are read again."""
     reads = lifecycle.queries
-    rows = await reads.search(None, limit=EVERYTHING)
-    seen = Counter(identity.name for identity, _ in rows)
-    names = tuple(
-        identity.name if seen[identity.name] == 1 else identity.native_id
-        for identity, _ in rows
-        if identity.present
-    )
-    short = {i.native_id: i.name for i, _ in rows if seen[i.name] == 1 and i.name != i.native_id}
+    if known is None:
+        known = _names(await reads.search(None, limit=EVERYTHING), lifecycle.rules.admins)
     pending = await reads.pending_for(actor)
     mine = await reads.requests_by(actor)
     requests = [r.id for r, _ in pending] + [
         r.id for r, _ in mine if r.state == RequestState.PENDING
     ]
     grants = [g.id for g, _ in await reads.live_grants()]
-    people = {lifecycle.rules.admins, *(_owners(o) for _, o in rows)}
+    return replace(
+        known, requests=tuple(dict.fromkeys(requests)), grants=tuple(dict.fromkeys(grants))
+    )
+
+
+def _names(rows: Sequence[tuple[Any, Any]], admins: frozenset[str]) -> Vocabulary:
+    """Each identity by its short name where unique (else its full id), and the people."""
+    seen = Counter(identity.name for identity, _ in rows)
+    names = {
+        identity.name if seen[identity.name] == 1 else identity.native_id
+        for identity, _ in rows
+        if identity.present
+    }
+    short = {i.native_id: i.name for i, _ in rows if seen[i.name] == 1 and i.name != i.native_id}
+    people = {p for _, o in rows for p in _owners(o)} | admins
     return Vocabulary(
-        identities=tuple(sorted(set(names))),
-        requests=tuple(dict.fromkeys(requests)),
-        grants=tuple(dict.fromkeys(grants)),
-        users=tuple(sorted({p for group in people for p in group})),
-        short_names=short,
+        identities=tuple(sorted(names)), users=tuple(sorted(people)), short_names=short
     )
 
 

@@ -9,6 +9,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -28,6 +29,7 @@ else (try dev, owner-a, owner-b, secops), `quit` to stop. Tab completes, Up reca
 Press a card's button by its number (`1`) or its label (`approve`, `confirm`)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")  # characters kept out of saved file names
 _CLEAR_LINE = "\r\x1b[K"
+NAMES_SECONDS = 30.0  # how long completion trusts the inventory's names it read
 
 
 def default_attachments_dir() -> Path:
@@ -69,6 +71,7 @@ class ConsoleSurface:
         self._startup: list[Notice] | None = [] if starting else None
         self._prompt: str | None = None
         self._terminal: TerminalLines | None = None
+        self._names_read: float | None = None  # when the inventory's names were last read
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -154,10 +157,18 @@ class ConsoleSurface:
             self._print(f"You are now {self.user}.")
 
     async def refresh(self) -> None:
-        """Read again what completion offers and which ids have short names."""
-        if self._lifecycle is not None:
-            actor = Actor(name=self.user, kind=ActorKind.USER, origin="console")
-            self.completer.vocabulary = await inventory.vocabulary(self._lifecycle, actor)
+        """Read again what completion offers: open ids after every line, the inventory's names
+        (and which ids have short names) at most every NAMES_SECONDS."""
+        if self._lifecycle is None:
+            return
+        actor = Actor(name=self.user, kind=ActorKind.USER, origin="console")
+        now = time.monotonic()
+        fresh = self._names_read is not None and now - self._names_read < NAMES_SECONDS
+        if not fresh:
+            self._names_read = now
+        self.completer.vocabulary = await inventory.vocabulary(
+            self._lifecycle, actor, known=self.completer.vocabulary if fresh else None
+        )
 
     async def _started(self) -> None:
         """Show what came while Leash started: the unowned alerts summarised, then the rest."""
