@@ -5,22 +5,66 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.domain import handles
 from bot.domain.catalog import matches
 from bot.domain.durations import format_duration
-from bot.domain.messages import Choice, ChoiceStyle, Notice, NoticeKind, Reply
+from bot.domain.messages import Choice, ChoiceStyle, Mention, Notice, NoticeKind, Reply
 from bot.domain.states import RequestState
 from bot.store.tables import AccessRequest, Grant, Identity
+
+# How each cloud ends a grant, in words: the mechanism names are Leash's own, not the reader's.
+EXPIRY_MECHANISMS = {
+    "aws-inline-policy-with-DateLessThan": "AWS ends it by itself (a policy condition on the time)",
+    "gcp-iam-condition-request-time": "Google Cloud ends it by itself (an IAM condition)",
+    "azure-pim-schedule": "Azure ends it by itself (a PIM schedule with an expiration)",
+    "azure-role-assignment-leash-revoked": (
+        "Leash ends it (a plain role assignment: no PIM licence here), by its scheduler and sweep"
+    ),
+}
 
 
 def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def how_it_ends(grant: Grant) -> str:
+    """Say in words how a grant ends and what Leash wrote for it (its policy or assignment)."""
+    words = EXPIRY_MECHANISMS.get(grant.mechanism or "", "Leash revokes it when it expires")
+    written = f"; written as {grant.artefact}" if grant.artefact else ""
+    return f"How it ends: {words}{written}"
+
+
+REQUESTER = "Requester: "
+
+
+def named(
+    name: str | None, *, line: int | None, start: int, origin: str | None = None
+) -> tuple[Mention, ...]:
+    """Mark the person Leash recorded as `name`, standing at `start` of the text or a line.
+
+    Only names Leash recorded for an actor come here (a requester, a decider), never typed
+    text. A Slack user id is marked when it came through Slack (`origin`), or, for deciders,
+    whose surface is not recorded, when it has a Slack user id's shape: such actor names come
+    from Slack's signed payloads (or from the operator's own console).
+    """
+    if not name or (origin is not None and origin != "slack"):
+        return ()
+    key = handles.key_for_name(name)
+    if handles.kind_of(key) is not handles.HandleKind.SLACK:
+        return ()
+    return (Mention(key, line, start, start + len(name)),)
+
+
+def request_mentions(request: AccessRequest) -> tuple[Mention, ...]:
+    """The requester, as `request_lines` names them in its first line."""
+    return named(request.requester, line=0, start=len(REQUESTER), origin=request.origin)
+
+
 def request_lines(request: AccessRequest, identity: Identity) -> tuple[str, ...]:
     """Describe a request: who, what, where, how long, why, and the policy's reasons."""
     what = request.permission_set or ", ".join(request.actions)
     lines = [
-        f"Requester: {request.requester} ({request.requester_kind}, via {request.origin})",
+        f"{REQUESTER}{request.requester} ({request.requester_kind}, via {request.origin})",
         f"Identity: {identity.name} ({identity.native_id})",
         f"Permissions: {what}",
     ]
@@ -63,22 +107,27 @@ def approval_needed(
         NoticeKind.REMINDER: f"Reminder: request {request.id} for {identity.name} is waiting",
         NoticeKind.ESCALATED: f"Escalated to you: request {request.id} for {identity.name}",
     }[kind]
+    asker = (
+        named(request.requester, line=None, start=0, origin=request.origin)
+        if kind is NoticeKind.APPROVAL_NEEDED
+        else ()
+    )
     reply = Reply(
         text=f"{headline} (request {request.id}, decide by {_when(request.decide_by)})",
         lines=request_lines(request, identity),
         choices=decision_choices(request),
+        mentions=(*asker, *request_mentions(request)),
     )
     return Notice(kind=kind, recipients=recipients, reply=reply, request_id=request.id)
 
 
 def decided(request: AccessRequest, identity: Identity, recipients: tuple[str, ...]) -> Notice:
     note = f": {request.decision_note}" if request.decision_note else ""
+    said = f"Request {request.id} for {identity.name} was {request.state} by "
     reply = Reply(
-        text=(
-            f"Request {request.id} for {identity.name} was {request.state} "
-            f"by {request.decided_by}{note}"
-        ),
+        text=f"{said}{request.decided_by}{note}",
         ok=request.state == "approved",
+        mentions=named(request.decided_by, line=None, start=len(said)),
     )
     return Notice(NoticeKind.DECIDED, recipients, reply, request_id=request.id)
 
@@ -99,7 +148,7 @@ def grant_active(grant: Grant, identity: Identity, recipients: tuple[str, ...]) 
         lines=(
             f"Actions: {', '.join(grant.actions)}",
             f"Resources: {', '.join(grant.resources) or '*'}",
-            f"Enforced by: {grant.mechanism} ({grant.artefact})",
+            how_it_ends(grant),
         ),
         choices=grant_choices(grant),
     )
@@ -148,12 +197,13 @@ def expiring_soon(grant: Grant, identity: Identity, recipients: tuple[str, ...])
 
 
 def revoked(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> Notice:
-    how = (
-        "expired and was revoked"
-        if grant.revoked_by == "leash"
-        else f"was revoked by {grant.revoked_by}"
-    )
-    reply = Reply(text=f"Grant {grant.id} on {identity.name} {how}.")
+    said = f"Grant {grant.id} on {identity.name} "
+    if grant.revoked_by == "leash":
+        reply = Reply(text=f"{said}expired and was revoked.")
+    else:
+        said += "was revoked by "
+        by = named(grant.revoked_by, line=None, start=len(said))
+        reply = Reply(text=f"{said}{grant.revoked_by}.", mentions=by)
     return Notice(NoticeKind.REVOKED, recipients, reply, grant_id=grant.id)
 
 
@@ -170,6 +220,16 @@ def irrevocable(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -
     return Notice(NoticeKind.IRREVOCABLE, recipients, reply, grant_id=grant.id)
 
 
+def _listed(names: Sequence[str], *, ending: int) -> tuple[Mention, ...]:
+    """Mentions of `names`, written joined by ", " so that they end at `ending` of the text."""
+    start = ending - len(", ".join(names))
+    found: list[Mention] = []
+    for name in names:
+        found.extend(named(name, line=None, start=start))
+        start += len(name) + 2
+    return tuple(found)
+
+
 def approvals_so_far(request: AccessRequest, approved_by: Sequence[str]) -> str:
     """ "1 of 2 approvals, by alice@example.com" (empty before the first)."""
     if not approved_by:
@@ -184,11 +244,14 @@ def waiting_card(
 ) -> Reply:
     """A pending request's card: what is asked, the approvals it has so far, the buttons."""
     so_far = approvals_so_far(request, approved_by)
+    text = f"Request {request.id} for {identity.name} is waiting " + (
+        f"(decide by {_when(request.decide_by)})" + (f": {so_far}" if so_far else "")
+    )
     return Reply(
-        text=f"Request {request.id} for {identity.name} is waiting "
-        f"(decide by {_when(request.decide_by)})" + (f": {so_far}" if so_far else ""),
+        text=text,
         lines=request_lines(request, identity),
         choices=decision_choices(request),
+        mentions=(*_listed(approved_by, ending=len(text)), *request_mentions(request)),
     )
 
 
@@ -199,10 +262,10 @@ def approval_progress(
     recipients: tuple[str, ...],
 ) -> Notice:
     """An approval that is not the last one needed: the requester hears how far it got."""
+    said = f"Request {request.id} for {identity.name} has {approvals_so_far(request, approved_by)}"
     reply = Reply(
-        text=f"Request {request.id} for {identity.name} has "
-        f"{approvals_so_far(request, approved_by)}; it needs "
-        f"{request.approvals_required - len(approved_by)} more.",
+        text=f"{said}; it needs {request.approvals_required - len(approved_by)} more.",
+        mentions=_listed(approved_by, ending=len(said)),
     )
     return Notice(NoticeKind.APPROVAL_PROGRESS, recipients, reply, request_id=request.id)
 
@@ -228,12 +291,20 @@ def current_card(
     """
     if request.state == RequestState.PENDING:
         return waiting_card(request, identity, approved_by), None
-    closed = Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
+    closed = Reply(
+        text=f"Request {request.id}",
+        lines=request_lines(request, identity),
+        mentions=request_mentions(request),
+    )
     if request.state == RequestState.EXPIRED:
         return closed, request_expired(request, identity, ()).reply
     if request.state == RequestState.CANCELLED:
-        by = f" by {request.decided_by}" if request.decided_by else ""
-        return closed, Reply(text=f"Request {request.id} was cancelled{by}", ok=False)
+        said = f"Request {request.id} was cancelled"
+        if not request.decided_by:
+            return closed, Reply(text=said, ok=False)
+        said += " by "
+        by = named(request.decided_by, line=None, start=len(said))
+        return closed, Reply(text=f"{said}{request.decided_by}", ok=False, mentions=by)
     return closed, decided(request, identity, ()).reply
 
 
@@ -288,4 +359,8 @@ def request_summary(request_id: str, found: tuple[AccessRequest, Identity] | Non
     if found is None:
         return Reply(text=f"Request {request_id}")
     request, identity = found
-    return Reply(text=f"Request {request.id}", lines=request_lines(request, identity))
+    return Reply(
+        text=f"Request {request.id}",
+        lines=request_lines(request, identity),
+        mentions=request_mentions(request),
+    )

@@ -41,10 +41,27 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Mention:
+    """Where a reply names a person by a handle Leash recorded for them, never by typed text.
+
+    The person's name stands as plain text at [start, end) of the reply's `text` (`line` None)
+    or of `lines[line]`; every surface can show it as it is. `handle` is its canonical key
+    (bot.domain.handles, e.g. `slack:U0123ABCD`): a surface whose own handle it is may lay the
+    span out as a mention of that person (Slack: a user element, shown as the display name).
+    """
+
+    handle: str
+    line: int | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """A message: a headline, detail lines, grouped sections, buttons and attached files.
 
     Surfaces show `sections` after `lines`, each with its own buttons, and `choices` last.
+    `mentions` mark the people it names in `text` and `lines` (see Mention).
     """
 
     text: str
@@ -53,6 +70,7 @@ class Reply:
     ok: bool = True
     sections: tuple[Section, ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    mentions: tuple[Mention, ...] = ()
 
 
 class NoticeKind(StrEnum):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from bot.access.requests import ApprovalResult
 from bot.access.tokens import IssuedToken, TokenInfo
 from bot.commands.grammar.access import USAGE
+from bot.core import notices
 from bot.domain.actors import Actor
 from bot.domain.durations import format_duration
 from bot.domain.errors import LeashError
@@ -53,7 +54,7 @@ def approved(result: ApprovalResult) -> Reply:
             f"Approved {request.id}: grant {grant.id} is {grant.state} "
             f"until {when(grant.expires_at)}."
         ),
-        lines=(f"Enforced by: {grant.mechanism} ({grant.artefact})",) if grant.artefact else (),
+        lines=(notices.how_it_ends(grant),) if grant.artefact else (),
     )
 
 

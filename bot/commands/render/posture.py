@@ -166,21 +166,54 @@ def disowned(done: Disowned) -> Reply:
     )
 
 
+# How each cloud holds a guardrail, in words (the mechanism names are Leash's own).
+GUARDRAIL_MECHANISMS = {
+    "inline": "held as the inline deny policy leash-guardrail",
+    "gcp-deny-policy": "held as an IAM deny policy",
+    "azure-remove-role-assignments": "held by removing the role assignments that confer them",
+}
+
+
+def _held(mechanism: str) -> str:
+    """How a guardrail is held, in words (AWS: `managed:<n>` is n customer-managed policies)."""
+    kind, _, count = mechanism.partition(":")
+    if kind == "managed":
+        noun = "policy" if count in ("", "1") else "policies"
+        policies = f"{count or 1} customer-managed deny {noun}"
+        return f"held as {policies} (too large for an inline policy)"
+    return GUARDRAIL_MECHANISMS.get(mechanism, f"held by {mechanism}")
+
+
 def guardrail(view: GuardrailView) -> Reply:
-    """The answer to `guardrail show`."""
+    """The answer to `guardrail show`: its state in words, and what to do when it is missing."""
     state = "enforced" if view.enforced else "not applied"
+    how = _held(view.mechanism) if view.held else f"to be {_held(view.mechanism)}"
     lines = [
         f"Guardrail: {state} (nightly mode: {view.mode}) · "
-        f"{view.denied} privileged actions denied · {view.mechanism}",
+        f"{view.denied} privileged actions denied · {how}",
         *(
             f"Exempt until {e.expires_at:%Y-%m-%d %H:%M} UTC: {e.action} (grant {e.grant_id})"
             for e in view.exemptions
         ),
     ]
     if view.changed:
-        lines.append(
-            "The cloud holds an older version; the next write updates it."
-            if view.held
-            else "The cloud does not hold this guardrail yet."
-        )
+        lines.extend(_guardrail_hint(view))
     return Reply(text=f"Guardrail of {view.identity.name}", lines=tuple(lines))
+
+
+def _guardrail_hint(view: GuardrailView) -> list[str]:
+    """What the cloud lacks, and the command (or policy setting) that writes it."""
+    command = f"guardrail apply {view.identity.name}"
+    missing = (
+        "The cloud holds an older version of this guardrail."
+        if view.held
+        else "The cloud does not hold this guardrail yet."
+    )
+    if view.mode is GuardrailMode.ENFORCE:
+        return [missing, f"To write it now: `{command}` (admins); the nightly run writes it too."]
+    return [
+        missing,
+        f'The policy file\'s least_privilege.guardrail is "{view.mode}", so Leash writes no '
+        f'guardrail: set it to "enforce", then `{command}` (admins), or wait for the '
+        "nightly run.",
+    ]

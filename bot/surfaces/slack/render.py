@@ -10,15 +10,25 @@ change what the person typed. So reply text never goes into mrkdwn here. It goes
 titles, outcomes, the App Home), into `rich_text` text elements: Slack shows both exactly as
 given, and Leash's own formatting is carried by the structure (styles), not by characters a
 person could also type. Bare URLs are also kept from being linked (`unlinked`).
+
+People are the one exception, and they are not text: where a Reply marks a person Leash
+recorded under a Slack user id (a `Mention`: the id came from Slack's signed payload), the span
+becomes a rich-text `user` element, which Slack shows as the person's display name. A `<@U…>`
+or `<!channel>` typed in a reason is text like any other and stays literal.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from itertools import groupby
 from typing import Any
 
 from bot.commands.forms import verb_of
-from bot.domain.messages import Choice, ChoiceStyle, Reply, Section
+from bot.domain import handles
+from bot.domain.handles import HandleKind
+from bot.domain.messages import Choice, ChoiceStyle, Mention, Reply, Section
 from bot.surfaces.literal import unlinked
+from bot.surfaces.slack.people import USER_ID
 
 Block = dict[str, Any]
 
@@ -67,9 +77,68 @@ def bold(text: str) -> dict[str, Any]:
 def rich(*parts: str | dict[str, Any]) -> Block:
     """A rich_text block of plain strings and `styled` elements, all shown literally."""
     elements = [styled(part) if isinstance(part, str) else part for part in parts]
+    return _rich_elements([e for e in elements if e["text"]])
+
+
+def slack_user(mention: Mention) -> str | None:
+    """The Slack user id a mention names, if its handle is one (never taken from typed text)."""
+    if handles.kind_of(mention.handle) is not HandleKind.SLACK:
+        return None
+    user = mention.handle.partition(":")[2]
+    return user if USER_ID.fullmatch(user) else None
+
+
+def _people(text: str, mentions: list[Mention], *styles: str) -> list[dict[str, Any]]:
+    """`text` as rich-text elements: each mentioned Slack user a `user` element, the rest text."""
+    elements: list[dict[str, Any]] = []
+    at = 0
+    for mention in sorted(mentions, key=lambda m: m.start):
+        user = slack_user(mention)
+        if user is None or mention.start < at or mention.end > len(text):
+            continue
+        elements.append(styled(text[at : mention.start], *styles))
+        elements.append({"type": "user", "user_id": user})
+        at = mention.end
+    elements.append(styled(text[at:], *styles))
+    return [e for e in elements if e["type"] == "user" or e["text"]]
+
+
+def _mentions_in(reply: Reply, line: int | None) -> list[Mention]:
+    return [m for m in reply.mentions if m.line == line and slack_user(m) is not None]
+
+
+def _headline(reply: Reply, *styles: str) -> Block:
+    """The reply's text: plain as typed, with the people it names as Slack mentions."""
+    text = reply.text if reply.ok else REFUSED + reply.text
+    mentions = _mentions_in(reply, None)
+    if not mentions and not styles:
+        return literal(text)
+    shift = len(text) - len(reply.text)
+    moved = [Mention(m.handle, None, m.start + shift, m.end + shift) for m in mentions]
+    return _rich_elements(_people(text, moved, *styles))
+
+
+def _lines(reply: Reply) -> list[Block]:
+    """The reply's lines: runs naming people in rich text, the others in plain text as ever."""
+    runs = groupby(range(len(reply.lines)), key=lambda index: bool(_mentions_in(reply, index)))
+    return [_run(reply, list(indices)) for _, indices in runs]
+
+
+def _run(reply: Reply, indices: list[int]) -> Block:
+    if not _mentions_in(reply, indices[0]):
+        return literal("\n".join(reply.lines[i] for i in indices))
+    elements: list[dict[str, Any]] = []
+    for index in indices:
+        if index != indices[0]:
+            elements.append(styled("\n"))
+        elements.extend(_people(reply.lines[index], _mentions_in(reply, index)))
+    return _rich_elements(elements)
+
+
+def _rich_elements(elements: list[dict[str, Any]]) -> Block:
     return {
         "type": "rich_text",
-        "elements": [{"type": "rich_text_section", "elements": [e for e in elements if e["text"]]}],
+        "elements": [{"type": "rich_text_section", "elements": elements}],
     }
 
 
@@ -105,9 +174,8 @@ def reply_blocks(
     Sections that would take the message past Slack's block limit are left out and counted
     in a closing note, which names `more_hint` (a command that lists them all) when given.
     """
-    blocks = [literal(reply.text if reply.ok else REFUSED + reply.text)]
-    if reply.lines:
-        blocks.append(literal("\n".join(reply.lines)))
+    blocks = [_headline(reply)]
+    blocks.extend(_lines(reply))
     closing = with_buttons and bool(reply.choices)
     room = MAX_BLOCKS - len(blocks) - (1 if closing else 0)
     costs = [2 if with_buttons and item.choices else 1 for item in reply.sections]
@@ -150,4 +218,5 @@ def fallback_text(reply: Reply) -> str:
 
 def outcome_blocks(outcome: Reply, card: Reply) -> list[Block]:
     """A decided or expired card: the outcome first, the original request below, no buttons."""
-    return [rich(bold(outcome.text)), *reply_blocks(card, with_buttons=False)]
+    shown = replace(outcome, ok=True)  # the outcome is bold, never marked refused
+    return [_headline(shown, "bold"), *reply_blocks(card, with_buttons=False)]

@@ -42,6 +42,22 @@ from tests.fakes.slack_signing import (
 )
 
 
+def shown(call_args: dict[str, Any]) -> str:
+    """The blocks' text as a person reads it, a mentioned user as `<@U…>`."""
+    said = []
+    for block in call_args.get("blocks") or []:
+        if isinstance(block.get("text"), dict):
+            said.append(block["text"]["text"])
+        for section in block.get("elements", []) if block["type"] == "rich_text" else []:
+            said.append(
+                "".join(
+                    f"<@{e['user_id']}>" if e["type"] == "user" else e.get("text", "")
+                    for e in section["elements"]
+                )
+            )
+    return "\n".join(said)
+
+
 def response_url(fake: FakeSlackApi, name: str) -> str:
     return f"{fake.response_url_base}{name}"
 
@@ -99,7 +115,7 @@ async def test_slash_request_owner_approves_in_dm_grant_applied_and_cards_update
     response = await post(client, click(card, "Approve", user=OWNER, fake=slack_api))
     assert response.status == 200
     updates = await slack_api.wait_for("chat.update")
-    assert "approved by UOWNERA" in block_text(updates[0].args)
+    assert "approved by <@UOWNERA>" in shown(updates[0].args)
     assert buttons(updates[0].args) == []
     active = await slack_api.wait_for(
         "chat.postMessage",
@@ -117,7 +133,7 @@ async def test_slash_request_owner_approves_in_dm_grant_applied_and_cards_update
     assert revoke.status == 200
     await slack_api.wait_for(
         "chat.postMessage",
-        where=lambda c: c.args["channel"] == DEV and "was revoked by UDEV" in block_text(c.args),
+        where=lambda c: c.args["channel"] == DEV and "was revoked by <@UDEV>" in shown(c.args),
     )
     assert inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{grant.id}") is None
 
@@ -460,7 +476,7 @@ async def test_deny_asks_for_a_reason_and_closes_every_card(
     )
     assert done.status == 200
     update = await slack_api.wait_for("chat.update")
-    assert "denied by UOWNERA: not today" in block_text(update[0].args)
+    assert "denied by <@UOWNERA>: not today" in shown(update[0].args)
     await slack_api.wait_for(
         "chat.postMessage",
         where=lambda c: c.args["channel"] == DEV and "not today" in block_text(c.args),
@@ -492,7 +508,7 @@ async def test_a_card_still_on_its_way_when_the_request_is_decided_is_closed_too
     await slack_api.wait_for("chat.postMessage", where=is_request_card)
     card = next(m for m in slack_api.messages if m["channel"] == "DOWNERA" and request_id in str(m))
     update = await slack_api.wait_for("chat.update", where=lambda c: c.args["ts"] == card["ts"])
-    assert "denied by UOWNERA: not today" in block_text(update[0].args)
+    assert "denied by <@UOWNERA>: not today" in shown(update[0].args)
     assert buttons(update[0].args) == []
 
 
@@ -575,7 +591,7 @@ async def test_reminder_then_escalation_and_every_card_closes_on_decision(
     await post(client, click(cards[2], "Approve", user=BACKUP, fake=slack_api, channel="DOWNERB"))
     updates = await slack_api.wait_for("chat.update", count=3)
     assert {u.args["channel"] for u in updates} == {"DOWNERA", "DOWNERB"}
-    assert all("approved by UOWNERB" in block_text(u.args) for u in updates)
+    assert all("approved by <@UOWNERB>" in shown(u.args) for u in updates)
     assert all(buttons(u.args) == [] for u in updates)
     assert request_id in block_text(updates[0].args)
 
