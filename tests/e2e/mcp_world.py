@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx2
 import mcp_types as types
+import pytest
+from aiohttp.test_utils import TestServer
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from sqlmodel import col, select
@@ -19,6 +21,7 @@ from sqlmodel import col, select
 from bot.app import Leash
 from bot.domain.actors import Actor
 from bot.domain.states import ActorKind
+from bot.http.server import build_web_app
 from bot.store.tables import AuditEvent
 from tests.e2e.leash_process import ROOT
 
@@ -26,6 +29,21 @@ OWNER = Actor("owner-a", ActorKind.USER, "console")
 CLIENT = types.Implementation(name="leash-test-agent", version="1.0")
 ORIGIN = "mcp (leash-test-agent 1.0)"
 TOOLS = {"request_access", "wait_for_decision", "list_my_access", "release_access", "extend_access"}
+
+
+@pytest.fixture
+async def base_url(leash: Leash) -> AsyncIterator[str]:
+    """The web app `leash serve` runs (agent API, /mcp), served on loopback for `leash`."""
+    server = TestServer(build_web_app(leash.lifecycle, max_body_bytes=64 * 1024))
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def ask(mcp: ClientSession, reason: str, duration: str = "10m") -> dict[str, Any]:
+    """request_access for the s3-read set; the pending request."""
+    arguments = {"permission_set": "s3-read", "duration": duration, "reason": reason}
+    return data(await mcp.call_tool("request_access", arguments))
 
 
 async def token(leash: Leash, identity: str, *, owner: Actor = OWNER) -> str:

@@ -4,19 +4,16 @@ what an identity was refused is audited."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import pytest
-from aiohttp.test_utils import TestServer
 from mcp import ClientSession, MCPError
 
 from bot.app import Leash
 from bot.domain.states import Outcome
-from bot.http.server import build_web_app
 from cloud.sandbox import Sandbox
-from tests.e2e.mcp_world import OWNER, data, events, over_http, over_stdio, text
+from tests.e2e.mcp_world import OWNER, ask, base_url, data, events, over_http, over_stdio, text
 from tests.e2e.mcp_world import token as issue
 from tests.hostile.world import cloud_writes, rows
 
@@ -65,14 +62,6 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ("extend_access", {"grant_id": "g-aaaaaaaa", "reason": "x"}, "duration: Field required"),
     ("no_such_tool", {}, "There is no tool 'no_such_tool'"),
 ]
-
-
-@pytest.fixture
-async def base_url(leash: Leash) -> AsyncIterator[str]:
-    server = TestServer(build_web_app(leash.lifecycle, max_body_bytes=64 * 1024))
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 async def _every_tool_refused(mcp: ClientSession, sentence: str) -> None:
@@ -128,12 +117,7 @@ async def test_another_identitys_token_touches_nothing_of_ours(
     leash: Leash, base_url: str, fresh_sandbox: Sandbox
 ) -> None:
     async with over_http(base_url, await issue(leash, AGENT)) as mine:
-        asked = data(
-            await mine.call_tool(
-                "request_access",
-                {"permission_set": "s3-read", "duration": "10m", "reason": "ticket 9"},
-            )
-        )
+        asked = await ask(mine, "ticket 9")
     await leash.lifecycle.approve(asked["id"], actor=OWNER)
     before, mark = await rows(leash), len(fresh_sandbox.moto.calls())
     async with over_http(base_url, await issue(leash, OTHER)) as other:
@@ -173,3 +157,6 @@ async def test_bad_tool_input_is_refused_with_a_clear_error(
     assert result.is_error
     assert sentence in text(result)
     assert (await rows(leash)).changes == before.changes
+
+
+__all__ = ["base_url"]  # the fixture, imported

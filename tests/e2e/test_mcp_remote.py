@@ -4,30 +4,28 @@ same aiohttp app `leash serve` runs): ask, the owner approves, wait, use, releas
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
-from aiohttp.test_utils import TestServer
 
 from bot.app import Leash
 from bot.domain.messages import NoticeKind
-from bot.http.server import build_web_app
 from bot.store import audit
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import inline_policy
-from tests.e2e.mcp_world import ORIGIN, OWNER, TOOLS, data, events, over_http, read_json, text
+from tests.e2e.mcp_world import (
+    ORIGIN,
+    OWNER,
+    TOOLS,
+    ask,
+    base_url,
+    data,
+    events,
+    over_http,
+    read_json,
+    text,
+)
 from tests.e2e.mcp_world import token as issue
 from tests.fakes.notifier import RecordingNotifier
 
 AGENT = "support-triage-agent"
-
-
-@pytest.fixture
-async def base_url(leash: Leash) -> AsyncIterator[str]:
-    server = TestServer(build_web_app(leash.lifecycle, max_body_bytes=64 * 1024))
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 async def test_agent_asks_waits_uses_and_releases_over_http(
@@ -38,12 +36,7 @@ async def test_agent_asks_waits_uses_and_releases_over_http(
         assert {tool.name for tool in listed.tools} == TOOLS
         assert all(tool.input_schema.get("type") == "object" for tool in listed.tools)
 
-        asked = data(
-            await mcp.call_tool(
-                "request_access",
-                {"permission_set": "s3-read", "duration": "10m", "reason": "summarise ticket 42"},
-            )
-        )
+        asked = await ask(mcp, "summarise ticket 42")
         assert asked["state"] == "pending"
         assert asked["approvers"][0] == "owner-a"
         assert asked["tier"]
@@ -90,12 +83,7 @@ async def test_agent_asks_waits_uses_and_releases_over_http(
 
 async def test_wait_gives_up_at_its_limit_holding_nothing(leash: Leash, base_url: str) -> None:
     async with over_http(base_url, await issue(leash, AGENT)) as mcp:
-        asked = data(
-            await mcp.call_tool(
-                "request_access",
-                {"permission_set": "s3-read", "duration": "10m", "reason": "nightly report"},
-            )
-        )
+        asked = await ask(mcp, "nightly report")
         started = asyncio.get_running_loop().time()
         waited = await mcp.call_tool(
             "wait_for_decision", {"request_id": asked["id"], "wait_seconds": 2}
@@ -113,12 +101,7 @@ async def test_wait_gives_up_at_its_limit_holding_nothing(leash: Leash, base_url
 
 async def test_extension_is_a_request_approved_like_any_other(leash: Leash, base_url: str) -> None:
     async with over_http(base_url, await issue(leash, AGENT)) as mcp:
-        asked = data(
-            await mcp.call_tool(
-                "request_access",
-                {"permission_set": "s3-read", "duration": "10m", "reason": "long export"},
-            )
-        )
+        asked = await ask(mcp, "long export")
         await leash.lifecycle.approve(asked["id"], actor=OWNER)
         waited = {"request_id": asked["id"], "wait_seconds": 30}
         grant = data(await mcp.call_tool("wait_for_decision", waited))["grant"]
@@ -140,3 +123,6 @@ async def test_extension_is_a_request_approved_like_any_other(leash: Leash, base
         assert extended["state"] == "approved"
         mine = data(await mcp.call_tool("list_my_access", {}))
         assert [g["expires_at"] > before for g in mine["grants"]] == [True]
+
+
+__all__ = ["base_url"]  # the fixture, imported

@@ -4,28 +4,17 @@ launches it), which speaks to a Leash serving the agent API on loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bot.app import Leash
-from bot.http.server import build_web_app
 from bot.store import audit
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import inline_policy
-from tests.e2e.mcp_world import ORIGIN, OWNER, TOOLS, data, events, over_stdio, text
+from tests.e2e.mcp_world import ORIGIN, OWNER, TOOLS, base_url, data, events, over_stdio, text
 from tests.e2e.mcp_world import token as issue
 
 AGENT = "support-triage-agent"
-
-
-@pytest.fixture
-async def base_url(leash: Leash) -> AsyncIterator[str]:
-    server = TestServer(build_web_app(leash.lifecycle, max_body_bytes=64 * 1024))
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -77,3 +66,6 @@ async def test_an_unreachable_leash_is_a_tool_error(leash: Leash) -> None:
         result = await mcp.call_tool("list_my_access", {})
     assert result.is_error
     assert "Leash did not answer at http://127.0.0.1:9" in text(result)
+
+
+__all__ = ["base_url"]  # the fixture, imported
