@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core import notices
 from bot.core.context import Context
 from bot.domain.errors import InvalidInputError
-from bot.domain.messages import Attachment, Notice, NoticeKind, Reply
+from bot.domain.messages import Attachment, Mention, Notice, NoticeKind, Reply
 from bot.domain.states import Classification, EnforcementKind, EnforcementState, Tier
 from bot.store.tables import AccessRequest, Enforcement, Grant, Identity, Ownership, UsageScan
 
@@ -110,6 +111,17 @@ async def _quarantined(ids: list[str], *, session: AsyncSession) -> set[str]:
 def _plotted(trend: tuple[int | None, ...]) -> list[float]:
     """The chart's values: a week with no scan is NaN, which the chart leaves as a gap."""
     return [math.nan if value is None else float(value) for value in trend]
+
+
+def _grants_line(digest: TeamDigest) -> tuple[str, tuple[Mention, ...]]:
+    """The week's grants and top requesters (line 1 of the digest), each requester marked."""
+    line = f"Grants this week: {digest.grants} ({digest.privileged_grants} privileged)"
+    mentions: list[Mention] = []
+    for index, (who, count) in enumerate(digest.top_requesters):
+        line += " · top requesters: " if index == 0 else ", "
+        mentions.extend(notices.named(who, line=1, start=len(line)))
+        line += f"{who} ({count})"
+    return line, tuple(mentions)
 
 
 def _usage_lines(digest: TeamDigest) -> list[str]:
@@ -251,12 +263,11 @@ class DigestService:
 
     def render(self, digest: TeamDigest) -> Reply:
         """The digest as a message, with its trend chart attached once there are scans."""
-        requesters = ", ".join(f"{who} ({count})" for who, count in digest.top_requesters)
+        grants, requesters = _grants_line(digest)
         lines = [
             f"Identities owned: {digest.owned} ({digest.agents} agents) · "
             f"new this week: {len(digest.new)} · unowned: {len(digest.unowned)}",
-            f"Grants this week: {digest.grants} ({digest.privileged_grants} privileged)"
-            + (f" · top requesters: {requesters}" if requesters else ""),
+            grants,
             *_usage_lines(digest),
             f"Quarantined: {', '.join(digest.quarantined) or 'none'}",
             f"Overdue attestations: {', '.join(digest.overdue_attestations) or 'none'}",
@@ -270,6 +281,7 @@ class DigestService:
             f"(week ending {digest.week_ending:%Y-%m-%d})",
             lines=tuple(lines),
             attachments=self._chart(digest),
+            mentions=requesters,
         )
 
     def _chart(self, digest: TeamDigest) -> tuple[Attachment, ...]:

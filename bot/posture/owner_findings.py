@@ -33,9 +33,9 @@ SHOWN = 8
 NIGHTLY = "Nightly scan"
 
 
-def counted(count: int, noun: str) -> str:
+def counted(count: int, noun: str, plural: str | None = None) -> str:
     """`1 agent`, `2 agents`: a count with its noun agreeing."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
 
 
 def findings_headline(trigger: str, scans: Sequence[UsageScan]) -> str:

@@ -7,7 +7,7 @@ from bot.domain.messages import Choice, ChoiceStyle, Reply
 from bot.domain.rules import GuardrailMode
 from bot.posture.guardrails import GuardrailRun, GuardrailView
 from bot.posture.least_privilege import ScanReport
-from bot.posture.owner_findings import Disowned, Findings, Kept, finding_section
+from bot.posture.owner_findings import Disowned, Findings, Kept, counted, finding_section
 from bot.posture.quarantine import Quarantined, Released
 from bot.posture.restriction import (
     FINGERPRINT_CHARS,
@@ -112,9 +112,10 @@ def scan(done: ScanReport | Findings) -> Reply:
         return findings(done)
     summary = done.summary
     return Reply(
-        text=f"Scanned {summary.scanned} identities: {summary.unused_total} unused "
-        f"permissions, {summary.inactive} inactive, usage unknown for "
-        f"{summary.unknown}. {done.owners_told} owner(s) told.",
+        text=f"Scanned {counted(summary.scanned, 'identity', 'identities')}: "
+        f"{counted(summary.unused_total, 'unused permission')}, "
+        f"{summary.inactive} inactive, usage unknown for {summary.unknown}; "
+        f"{counted(done.owners_told, 'owner')} told.",
         lines=scan_failures(summary),
     )
 
@@ -143,8 +144,8 @@ def findings(found: Findings) -> Reply:
         )
     section = finding_section(scan, identity, quarantined=False)
     return Reply(
-        text=f"{identity.name}: {scan.unused_count} unused, {len(scan.used)} used, "
-        f"{len(scan.unknown)} not tracked",
+        text=f"{identity.name}: {counted(scan.unused_count, 'unused permission')}, "
+        f"{len(scan.used)} used, {len(scan.unknown)} not tracked by the cloud",
         lines=section.lines,
         choices=section.choices,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -59,6 +61,11 @@ async def test_a_scan_now_is_titled_by_what_ran_it(
 ) -> None:
     done = await leash.handler.handle_text("scan now", actor=ADMIN)
     assert done.ok, done.text
+    assert re.fullmatch(
+        r"Scanned \d+ identities: \d+ unused permissions, \d+ inactive, "
+        r"usage unknown for \d+; 2 owners told\.",
+        done.text,
+    ), done.text
     messages = notifier.of_kind(NoticeKind.SCAN_FINDINGS)
     assert messages
     for message in messages:
@@ -162,3 +169,20 @@ def test_a_chart_of_tiny_counts_still_ticks_whole_numbers() -> None:
     ticks = [t for t in axes.get_yticks() if low <= t <= high]
     assert ticks == [float(int(t)) for t in ticks]
     assert high >= 1
+
+
+async def test_top_requesters_on_slack_are_mentions_of_their_ids(leash: Leash) -> None:
+    digests = leash.lifecycle.least_privilege.digests
+    digest = replace(
+        await digests.build("ml-platform"),
+        grants=3,
+        top_requesters=(("UDEV00001", 2), ("alice@example.com", 1)),
+    )
+    reply = digests.render(digest)
+    grants = reply.lines[1]
+    assert grants == (
+        "Grants this week: 3 (0 privileged) · top requesters: UDEV00001 (2), alice@example.com (1)"
+    )
+    (mention,) = reply.mentions
+    assert (mention.handle, mention.line) == ("slack:UDEV00001", 1)
+    assert grants[mention.start : mention.end] == "UDEV00001"

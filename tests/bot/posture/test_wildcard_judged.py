@@ -26,6 +26,9 @@ async def test_s3_star_is_judged_by_its_tracked_actions_and_restricted_by_them(
     await leash.lifecycle.least_privilege.scanner.scan()
     shown = await leash.handler.handle_text("unused data-pipeline-agent", actor=OWNER_B)
     assert shown.ok, shown.text
+    assert shown.text == (
+        "data-pipeline-agent: 18 unused permissions, 1 used, 18 not tracked by the cloud"
+    )
     untracked = line(shown, "Not tracked by the cloud")
     assert "s3:*" not in untracked
     assert "iam:PassRole" in untracked
