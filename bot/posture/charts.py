@@ -67,7 +67,7 @@ def _panel(axes: Axes, positions: list[int], name: str, values: list[float]) -> 
 
     axes.plot(positions, values, marker="o", linewidth=2, clip_on=False)
     axes.set_ylabel(name)
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True, min_n_ticks=1))
     known = [value for value in values if not math.isnan(value)]
     if all(value >= 0 for value in known):
         # Counts: start at zero so a small change looks small, and show at least 0..1.
