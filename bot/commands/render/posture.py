@@ -40,11 +40,25 @@ def digest_posted(team: str, channel: str) -> Reply:
     return Reply(text=f"Posted the weekly digest of {team} to {channel}.")
 
 
+# How each cloud restricts, in words (the mechanism names are Leash's own; GCP joins two by +).
+RESTRICTION_MECHANISMS = {
+    "inline": "inline policy",
+    "managed": "customer-managed policy",
+    "gcp-remove-bindings": "role bindings removed",
+    "gcp-deny-policy": "IAM deny policy",
+    "azure-remove-role-assignments": "role assignments removed",
+}
+
+
+def _restricted_by(mechanism: str) -> str:
+    return " and ".join(RESTRICTION_MECHANISMS.get(m, m) for m in mechanism.split("+"))
+
+
 def restriction_preview(preview: RestrictionPreview) -> Reply:
     """What `restrict` would deny, with a button that confirms this very plan."""
     identity, scan, plan = preview.identity, preview.scan, preview.plan
     lines = [
-        f"Deny ({len(plan.deny)}, {plan.mechanism} policy): {listed(plan.deny)}",
+        f"Deny ({len(plan.deny)}, {_restricted_by(plan.mechanism)}): {listed(plan.deny)}",
         f"Still allowed — used: {listed(scan.used) or 'none'}",
         f"Still allowed — not tracked by the cloud: {listed(scan.unknown) or 'none'}",
     ]

@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.app import Leash
+from bot.commands import render
 from bot.core import notices
 from bot.domain.actors import Actor
 from bot.domain.states import ActorKind
-from bot.store.tables import Grant, Identity
+from bot.posture.restriction import RestrictionPreview
+from bot.store.tables import Grant, Identity, UsageScan
+from cloud.base import IdentityKind, IdentityRef, RestrictionPlan
 
 ADMIN = Actor("secops", ActorKind.USER, "console")
 
@@ -72,3 +75,33 @@ async def test_in_report_mode_guardrail_show_names_the_setting_to_change(leash: 
         'guardrail: set it to "enforce", then `guardrail apply code-review-agent` (admins), '
         "or wait for the nightly run."
     )
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "words"),
+    [
+        ("inline", "Deny (2, inline policy): "),
+        (
+            "gcp-remove-bindings+gcp-deny-policy",
+            "Deny (2, role bindings removed and IAM deny policy): ",
+        ),
+        ("azure-remove-role-assignments", "Deny (2, role assignments removed): "),
+    ],
+)
+def test_a_restriction_preview_says_how_it_restricts_in_words(mechanism: str, words: str) -> None:
+    now = datetime.now(UTC)
+    identity = Identity(
+        id="i-1",
+        provider="gcp",
+        account="p",
+        native_id="sa@p.iam.gserviceaccount.com",
+        name="triage",
+        kind="service_account",
+        discovered_at=now,
+    )
+    ref = IdentityRef("gcp", "p", identity.native_id, "triage", IdentityKind.SERVICE_ACCOUNT)
+    plan = RestrictionPlan(ref, ("a.b.c", "d.e.f"), mechanism, "{}", "fp")
+    scan = UsageScan(identity_id="i-1", scanned_at=now, status="complete")
+    preview = RestrictionPreview(identity, scan, plan, report_only=False)
+    (deny, *_) = render.restriction_preview(preview).lines
+    assert deny.startswith(words)
