@@ -21,9 +21,9 @@ _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+@:/~-]*")
 
 def client_label(name: object, version: object = None) -> str | None:
     """`name version` as a short printable label, or None if either is not plain text."""
-    parts = [part.strip() for part in (name, version) if isinstance(part, str) and part.strip()]
-    if not parts or not isinstance(name, str):
+    if not isinstance(name, str) or not name.strip():
         return None
+    parts = [part.strip() for part in (name, version) if isinstance(part, str) and part.strip()]
     label = " ".join(parts)
     if not _LABEL.fullmatch(label):
         return None

@@ -61,6 +61,27 @@ def _result(text: str, data: dict[str, Any] | None = None, *, error: bool = Fals
     )
 
 
+async def _list_resources(ctx: Context, params: Any) -> types.ListResourcesResult:
+    return types.ListResourcesResult(
+        resources=[
+            types.Resource(
+                uri=IDENTITY_URI,
+                name="identity",
+                title="This agent's identity",
+                description="Name, cloud, account, owner, backup owner and team.",
+                mime_type="application/json",
+            ),
+            types.Resource(
+                uri=GRANTS_URI,
+                name="grants",
+                title="This agent's live grants",
+                description="Live grants with their expiry, and pending requests.",
+                mime_type="application/json",
+            ),
+        ]
+    )
+
+
 def build_server(desk_of: DeskOf, *, version: str = "") -> Server[Any]:
     """Leash's MCP server: five tools and two resources, each call served by `desk_of`."""
 
@@ -75,26 +96,6 @@ def build_server(desk_of: DeskOf, *, version: str = "") -> Server[Any]:
         except LeashError as error:
             return _result(str(error), error=True)
         return _result(answer.text, answer.data)
-
-    async def list_resources(ctx: Context, params: Any) -> types.ListResourcesResult:
-        return types.ListResourcesResult(
-            resources=[
-                types.Resource(
-                    uri=IDENTITY_URI,
-                    name="identity",
-                    title="This agent's identity",
-                    description="Name, cloud, account, owner, backup owner and team.",
-                    mime_type="application/json",
-                ),
-                types.Resource(
-                    uri=GRANTS_URI,
-                    name="grants",
-                    title="This agent's live grants",
-                    description="Live grants with their expiry, and pending requests.",
-                    mime_type="application/json",
-                ),
-            ]
-        )
 
     async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> Any:
         if str(params.uri) not in (IDENTITY_URI, GRANTS_URI):
@@ -119,6 +120,6 @@ def build_server(desk_of: DeskOf, *, version: str = "") -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
-        on_list_resources=list_resources,
+        on_list_resources=_list_resources,
         on_read_resource=read_resource,
     )
