@@ -97,7 +97,10 @@ def _people(text: str, mentions: list[Mention], *styles: str) -> list[dict[str, 
         if user is None or mention.start < at or mention.end > len(text):
             continue
         elements.append(styled(text[at : mention.start], *styles))
-        elements.append({"type": "user", "user_id": user})
+        person: dict[str, Any] = {"type": "user", "user_id": user}
+        if styles:
+            person["style"] = dict.fromkeys(styles, True)
+        elements.append(person)
         at = mention.end
     elements.append(styled(text[at:], *styles))
     return [e for e in elements if e["type"] == "user" or e["text"]]

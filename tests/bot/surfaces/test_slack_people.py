@@ -84,7 +84,7 @@ def test_the_outcome_names_the_decider() -> None:
     (section,) = headline["elements"]
     assert section["elements"] == [
         {"type": "text", "text": "Request r-1 for x was denied by ", "style": {"bold": True}},
-        {"type": "user", "user_id": "UOWNERA"},
+        {"type": "user", "user_id": "UOWNERA", "style": {"bold": True}},
         {"type": "text", "text": ": <@U999>", "style": {"bold": True}},
     ]
 
@@ -107,7 +107,7 @@ async def test_the_approver_sees_the_requester_as_a_mention_and_the_reason_as_te
     (update,) = await slack_api.wait_for("chat.update")
     outcome = update.args["blocks"][0]["elements"][0]["elements"]
     assert outcome[0]["text"].endswith(" was approved by ")
-    assert outcome[1] == {"type": "user", "user_id": OWNER}
+    assert outcome[1] == {"type": "user", "user_id": OWNER, "style": {"bold": True}}
 
 
 def _request(requester: str, origin: str) -> tuple[AccessRequest, Identity]:
