@@ -18,7 +18,7 @@ PATH = "/mcp"
 
 
 def mount(app: web.Application, lifecycle: Lifecycle) -> None:
-    """Serve MCP at /mcp (GET, POST, DELETE); stop its sessions when the app stops."""
+    """Serve MCP at /mcp (GET, POST, DELETE); end its sessions when the app shuts down."""
 
     async def authenticate(request: web.Request) -> tuple[str, Desks]:
         identity = await authenticated(lifecycle, request)
@@ -30,4 +30,5 @@ def mount(app: web.Application, lifecycle: Lifecycle) -> None:
 
     endpoint = McpEndpoint(authenticate)
     app.router.add_route("*", PATH, endpoint.handle)
-    app.on_cleanup.append(endpoint.close)
+    # On shutdown, before aiohttp waits for open requests: an agent's open stream ends now.
+    app.on_shutdown.append(endpoint.close)

@@ -4,9 +4,13 @@ same aiohttp app `leash serve` runs): ask, the owner approves, wait, use, releas
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
+from aiohttp.test_utils import TestServer
 
 from bot.app import Leash
 from bot.domain.messages import NoticeKind
+from bot.http.server import build_web_app
 from bot.store import audit
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import inline_policy
@@ -126,3 +130,18 @@ async def test_extension_is_a_request_approved_like_any_other(leash: Leash, base
 
 
 __all__ = ["base_url"]  # the fixture, imported
+
+
+async def test_stopping_leash_ends_open_mcp_sessions(leash: Leash) -> None:
+    """An agent's open session (and its stream) does not hold up a shutdown: aiohttp would wait
+    for it up to its shutdown timeout; the session manager is stopped before that wait."""
+    server = TestServer(build_web_app(leash.lifecycle, max_body_bytes=64 * 1024))
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    stopped = False
+    with contextlib.suppress(Exception):  # the client sees its server go away
+        async with over_http(url, await issue(leash, AGENT)) as mcp:
+            assert not (await mcp.call_tool("list_my_access", {})).is_error
+            await asyncio.wait_for(server.close(), timeout=30)
+            stopped = True
+    assert stopped
