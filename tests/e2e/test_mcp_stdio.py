@@ -43,6 +43,14 @@ async def test_agent_asks_waits_uses_and_releases_over_stdio(
         artefact = f"leash-grant-{grant['id']}"
         assert inline_policy(fresh_sandbox, AGENT, artefact) is not None
 
+        more = {"grant_id": grant["id"], "duration": "5m", "reason": "ticket 7 has more files"}
+        extension = data(await mcp.call_tool("extend_access", more))
+        assert (extension["state"], extension["extends_grant_id"]) == ("pending", grant["id"])
+        await leash.lifecycle.requests.deny(extension["id"], actor=OWNER, reason="enough")
+        denied = await mcp.call_tool(
+            "wait_for_decision", {"request_id": extension["id"], "wait_seconds": 10}
+        )
+        assert "was denied by owner-a: enough" in text(denied)
         mine = data(await mcp.call_tool("list_my_access", {}))
         assert [g["id"] for g in mine["grants"]] == [grant["id"]]
         assert mine["identity"]["owner"] == "owner-a"

@@ -125,3 +125,15 @@ def test_leash_serve_does_not_import_the_mcp_sdk() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_ingress_does_not_route_mcp() -> None:
+    """Agents reach /mcp inside the cluster, as they reach /api/v1: the example Ingress
+    (manifests/k8s/ingress.yaml) publishes only Slack's and Teams' endpoints."""
+    from bot.http.mcp_route import PATH
+    from tests.test_k8s_manifests import _of_kind, _reaches
+
+    (ingress,) = _of_kind("Ingress")
+    entries = [entry for rule in ingress["spec"]["rules"] for entry in rule["http"]["paths"]]
+    assert entries
+    assert not [e["path"] for e in entries if _reaches(e["path"], e["pathType"], PATH)]
