@@ -160,3 +160,29 @@ async def test_bad_tool_input_is_refused_with_a_clear_error(
 
 
 __all__ = ["base_url"]  # the fixture, imported
+
+
+async def test_domain_refusals_come_back_as_the_chat_surfaces_say_them(
+    leash: Leash, base_url: str
+) -> None:
+    """Unknown permission set, over the tier's maximum, quarantined identity: tool errors with
+    Leash's own sentences, and each refusal is in the audit trail."""
+    async with over_http(base_url, await issue(leash, AGENT)) as mcp:
+        unknown = await mcp.call_tool(
+            "request_access", {"permission_set": "root", "duration": "10m", "reason": "x"}
+        )
+        assert unknown.is_error
+        assert "There is no permission set 'root' (known: " in text(unknown)
+        too_long = await mcp.call_tool(
+            "request_access", {"permission_set": "s3-read", "duration": "30d", "reason": "x"}
+        )
+        assert too_long.is_error
+        assert "30d is longer than the 8h allowed for this tier" in text(too_long)
+        await leash.lifecycle.least_privilege.quarantine(AGENT, actor=OWNER, reason="drill")
+        quarantined = await mcp.call_tool(
+            "request_access", {"permission_set": "s3-read", "duration": "10m", "reason": "x"}
+        )
+        assert quarantined.is_error
+        assert f"{AGENT} is quarantined: no access can be granted" in text(quarantined)
+    refused = await events(leash, event_type="request.refused")
+    assert [e.origin for e in refused] == ["mcp (leash-test-agent 1.0)"] * 3
