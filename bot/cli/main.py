@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -53,6 +54,10 @@ def main() -> None:
     Listings (grants, identities, requests, scan) take --format table|json|csv, with the same
     fields in all three. Read-only commands never create a database.
     """
+    # gRPC's C core (Google Cloud's clients) prints its own INFO lines to the terminal, past
+    # Leash's logging (e.g. "Got goaway" as the GCP sandbox stops); it reads this before its
+    # first channel is made. An operator's own setting wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 @main.command()
