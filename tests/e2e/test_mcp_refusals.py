@@ -26,6 +26,16 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("release_access", {"grant_id": "g-aaaaaaaa"}),
     ("extend_access", {"grant_id": "g-aaaaaaaa", "duration": "5m", "reason": "probe"}),
 ]
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
 BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     (
         "request_access",
@@ -88,20 +98,10 @@ async def test_bad_and_revoked_tokens_are_refused_over_stdio(
 
 async def test_bad_and_revoked_tokens_are_refused_at_mcp(leash: Leash, base_url: str) -> None:
     before = await rows(leash)
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "0"},
-        },
-    }
     bearer = await issue(leash, AGENT)
     async with httpx2.AsyncClient() as http:
         for headers in ({}, {"Authorization": "Bearer lsh_not-a-token"}):
-            answer = await http.post(f"{base_url}/mcp", json=initialize, headers=headers)
+            answer = await http.post(f"{base_url}/mcp", json=INITIALIZE, headers=headers)
             assert answer.status_code == 401
             assert answer.json()["error"] == "unauthorized"
         # Revoked while a session is open: its next call is refused, before any tool runs.
@@ -186,3 +186,25 @@ async def test_domain_refusals_come_back_as_the_chat_surfaces_say_them(
         assert f"{AGENT} is quarantined: no access can be granted" in text(quarantined)
     refused = await events(leash, event_type="request.refused")
     assert [e.origin for e in refused] == ["mcp (leash-test-agent 1.0)"] * 3
+
+
+async def test_a_session_answers_only_the_identity_that_opened_it(
+    leash: Leash, base_url: str
+) -> None:
+    """Another identity's token cannot ride an open MCP session (the session id is not a
+    credential): the SDK binds the session to the identity Leash authenticated."""
+    mine, theirs = await issue(leash, AGENT), await issue(leash, OTHER)
+    accept = {"Accept": "application/json, text/event-stream"}
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+    call["params"] = {"name": "list_my_access", "arguments": {}}
+    async with httpx2.AsyncClient(base_url=base_url, headers=accept) as http:
+        opened = await http.post(
+            "/mcp", json=INITIALIZE, headers={"Authorization": f"Bearer {mine}"}
+        )
+        assert opened.status_code == 200, opened.text
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"]}
+        ridden = await http.post(
+            "/mcp", json=call, headers={"Authorization": f"Bearer {theirs}", **session}
+        )
+        assert ridden.status_code == 404
+        assert "Session not found" in ridden.text
