@@ -22,8 +22,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from bot.domain.errors import LeashError
 from bot.surfaces.mcp.desk import AgentDesk
-from bot.surfaces.mcp.server import Context, build_server
-from bot.surfaces.mcp.stdio import leash_version
+from bot.surfaces.mcp.server import Context, build_server, leash_version
 
 DESK_KEY = "leash.desk"  # the ASGI scope key holding this request's desk factory
 DISCONNECT_POLL_SECONDS = 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import mcp_types as types
@@ -29,6 +30,14 @@ INSTRUCTIONS = (
     "approves. On AccessDenied: request_access (only what the task needs, with a reason), then "
     "wait_for_decision; once approved retry until the time it names; release_access when done."
 )
+
+
+def leash_version() -> str:
+    """Leash's version, as the server names itself to MCP clients."""
+    try:
+        return version("leash")
+    except PackageNotFoundError:
+        return ""
 
 
 def client_of(ctx: Context) -> str | None:
@@ -90,7 +99,6 @@ def build_server(desk_of: DeskOf, *, version: str = "") -> Server[Any]:
 
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> Any:
         try:
-            tools.parse(params.name, params.arguments)  # refuse bad input before any call
             desk = await desk_of(ctx, client_of(ctx))
             answer = await calls.call(params.name, params.arguments, desk)
         except LeashError as error:

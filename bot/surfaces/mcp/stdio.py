@@ -5,21 +5,12 @@ Stdout carries MCP's JSON-RPC messages only; anything Leash logs goes to stderr.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import aiohttp
 from mcp.server.stdio import stdio_server
 
 from bot.surfaces.mcp.client import HttpDesk
 from bot.surfaces.mcp.desk import AgentDesk
-from bot.surfaces.mcp.server import Context, build_server
-
-
-def leash_version() -> str:
-    try:
-        return version("leash")
-    except PackageNotFoundError:
-        return ""
+from bot.surfaces.mcp.server import Context, build_server, leash_version
 
 
 async def serve_stdio(base_url: str, token: str) -> None:
