@@ -29,6 +29,8 @@ OPERATIONS = [
     ("/requests", "POST"),
     ("/requests/{request_id}", "GET"),
     ("/grants/{grant_id}/release", "POST"),
+    ("/grants/{grant_id}/extend", "POST"),
+    ("/me", "GET"),
 ]
 CHECKS = [
     not_a_server_error,
