@@ -68,6 +68,12 @@ def decided(request: Json, *, cloud: str | None, now: datetime) -> Answer:
         )
     if state == "approved" and grant and grant["state"] == "active":
         return _approved(request, grant, cloud=cloud, now=now)
+    if state == "approved" and grant and grant["state"] == "applying":
+        return Answer(
+            f"Request {request['id']} was approved by {request['decided_by']}; Leash is writing "
+            f"grant {grant['id']} to the cloud now. Call wait_for_decision again in a few seconds.",
+            request,
+        )
     if state == "approved":
         shown = grant["state"] if grant else "not applied"
         return Answer(

@@ -137,3 +137,21 @@ def test_the_ingress_does_not_route_mcp() -> None:
     entries = [entry for rule in ingress["spec"]["rules"] for entry in rule["http"]["paths"]]
     assert entries
     assert not [e["path"] for e in entries if _reaches(e["path"], e["pathType"], PATH)]
+
+
+@pytest.mark.parametrize(
+    ("grant_state", "words"),
+    [("applying", "call wait_for_decision again"), ("failed", "could not write it")],
+)
+def test_an_approval_whose_grant_is_not_active_says_what_to_do(
+    grant_state: str, words: str
+) -> None:
+    request = {
+        "id": "r-aaaaaaaa",
+        "state": "approved",
+        "decided_by": "owner-a",
+        "grant": {"id": "g-bbbbbbbb", "state": grant_state, "expires_at": "2026-12-07T13:00:00"},
+    }
+    answer = answers.decided(request, cloud="aws", now=datetime(2026, 12, 7, tzinfo=UTC))
+    assert words in answer.text.lower()
+    assert "effective_by" not in answer.data
