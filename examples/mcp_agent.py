@@ -39,6 +39,12 @@ async def call(session: ClientSession, tool: str, arguments: dict[str, Any]) -> 
     return result.structured_content
 
 
+def undecided(request: dict[str, Any]) -> bool:
+    """Still waiting: for the owner, or for Leash to finish writing the approved grant."""
+    grant = request.get("grant") or {}
+    return request["state"] == "pending" or grant.get("state") == "applying"
+
+
 async def work(session: ClientSession, options: argparse.Namespace) -> int:
     await call(session, "list_my_access", {})
     asked = await call(
@@ -53,7 +59,7 @@ async def work(session: ClientSession, options: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     give_up = loop.time() + options.patience
     decision = asked
-    while decision["state"] == "pending" and loop.time() < give_up:
+    while undecided(decision) and loop.time() < give_up:
         wait = max(1, min(60, int(give_up - loop.time())))
         decision = await call(
             session, "wait_for_decision", {"request_id": asked["id"], "wait_seconds": wait}
