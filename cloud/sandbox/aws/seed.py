@@ -7,7 +7,7 @@ iam, lambda, ec2, bedrock and sagemaker at action level):
 | agent                 | not used                                   | unknown                  |
 |-----------------------|--------------------------------------------|--------------------------|
 | code-review-agent     | iam:* (its inline `iam:*` is never used)   | s3:GetObject             |
-| data-pipeline-agent   | glue:*, 17 s3 management actions           | iam:PassRole, s3:*       |
+| data-pipeline-agent   | glue:*, 17 s3 management actions           | iam:PassRole, s3 objects |
 | model-eval-agent      | sagemaker:CreateEndpoint, :DeleteEndpoint  | s3:GetObject             |
 | notebook-helper-agent | bedrock:*, s3:* (idle INACTIVE_DAYS days)  |                          |
 | invoice-reader-agent  | (textract is tracked per service only)     | both of its actions      |
