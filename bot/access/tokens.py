@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from bot.core.context import Context, new_id
 from bot.core.persons import expanded, resolve
 from bot.domain.actors import Actor
 from bot.domain.authority import Subject, Verb, decide
-from bot.domain.errors import LeashError
+from bot.domain.errors import LeashError, NotAllowedError
 from bot.domain.handles import keys_for
 from bot.domain.states import ActorKind
 from bot.inventory import registry
@@ -34,6 +35,10 @@ TOKEN_PREFIX = "lsh_"  # noqa: S105 - a public prefix that makes leaked tokens e
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# A dead token's use is audited at most this often, per token.
+DEAD_AUDIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,7 @@ class TokenService:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._dead_audited: dict[str, float] = {}  # token id -> when its use was last audited
 
     async def issue(self, reference: str, *, actor: Actor) -> IssuedToken:
         """Create a token for an identity, replacing its earlier ones (also: rotate)."""
@@ -208,7 +214,13 @@ class TokenService:
         return count
 
     async def authenticate(self, token: str) -> Identity | None:
-        """Return the identity a live token is bound to, or None (see the module's rules)."""
+        """Return the identity a live token is bound to, or None (see the module's rules).
+
+        A token Leash issued that no longer works (revoked, expired, its identity's owner
+        changed, its issuer no longer answers for the identity) is refused and the refusal
+        audited against that identity, at most once a minute per token; a token Leash never
+        issued names nobody and is only refused.
+        """
         if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
         ctx = self._ctx
@@ -217,27 +229,52 @@ class TokenService:
                 await session.exec(
                     select(AgentToken, Identity)
                     .join(Identity, col(AgentToken.identity_id) == col(Identity.id))
-                    .where(
-                        col(AgentToken.token_hash) == hash_token(token),
-                        col(AgentToken.revoked_at).is_(None),
-                    )
+                    .where(col(AgentToken.token_hash) == hash_token(token))
                 )
             ).first()
             if found is None:
                 return None
             record, identity = found
-            if record.expires_at is None or record.expires_at <= ctx.clock.now():
-                return None
-            ownership = await session.get(Ownership, identity.id)
-            if not _same_owner(record, ownership):
-                return None
-            issuer = await expanded(
-                Actor(record.created_by, ActorKind.USER, "token"), session=session
-            )
-            facts = identity_facts(identity, ownership, ctx.rules)
-            if not decide(Verb.TOKEN_ISSUE, Subject.of(issuer), facts).allowed:
-                return None  # the issuer no longer answers for the identity
+            dead = await self._why_dead(record, identity, session=session)
+        if dead is None:
             return identity
+        await self._audit_dead(record, identity, dead)
+        return None
+
+    async def _why_dead(
+        self, record: AgentToken, identity: Identity, *, session: AsyncSession
+    ) -> str | None:
+        """Why an issued token no longer works, or None while it does."""
+        ctx = self._ctx
+        if record.revoked_at is not None:
+            return "revoked"
+        if record.expires_at is None or record.expires_at <= ctx.clock.now():
+            return "expired"
+        ownership = await session.get(Ownership, identity.id)
+        if not _same_owner(record, ownership):
+            return "its identity's owner changed since it was issued"
+        issuer = await expanded(Actor(record.created_by, ActorKind.USER, "token"), session=session)
+        facts = identity_facts(identity, ownership, ctx.rules)
+        if not decide(Verb.TOKEN_ISSUE, Subject.of(issuer), facts).allowed:
+            return "its issuer no longer answers for the identity"
+        return None
+
+    async def _audit_dead(self, record: AgentToken, identity: Identity, why: str) -> None:
+        """Audit the use of a dead token, at most once a minute per token (a replay loop of an
+        old token must not fill the trail)."""
+        moment = time.monotonic()
+        if moment - self._dead_audited.get(record.id, -DEAD_AUDIT_SECONDS) < DEAD_AUDIT_SECONDS:
+            return
+        if len(self._dead_audited) >= 10_000:
+            self._dead_audited.clear()
+        self._dead_audited[record.id] = moment
+        await self._ctx.refuse(
+            NotAllowedError(f"The token is {why}."),
+            actor=Actor(identity.id, ActorKind.AGENT, "api"),
+            event_type="token.refused",
+            identity_id=identity.id,
+            detail={"token": record.id, "reason": why},
+        )
 
 
 def _same_owner(record: AgentToken, ownership: Ownership | None) -> bool:

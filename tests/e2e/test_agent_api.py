@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
+from sqlmodel import col, select
 
 from bot.app import Leash
 from bot.domain.actors import Actor
 from bot.domain.states import ActorKind, GrantState
 from bot.http.server import build_web_app
+from bot.store.tables import AccessRequest, AuditEvent
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import audit_types, inline_policy
 
@@ -69,6 +71,43 @@ async def test_agent_requests_waits_for_owner_and_releases(
         "grant.applied",
         "grant.revoked",
     ]
+
+
+async def token_refusals(leash: Leash) -> list[AuditEvent]:
+    async with leash.context.sessions() as session:
+        query = select(AuditEvent).where(col(AuditEvent.event_type) == "token.refused")
+        return list((await session.exec(query)).all())
+
+
+async def test_a_revoked_token_is_refused_and_its_use_audited_once_a_minute(
+    leash: Leash, client: TestClient[Request, Application]
+) -> None:
+    token = await _token(leash, "support-triage-agent")
+    headers = {"Authorization": f"Bearer {token}"}
+    await leash.lifecycle.tokens.revoke("support-triage-agent", actor=OWNER)
+
+    for _ in range(3):  # a replay loop: refused every time, audited once
+        listed = await client.get("/api/v1/me", headers=headers)
+        assert listed.status == 401
+    made = await client.post(
+        "/api/v1/requests",
+        json={"permission_set": "s3-read", "duration": "10m", "reason": "after revoke"},
+        headers=headers,
+    )
+    assert made.status == 401
+    [refused] = await token_refusals(leash)
+    assert refused.outcome == "failure"
+    assert refused.detail["reason"] == "revoked"
+    assert refused.resource is not None
+    assert refused.resource.endswith(":role/support-triage-agent")
+    assert refused.actor_kind == "agent"
+    async with leash.context.sessions() as session:  # nothing was asked for
+        assert (await session.exec(select(AccessRequest))).all() == []
+
+    # A token Leash never issued names nobody: refused, nothing written.
+    unknown = await client.get("/api/v1/me", headers={"Authorization": "Bearer lsh_nope"})
+    assert unknown.status == 401
+    assert len(await token_refusals(leash)) == 1
 
 
 async def test_openapi_document_describes_the_routes(
