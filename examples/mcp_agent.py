@@ -6,7 +6,7 @@ decide, use the grant (here: print it; your agent calls the cloud, retrying Acce
 the time Leash names), then release it.
 
     export LEASH_TOKEN=lsh_...   # issued by the agent's owner: `token issue <identity>`
-    python examples/mcp_agent.py --url http://localhost:8080 --permission-set s3-read \
+    .venv/bin/python examples/mcp_agent.py --url http://localhost:8080 --permission-set s3-read \
         --reason "summarise support ticket 42"
 
 Exit status: 0 when the grant was approved, used and released; 1 when it was denied, expired or
@@ -20,6 +20,7 @@ import asyncio
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -90,6 +91,12 @@ async def main(options: argparse.Namespace) -> int:
         return await work(session, options)
 
 
+def default_server() -> str:
+    """`leash mcp`, with the `leash` installed beside this interpreter (a venv not activated)."""
+    beside = Path(sys.executable).parent / "leash"
+    return shlex.join([str(beside) if beside.exists() else "leash", "mcp"])
+
+
 def options(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="Leash's base URL")
@@ -97,7 +104,11 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--duration", default="15m")
     parser.add_argument("--reason", required=True, help="why the task needs it")
     parser.add_argument("--patience", type=float, default=600, help="seconds to wait at most")
-    parser.add_argument("--server", default="leash mcp", help="the command that runs leash mcp")
+    parser.add_argument(
+        "--server",
+        default=default_server(),
+        help="the command that runs leash mcp (default: the leash beside this Python, or on PATH)",
+    )
     return parser.parse_args(argv)
 
 

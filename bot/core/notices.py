@@ -9,7 +9,7 @@ from bot.domain import handles
 from bot.domain.catalog import matches
 from bot.domain.durations import format_duration
 from bot.domain.messages import Choice, ChoiceStyle, Mention, Notice, NoticeKind, Reply
-from bot.domain.states import RequestState
+from bot.domain.states import ActorKind, RequestState
 from bot.store.tables import AccessRequest, Grant, Identity
 
 # How each cloud ends a grant, in words: the mechanism names are Leash's own, not the reader's.
@@ -55,6 +55,14 @@ def named(
     return (Mention(key, line, start, start + len(name)),)
 
 
+def requester_name(request: AccessRequest, identity: Identity) -> str:
+    """Who asked, as an approver knows them: an agent asking for itself by its name, not the
+    identity id its token recorded."""
+    if request.requester_kind == ActorKind.AGENT and request.requester == identity.id:
+        return f"{identity.name} (the agent itself)"
+    return request.requester
+
+
 def request_mentions(request: AccessRequest) -> tuple[Mention, ...]:
     """The requester, as `request_lines` names them in its first line."""
     return named(request.requester, line=0, start=len(REQUESTER), origin=request.origin)
@@ -64,7 +72,8 @@ def request_lines(request: AccessRequest, identity: Identity) -> tuple[str, ...]
     """Describe a request: who, what, where, how long, why, and the policy's reasons."""
     what = request.permission_set or ", ".join(request.actions)
     lines = [
-        f"{REQUESTER}{request.requester} ({request.requester_kind}, via {request.origin})",
+        f"{REQUESTER}{requester_name(request, identity)} ({request.requester_kind}, "
+        f"via {request.origin})",
         f"Identity: {identity.name} ({identity.native_id})",
         f"Permissions: {what}",
     ]
@@ -103,7 +112,9 @@ def approval_needed(
     request: AccessRequest, identity: Identity, recipients: tuple[str, ...], kind: NoticeKind
 ) -> Notice:
     headline = {
-        NoticeKind.APPROVAL_NEEDED: f"{request.requester} asks to elevate {identity.name}",
+        NoticeKind.APPROVAL_NEEDED: (
+            f"{requester_name(request, identity)} asks to elevate {identity.name}"
+        ),
         NoticeKind.REMINDER: f"Reminder: request {request.id} for {identity.name} is waiting",
         NoticeKind.ESCALATED: f"Escalated to you: request {request.id} for {identity.name}",
     }[kind]

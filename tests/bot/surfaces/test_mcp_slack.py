@@ -33,6 +33,8 @@ async def test_owner_approves_an_mcp_request_in_slack(
         asked = await ask(mcp, "triage ticket 77")
         card = await slack.card(Role.OWNER, on=asked["id"], showing=f"via {ORIGIN}")
         assert "Approve" in card.buttons
+        # The owner sees the agent by its name, not the identity id its token recorded.
+        assert f"{AGENT} (the agent itself) asks to elevate {AGENT}" in card.text
         waiting = asyncio.create_task(
             mcp.call_tool("wait_for_decision", {"request_id": asked["id"], "wait_seconds": 60})
         )
