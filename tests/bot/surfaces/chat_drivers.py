@@ -27,7 +27,7 @@ from tests.fakes.slack_api import FakeSlackApi, SlackCall
 from tests.fakes.slack_signing import block_actions, slash_command
 from tests.fakes.teams_activities import TeamsUser, card_action
 
-WAIT = 5.0  # seconds a message may take to arrive before a test fails
+WAIT = 20.0  # seconds a message may take to arrive before a test fails (a loaded machine)
 _tags = itertools.count(1)
 
 
