@@ -134,11 +134,13 @@ class _PostgresLease:
                 return None
             log.warning("the scheduler lease holder %s has no session left; taking over", stale)
         if stale != self._process:
-            # Its lease ran out: cut off whatever sessions that process still has (a frozen
-            # process's open transactions would hold the audit chain's lock and row locks).
+            # Its lease ran out: cut off whatever sessions that process still has in this
+            # database (a frozen process's open transactions would hold the audit chain's lock
+            # and row locks); never another database's on the same server.
             await connection.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                "WHERE application_name = $1 AND datname = current_database() "
+                "AND pid <> pg_backend_pid()",
                 application_name(stale),
                 timeout=self._timeout,
             )
