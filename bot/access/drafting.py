@@ -364,6 +364,6 @@ def _refuse_unsafe_text(data: RequestInput) -> None:
         "reason": (data.reason,),
     }
     for field, texts in fields.items():
-        unsafe = refusal("".join(texts), f"The {field.replace('_', ' ')}")
+        unsafe = refusal("".join(texts), f"The {field.replace('_', ' ')}", prose=field == "reason")
         if unsafe is not None:
             raise InvalidInputError(unsafe, field=field)

@@ -11,6 +11,7 @@ from bot.domain import handles
 from bot.domain.actors import Actor
 from bot.domain.authority import Facts, Rank, Subject, Verb, Verdict, decide, people
 from bot.domain.errors import NotAllowedError
+from bot.domain.policy import Owners, eligible_approvers
 from bot.domain.rules import Rules
 from bot.domain.states import ActorKind
 from bot.store.tables import AccessRequest, Identity, Ownership
@@ -64,14 +65,28 @@ async def request_facts(
     """The facts of a request: its identity's owners, its requester(s), its approvers."""
     identity = await session.get(Identity, request.identity_id)
     ownership = await session.get(Ownership, request.identity_id)
+    approvers = still_eligible(request, ownership, rules)
     return replace(
         identity_facts(identity, ownership, rules),
         requester=requester_keys(request) | also_requesters,
         requester_anchored=requester_anchored(request),
-        approvers=people(request.approvers),
-        approver_names=tuple(request.approvers),
+        approvers=people(approvers),
+        approver_names=approvers,
         prior_approvals=prior_approvals,
     )
+
+
+def still_eligible(
+    request: AccessRequest, ownership: Ownership | None, rules: Rules
+) -> tuple[str, ...]:
+    """The request's approvers who may still approve it: those it named when it was made and
+    that its tier's roles still give to them now (owner, backup, admins)."""
+    owners = Owners(
+        primary=ownership.primary_owner if ownership else None,
+        backup=ownership.backup_owner if ownership else None,
+    )
+    now = people(eligible_approvers(request.tier, owners=owners, rules=rules))
+    return tuple(name for name in request.approvers if people([name]) & now)
 
 
 def check(verb: Verb, actor: Actor, facts: Facts) -> Verdict:

@@ -128,6 +128,27 @@ def tier_for(
     return tier, tuple(reasons)
 
 
+def eligible_approvers(tier: Tier | str, *, owners: Owners, rules: Rules) -> tuple[str, ...]:
+    """Who may approve a request of `tier` now, by the tier's approver roles, the identity's
+    current owners and the current admins (the requester is excluded separately).
+
+    A request stores its approvers when it is made; a decision is taken only by those of them
+    still eligible, so an owner replaced (or an admin removed) since cannot decide it.
+    """
+    rule = rules.tier_rule(Tier(tier))
+    eligible: list[str] = []
+    for role in rule.approvers:
+        if role is ApproverRole.OWNER and owners.primary:
+            eligible.append(owners.primary)
+        elif role is ApproverRole.BACKUP and owners.backup:
+            eligible.append(owners.backup)
+        elif role is ApproverRole.ADMINS:
+            eligible.extend(sorted(rules.admins))
+    if owners.primary is None and ApproverRole.OWNER in rule.approvers:
+        eligible.extend(sorted(rules.admins))
+    return tuple(dict.fromkeys(eligible))
+
+
 def decide(draft: Draft, *, owners: Owners, rules: Rules) -> Decision:
     """Decide tier, approvers and limits for a draft request; never raises."""
     tier, reasons = tier_for(draft.actions, draft.forced_tier, draft.resolved)

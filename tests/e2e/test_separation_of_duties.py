@@ -228,6 +228,25 @@ async def test_a_change_of_owner_ends_the_agents_tokens(database_url: str, chat:
     assert await _chain_ok(chat.leash)
 
 
+async def test_a_replaced_owner_no_longer_decides_a_request_made_before(
+    database_url: str, chat: Chat
+) -> None:
+    said = await chat.say(Role.DEV, "request support-triage-agent s3-read for 10m because x")
+    request_id = _id(REQUEST_ID, said)
+    handed = await chat.say(Role.ADMIN, "owner set support-triage-agent carol@example.com")
+    assert "is owned by carol@example.com" in handed, handed
+
+    refused = await chat.say(Role.OWNER, f"approve {request_id}")
+    assert "You are not an approver of this request" in refused, refused
+    async with chat.leash.context.sessions() as session:
+        assert (await session.exec(select(Approval))).all() == []
+    assert len(await _refusals(chat.leash, "request.approve_refused")) == 1
+    # The admins, still approvers under the tier's rule, decide it.
+    approved = await chat.say(Role.ADMIN, f"approve {request_id}")
+    assert "is active until" in approved, approved
+    assert await _chain_ok(chat.leash)
+
+
 async def test_tokens_expire(leash: Leash, fresh_sandbox: Sandbox) -> None:
     owner = Actor("owner-a", ActorKind.USER, "console")
     issued = await leash.lifecycle.tokens.issue("support-triage-agent", actor=owner)

@@ -48,8 +48,44 @@ async def test_control_and_direction_characters_in_a_reason_are_refused(
     assert await audit_chain_ok(leash)
 
 
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        ("zero\u200bwidth", "U+200B"),
+        ("https\u200b://evil.example/x", "U+200B"),
+        ("left\u200emark", "U+200E"),
+        ("byte order \ufeff mark", "U+FEFF"),
+        ("soft\u00adhyphen", "U+00AD"),
+    ],
+    ids=["zero-width space", "link split", "LRM", "BOM", "soft hyphen"],
+)
+async def test_invisible_characters_in_a_reason_are_refused(
+    leash: Leash, fresh_sandbox: Sandbox, reason: str, shown: str
+) -> None:
+    before = await rows(leash)
+    reply = await leash.handler.handle_text(REQUEST + reason, actor=DEV)
+    assert not reply.ok
+    assert f"invisible character ({shown})" in reply.text
+    after = await rows(leash)
+    assert after.changes == before.changes
+    assert after.refusals == before.refusals + 1, "the refusal was not audited"
+    assert cloud_writes(fresh_sandbox) == []
+
+
+async def test_a_joiner_is_refused_in_a_resource_though_kept_in_a_reason(leash: Leash) -> None:
+    before = await rows(leash)
+    reply = await leash.handler.handle_text(
+        "request support-triage-agent s3:GetObject on arn:aws:s3:::prod-bucket\u200d/* "
+        "for 10m because 👩\u200d💻 at work",
+        actor=DEV,
+    )
+    assert not reply.ok
+    assert "invisible character (U+200D)" in reply.text
+    assert (await rows(leash)).changes == before.changes
+
+
 async def test_unicode_text_that_is_not_a_control_is_kept_as_typed(leash: Leash) -> None:
-    reason = "façade — 日本語 مرحبا zero\u200bwidth 👩\u200d💻 *not bold*"
+    reason = "façade — 日本語 مرحبا zero\u200cnon-joiner 👩\u200d💻 *not bold*"
     reply = await leash.handler.handle_text(REQUEST + reason + "\nsecond line", actor=DEV)
     assert reply.ok, reply.text
     async with leash.context.sessions() as session:
@@ -90,7 +126,10 @@ async def test_look_alike_identities_are_unknown(
         f"request {reference} s3-read for 10m because tickets", actor=DEV
     )
     assert not reply.ok
-    assert f"No identity called '{reference}'" in reply.text
+    if "\u200b" in reference:  # refused before it is looked up: an invisible character
+        assert "invisible character (U+200B)" in reply.text
+    else:
+        assert f"No identity called '{reference}'" in reply.text
     after = await rows(leash)
     assert after.changes == before.changes
     assert after.refusals == before.refusals + 1

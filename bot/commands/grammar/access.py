@@ -182,7 +182,7 @@ def parse(text: str) -> Command:
     """Parse one command line; raise UsageError with the right form when it does not fit."""
     if len(text) > MAX_COMMAND:
         raise UsageError(f"That command is longer than {MAX_COMMAND} characters.")
-    unsafe = refusal(text, "That command")
+    unsafe = refusal(text, "That command", prose=True)  # its names are checked again as fields
     if unsafe is not None:
         raise UsageError(unsafe)
     cleaned = " ".join(text.replace("\u00a0", " ").split())

@@ -50,7 +50,8 @@ class ToolInput(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 for text in value if isinstance(value, list) else [value]:
-                    if isinstance(text, str) and (refused := refusal(text, str(name))):
+                    prose = name == "reason"
+                    if isinstance(text, str) and (refused := refusal(text, str(name), prose=prose)):
                         raise ValueError(refused)
         return data
 
