@@ -15,6 +15,7 @@ from bot.access.deadlines import approval_route
 from bot.access.decisions import approval_keys, check_may_decide, check_open, load_request
 from bot.access.drafting import MAX_REASON, RequestInput, draft_request
 from bot.access.extension_rules import check_extension
+from bot.access.request_limits import AlreadyWaitingError, check_pending
 from bot.core import notices
 from bot.core.authorizing import check, request_facts
 from bot.core.context import Context, new_id
@@ -52,6 +53,30 @@ async def _to_requester(
     return notices.decided(request, identity, (request.requester,))
 
 
+async def _store(
+    request: AccessRequest, identity: Identity, *, actor: Actor, session: AsyncSession
+) -> None:
+    """Add a drafted request and record its creation."""
+    session.add(request)
+    await session.flush()
+    await audit.append(
+        session=session,
+        actor=actor,
+        event_type="request.created",
+        at=request.created_at,
+        identity_id=identity.id,
+        resource=identity.native_id,
+        request_id=request.id,
+        detail={
+            "actions": request.actions,
+            "resources": request.resources,
+            "duration_seconds": request.duration_seconds,
+            "tier": request.tier,
+            "reason": request.reason,
+        },
+    )
+
+
 class RequestFlow:
     """Everything that moves an AccessRequest between its states."""
 
@@ -59,7 +84,10 @@ class RequestFlow:
         self._ctx = ctx
 
     async def submit(self, data: RequestInput, *, actor: Actor) -> AccessRequest:
-        """Validate, decide and store a request, then ask its first approver."""
+        """Validate, decide and store a request, then ask its first approver.
+
+        The same request already waiting from the same requester raises `AlreadyWaitingError`
+        carrying it (nothing new is stored or sent); over the identity's cap is refused."""
         ctx = self._ctx
         actor = await resolve(ctx, actor)
         try:
@@ -79,29 +107,14 @@ class RequestFlow:
                     resolve=answers.resolver(ctx),
                     also_requesters=also,
                 )
-                request.decision_reasons = [
-                    *request.decision_reasons,
-                    await answers.expiry_for(ctx, identity),
-                ]
-                session.add(request)
-                await session.flush()
-                await audit.append(
-                    session=session,
-                    actor=actor,
-                    event_type="request.created",
-                    at=request.created_at,
-                    identity_id=identity.id,
-                    resource=identity.native_id,
-                    request_id=request.id,
-                    detail={
-                        "actions": request.actions,
-                        "resources": request.resources,
-                        "duration_seconds": request.duration_seconds,
-                        "tier": request.tier,
-                        "reason": request.reason,
-                    },
-                )
-                ownership = await session.get(Ownership, identity.id)
+                waiting = await check_pending(request, identity, rules=ctx.rules, session=session)
+                if waiting is None:
+                    request.decision_reasons = [
+                        *request.decision_reasons,
+                        await answers.expiry_for(ctx, identity),
+                    ]
+                    await _store(request, identity, actor=actor, session=session)
+                    ownership = await session.get(Ownership, identity.id)
         except LeashError as error:
             raise await ctx.refuse(
                 error,
@@ -110,6 +123,8 @@ class RequestFlow:
                 detail={"identity": data.identity[:200]},
                 grant_id=data.extends_grant_id,
             ) from None
+        if waiting is not None:
+            raise AlreadyWaitingError(waiting, waiting.decide_by.strftime("%Y-%m-%d %H:%M:%S UTC"))
         first = approval_route(request, ownership, ctx.rules.admins)[0]
         recipients = first + ((ctx.rules.approvals_channel,) if ctx.rules.approvals_channel else ())
         await ctx.tell(

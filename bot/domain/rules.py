@@ -95,6 +95,9 @@ class RequestTimings(_Frozen):
     decide_within: Duration = timedelta(hours=1)
     remind_after: Duration = timedelta(minutes=10)
     escalate_after: Duration = timedelta(minutes=20)
+    # Requests waiting for one identity at once (from anyone): more are refused, so an owner
+    # is not flooded with cards and a privileged request cannot hide among routine ones.
+    max_pending_per_identity: int = Field(default=5, ge=1, le=100)
 
 
 class GrantTimings(_Frozen):

@@ -15,7 +15,13 @@ from aiohttp import web
 
 from bot.domain.errors import InvalidInputError, LeashError
 from bot.http import openapi as openapi_spec
-from bot.http.agent_desk import MAX_WAIT_SECONDS, ExtendBody, InProcessDesk, RequestBody
+from bot.http.agent_desk import (
+    MAX_WAIT_SECONDS,
+    ExtendBody,
+    InProcessDesk,
+    RequestBody,
+    TooManyWaitsError,
+)
 from bot.lifecycle.service import Lifecycle
 from bot.store.tables import Identity
 from bot.surfaces.mcp.origin import origin_from_headers
@@ -23,11 +29,17 @@ from bot.surfaces.mcp.origin import origin_from_headers
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 LIFECYCLE_KEY = web.AppKey("lifecycle", Lifecycle)
-Operation = Callable[[InProcessDesk, web.Request], Awaitable[dict[str, Any]]]
+# An operation answers its JSON, or its JSON and the status to answer it with.
+Operation = Callable[
+    [InProcessDesk, web.Request], Awaitable[dict[str, Any] | tuple[dict[str, Any], int]]
+]
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status)
+def _error(error: LeashError) -> web.Response:
+    response = web.json_response({"error": error.code, "message": str(error)}, status=error.status)
+    if isinstance(error, TooManyWaitsError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def authenticated(lifecycle: Lifecycle, request: web.Request) -> Identity:
@@ -63,15 +75,29 @@ def _handler(operation: Operation, *, status: int = 200) -> Handler:
         origin = origin_from_headers(request.headers, default="api")
         desk = InProcessDesk(request.app[LIFECYCLE_KEY], identity, origin=origin)
         try:
-            return web.json_response(await operation(desk, request), status=status)
+            answer = await operation(desk, request)
         except LeashError as error:
-            return _error(error.status, error.code, str(error))
+            return _error(error)
+        if isinstance(answer, tuple):
+            return web.json_response(answer[0], status=answer[1])
+        return web.json_response(answer, status=status)
 
     return handle
 
 
-async def _create(desk: InProcessDesk, request: web.Request) -> dict[str, Any]:
-    return await desk.ask(await request.read())
+async def _create(desk: InProcessDesk, request: web.Request) -> tuple[dict[str, Any], int]:
+    """201 with the new request; 200 with the same request when it was already waiting."""
+    answer, created = await desk.asked(await request.read())
+    return answer, 201 if created else 200
+
+
+def _hung_up(request: web.Request) -> Callable[[], bool]:
+    """Whether the client of `request` has gone (aiohttp runs a handler on regardless)."""
+
+    def gone() -> bool:
+        return request.transport is None or request.transport.is_closing()
+
+    return gone
 
 
 async def _read(desk: InProcessDesk, request: web.Request) -> dict[str, Any]:
@@ -79,7 +105,7 @@ async def _read(desk: InProcessDesk, request: web.Request) -> dict[str, Any]:
         wait = float(request.query.get("wait", "0"))
     except ValueError:
         raise InvalidInputError("wait must be a number of seconds", field="wait") from None
-    return await desk.request(request.match_info["request_id"], wait=wait)
+    return await desk.request(request.match_info["request_id"], wait=wait, gone=_hung_up(request))
 
 
 async def _release(desk: InProcessDesk, request: web.Request) -> dict[str, Any]:
@@ -111,7 +137,7 @@ def routes(lifecycle: Lifecycle) -> web.Application:
     """The /api/v1 sub-application."""
     app = web.Application()
     app[LIFECYCLE_KEY] = lifecycle
-    app.router.add_post("/requests", _handler(_create, status=201))
+    app.router.add_post("/requests", _handler(_create))
     app.router.add_get("/requests/{request_id}", _handler(_read))
     app.router.add_post("/grants/{grant_id}/release", _handler(_release))
     app.router.add_post("/grants/{grant_id}/extend", _handler(_extend, status=201))

@@ -11,12 +11,16 @@ failures raise `LeashError` with the sentence to show.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.access.drafting import RequestInput
+from bot.access.request_limits import AlreadyWaitingError
 from bot.domain.actors import Actor
 from bot.domain.durations import parse_duration
 from bot.domain.errors import InvalidInputError, LeashError, NotAllowedError
@@ -26,7 +30,39 @@ from bot.store.tables import AccessRequest, Grant, Identity
 
 Json = dict[str, Any]
 MAX_WAIT_SECONDS = 60
-POLL_SECONDS = 0.25
+# A wait looks at the request after 0.25 s, then less often up to every 0.75 s: a decision is
+# seen within a second, and a long wait costs a query a second at most.
+FIRST_POLL_SECONDS = 0.25
+LAST_POLL_SECONDS = 0.75
+# Waits of one identity at once (API and MCP alike); more are answered 429.
+MAX_WAITS_PER_IDENTITY = 4
+RETRY_WAIT_SECONDS = 5
+# Waits running now, per Lifecycle (one per running Leash) and identity id.
+_WAITS: WeakKeyDictionary[Lifecycle, Counter[str]] = WeakKeyDictionary()
+
+
+def waits_running(lifecycle: Lifecycle, identity_id: str) -> int:
+    """How many waits of this identity are running now."""
+    return _WAITS.get(lifecycle, Counter())[identity_id]
+
+
+def _never() -> bool:
+    return False
+
+
+class TooManyWaitsError(LeashError):
+    """An identity already has MAX_WAITS_PER_IDENTITY waits running."""
+
+    status = 429
+    code = "too_many_waits"
+    retry_after = RETRY_WAIT_SECONDS
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} already has {MAX_WAITS_PER_IDENTITY} waits running; let one finish "
+            f"before waiting again (retry in {RETRY_WAIT_SECONDS} s).",
+            field="wait",
+        )
 
 
 class RequestBody(BaseModel):
@@ -136,9 +172,14 @@ class InProcessDesk:
 
     async def ask(self, body: Json | bytes) -> Json:
         """Create a request for this identity (or the identity the body names, refused unless
-        it is this one); the created request."""
+        it is this one); the created request, or the same one already waiting."""
+        return (await self.asked(body))[0]
+
+    async def asked(self, body: Json | bytes) -> tuple[Json, bool]:
+        """As `ask`, and whether the request is new (False: the same one was already waiting,
+        and no second approval card was sent)."""
         parsed, duration = await self._parsed(RequestBody, body, "POST /api/v1/requests")
-        created = await self._lifecycle.requests.submit(
+        return await self._submitted(
             RequestInput(
                 identity=parsed.identity or self._identity.id,
                 duration=duration,
@@ -146,28 +187,59 @@ class InProcessDesk:
                 permission_set=parsed.permission_set,
                 actions=tuple(parsed.actions),
                 resources=tuple(parsed.resources),
-            ),
-            actor=self._actor,
+            )
         )
-        return request_json(created, None, now=self._lifecycle.now())
 
-    async def request(self, request_id: str, *, wait: float) -> Json:
-        """A request of this identity; with `wait`, until it is decided (and its grant applied)
-        or `wait` seconds have passed. Polls the database: nothing is held meanwhile."""
+    async def _submitted(self, data: RequestInput) -> tuple[Json, bool]:
+        try:
+            created = await self._lifecycle.requests.submit(data, actor=self._actor)
+        except AlreadyWaitingError as waiting:
+            return request_json(waiting.request, None, now=self._lifecycle.now()), False
+        return request_json(created, None, now=self._lifecycle.now()), True
+
+    async def request(
+        self, request_id: str, *, wait: float, gone: Callable[[], bool] = _never
+    ) -> Json:
+        """A request of this identity; with `wait`, until it is decided (and its grant applied),
+        `wait` seconds have passed or `gone()` says the caller hung up. Polls the database,
+        less often the longer nothing changes; at most MAX_WAITS_PER_IDENTITY waits at once
+        per identity (TooManyWaitsError beyond). Nothing is held meanwhile."""
         if not 0 <= wait <= MAX_WAIT_SECONDS:
             raise InvalidInputError(f"wait must be between 0 and {MAX_WAIT_SECONDS}", field="wait")
+        if wait == 0:
+            return (await self._poll(request_id))[0]
+        waits = _WAITS.setdefault(self._lifecycle, Counter())
+        if waits[self._identity.id] >= MAX_WAITS_PER_IDENTITY:
+            raise TooManyWaitsError(self._identity.name)
+        waits[self._identity.id] += 1
+        try:
+            return await self._wait(request_id, wait, gone)
+        finally:
+            waits[self._identity.id] -= 1
+            if waits[self._identity.id] <= 0:
+                del waits[self._identity.id]
+
+    async def _wait(self, request_id: str, wait: float, gone: Callable[[], bool]) -> Json:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        pause = FIRST_POLL_SECONDS
         while True:
-            access, grant = await self._lifecycle.queries.own_request(
-                request_id, identity_id=self._identity.id
-            )
-            settled = access.state != RequestState.PENDING and (
-                grant is None or grant.state != "applying"
-            )
-            if settled or loop.time() >= deadline:
-                return request_json(access, grant, now=self._lifecycle.now())
-            await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - loop.time())))
+            last = loop.time() >= deadline or gone()
+            answer, settled = await self._poll(request_id)
+            if settled or last:
+                return answer
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+            pause = min(pause * 2, LAST_POLL_SECONDS)
+
+    async def _poll(self, request_id: str) -> tuple[Json, bool]:
+        """The request as JSON, and whether it is decided (and its grant applied)."""
+        access, grant = await self._lifecycle.queries.own_request(
+            request_id, identity_id=self._identity.id
+        )
+        settled = access.state != RequestState.PENDING and (
+            grant is None or grant.state != "applying"
+        )
+        return request_json(access, grant, now=self._lifecycle.now()), settled
 
     async def _own_grant(self, grant_id: str, where: str) -> Grant:
         grant = await self._lifecycle.queries.grant(grant_id)
@@ -193,9 +265,12 @@ class InProcessDesk:
         where = "POST /api/v1/grants/{grant_id}/extend"
         parsed, duration = await self._parsed(ExtendBody, body, where)
         grant = await self._own_grant(grant_id, where)
-        created = await self._lifecycle.requests.extend(
-            grant.id, duration=duration, reason=parsed.reason, actor=self._actor
-        )
+        try:
+            created = await self._lifecycle.requests.extend(
+                grant.id, duration=duration, reason=parsed.reason, actor=self._actor
+            )
+        except AlreadyWaitingError as waiting:
+            created = waiting.request
         return request_json(created, None, now=self._lifecycle.now())
 
     async def me(self) -> Json:
@@ -233,10 +308,13 @@ class InProcessDesk:
 
 
 __all__ = [
+    "MAX_WAITS_PER_IDENTITY",
     "MAX_WAIT_SECONDS",
     "ExtendBody",
     "InProcessDesk",
     "RequestBody",
+    "TooManyWaitsError",
     "grant_json",
     "request_json",
+    "waits_running",
 ]
