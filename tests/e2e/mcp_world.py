@@ -28,6 +28,17 @@ from tests.e2e.leash_process import ROOT
 OWNER = Actor("owner-a", ActorKind.USER, "console")
 CLIENT = types.Implementation(name="leash-test-agent", version="1.0")
 ORIGIN = "mcp (leash-test-agent 1.0)"
+# A bare initialize request, for tests that speak HTTP to /mcp without the SDK's client.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
 TOOLS = {"request_access", "wait_for_decision", "list_my_access", "release_access", "extend_access"}
 
 

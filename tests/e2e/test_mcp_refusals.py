@@ -13,7 +13,17 @@ from mcp import ClientSession, MCPError
 from bot.app import Leash
 from bot.domain.states import Outcome
 from cloud.sandbox import Sandbox
-from tests.e2e.mcp_world import OWNER, ask, base_url, data, events, over_http, over_stdio, text
+from tests.e2e.mcp_world import (
+    INITIALIZE,
+    OWNER,
+    ask,
+    base_url,
+    data,
+    events,
+    over_http,
+    over_stdio,
+    text,
+)
 from tests.e2e.mcp_world import token as issue
 from tests.hostile.world import cloud_writes, rows
 
@@ -26,16 +36,6 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("release_access", {"grant_id": "g-aaaaaaaa"}),
     ("extend_access", {"grant_id": "g-aaaaaaaa", "duration": "5m", "reason": "probe"}),
 ]
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
 BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     (
         "request_access",

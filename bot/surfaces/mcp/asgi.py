@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from bot.domain.errors import LeashError
@@ -39,16 +40,30 @@ async def _desk_of(ctx: Context, client: str | None) -> AgentDesk:
 
 
 @asynccontextmanager
-async def running_manager() -> AsyncIterator[StreamableHTTPSessionManager]:
+async def running_manager(
+    *, max_sessions: int, idle_seconds: float
+) -> AsyncIterator[StreamableHTTPSessionManager]:
     """The SDK's session manager for Leash's MCP server, running until the context exits.
 
     JSON answers (no SSE stream per POST): a tool call that waits answers when it is done.
-    Sessions are kept in this process; see the README on replicas."""
+    At most `max_sessions` sessions server-wide, each ended after `idle_seconds` with no request
+    in flight (set here, not left to the SDK's defaults of 10,000 and 30 minutes). Sessions are
+    kept in this process; see the README on replicas."""
     manager = StreamableHTTPSessionManager(
-        app=build_server(_desk_of, version=leash_version()), json_response=True
+        app=build_server(_desk_of, version=leash_version()),
+        json_response=True,
+        max_sessions=max_sessions,
+        session_idle_timeout=idle_seconds,
     )
     async with manager.run():
         yield manager
+
+
+def _user(principal: str) -> AuthenticatedUser:
+    """The SDK binds each session to the credential that opened it: here the identity."""
+    return AuthenticatedUser(
+        AccessToken(token="-", client_id=principal, scopes=[], subject=principal)  # noqa: S106
+    )
 
 
 def _scope(request: web.Request, principal: str, desks: DeskFactory) -> dict[str, Any]:
@@ -64,19 +79,47 @@ def _scope(request: web.Request, principal: str, desks: DeskFactory) -> dict[str
         "raw_path": request.raw_path.split("?", 1)[0].encode("latin-1"),
         "query_string": request.query_string.encode("latin-1"),
         "root_path": "",
-        "headers": [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in request.headers.items()
-        ],
+        # The bytes as received: a header aiohttp decoded as UTF-8 need not encode as Latin-1.
+        "headers": [(name.lower(), value) for name, value in request.raw_headers],
         "client": (request.remote or "", 0),
         "server": (str(host), int(port)),
         "state": {},
-        # The SDK binds each session to the credential that opened it: here the identity.
-        "user": AuthenticatedUser(
-            AccessToken(token="-", client_id=principal, scopes=[], subject=principal)  # noqa: S106
-        ),
+        "user": _user(principal),
         DESK_KEY: desks,
     }
+
+
+async def end_session(
+    manager: StreamableHTTPSessionManager, session_id: str, principal: str
+) -> int | None:
+    """End one session as its client would (DELETE with its id and identity); the status."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "DELETE",
+        "scheme": "http",
+        "path": "/mcp",
+        "raw_path": b"/mcp",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(MCP_SESSION_ID_HEADER.encode("ascii"), session_id.encode("ascii"))],
+        "client": ("", 0),
+        "server": ("", 0),
+        "state": {},
+        "user": _user(principal),
+    }
+    status: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await manager.handle_request(scope, receive, send)
+    return status[0] if status else None
 
 
 async def answer(

@@ -3,7 +3,10 @@
 The client's name and version come from its MCP `initialize` call (or, for `leash mcp`, from
 the X-Leash-Client header it sends to the agent API). They are the agent's own words: shown to
 owners on the approval card and kept in the audit trail, never used to decide anything. Only a
-short, printable label is kept; anything else is dropped.
+name, optionally a space and a version, each made of letters, digits, '.', '_' and '-', is kept
+(cut to 26 characters, a cut marked '~'): a label of words ("Approved by owner-a"), with a colon
+("secops:approved") or a URL would read like Leash's own words on the card, so it is dropped and
+the origin is plain `mcp`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ SURFACE_HEADER = "X-Leash-Surface"
 CLIENT_HEADER = "X-Leash-Client"
 # AccessRequest.origin and AuditEvent.origin hold 32 characters: "mcp (" + label + ")".
 MAX_LABEL = 26
-_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+@:/~-]*")
+_WORD = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_LABEL = re.compile(rf"{_WORD}(?: [A-Za-z0-9._-]+)?")
+_CUT = re.compile(rf"{_WORD}(?: [A-Za-z0-9._-]*)?~")  # a label as `client_label` cut it
 
 
 def client_label(name: object, version: object = None) -> str | None:
-    """`name version` as a short printable label, or None if either is not plain text."""
+    """`name version` as a short label, or None unless both are single plain tokens."""
     if not isinstance(name, str) or not name.strip():
         return None
     parts = [part.strip() for part in (name, version) if isinstance(part, str) and part.strip()]
@@ -32,7 +37,8 @@ def client_label(name: object, version: object = None) -> str | None:
 
 def origin_for(label: str | None) -> str:
     """The origin recorded for an MCP agent: `mcp`, or `mcp (<client> <version>)`."""
-    checked = client_label(label) if label else None
+    cut = label is not None and len(label) <= MAX_LABEL and _CUT.fullmatch(label) is not None
+    checked = label if cut else client_label(label)
     return f"{SURFACE} ({checked})" if checked else SURFACE
 
 

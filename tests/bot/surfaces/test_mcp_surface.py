@@ -29,6 +29,14 @@ from tests.e2e.mcp_world import token as issue
         ("", "1", None),
         (42, "1", None),
         ("a" * 40, "9.9", "a" * 25 + "~"),
+        ("openai-agents", "0.2.1rc1", "openai-agents 0.2.1rc1"),
+        ("Approved by secops", None, None),  # words that read like Leash's own on the card
+        ("Approved by owner-a", "1", None),
+        ("Approved", "by secops", None),
+        ("secops:approved", None, None),
+        ("https://evil.example/ok", None, None),
+        ("agent", "1.0 (approved)", None),
+        ("~agent", "1", None),
     ],
 )
 def test_client_label_is_short_printable_text(name: object, version: object, label: str) -> None:
@@ -44,6 +52,9 @@ def test_client_label_is_short_printable_text(name: object, version: object, lab
         ({"X-Leash-Surface": "mcp"}, "mcp"),
         ({"X-Leash-Surface": "MCP", "X-Leash-Client": "langgraph 0.4"}, "mcp (langgraph 0.4)"),
         ({"X-Leash-Surface": "mcp", "X-Leash-Client": "x\x1b[31m"}, "mcp"),
+        ({"X-Leash-Surface": "mcp", "X-Leash-Client": "Approved by owner-a"}, "mcp"),
+        ({"X-Leash-Surface": "mcp", "X-Leash-Client": "secops:approved 1"}, "mcp"),
+        ({"X-Leash-Surface": "mcp", "X-Leash-Client": "a" * 25 + "~"}, "mcp (" + "a" * 25 + "~)"),
     ],
 )
 def test_an_api_call_claims_the_mcp_surface_only_as_words(
