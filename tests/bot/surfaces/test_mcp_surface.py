@@ -65,11 +65,15 @@ def test_an_api_call_claims_the_mcp_surface_only_as_words(
 
 async def test_the_agent_api_records_the_surface_it_was_told(leash: Leash) -> None:
     bearer = await issue(leash, "support-triage-agent")
-    body = {"permission_set": "s3-read", "duration": "10m", "reason": "origin check"}
     app = build_web_app(leash.lifecycle, max_body_bytes=64 * 1024)
     async with TestClient(TestServer(app)) as client:
         made = []
-        for extra in ({}, {"X-Leash-Surface": "mcp", "X-Leash-Client": "leash-test 2"}):
+        for duration, extra in (
+            ("10m", {}),
+            ("15m", {"X-Leash-Surface": "mcp", "X-Leash-Client": "leash-test 2"}),
+        ):
+            # Two different requests: the same one again would be answered with the first.
+            body = {"permission_set": "s3-read", "duration": duration, "reason": "origin check"}
             headers = {"Authorization": f"Bearer {bearer}", **extra}
             answer = await client.post("/api/v1/requests", json=body, headers=headers)
             assert answer.status == 201, await answer.text()
