@@ -131,8 +131,7 @@ async def _serve(
         await leash.start(discover=False)
         settle_heap()
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        await _listen(runner, host, port)
         progress.done()
         progress.phase(f"Discovering identities in {banner.clouds_of(leash)}")
         if not await _unless_stopped(leash.discover(), stop):
@@ -148,6 +147,17 @@ async def _serve(
     finally:
         await runner.cleanup()
         await leash.close()
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int) -> None:
+    """Open the HTTP port, or stop with one line saying which setting to change."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({error.strerror or error}): another program is "
+            "using it. Choose another port with --port or LEASH_PORT (e.g. LEASH_PORT=8081)."
+        ) from None
 
 
 async def _unless_stopped(work: Coroutine[Any, Any, object], stop: asyncio.Event) -> bool:
