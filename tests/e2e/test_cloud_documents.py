@@ -289,6 +289,10 @@ async def test_a_grant_the_restriction_cannot_let_through_is_refused_before_anyo
     assert REQUEST_ID.search(asked.text) is None
 
 
+# Twenty requests wait for one identity at once here: more than the default cap of 5.
+@pytest.mark.parametrize(
+    "rules", [{"requests": {"max_pending_per_identity": 20}}], indirect=True, ids=["cap 20"]
+)
 async def test_twenty_concurrent_grants_fit_on_a_guarded_role(
     leash: Leash, fresh_sandbox: Sandbox
 ) -> None:
