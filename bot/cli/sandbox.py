@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from bot.config import ConfigError, load_settings
 from bot.sandbox_extra import SandboxMissingError, sandbox_class
+from bot.store import audit_keys
 from bot.store.audit_keys import sandbox_key_path
 
 # What SQLite keeps beside a database file (and Leash beside it: its scheduler lock).
@@ -68,6 +69,7 @@ def sandbox(reset: bool, yes: bool) -> None:
                 "LEASH_AWS_LOOKUP_RATE": "200",
             }.items()
         )
+        exports += _audit_key_export()
         click.echo(f"Sandbox AWS on {running.endpoint_url}: the demo organisation ({accounts}).")
         click.echo("Point Leash at it from another terminal (its database outlives restarts):")
         click.echo(f"\n  export {exports}\n  leash serve\n")
@@ -75,6 +77,22 @@ def sandbox(reset: bool, yes: bool) -> None:
         while not stopped.wait(timeout=1):
             pass
     click.echo("Sandbox stopped.")
+
+
+def _audit_key_export() -> str:
+    """` LEASH_AUDIT_KEY=…` read from the key kept beside the SQLite database (made on first
+    use, as `leash serve --sandbox` does): with LEASH_CLOUD=aws Leash requires the variable,
+    and every restart of the drill must chain with the same key. Empty for PostgreSQL, and when
+    LEASH_AUDIT_KEY is set already."""
+    try:
+        settings = load_settings()
+        path = audit_keys.sandbox_key_path(settings.database_url)
+        if path is None or settings.audit_key is not None:
+            return ""  # PostgreSQL, or this shell already sets LEASH_AUDIT_KEY
+        audit_keys.for_leash(settings, real_cloud=False)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    return f' LEASH_AUDIT_KEY="$(cat {shlex.quote(str(path.resolve()))})"'
 
 
 def _reset(*, ask: bool) -> None:

@@ -34,14 +34,20 @@ def test_a_misspelt_crash_point_stops_leash_before_it_starts(tmp_path: Path) -> 
     assert not database.exists()  # nothing started, nothing written
 
 
-def test_the_standalone_sandbox_serves_the_demo_aws_until_stopped() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+def test_the_standalone_sandbox_serves_the_demo_aws_until_stopped(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "LEASH_DATABASE", "LEASH_AUDIT"))
+    }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         text=True,
+        cwd=tmp_path,
     )
     try:
         assert process.stdout is not None
@@ -54,6 +60,10 @@ def test_the_standalone_sandbox_serves_the_demo_aws_until_stopped() -> None:
         assert found, printed
         exported = dict(word.split("=", 1) for word in shlex.split(found.group(1)))
         assert exported["LEASH_CLOUD"] == "aws"
+        # LEASH_CLOUD=aws needs the audit key: read from the one kept beside ./leash.db.
+        assert exported["LEASH_AUDIT_KEY"] == f"$(cat {tmp_path / 'leash.audit-key'})"
+        key_file = Path(exported["LEASH_AUDIT_KEY"][len("$(cat ") : -1])
+        assert len(key_file.read_text().strip()) >= 32, printed
 
         # What it prints is enough for an AWS SDK in another process to reach the demo org.
         iam = boto3.Session(
