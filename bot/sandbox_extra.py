@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 # extra is then found here, before anything starts, rather than half-way through a start.
 EXTRA_MODULES = ("moto", "flask", "flask_cors", "werkzeug", "celpy", "cryptography")
 INSTALL_HINT = (
-    "The sandbox is an optional extra: pip install 'leash[sandbox]' (make run installs it), "
-    "or set LEASH_CLOUD=aws to use a real cloud"
+    "The sandbox is an optional extra: pip install '.[sandbox]' in Leash's checkout (make run "
+    "installs it; the PyPI package named leash is another project), or set LEASH_CLOUD=aws to "
+    "use a real cloud"
 )
 
 

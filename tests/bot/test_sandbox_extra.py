@@ -19,7 +19,7 @@ import pytest
 from bot.sandbox_extra import INSTALL_HINT
 
 ROOT = Path(__file__).resolve().parents[2]
-# What `pip install leash` leaves out (pyproject.toml's `sandbox` extra). cryptography is not
+# What `pip install .` leaves out (pyproject.toml's `sandbox` extra). cryptography is not
 # here: azure-identity needs it in production too.
 EXTRA_ONLY = ("moto", "flask", "flask_cors", "werkzeug", "celpy")
 
@@ -131,6 +131,6 @@ def test_asking_for_the_sandbox_without_the_extra_says_how_to_install_it(
     done = _leash(args, tmp_path, **env)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert "pip install 'leash[sandbox]'" in INSTALL_HINT
+    assert "pip install '.[sandbox]' in Leash's checkout" in INSTALL_HINT
     hint = [line for line in done.stderr.splitlines() if INSTALL_HINT in line]
     assert hint == [f"Error: {INSTALL_HINT} (moto is not installed)"], done.stderr
