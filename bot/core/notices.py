@@ -211,6 +211,8 @@ def revoked(grant: Grant, identity: Identity, recipients: tuple[str, ...]) -> No
     said = f"Grant {grant.id} on {identity.name} "
     if grant.revoked_by == "leash":
         reply = Reply(text=f"{said}expired and was revoked.")
+    elif grant.revoked_by == identity.id:  # the agent released it itself (API or MCP)
+        reply = Reply(text=f"{said}was released by {identity.name} (the agent itself).")
     else:
         said += "was revoked by "
         by = named(grant.revoked_by, line=None, start=len(said))

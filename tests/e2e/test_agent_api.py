@@ -12,11 +12,13 @@ from sqlmodel import col, select
 
 from bot.app import Leash
 from bot.domain.actors import Actor
+from bot.domain.messages import NoticeKind
 from bot.domain.states import ActorKind, GrantState
 from bot.http.server import build_web_app
 from bot.store.tables import AccessRequest, AuditEvent
 from cloud.sandbox import Sandbox
 from tests.e2e.helpers import audit_types, inline_policy
+from tests.fakes.notifier import RecordingNotifier
 
 OWNER = Actor("owner-a", ActorKind.USER, "console")
 
@@ -34,7 +36,10 @@ async def _token(leash: Leash, identity: str) -> str:
 
 
 async def test_agent_requests_waits_for_owner_and_releases(
-    leash: Leash, client: TestClient[Request, Application], fresh_sandbox: Sandbox
+    leash: Leash,
+    client: TestClient[Request, Application],
+    fresh_sandbox: Sandbox,
+    notifier: RecordingNotifier,
 ) -> None:
     token = await _token(leash, "support-triage-agent")
     headers = {"Authorization": f"Bearer {token}"}
@@ -71,6 +76,12 @@ async def test_agent_requests_waits_for_owner_and_releases(
         "grant.applied",
         "grant.revoked",
     ]
+    # The owner is told the agent let it go, by its name (not its identity id).
+    [released_notice] = notifier.of_kind(NoticeKind.REVOKED)
+    assert released_notice.reply.text == (
+        f"Grant {grant['id']} on support-triage-agent was released by "
+        "support-triage-agent (the agent itself)."
+    )
 
 
 async def token_refusals(leash: Leash) -> list[AuditEvent]:
