@@ -94,7 +94,8 @@ def _serving(leash: Leash, runner: web.AppRunner, counts: InventoryCounts) -> Ba
     audit_key = audit_keys.sandbox_key_path(leash.settings.database_url)
     if leash.settings.audit_key is None and audit_key is not None:
         banner.add(
-            f"Audit key: generated for the sandbox in {audit_key} (mode 0600); keep it with the "
+            f"Audit key: the sandbox's own, in {audit_key} (mode 0600, made on the first start); "
+            "keep it with the "
             "database, `leash audit verify` needs it (LEASH_AUDIT_KEY in production).",
             audit_key_file=str(audit_key),
         )
