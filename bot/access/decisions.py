@@ -12,10 +12,15 @@ from bot.core.authorizing import check, request_facts, requester_keys
 from bot.core.context import Context
 from bot.domain.actors import Actor
 from bot.domain.authority import Verb
-from bot.domain.errors import AlreadyDecidedError, RequestExpiredError, UnknownRequestError
+from bot.domain.errors import (
+    AlreadyDecidedError,
+    GrantStateError,
+    RequestExpiredError,
+    UnknownRequestError,
+)
 from bot.domain.handles import keys_for
-from bot.domain.states import RequestState
-from bot.store.tables import AccessRequest, Approval
+from bot.domain.states import GrantState, RequestState
+from bot.store.tables import AccessRequest, Approval, Grant
 
 
 def approval_keys(approval: Approval) -> frozenset[str]:
@@ -53,6 +58,20 @@ async def check_may_decide(
         prior_approvals=prior,
     )
     check(verb, actor, facts)
+    if verb is Verb.APPROVE and request.extends_grant_id:
+        await _extended_grant_live(request.extends_grant_id, session=session)
+
+
+async def _extended_grant_live(grant_id: str, *, session: AsyncSession) -> None:
+    """An extension is approved only while its grant is active: one approved after the grant
+    ended would be recorded as approved and then fail to extend anything."""
+    grant = await session.get(Grant, grant_id)
+    if grant is None or grant.state != GrantState.ACTIVE:
+        state = grant.state if grant else "gone"
+        raise GrantStateError(
+            f"Grant {grant_id} is {state}: its extension can no longer be approved "
+            "(deny it, or ask for a new grant)."
+        )
 
 
 def check_open(request: AccessRequest, now: datetime) -> None:

@@ -16,10 +16,10 @@ from bot.domain.actors import Actor
 from bot.domain.errors import NotAllowedError
 from bot.domain.messages import NoticeKind
 from bot.domain.states import ActorKind, GrantState, RequestState
-from bot.store.tables import AccessRequest, AuditEvent, Grant
+from bot.store.tables import AccessRequest, Approval, AuditEvent, Grant
 from cloud.aws import AwsProvider
 from cloud.sandbox import Sandbox
-from tests.e2e.helpers import grant, inline_policy, inline_policy_names
+from tests.e2e.helpers import audit_types, grant, inline_policy, inline_policy_names
 from tests.fakes.notifier import RecordingNotifier
 
 
@@ -196,6 +196,35 @@ async def test_extension_moves_the_cloud_expiry(leash: Leash, fresh_sandbox: San
     )
     async with leash.context.sessions() as session:
         assert len((await session.exec(select(Grant))).all()) == 1
+
+
+async def test_an_extension_of_a_grant_that_ended_is_not_approved(
+    leash: Leash, fresh_sandbox: Sandbox
+) -> None:
+    first = await leash.lifecycle.approve((await ask(leash)).id, actor=user("owner-a"))
+    assert first.grant is not None
+    extension = await leash.lifecycle.requests.extend(
+        first.grant.id, duration=timedelta(minutes=15), reason="the job is slow", actor=user("dev")
+    )
+    released = await leash.handler.handle_text(f"revoke {first.grant.id}", actor=user("dev"))
+    assert released.ok, released.text
+
+    reply = await leash.handler.handle_text(f"approve {extension.id}", actor=user("owner-a"))
+    assert not reply.ok
+    assert f"Grant {first.grant.id} is revoked: its extension can no longer be approved" in (
+        reply.text
+    )
+    async with leash.context.sessions() as session:
+        stored = await session.get(AccessRequest, extension.id)
+        assert stored is not None
+        assert stored.state == RequestState.PENDING  # never recorded as approved
+        approvals = select(Approval).where(col(Approval.request_id) == extension.id)
+        assert (await session.exec(approvals)).all() == []
+    assert "request.approve_refused" in await audit_types(leash)
+    assert (
+        inline_policy(fresh_sandbox, "support-triage-agent", f"leash-grant-{first.grant.id}")
+        is None
+    )
 
 
 async def test_break_glass_needs_two_distinct_approvers(
