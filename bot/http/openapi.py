@@ -95,7 +95,11 @@ def openapi_document(
                         "201": {
                             "description": "Created, waiting for the owner",
                             "content": {"application/json": {"schema": request_out}},
-                        }
+                        },
+                        "200": {
+                            "description": "The same request from this token, already waiting",
+                            "content": {"application/json": {"schema": request_out}},
+                        },
                     }
                     | responses,
                 }
@@ -120,7 +124,12 @@ def openapi_document(
                         "200": {
                             "description": "The request",
                             "content": {"application/json": {"schema": request_out}},
-                        }
+                        },
+                        "429": {
+                            "description": "Too many waits of this identity at once; see "
+                            "Retry-After",
+                            "content": {"application/json": {"schema": error}},
+                        },
                     }
                     | responses,
                 }

@@ -145,6 +145,7 @@ async def test_asking_again_for_the_same_access_gives_the_request_already_waitin
     made_id = made.text.split()[1]
     assert made_id.startswith("r-"), made.text
     assert f"Already waiting: {made_id}" in repeated.text
+    assert repeated.ok
     assert len(await _pending(leash)) == 3
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.access.request_limits import AlreadyWaitingError
 from bot.access.requests import ApprovalResult
 from bot.access.tokens import IssuedToken, TokenInfo
 from bot.commands.grammar.access import USAGE
@@ -161,7 +162,8 @@ def usage(topic: str | None) -> Reply:
 
 
 def refused(error: LeashError) -> Reply:
-    return Reply(text=str(error), ok=False)
+    # Asking again for what is already waiting is no failure: the answer names that request.
+    return Reply(text=str(error), ok=isinstance(error, AlreadyWaitingError))
 
 
 def unreachable(correlation: str) -> Reply:

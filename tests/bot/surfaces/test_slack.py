@@ -190,12 +190,13 @@ async def test_user_text_is_shown_literally(
     _, _typed = await request_card(
         client, slack_api, reason="&lt;!channel&gt; &lt;https://x|Approve&gt; &amp; co"
     )
-    # Posted by an agent on the API (or typed in the console): raw text.
+    # Posted by an agent on the API (or typed in the console): raw text. (For 20 minutes: the
+    # same request as one already waiting would be answered with that one.)
     await slack_leash.lifecycle.requests.submit(
         RequestInput(
             identity="support-triage-agent",
             permission_set="s3-read",
-            duration=timedelta(minutes=10),
+            duration=timedelta(minutes=20),
             reason="<!channel> <https://x|Approve> & co",
         ),
         actor=Actor(DEV, ActorKind.USER, "console"),
