@@ -45,7 +45,14 @@ SLOW_MODULES = (
 def pytest_configure(config: pytest.Config) -> None:
     """One audit key for the run: `leash serve` on a real cloud refuses to start without one,
     and the `leash serve` processes tests start inherit it. Leash's cache (AWS's action data)
-    goes to the machine's temporary directory, not the user's home."""
+    goes to the machine's temporary directory, not the user's home.
+
+    PostgreSQL's idle-in-transaction bound is 60 s for the suite's Leashes instead of the
+    production 10 s: on a CI machine running four workers on two cores a transaction's
+    coroutine has waited over 10 s for the event loop between two statements, and the server
+    cut its session off (a frozen replica's bound, not a test's subject). The tests of that
+    bound (tests/e2e/test_frozen_replicas.py) set their own."""
+    os.environ.setdefault("LEASH_DATABASE_IDLE_IN_TRANSACTION_SECONDS", "60")
     os.environ.setdefault("LEASH_AUDIT_KEY", secrets.token_hex(32))
     os.environ.setdefault(
         "LEASH_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"leash-test-cache-{os.getuid()}")
