@@ -23,7 +23,7 @@ from bot.core.persons import resolve
 from bot.core.transitions import Event, Moved, move_in
 from bot.domain import log_context
 from bot.domain.actors import Actor
-from bot.domain.authority import Verb
+from bot.domain.authority import Verb, people
 from bot.domain.catalog import persistence_denies
 from bot.domain.errors import (
     AlreadyDecidedError,
@@ -44,6 +44,7 @@ class ApprovalResult:
     grant: Grant | None
     approvals: int
     approved_by: tuple[str, ...] = ()  # who approved so far, oldest first
+    approved_keys: frozenset[str] = frozenset()  # every handle of those approvers
 
 
 async def _to_requester(
@@ -201,7 +202,7 @@ class RequestFlow:
     async def _tell_progress(self, result: ApprovalResult, identity: Identity) -> None:
         """The requester hears how far it got; every copy of the card shows it, buttons kept."""
         request, approved_by = result.request, result.approved_by
-        waiting_for = tuple(name for name in request.approvers if name not in approved_by)
+        waiting_for = tuple(n for n in request.approvers if not people([n]) & result.approved_keys)
         await self._ctx.tell(
             notices.approval_progress(request, identity, approved_by, (request.requester,))
         )
@@ -247,7 +248,8 @@ class RequestFlow:
                 detail={"approvals": count, "required": request.approvals_required},
             )
             approved_by = (*(a.approver for a in approvals), actor.name)
-            return ApprovalResult(request, None, count, approved_by), None
+            approved_keys = frozenset(actor.keys).union(*prior)
+            return ApprovalResult(request, None, count, approved_by, approved_keys), None
         return await self._approved(
             request, actor=actor, note=note, count=count, now=now, session=session
         )

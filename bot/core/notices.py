@@ -304,11 +304,7 @@ def current_card(
     """
     if request.state == RequestState.PENDING:
         return waiting_card(request, identity, approved_by), None
-    closed = Reply(
-        text=f"Request {request.id}",
-        lines=request_lines(request, identity),
-        mentions=request_mentions(request),
-    )
+    closed = request_summary(request.id, (request, identity))
     if request.state == RequestState.EXPIRED:
         return closed, request_expired(request, identity, ()).reply
     if request.state == RequestState.CANCELLED:
